@@ -5,6 +5,15 @@
 //! described for people in `docs/protocol.md`.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod error;
+pub mod event;
+pub mod pull;
+pub mod push;
 pub mod value;
 
+pub use error::{ErrorBody, ErrorResponse};
+pub use event::{Event, Op, Record};
+pub use pull::ChangesResponse;
+pub use push::{Outcome, PushRequest, PushResponse, PushResult};
 pub use value::{Map, Value};

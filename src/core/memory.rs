@@ -1,0 +1,216 @@
+//! An outbox kept in memory: the reference implementation for native tests.
+//!
+//! Each operation works on a copy and swaps it in only when everything
+//! succeeded, which gives the same all-or-nothing behaviour as an IndexedDB
+//! transaction.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use super::error::StoreError;
+use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
+use super::outbox::{check_discardable, prepare_change, prepare_event, OutboxStore, StoreConfig};
+use super::record::LocalRecord;
+use super::schedule::BatchSelector;
+
+#[derive(Debug, Clone, Default)]
+struct Contents {
+    events: BTreeMap<u64, OutboxEvent>,
+    records: HashMap<RecordKey, LocalRecord>,
+    next_seq: u64,
+}
+
+impl Contents {
+    fn seq_of(&self, event_id: Uuid) -> Result<u64, StoreError> {
+        self.events
+            .iter()
+            .find(|(_, e)| e.event_id == event_id)
+            .map(|(seq, _)| *seq)
+            .ok_or_else(|| StoreError::EventNotFound(event_id.to_string()))
+    }
+
+    fn insert(&mut self, mut event: OutboxEvent, record: LocalRecord) -> Result<OutboxEvent, StoreError> {
+        if self.events.values().any(|e| e.event_id == event.event_id) {
+            return Err(StoreError::DuplicateEvent(event.event_id.to_string()));
+        }
+        self.next_seq += 1;
+        event.seq = Some(self.next_seq);
+        self.events.insert(self.next_seq, event.clone());
+        self.records.insert(event.record_key(), record);
+        Ok(event)
+    }
+
+    fn unconfirmed_of(&self, key: &RecordKey) -> Vec<OutboxEvent> {
+        self.events.values().filter(|e| e.state.is_unsent() && &e.record_key() == key).cloned().collect()
+    }
+}
+
+/// An [`OutboxStore`] in memory, lost when dropped.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    config: StoreConfig,
+    contents: RefCell<Contents>,
+}
+
+impl MemoryOutbox {
+    /// An empty outbox with `config`.
+    pub fn new(config: StoreConfig) -> Self {
+        MemoryOutbox { config, contents: RefCell::default() }
+    }
+
+    /// Runs `change` on a copy of the contents and keeps the copy only on success.
+    fn transact<T>(&self, change: impl FnOnce(&mut Contents) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut copy = self.contents.borrow().clone();
+        let out = change(&mut copy)?;
+        *self.contents.borrow_mut() = copy;
+        Ok(out)
+    }
+
+    /// Applies a state change to one event.
+    fn update(&self, event_id: Uuid, change: impl FnOnce(&mut OutboxEvent) -> Result<(), StoreError>) -> Result<OutboxEvent, StoreError> {
+        self.transact(|c| {
+            let seq = c.seq_of(event_id)?;
+            let event = c.events.get_mut(&seq).expect("seq_of found it");
+            change(event)?;
+            Ok(event.clone())
+        })
+    }
+}
+
+impl OutboxStore for MemoryOutbox {
+    async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError> {
+        Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
+    }
+
+    async fn enqueue_batch(&self, changes: Vec<NewEvent>, now_ms: u64) -> Result<Vec<OutboxEvent>, StoreError> {
+        if changes.is_empty() {
+            return Err(super::ValidationError::EmptyBatch.into());
+        }
+        self.transact(|c| {
+            changes
+                .into_iter()
+                .map(|change| {
+                    let key = RecordKey { collection: change.collection.clone(), record_id: change.record_id.clone() };
+                    let current = c.records.get(&key).cloned();
+                    let (record, event) = prepare_change(&self.config.limits, current, change, Uuid::now_v7(), now_ms)?;
+                    c.insert(event, record)
+                })
+                .collect()
+        })
+    }
+
+    async fn insert_events(&self, events: Vec<OutboxEvent>) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.transact(|c| {
+            events
+                .into_iter()
+                .map(|event| {
+                    let record = prepare_event(&self.config.limits, c.records.get(&event.record_key()).cloned(), &event)?;
+                    c.insert(event, record)
+                })
+                .collect()
+        })
+    }
+
+    async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
+        Ok(self.contents.borrow().events.values().find(|e| e.event_id == event_id).cloned())
+    }
+
+    async fn events_in_state(&self, state: EventState, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        let contents = self.contents.borrow();
+        Ok(contents.events.values().filter(|e| e.state == state).take(limit as usize).cloned().collect())
+    }
+
+    async fn count(&self, state: EventState) -> Result<u32, StoreError> {
+        Ok(self.contents.borrow().events.values().filter(|e| e.state == state).count() as u32)
+    }
+
+    async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.transact(|c| {
+            let mut selector = BatchSelector::new(self.config.clock, now_ms, limit);
+            for event in c.events.values() {
+                if !selector.offer(event.clone()) {
+                    break;
+                }
+            }
+            let mut batch = selector.finish();
+            for event in &mut batch {
+                event.start_sync(now_ms + self.config.lease_ms)?;
+                c.events.insert(event.seq.expect("stored events have a seq"), event.clone());
+            }
+            Ok(batch)
+        })
+    }
+
+    async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError> {
+        self.transact(|c| {
+            let mut recovered = 0;
+            for event in c.events.values_mut() {
+                if event.recover_lease(&self.config.clock, now_ms) {
+                    recovered += 1;
+                }
+            }
+            Ok(recovered)
+        })
+    }
+
+    async fn complete(&self, event_id: Uuid, server_version: Option<u64>, now_ms: u64) -> Result<OutboxEvent, StoreError> {
+        self.transact(|c| {
+            let seq = c.seq_of(event_id)?;
+            let event = c.events.get_mut(&seq).expect("seq_of found it");
+            event.mark_synced(now_ms)?;
+            let event = event.clone();
+            if let Some(record) = c.records.get_mut(&event.record_key()) {
+                record.confirm(server_version);
+            }
+            Ok(event)
+        })
+    }
+
+    async fn requeue(&self, event_id: Uuid, next_attempt_at_ms: u64, reason: &str) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.requeue(next_attempt_at_ms, reason)?))
+    }
+
+    async fn fail(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.fail(reason)?))
+    }
+
+    async fn mark_conflict(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.mark_conflict(reason)?))
+    }
+
+    async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.retry_now()?))
+    }
+
+    async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
+        self.transact(|c| {
+            let seq = c.seq_of(event_id)?;
+            let key = c.events[&seq].record_key();
+            check_discardable(&c.events[&seq])?;
+            c.events.remove(&seq);
+            let unconfirmed = c.unconfirmed_of(&key);
+            if let Some(record) = c.records.get_mut(&key) {
+                record.rebuild(&unconfirmed);
+            }
+            Ok(())
+        })
+    }
+
+    async fn purge_synced(&self, before_ms: u64) -> Result<u32, StoreError> {
+        self.transact(|c| {
+            let before = c.events.len();
+            c.events.retain(|_, e| !(e.state == EventState::Synced && e.synced_at_ms.is_some_and(|at| at < before_ms)));
+            Ok((before - c.events.len()) as u32)
+        })
+    }
+
+    async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {
+        Ok(self.contents.borrow().records.get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod tests;

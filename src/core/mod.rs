@@ -1,0 +1,25 @@
+//! The pure core: types and rules of the outbox, with no browser APIs.
+//!
+//! Everything here is sans-IO: functions take the current time (`now_ms`,
+//! milliseconds since the Unix epoch) and any randomness as arguments and
+//! return the next state or step. The browser adapters (`store`, `js`) move
+//! the bytes. `cargo test` builds and tests this module natively.
+
+pub mod error;
+pub mod event;
+pub mod memory;
+pub mod outbox;
+pub mod record;
+pub mod retry;
+pub mod schedule;
+pub mod status;
+pub mod validate;
+
+pub use error::{StoreError, TransitionError, ValidationError};
+pub use outbox::{OutboxStore, StoreConfig};
+pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};
+pub use record::LocalRecord;
+pub use retry::RetryPolicy;
+pub use schedule::{BatchSelector, Clock};
+pub use status::StatusSummary;
+pub use validate::Limits;

@@ -1,0 +1,142 @@
+//! The outbox contract every store implements, and the steps they share.
+//!
+//! [`MemoryOutbox`](super::memory::MemoryOutbox) implements it for native
+//! tests; the IndexedDB store implements it in the browser. Both build their
+//! writes with the pure helpers below, so their rules cannot drift apart.
+
+use uuid::Uuid;
+
+use super::error::StoreError;
+use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
+use super::record::LocalRecord;
+use super::schedule::Clock;
+use super::status::StatusSummary;
+use super::validate::Limits;
+
+/// How a store checks, schedules and keeps events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The sizes accepted.
+    pub limits: Limits,
+    /// The longest lease and backoff, to see through clock jumps.
+    pub clock: Clock,
+    /// How long a drainer's lease on the events it takes lasts.
+    pub lease_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            limits: Limits::default(),
+            clock: Clock::default(),
+            lease_ms: 30_000,
+        }
+    }
+}
+
+/// A durable outbox of write events and the local records they change.
+///
+/// Every method changes everything it says or nothing: an error means the
+/// outbox is as it was.
+// The stores run on one thread (the browser's event loop), so the futures
+// need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait OutboxStore {
+    /// Saves one change: its event and the updated local record, together.
+    async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError>;
+
+    /// Saves several changes, in order, all or none.
+    async fn enqueue_batch(&self, changes: Vec<NewEvent>, now_ms: u64) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Saves events built elsewhere (keeping their ids), all or none.
+    async fn insert_events(&self, events: Vec<OutboxEvent>) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// The event with this id, if it is in the outbox.
+    async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError>;
+
+    /// Events in `state`, in send order, at most `limit`.
+    async fn events_in_state(&self, state: EventState, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// How many events are in `state`.
+    async fn count(&self, state: EventState) -> Result<u32, StoreError>;
+
+    /// Counts of unfinished events by state.
+    async fn status(&self) -> Result<StatusSummary, StoreError> {
+        let mut status = StatusSummary::default();
+        for state in EventState::ALL {
+            if state != EventState::Synced {
+                status.add(state, self.count(state).await?);
+            }
+        }
+        Ok(status)
+    }
+
+    /// Selects the next sendable batch and marks it syncing under a lease, in one step,
+    /// so two drainers never take the same event.
+    async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Returns syncing events whose lease ran out to the queue; returns how many.
+    async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError>;
+
+    /// Marks an event confirmed by the server at `server_version`.
+    async fn complete(&self, event_id: Uuid, server_version: Option<u64>, now_ms: u64) -> Result<OutboxEvent, StoreError>;
+
+    /// Puts a syncing event back in the queue until `next_attempt_at_ms`.
+    async fn requeue(&self, event_id: Uuid, next_attempt_at_ms: u64, reason: &str) -> Result<OutboxEvent, StoreError>;
+
+    /// Marks a syncing event refused for good.
+    async fn fail(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError>;
+
+    /// Marks a syncing event in conflict with the server.
+    async fn mark_conflict(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError>;
+
+    /// Makes a failed or waiting event due now.
+    async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError>;
+
+    /// Removes an unsent event that is not syncing, and recomputes its record's local view.
+    async fn discard(&self, event_id: Uuid) -> Result<(), StoreError>;
+
+    /// Removes synced events confirmed before `before_ms`; returns how many.
+    async fn purge_synced(&self, before_ms: u64) -> Result<u32, StoreError>;
+
+    /// The record as the device sees it, pending changes applied.
+    async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError>;
+}
+
+/// Validates `change` and builds its event and the record's new local view.
+pub fn prepare_change(
+    limits: &Limits,
+    record: Option<LocalRecord>,
+    change: NewEvent,
+    event_id: Uuid,
+    now_ms: u64,
+) -> Result<(LocalRecord, OutboxEvent), StoreError> {
+    limits.check(&change)?;
+    let key = RecordKey { collection: change.collection.clone(), record_id: change.record_id.clone() };
+    let mut record = record.unwrap_or_else(|| LocalRecord::empty(&key));
+    let event = OutboxEvent::queued(change, event_id, record.base_version, now_ms);
+    record.apply_local(&event);
+    Ok((record, event))
+}
+
+/// Validates an event built elsewhere and applies it to its record's local view.
+pub fn prepare_event(limits: &Limits, record: Option<LocalRecord>, event: &OutboxEvent) -> Result<LocalRecord, StoreError> {
+    let change = NewEvent {
+        collection: event.collection.clone(),
+        record_id: event.record_id.clone(),
+        op: event.op,
+        payload: event.payload.clone(),
+    };
+    limits.check(&change)?;
+    let mut record = record.unwrap_or_else(|| LocalRecord::empty(&event.record_key()));
+    record.apply_local(event);
+    Ok(record)
+}
+
+/// Checks that an event may be discarded: anything unsent that no drainer holds.
+pub fn check_discardable(event: &OutboxEvent) -> Result<(), StoreError> {
+    match event.state {
+        EventState::Queued | EventState::Failed | EventState::Conflict => Ok(()),
+        other => Err(StoreError::CannotDiscard(other)),
+    }
+}

@@ -1,0 +1,147 @@
+//! The local view of a record: the server's version plus pending changes.
+
+use outbox_sync_protocol::{Map, Value};
+use serde::{Deserialize, Serialize};
+
+use super::event::{OutboxEvent, Operation, RecordKey};
+
+/// A record as the device sees it.
+///
+/// `base` is the last version the server confirmed; `local` is what the user
+/// sees: `base` with every unconfirmed change applied in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalRecord {
+    /// The collection, such as `"notes"`.
+    pub collection: String,
+    /// The record's id within the collection.
+    pub record_id: String,
+    /// The fields as the server last confirmed them (`None`: none, or deleted).
+    pub base: Option<Map>,
+    /// The server's version of `base`.
+    pub base_version: Option<u64>,
+    /// The fields the user sees (`None`: the record does not exist or was deleted).
+    pub local: Option<Map>,
+    /// How many of the record's changes are not confirmed yet.
+    pub pending: u32,
+    /// When the record last changed on this device.
+    pub updated_at_ms: u64,
+}
+
+impl LocalRecord {
+    /// A record the device has never seen.
+    pub fn empty(key: &RecordKey) -> Self {
+        LocalRecord {
+            collection: key.collection.clone(),
+            record_id: key.record_id.clone(),
+            base: None,
+            base_version: None,
+            local: None,
+            pending: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    /// Applies a new local change on top of what the user sees.
+    pub fn apply_local(&mut self, event: &OutboxEvent) {
+        self.local = apply(self.local.take(), event.op, &event.payload);
+        self.pending += 1;
+        self.updated_at_ms = event.created_at_ms;
+    }
+
+    /// Records that the server confirmed one of this record's changes.
+    ///
+    /// When nothing is pending any more, what the user sees is what the server has.
+    pub fn confirm(&mut self, server_version: Option<u64>) {
+        self.pending = self.pending.saturating_sub(1);
+        if server_version.is_some() {
+            self.base_version = server_version;
+        }
+        if self.pending == 0 {
+            self.base = self.local.clone();
+        }
+    }
+
+    /// Recomputes the local view from the base and the record's unconfirmed
+    /// events, given in send order (after a discard, or a new base).
+    pub fn rebuild<'a>(&mut self, unconfirmed: impl IntoIterator<Item = &'a OutboxEvent>) {
+        self.local = self.base.clone();
+        self.pending = 0;
+        for event in unconfirmed {
+            self.local = apply(self.local.take(), event.op, &event.payload);
+            self.pending += 1;
+        }
+    }
+}
+
+/// The fields after applying one operation to `current`.
+pub fn apply(current: Option<Map>, op: Operation, payload: &Value) -> Option<Map> {
+    match (op, payload) {
+        (Operation::Delete, _) => None,
+        (Operation::Put, Value::Object(fields)) => Some(fields.clone()),
+        (Operation::Patch, Value::Object(changes)) => {
+            let mut fields = current.unwrap_or_default();
+            for (name, value) in changes {
+                match value {
+                    Value::Null => fields.remove(name),
+                    other => fields.insert(name.clone(), other.clone()),
+                };
+            }
+            Some(fields)
+        }
+        // Validation refuses non-object payloads before they are stored.
+        _ => current,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::NewEvent;
+    use uuid::Uuid;
+
+    fn event(op: Operation, payload: Value) -> OutboxEvent {
+        let change = NewEvent { collection: "c".into(), record_id: "r".into(), op, payload };
+        OutboxEvent::queued(change, Uuid::nil(), None, 7)
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Map {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect()
+    }
+
+    #[test]
+    fn patch_merges_and_null_removes() {
+        let current = Some(fields(&[("a", "1"), ("b", "2")]));
+        let mut patch = fields(&[("b", "3")]);
+        patch.insert("a".into(), Value::Null);
+        assert_eq!(apply(current, Operation::Patch, &Value::Object(patch)), Some(fields(&[("b", "3")])));
+    }
+
+    #[test]
+    fn local_view_follows_changes_and_confirmations() {
+        let key = RecordKey { collection: "c".into(), record_id: "r".into() };
+        let mut record = LocalRecord::empty(&key);
+        let put = event(Operation::Put, Value::Object(fields(&[("a", "1")])));
+        let patch = event(Operation::Patch, Value::Object(fields(&[("b", "2")])));
+        record.apply_local(&put);
+        record.apply_local(&patch);
+        assert_eq!(record.local, Some(fields(&[("a", "1"), ("b", "2")])));
+        assert_eq!((record.pending, record.base.clone()), (2, None));
+        record.confirm(Some(1));
+        assert_eq!(record.base, None, "the base moves only once nothing is pending");
+        record.confirm(Some(2));
+        assert_eq!((record.base_version, record.base.clone()), (Some(2), record.local.clone()));
+    }
+
+    #[test]
+    fn rebuild_drops_discarded_changes() {
+        let key = RecordKey { collection: "c".into(), record_id: "r".into() };
+        let mut record = LocalRecord::empty(&key);
+        record.base = Some(fields(&[("a", "base")]));
+        let kept = event(Operation::Patch, Value::Object(fields(&[("b", "kept")])));
+        record.apply_local(&event(Operation::Delete, Value::Null));
+        record.apply_local(&kept);
+        record.rebuild([&kept]);
+        assert_eq!(record.local, Some(fields(&[("a", "base"), ("b", "kept")])));
+        assert_eq!(record.pending, 1);
+    }
+}

@@ -1,0 +1,214 @@
+//! When events may be sent, and which ones go in the next batch.
+//!
+//! Device clocks jump (a user fixes the date, a phone's battery dies). A
+//! lease or backoff deadline that lies further ahead than it ever could was
+//! set by a clock that has since moved back, so it counts as reached: no
+//! event waits longer than the longest lease or backoff because of a clock.
+
+use std::collections::HashSet;
+
+use super::event::{EventState, OutboxEvent, RecordKey};
+
+/// The longest deadlines the outbox sets, used to see through clock jumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// The longest lease a drainer takes on an event.
+    pub max_lease_ms: u64,
+    /// The longest backoff between two attempts.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            max_lease_ms: 60_000,
+            max_backoff_ms: 5 * 60_000,
+        }
+    }
+}
+
+impl Clock {
+    /// Whether a lease that runs until `lease_until_ms` has run out at `now_ms`.
+    pub fn lease_expired(&self, lease_until_ms: u64, now_ms: u64) -> bool {
+        now_ms >= lease_until_ms || lease_until_ms - now_ms > self.max_lease_ms
+    }
+
+    /// Whether an event whose next attempt is at `next_attempt_at_ms` may be sent at `now_ms`.
+    pub fn is_due(&self, next_attempt_at_ms: Option<u64>, now_ms: u64) -> bool {
+        match next_attempt_at_ms {
+            None => true,
+            Some(at) => now_ms >= at || at - now_ms > self.max_backoff_ms,
+        }
+    }
+}
+
+/// Picks the next batch from events offered in send order (by `seq`).
+///
+/// An event is sendable only when it is queued, due, and no earlier event of
+/// the same record is unsent: a stuck event holds back its own record and
+/// never the rest of the queue. At most one event per record goes in a batch,
+/// so the server never sees a record's second change before its first is
+/// confirmed.
+#[derive(Debug)]
+pub struct BatchSelector {
+    clock: Clock,
+    now_ms: u64,
+    limit: usize,
+    held: HashSet<RecordKey>,
+    batch: Vec<OutboxEvent>,
+}
+
+impl BatchSelector {
+    /// A selector for a batch of at most `limit` events at `now_ms`.
+    pub fn new(clock: Clock, now_ms: u64, limit: usize) -> Self {
+        BatchSelector {
+            clock,
+            now_ms,
+            limit: limit.max(1),
+            held: HashSet::new(),
+            batch: Vec::new(),
+        }
+    }
+
+    /// Offers the next event in send order; returns `false` once the batch is full.
+    pub fn offer(&mut self, event: OutboxEvent) -> bool {
+        if self.is_full() || event.state == EventState::Synced {
+            return !self.is_full();
+        }
+        let key = event.record_key();
+        if self.held.contains(&key) {
+            return true;
+        }
+        let sendable = match event.state {
+            EventState::Queued => self.clock.is_due(event.next_attempt_at_ms, self.now_ms),
+            // Syncing events wait for their lease to be recovered first.
+            _ => false,
+        };
+        self.held.insert(key);
+        if sendable {
+            self.batch.push(event);
+        }
+        !self.is_full()
+    }
+
+    /// Whether the batch holds `limit` events.
+    pub fn is_full(&self) -> bool {
+        self.batch.len() >= self.limit
+    }
+
+    /// The selected events, in send order.
+    pub fn finish(self) -> Vec<OutboxEvent> {
+        self.batch
+    }
+}
+
+/// Selects the next batch from `events` (any order) at `now_ms`.
+pub fn select_batch(events: impl IntoIterator<Item = OutboxEvent>, clock: Clock, now_ms: u64, limit: usize) -> Vec<OutboxEvent> {
+    let mut events: Vec<_> = events.into_iter().collect();
+    events.sort_by_key(|e| e.seq);
+    let mut selector = BatchSelector::new(clock, now_ms, limit);
+    for event in events {
+        if !selector.offer(event) {
+            break;
+        }
+    }
+    selector.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::{NewEvent, Operation};
+    use outbox_sync_protocol::Value;
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    fn ev(seq: u64, record: &str, state: EventState) -> OutboxEvent {
+        let change = NewEvent { collection: "c".into(), record_id: record.into(), op: Operation::Delete, payload: Value::Null };
+        let mut e = OutboxEvent::queued(change, Uuid::from_u128(seq as u128), None, 0);
+        e.seq = Some(seq);
+        e.state = state;
+        e
+    }
+
+    fn seqs(batch: &[OutboxEvent]) -> Vec<u64> {
+        batch.iter().filter_map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn one_event_per_record_in_order() {
+        let events = vec![ev(1, "a", EventState::Queued), ev(2, "a", EventState::Queued), ev(3, "b", EventState::Queued)];
+        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_stuck_event_holds_back_only_its_record() {
+        for stuck in [EventState::Failed, EventState::Conflict] {
+            let events = vec![ev(1, "a", stuck), ev(2, "a", EventState::Queued), ev(3, "b", EventState::Queued)];
+            assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![3]);
+        }
+    }
+
+    #[test]
+    fn synced_events_hold_nothing_back() {
+        let events = vec![ev(1, "a", EventState::Synced), ev(2, "a", EventState::Queued)];
+        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![2]);
+    }
+
+    #[test]
+    fn backoff_holds_the_record_until_due() {
+        let mut waiting = ev(1, "a", EventState::Queued);
+        waiting.next_attempt_at_ms = Some(10_000);
+        let events = vec![waiting, ev(2, "a", EventState::Queued)];
+        assert!(select_batch(events.clone(), Clock::default(), 9_999, 10).is_empty());
+        assert_eq!(seqs(&select_batch(events, Clock::default(), 10_000, 10)), vec![1]);
+    }
+
+    #[test]
+    fn limit_is_respected() {
+        let events = (1..=5).map(|i| ev(i, &i.to_string(), EventState::Queued));
+        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 2)), vec![1, 2]);
+    }
+
+    #[test]
+    fn clock_moved_back_a_day_does_not_strand_events() {
+        let clock = Clock::default();
+        let day = 86_400_000;
+        let now = 10 * day;
+        // Deadlines set before the clock was moved a day back lie a day ahead.
+        assert!(clock.is_due(Some(now + day), now));
+        assert!(clock.lease_expired(now + day, now));
+        // Honest deadlines still wait.
+        assert!(!clock.is_due(Some(now + 1_000), now));
+        assert!(!clock.lease_expired(now + 1_000, now));
+    }
+
+    proptest! {
+        #[test]
+        fn never_waits_longer_than_the_maximum(at in any::<u64>(), now in any::<u64>()) {
+            let clock = Clock::default();
+            // Whatever the clock says, an event is due once `now` is within the
+            // maximum backoff of `at`, or past it.
+            if now.saturating_add(clock.max_backoff_ms) < at || now >= at {
+                prop_assert!(clock.is_due(Some(at), now));
+            }
+        }
+
+        #[test]
+        fn batches_keep_record_order(states in proptest::collection::vec((0u8..3, 0u8..5), 0..40)) {
+            let all = [EventState::Queued, EventState::Synced, EventState::Failed, EventState::Syncing, EventState::Conflict];
+            let events: Vec<_> = states.iter().enumerate()
+                .map(|(i, (record, s))| ev(i as u64, &record.to_string(), all[*s as usize]))
+                .collect();
+            let batch = select_batch(events.clone(), Clock::default(), 0, 100);
+            for chosen in &batch {
+                // Every earlier event of the same record is synced.
+                let earlier_unsent = events.iter().any(|e| e.seq < chosen.seq && e.record_id == chosen.record_id && e.state.is_unsent());
+                prop_assert!(!earlier_unsent);
+                prop_assert_eq!(chosen.state, EventState::Queued);
+            }
+            let records: HashSet<_> = batch.iter().map(|e| e.record_id.clone()).collect();
+            prop_assert_eq!(records.len(), batch.len());
+        }
+    }
+}
