@@ -1,0 +1,217 @@
+//! The command line: flags, their defaults, and turning them into a
+//! [`Config`] with errors that say what to fix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::auth::{parse_pair, parse_tokens_file};
+use crate::config::{parse_duration, Collections, Config, Limits, Policy, Retention};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Reference sync server of outbox-sync: applies pushed events exactly once,
+/// serves changes in server order, and serves the app and its wasm package.
+#[derive(Debug, Parser)]
+#[command(name = "outbox-sync-server", version)]
+pub struct Args {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file; its directory is created if missing.
+    #[arg(
+        long,
+        default_value = "./data/outbox-sync.sqlite3",
+        value_name = "PATH"
+    )]
+    pub data: PathBuf,
+
+    /// Acknowledge commits before they reach the disk (faster; a power cut
+    /// can lose the last acknowledged writes, a crash cannot).
+    #[arg(long)]
+    pub fast_commits: bool,
+
+    /// A bearer token and the user it signs in (repeatable).
+    #[arg(long = "token", value_name = "TOKEN=USER")]
+    pub tokens: Vec<String>,
+
+    /// A file of TOKEN=USER lines (blank lines and # comments skipped).
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// A collection and its conflict policy: lww, merge or strict
+    /// (repeatable), e.g. --collection notes=merge.
+    #[arg(long = "collection", value_name = "NAME=POLICY")]
+    pub collections: Vec<String>,
+
+    /// Accept collections not named by --collection, with --default-policy.
+    #[arg(long)]
+    pub any_collection: bool,
+
+    /// Policy of collections accepted by --any-collection.
+    #[arg(long, default_value = "lww", value_name = "POLICY")]
+    pub default_policy: Policy,
+
+    /// Directory served at / (the app).
+    #[arg(long, default_value = "www", value_name = "DIR")]
+    pub www: PathBuf,
+
+    /// Directory served at /pkg/ (the built wasm package).
+    #[arg(long, default_value = "pkg", value_name = "DIR")]
+    pub pkg: PathBuf,
+
+    /// Allow cross-origin requests from ORIGIN (repeatable); off by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Most events in one push.
+    #[arg(long, default_value_t = Limits::default().max_batch, value_name = "N")]
+    pub max_batch: usize,
+
+    /// Deepest nesting of arrays and objects in a payload.
+    #[arg(long, default_value_t = Limits::default().max_depth, value_name = "N")]
+    pub max_depth: usize,
+
+    /// How long idempotency keys are kept (at least 7d recommended).
+    #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DURATION")]
+    pub key_retention: Duration,
+
+    /// How long tombstones are kept; older sync tokens then get 410.
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    pub tombstone_retention: Duration,
+
+    /// How often expired keys and tombstones are removed.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub maintenance_interval: Duration,
+
+    /// Mount /v1/_faults to inject failures at runtime (tests only).
+    #[arg(long)]
+    pub enable_fault_injection: bool,
+
+    /// Log line format (the level comes from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// Checks the flags and builds the server's settings.
+    pub fn into_config(self) -> Result<Config, String> {
+        let mut config = Config::new(self.data);
+        config.listen = self.listen;
+        config.durable_commits = !self.fast_commits;
+        for pair in &self.tokens {
+            let (token, user) = parse_pair(pair).ok_or_else(|| {
+                "--token needs TOKEN=USER, e.g. --token dev-token=alice".to_owned()
+            })?;
+            config.tokens.insert(token, user);
+        }
+        if let Some(file) = &self.tokens_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read --tokens-file {} ({e})", file.display()))?;
+            let pairs = parse_tokens_file(&text)
+                .map_err(|e| format!("--tokens-file {}: {e}", file.display()))?;
+            config.tokens.extend(pairs);
+        }
+        if config.tokens.is_empty() {
+            return Err(
+                "no tokens configured: every request needs a bearer token, so pass \
+                 --token TOKEN=USER (e.g. --token dev-token=alice) or --tokens-file FILE"
+                    .to_owned(),
+            );
+        }
+        let mut collections = Collections {
+            any: self.any_collection.then_some(self.default_policy),
+            ..Collections::default()
+        };
+        for pair in &self.collections {
+            let (name, policy) = pair.split_once('=').ok_or_else(|| {
+                format!("--collection {pair:?} needs NAME=POLICY, e.g. --collection notes=merge")
+            })?;
+            let policy = policy
+                .parse::<Policy>()
+                .map_err(|e| format!("--collection {pair}: {e}"))?;
+            collections.named.insert(name.trim().to_owned(), policy);
+        }
+        if collections.named.is_empty() && collections.any.is_none() {
+            return Err(
+                "no collections configured: pass --collection NAME=POLICY for each \
+                 (e.g. --collection notes=merge --collection tasks=strict), or --any-collection \
+                 to accept every name with --default-policy (lww unless set)"
+                    .to_owned(),
+            );
+        }
+        config.collections = collections;
+        config.www = Some(self.www);
+        config.pkg = Some(self.pkg);
+        config.cors_origins = self.cors_origins;
+        config.limits = Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_batch: self.max_batch,
+            max_depth: self.max_depth,
+            ..Limits::default()
+        };
+        config.retention = Retention {
+            keys: self.key_retention,
+            tombstones: self.tombstone_retention,
+            interval: self.maintenance_interval,
+        };
+        config.fault_injection = self.enable_fault_injection;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut all = vec!["outbox-sync-server"];
+        all.extend_from_slice(extra);
+        Args::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn flags_build_a_config() {
+        let config = args(&[
+            "--token",
+            "t=alice",
+            "--collection",
+            "notes=merge",
+            "--collection",
+            "tasks=strict",
+        ])
+        .into_config()
+        .unwrap();
+        assert_eq!(config.tokens["t"], "alice");
+        assert_eq!(config.collections.policy("notes"), Some(Policy::Merge));
+        assert_eq!(config.collections.policy("other"), None);
+        assert_eq!(config.listen.port(), 8787);
+        assert!(!config.fault_injection);
+    }
+
+    #[test]
+    fn missing_tokens_and_collections_say_what_to_pass() {
+        let no_tokens = args(&["--any-collection"]).into_config().unwrap_err();
+        assert!(no_tokens.contains("--token"));
+        let no_collections = args(&["--token", "t=a"]).into_config().unwrap_err();
+        assert!(no_collections.contains("--collection"));
+        let bad_policy = args(&["--token", "t=a", "--collection", "n=fancy"])
+            .into_config()
+            .unwrap_err();
+        assert!(bad_policy.contains("lww, merge or strict"));
+    }
+}

@@ -1,0 +1,205 @@
+//! The reference sync server of outbox-sync, usable as a library: tests and
+//! tools start it with [`serve`] on port 0 and talk to the address it
+//! returns. The binary (`main.rs`) only adds the command line and logging.
+#![deny(missing_docs)]
+
+pub mod apply;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod faults;
+pub mod keys;
+pub mod maintenance;
+pub mod routes;
+pub mod statics;
+pub mod store;
+pub mod validate;
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::{Collections, Config, Limits, Policy, Retention};
+
+use crate::routes::{AppState, Shared};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Why the server could not start; each message says what to do.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directory could not be created.
+    DataDir(PathBuf, std::io::Error),
+    /// The database could not be opened or set up.
+    Database(PathBuf, String),
+    /// The listen address is taken or not allowed.
+    Listen(SocketAddr, std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::DataDir(dir, e) => write!(
+                f,
+                "cannot create the data directory {} ({e}); create it yourself or pass --data with a writable path",
+                dir.display()
+            ),
+            StartError::Database(path, e) => write!(
+                f,
+                "cannot open the database {} ({e}); check that the file and its directory are writable, or pass --data with another path",
+                path.display()
+            ),
+            StartError::Listen(addr, e) if e.kind() == ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {addr}: the port is already in use; stop the other server or pass --listen with another port (e.g. --listen 127.0.0.1:8788)"
+            ),
+            StartError::Listen(addr, e) => write!(
+                f,
+                "cannot listen on {addr} ({e}); pass --listen with an address of this machine, e.g. --listen 127.0.0.1:8787"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+    store: Arc<dyn Store>,
+}
+
+impl Server {
+    /// The address it listens on (with the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:8787`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The store, for tools and tests that run maintenance themselves.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Stops accepting, finishes requests in flight, then returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        self.maintenance.abort();
+    }
+
+    /// Waits until the server stops (it only does when [`Server::stop`] is
+    /// called or on a fatal error).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the store, binds the address and starts serving in the
+/// background; returns once the server accepts connections.
+pub async fn serve(config: Config) -> Result<Server, StartError> {
+    if let Some(dir) = config.data.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(dir.to_owned(), e))?;
+    }
+    let store = SqliteStore::open(&config.data, config.durable_commits)
+        .map_err(|e| StartError::Database(config.data.clone(), e.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    serve_with(config, store).await
+}
+
+/// Like [`serve`], with a store made by the caller.
+pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server, StartError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Listen(config.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(config.listen, e))?;
+    let state = AppState::new(Shared {
+        store: store.clone(),
+        tokens: auth::Tokens::new(&config.tokens),
+        collections: config.collections.clone(),
+        limits: config.limits.clone(),
+        keys: keys::KeyLocks::default(),
+        faults: config.fault_injection.then(Default::default),
+    });
+    if config.fault_injection {
+        tracing::warn!(
+            "fault injection is enabled: /v1/_faults can make this server fail on purpose"
+        );
+    }
+    let mut app = statics::mount(
+        routes::api(state),
+        config.www.as_deref(),
+        config.pkg.as_deref(),
+    )
+    .layer(TraceLayer::new_for_http());
+    if !config.cors_origins.is_empty() {
+        app = app.layer(cors(&config.cors_origins));
+    }
+    let maintenance = maintenance::spawn(store.clone(), config.retention.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    tracing::info!(%addr, data = %config.data.display(), "listening");
+    Ok(Server {
+        addr,
+        stop,
+        task,
+        maintenance,
+        store,
+    })
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+}

@@ -1,0 +1,48 @@
+//! The background task that expires idempotency keys and tombstones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::config::Retention;
+use crate::routes::now_ms;
+use crate::store::{Expired, Store, StoreError};
+
+/// Runs [`run_once`] now and then every `retention.interval`.
+pub fn spawn(store: Arc<dyn Store>, retention: Retention) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(retention.interval.max(Duration::from_millis(10)));
+        loop {
+            ticks.tick().await;
+            let (store, retention) = (store.clone(), retention.clone());
+            match tokio::task::spawn_blocking(move || {
+                run_once(store.as_ref(), &retention, now_ms())
+            })
+            .await
+            {
+                Ok(Ok(expired)) if expired != Expired::default() => {
+                    tracing::info!(
+                        keys = expired.keys,
+                        tombstones = expired.tombstones,
+                        "expired old data"
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "expiry failed; will retry"),
+                Err(e) => tracing::warn!(error = %e, "expiry task failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Expires keys and tombstones older than their retention at `now_ms`.
+pub fn run_once(
+    store: &dyn Store,
+    retention: &Retention,
+    now_ms: i64,
+) -> Result<Expired, StoreError> {
+    let keys_before = now_ms - retention.keys.as_millis() as i64;
+    let tombstones_before = now_ms - retention.tombstones.as_millis() as i64;
+    store.expire(keys_before, tombstones_before)
+}
