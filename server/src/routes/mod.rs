@@ -81,7 +81,7 @@ pub fn api(state: AppState) -> Router {
         ));
         api = api.merge(crate::faults::routes(faults.clone()));
     }
-    api.route("/v1/health", get(|| async { "ok" }))
+    api.route("/v1/health", get(health))
         .route("/v1", any(no_route))
         .route("/v1/{*rest}", any(no_route))
         .method_not_allowed_fallback(method_not_allowed)
@@ -265,4 +265,8 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::store(StoreError::Other(format!("store task failed: {e}"))))?
         .map_err(ApiError::store)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
 }

@@ -1,0 +1,302 @@
+//! Conflict policies per collection, and the single-record preconditions.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+async fn one(server: &TestServer, e: Value) -> Value {
+    server.push_ok(ALICE, vec![e]).await.remove(0)
+}
+
+#[tokio::test]
+async fn lww_keeps_the_last_arrival_whatever_the_base() {
+    let server = TestServer::start().await;
+    let v1 = put(&server, ALICE, "items", "x", None, json!({"title": "v1"})).await;
+    let phone = one(
+        &server,
+        event(
+            &id(),
+            "items",
+            "x",
+            "put",
+            Some(v1),
+            json!({"title": "phone"}),
+        ),
+    )
+    .await;
+    assert_eq!(phone["status"], "applied");
+    let laptop = one(
+        &server,
+        event(
+            &id(),
+            "items",
+            "x",
+            "put",
+            Some(v1),
+            json!({"title": "laptop"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        laptop["status"], "applied",
+        "a stale base does not matter under lww"
+    );
+    assert_eq!(server.pull_all(ALICE).await[0]["data"]["title"], "laptop");
+}
+
+#[tokio::test]
+async fn merge_combines_other_fields_and_conflicts_on_the_same_field() {
+    let server = TestServer::start().await;
+    let v1 = put(
+        &server,
+        ALICE,
+        "notes",
+        "n",
+        None,
+        json!({"title": "t", "body": "b", "tag": "x"}),
+    )
+    .await;
+    let title = one(
+        &server,
+        event(
+            &id(),
+            "notes",
+            "n",
+            "patch",
+            Some(v1),
+            json!({"title": "phone title"}),
+        ),
+    )
+    .await;
+    assert_eq!(title["status"], "applied");
+
+    let body = one(
+        &server,
+        event(
+            &id(),
+            "notes",
+            "n",
+            "patch",
+            Some(v1),
+            json!({"body": "laptop body", "tag": null}),
+        ),
+    )
+    .await;
+    assert_eq!(body["status"], "applied", "{body}");
+    assert_eq!(
+        body["record"]["data"],
+        json!({"title": "phone title", "body": "laptop body"})
+    );
+
+    let clash = one(
+        &server,
+        event(
+            &id(),
+            "notes",
+            "n",
+            "patch",
+            Some(v1),
+            json!({"title": "laptop title", "body": "laptop body"}),
+        ),
+    )
+    .await;
+    assert_eq!(clash["status"], "conflict", "{clash}");
+    assert_eq!(
+        clash["fields"],
+        json!(["title"]),
+        "the same value on both sides is no conflict"
+    );
+    assert_eq!(clash["current"]["data"]["title"], "phone title");
+    assert_eq!(clash["current"]["version"], body["version"]);
+    assert!(clash["message"].as_str().unwrap().contains("title"));
+
+    let rebased = one(
+        &server,
+        event(
+            &id(),
+            "notes",
+            "n",
+            "patch",
+            body["version"].as_u64(),
+            json!({"title": "laptop title"}),
+        ),
+    )
+    .await;
+    assert_eq!(rebased["status"], "applied");
+}
+
+#[tokio::test]
+async fn strict_needs_the_current_version() {
+    let server = TestServer::start().await;
+    let v1 = put(&server, ALICE, "tasks", "t", None, json!({"done": false})).await;
+    let creating_again = one(
+        &server,
+        event(&id(), "tasks", "t", "put", None, json!({"done": true})),
+    )
+    .await;
+    assert_eq!(creating_again["status"], "conflict");
+    let v2 = one(
+        &server,
+        event(
+            &id(),
+            "tasks",
+            "t",
+            "patch",
+            Some(v1),
+            json!({"done": true}),
+        ),
+    )
+    .await;
+    assert_eq!(v2["status"], "applied");
+    let stale = one(
+        &server,
+        event(&id(), "tasks", "t", "patch", Some(v1), json!({"note": "x"})),
+    )
+    .await;
+    assert_eq!(stale["status"], "conflict");
+    assert_eq!(stale["current"]["version"], v2["version"]);
+    assert_eq!(stale["fields"], json!([]));
+    let deleted = one(
+        &server,
+        event(
+            &id(),
+            "tasks",
+            "t",
+            "delete",
+            v2["version"].as_u64(),
+            Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(deleted["status"], "applied");
+    let patch_tombstone = one(
+        &server,
+        event(
+            &id(),
+            "tasks",
+            "t",
+            "patch",
+            deleted["version"].as_u64(),
+            json!({"a": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(patch_tombstone["status"], "conflict");
+    assert_eq!(patch_tombstone["current"]["deleted"], true);
+}
+
+#[tokio::test]
+async fn if_match_gives_412_with_the_current_record_and_strict_needs_it() {
+    let server = TestServer::start().await;
+    let path = "/v1/collections/tasks/records/t1";
+    let (status, _, body) = server
+        .call(Method::PUT, path, Some(ALICE), Some(&json!({"a": 1})), &[])
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(body["error"]["code"], "precondition_required");
+
+    let create = [("If-None-Match", "*")];
+    let (status, headers, body) = server
+        .call(
+            Method::PUT,
+            path,
+            Some(ALICE),
+            Some(&json!({"a": 1})),
+            &create,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(tag, format!("\"{}\"", body["version"]));
+
+    let (status, headers, body) = server.call(Method::GET, path, Some(ALICE), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["etag"].to_str().unwrap(), tag);
+    assert_eq!(body["data"], json!({"a": 1.0}));
+
+    let matching = [("If-Match", tag.as_str())];
+    let (status, headers, _) = server
+        .call(
+            Method::PATCH,
+            path,
+            Some(ALICE),
+            Some(&json!({"b": 2})),
+            &matching,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_tag = headers["etag"].to_str().unwrap().to_owned();
+
+    let (status, headers, body) = server
+        .call(
+            Method::PATCH,
+            path,
+            Some(ALICE),
+            Some(&json!({"c": 3})),
+            &matching,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(body["error"]["code"], "version_mismatch");
+    assert_eq!(body["current"]["data"], json!({"a": 1.0, "b": 2.0}));
+    assert_eq!(headers["etag"].to_str().unwrap(), new_tag);
+
+    let (status, _, body) = server
+        .call(
+            Method::PUT,
+            path,
+            Some(ALICE),
+            Some(&json!({})),
+            &[("If-Match", "soon")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_if_match");
+
+    let current = [("If-Match", new_tag.as_str())];
+    let (status, _, body) = server
+        .call(Method::DELETE, path, Some(ALICE), None, &current)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["deleted"], true);
+    let (status, _, body) = server.call(Method::GET, path, Some(ALICE), None, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "record_deleted");
+    assert_eq!(body["current"]["deleted"], true);
+}
+
+#[tokio::test]
+async fn lww_and_merge_collections_accept_unconditional_writes() {
+    let server = TestServer::start().await;
+    for collection in ["items", "notes"] {
+        let path = format!("/v1/collections/{collection}/records/r%2F1");
+        let (status, _, body) = server
+            .call(Method::PUT, &path, Some(ALICE), Some(&json!({"a": 1})), &[])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["record_id"], "r/1", "ids are percent-decoded");
+        let (status, _, body) = server
+            .call(
+                Method::PATCH,
+                &path,
+                Some(ALICE),
+                Some(&json!({"a": null})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"], json!({}));
+    }
+    let (status, _, body) = server
+        .call(
+            Method::GET,
+            "/v1/collections/items/records/none",
+            Some(ALICE),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "record_not_found");
+}

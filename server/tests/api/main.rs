@@ -1,0 +1,12 @@
+//! End-to-end tests of the reference server: each test starts the real
+//! server on a free loopback port with its own temporary database and talks
+//! HTTP to it.
+
+mod common;
+
+mod conflicts;
+mod errors;
+mod idempotency;
+mod isolation;
+mod ops;
+mod pull;
