@@ -19,7 +19,7 @@ pub struct ApiError {
     /// A sentence a person can act on.
     pub message: String,
     /// The record as the server holds it (412, and 404 for a tombstone).
-    pub current: Option<Record>,
+    pub current: Option<Box<Record>>,
     /// Seconds for `Retry-After` (429, 503, 409).
     pub retry_after: Option<u64>,
 }
@@ -38,7 +38,7 @@ impl ApiError {
 
     /// Adds the current record (and its `ETag`).
     pub fn with_current(mut self, record: Record) -> Self {
-        self.current = Some(record);
+        self.current = Some(Box::new(record));
         self
     }
 
@@ -97,7 +97,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message: self.message,
             },
-            current: self.current,
+            current: self.current.map(|record| *record),
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
