@@ -76,6 +76,6 @@ fn gone(why: &str) -> ApiError {
     ApiError::new(
         StatusCode::GONE,
         "resync_required",
-        format!("{why}; drop local synced copies and pull again without since."),
+        format!("{why}; pull again without since (a full resync), keeping changes not yet pushed."),
     )
 }
