@@ -50,14 +50,33 @@ pub enum ValidationError {
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::EmptyCollection => f.write_str("The collection name is empty: pass a name such as \"notes\"."),
-            Self::CollectionTooLong { len, max } => write!(f, "The collection name is {len} bytes long; use at most {max}."),
-            Self::EmptyRecordId => f.write_str("The record id is empty: pass the id of the record to change."),
-            Self::RecordIdTooLong { len, max } => write!(f, "The record id is {len} bytes long; use at most {max}."),
-            Self::PayloadNotObject { op, found } => write!(f, "A {op} needs an object of fields as its payload, but got {found}."),
-            Self::DeleteWithPayload => f.write_str("A delete takes no payload: pass null or leave it out."),
-            Self::EmptyPatch => f.write_str("The patch changes no field: pass at least one field to change."),
-            Self::PayloadTooDeep { depth, max } => write!(f, "The payload nests {depth} levels deep; flatten it to at most {max}."),
+            Self::EmptyCollection => {
+                f.write_str("The collection name is empty: pass a name such as \"notes\".")
+            }
+            Self::CollectionTooLong { len, max } => write!(
+                f,
+                "The collection name is {len} bytes long; use at most {max}."
+            ),
+            Self::EmptyRecordId => {
+                f.write_str("The record id is empty: pass the id of the record to change.")
+            }
+            Self::RecordIdTooLong { len, max } => {
+                write!(f, "The record id is {len} bytes long; use at most {max}.")
+            }
+            Self::PayloadNotObject { op, found } => write!(
+                f,
+                "A {op} needs an object of fields as its payload, but got {found}."
+            ),
+            Self::DeleteWithPayload => {
+                f.write_str("A delete takes no payload: pass null or leave it out.")
+            }
+            Self::EmptyPatch => {
+                f.write_str("The patch changes no field: pass at least one field to change.")
+            }
+            Self::PayloadTooDeep { depth, max } => write!(
+                f,
+                "The payload nests {depth} levels deep; flatten it to at most {max}."
+            ),
             Self::EmptyBatch => f.write_str("The batch is empty: pass at least one change."),
         }
     }

@@ -140,7 +140,12 @@ pub struct OutboxEvent {
 
 impl OutboxEvent {
     /// A fresh queued event for an already validated change.
-    pub fn queued(change: NewEvent, event_id: Uuid, base_version: Option<u64>, now_ms: u64) -> Self {
+    pub fn queued(
+        change: NewEvent,
+        event_id: Uuid,
+        base_version: Option<u64>,
+        now_ms: u64,
+    ) -> Self {
         OutboxEvent {
             seq: None,
             event_id,
@@ -171,7 +176,10 @@ impl OutboxEvent {
         if allowed.contains(&self.state) {
             Ok(())
         } else {
-            Err(TransitionError { from: self.state, to })
+            Err(TransitionError {
+                from: self.state,
+                to,
+            })
         }
     }
 
@@ -186,7 +194,10 @@ impl OutboxEvent {
 
     /// syncing (or queued, for a confirmation that arrives after the lease ran out) -> synced.
     pub fn mark_synced(&mut self, now_ms: u64) -> Result<(), TransitionError> {
-        self.expect(&[EventState::Syncing, EventState::Queued], EventState::Synced)?;
+        self.expect(
+            &[EventState::Syncing, EventState::Queued],
+            EventState::Synced,
+        )?;
         self.state = EventState::Synced;
         self.synced_at_ms = Some(now_ms);
         self.lease_until_ms = None;
@@ -196,7 +207,11 @@ impl OutboxEvent {
     }
 
     /// syncing -> queued after a transient failure: try again at `next_attempt_at_ms`.
-    pub fn requeue(&mut self, next_attempt_at_ms: u64, reason: &str) -> Result<(), TransitionError> {
+    pub fn requeue(
+        &mut self,
+        next_attempt_at_ms: u64,
+        reason: &str,
+    ) -> Result<(), TransitionError> {
         self.expect(&[EventState::Syncing], EventState::Queued)?;
         self.state = EventState::Queued;
         self.lease_until_ms = None;
@@ -225,7 +240,10 @@ impl OutboxEvent {
 
     /// failed or queued -> queued, due now: the user asked to retry.
     pub fn retry_now(&mut self) -> Result<(), TransitionError> {
-        self.expect(&[EventState::Failed, EventState::Queued], EventState::Queued)?;
+        self.expect(
+            &[EventState::Failed, EventState::Queued],
+            EventState::Queued,
+        )?;
         self.state = EventState::Queued;
         self.next_attempt_at_ms = None;
         Ok(())
@@ -286,11 +304,20 @@ mod tests {
     fn refused_transitions_name_both_states() {
         let mut e = event();
         let err = e.fail("nope").unwrap_err();
-        assert_eq!(err, TransitionError { from: EventState::Queued, to: EventState::Failed });
+        assert_eq!(
+            err,
+            TransitionError {
+                from: EventState::Queued,
+                to: EventState::Failed
+            }
+        );
         assert!(err.to_string().contains("queued cannot become failed"));
         e.start_sync(1).unwrap();
         e.mark_synced(2).unwrap();
-        assert!(e.start_sync(3).is_err(), "a synced event is never sent again");
+        assert!(
+            e.start_sync(3).is_err(),
+            "a synced event is never sent again"
+        );
         assert!(e.retry_now().is_err());
     }
 
@@ -311,7 +338,10 @@ mod tests {
         assert!(!e.recover_lease(&clock, 4_999));
         assert!(e.recover_lease(&clock, 5_000));
         assert_eq!(e.state, EventState::Queued);
-        assert!(!e.recover_lease(&clock, 6_000), "a queued event has no lease");
+        assert!(
+            !e.recover_lease(&clock, 6_000),
+            "a queued event has no lease"
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ impl Contents {
             .ok_or_else(|| StoreError::EventNotFound(event_id.to_string()))
     }
 
-    fn insert(&mut self, mut event: OutboxEvent, record: LocalRecord) -> Result<OutboxEvent, StoreError> {
+    fn insert(
+        &mut self,
+        mut event: OutboxEvent,
+        record: LocalRecord,
+    ) -> Result<OutboxEvent, StoreError> {
         if self.events.values().any(|e| e.event_id == event.event_id) {
             return Err(StoreError::DuplicateEvent(event.event_id.to_string()));
         }
@@ -43,7 +47,11 @@ impl Contents {
     }
 
     fn unconfirmed_of(&self, key: &RecordKey) -> Vec<OutboxEvent> {
-        self.events.values().filter(|e| e.state.is_unsent() && &e.record_key() == key).cloned().collect()
+        self.events
+            .values()
+            .filter(|e| e.state.is_unsent() && &e.record_key() == key)
+            .cloned()
+            .collect()
     }
 }
 
@@ -57,11 +65,17 @@ pub struct MemoryOutbox {
 impl MemoryOutbox {
     /// An empty outbox with `config`.
     pub fn new(config: StoreConfig) -> Self {
-        MemoryOutbox { config, contents: RefCell::default() }
+        MemoryOutbox {
+            config,
+            contents: RefCell::default(),
+        }
     }
 
     /// Runs `change` on a copy of the contents and keeps the copy only on success.
-    fn transact<T>(&self, change: impl FnOnce(&mut Contents) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn transact<T>(
+        &self,
+        change: impl FnOnce(&mut Contents) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut copy = self.contents.borrow().clone();
         let out = change(&mut copy)?;
         *self.contents.borrow_mut() = copy;
@@ -69,7 +83,11 @@ impl MemoryOutbox {
     }
 
     /// Applies a state change to one event.
-    fn update(&self, event_id: Uuid, change: impl FnOnce(&mut OutboxEvent) -> Result<(), StoreError>) -> Result<OutboxEvent, StoreError> {
+    fn update(
+        &self,
+        event_id: Uuid,
+        change: impl FnOnce(&mut OutboxEvent) -> Result<(), StoreError>,
+    ) -> Result<OutboxEvent, StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
             let event = c.events.get_mut(&seq).expect("seq_of found it");
@@ -84,7 +102,11 @@ impl OutboxStore for MemoryOutbox {
         Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
     }
 
-    async fn enqueue_batch(&self, changes: Vec<NewEvent>, now_ms: u64) -> Result<Vec<OutboxEvent>, StoreError> {
+    async fn enqueue_batch(
+        &self,
+        changes: Vec<NewEvent>,
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         if changes.is_empty() {
             return Err(super::ValidationError::EmptyBatch.into());
         }
@@ -92,21 +114,37 @@ impl OutboxStore for MemoryOutbox {
             changes
                 .into_iter()
                 .map(|change| {
-                    let key = RecordKey { collection: change.collection.clone(), record_id: change.record_id.clone() };
+                    let key = RecordKey {
+                        collection: change.collection.clone(),
+                        record_id: change.record_id.clone(),
+                    };
                     let current = c.records.get(&key).cloned();
-                    let (record, event) = prepare_change(&self.config.limits, current, change, Uuid::now_v7(), now_ms)?;
+                    let (record, event) = prepare_change(
+                        &self.config.limits,
+                        current,
+                        change,
+                        Uuid::now_v7(),
+                        now_ms,
+                    )?;
                     c.insert(event, record)
                 })
                 .collect()
         })
     }
 
-    async fn insert_events(&self, events: Vec<OutboxEvent>) -> Result<Vec<OutboxEvent>, StoreError> {
+    async fn insert_events(
+        &self,
+        events: Vec<OutboxEvent>,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         self.transact(|c| {
             events
                 .into_iter()
                 .map(|event| {
-                    let record = prepare_event(&self.config.limits, c.records.get(&event.record_key()).cloned(), &event)?;
+                    let record = prepare_event(
+                        &self.config.limits,
+                        c.records.get(&event.record_key()).cloned(),
+                        &event,
+                    )?;
                     c.insert(event, record)
                 })
                 .collect()
@@ -114,16 +152,38 @@ impl OutboxStore for MemoryOutbox {
     }
 
     async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
-        Ok(self.contents.borrow().events.values().find(|e| e.event_id == event_id).cloned())
+        Ok(self
+            .contents
+            .borrow()
+            .events
+            .values()
+            .find(|e| e.event_id == event_id)
+            .cloned())
     }
 
-    async fn events_in_state(&self, state: EventState, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+    async fn events_in_state(
+        &self,
+        state: EventState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         let contents = self.contents.borrow();
-        Ok(contents.events.values().filter(|e| e.state == state).take(limit as usize).cloned().collect())
+        Ok(contents
+            .events
+            .values()
+            .filter(|e| e.state == state)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn count(&self, state: EventState) -> Result<u32, StoreError> {
-        Ok(self.contents.borrow().events.values().filter(|e| e.state == state).count() as u32)
+        Ok(self
+            .contents
+            .borrow()
+            .events
+            .values()
+            .filter(|e| e.state == state)
+            .count() as u32)
     }
 
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
@@ -137,7 +197,8 @@ impl OutboxStore for MemoryOutbox {
             let mut batch = selector.finish();
             for event in &mut batch {
                 event.start_sync(now_ms + self.config.lease_ms)?;
-                c.events.insert(event.seq.expect("stored events have a seq"), event.clone());
+                c.events
+                    .insert(event.seq.expect("stored events have a seq"), event.clone());
             }
             Ok(batch)
         })
@@ -155,7 +216,12 @@ impl OutboxStore for MemoryOutbox {
         })
     }
 
-    async fn complete(&self, event_id: Uuid, server_version: Option<u64>, now_ms: u64) -> Result<OutboxEvent, StoreError> {
+    async fn complete(
+        &self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
             let event = c.events.get_mut(&seq).expect("seq_of found it");
@@ -168,7 +234,12 @@ impl OutboxStore for MemoryOutbox {
         })
     }
 
-    async fn requeue(&self, event_id: Uuid, next_attempt_at_ms: u64, reason: &str) -> Result<OutboxEvent, StoreError> {
+    async fn requeue(
+        &self,
+        event_id: Uuid,
+        next_attempt_at_ms: u64,
+        reason: &str,
+    ) -> Result<OutboxEvent, StoreError> {
         self.update(event_id, |e| Ok(e.requeue(next_attempt_at_ms, reason)?))
     }
 
@@ -201,7 +272,9 @@ impl OutboxStore for MemoryOutbox {
     async fn purge_synced(&self, before_ms: u64) -> Result<u32, StoreError> {
         self.transact(|c| {
             let before = c.events.len();
-            c.events.retain(|_, e| !(e.state == EventState::Synced && e.synced_at_ms.is_some_and(|at| at < before_ms)));
+            c.events.retain(|_, e| {
+                !(e.state == EventState::Synced && e.synced_at_ms.is_some_and(|at| at < before_ms))
+            });
             Ok((before - c.events.len()) as u32)
         })
     }

@@ -5,15 +5,26 @@ use outbox_sync_protocol::{Map, Value};
 use uuid::Uuid;
 
 use super::MemoryOutbox;
-use crate::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError, ValidationError};
+use crate::core::{
+    EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
+    ValidationError,
+};
 
 fn put(record: &str, title: &str) -> NewEvent {
     let fields = Map::from([("title".to_owned(), Value::from(title))]);
-    NewEvent { collection: "notes".into(), record_id: record.into(), op: Operation::Put, payload: Value::Object(fields) }
+    NewEvent {
+        collection: "notes".into(),
+        record_id: record.into(),
+        op: Operation::Put,
+        payload: Value::Object(fields),
+    }
 }
 
 fn key(record: &str) -> RecordKey {
-    RecordKey { collection: "notes".into(), record_id: record.into() }
+    RecordKey {
+        collection: "notes".into(),
+        record_id: record.into(),
+    }
 }
 
 fn title(outbox: &MemoryOutbox, record: &str) -> Option<Value> {
@@ -25,7 +36,10 @@ fn title(outbox: &MemoryOutbox, record: &str) -> Option<Value> {
 fn enqueue_saves_event_and_local_record() {
     let outbox = MemoryOutbox::default();
     let event = block_on(outbox.enqueue(put("a", "first"), 10)).unwrap();
-    assert_eq!((event.state, event.seq, event.created_at_ms), (EventState::Queued, Some(1), 10));
+    assert_eq!(
+        (event.state, event.seq, event.created_at_ms),
+        (EventState::Queued, Some(1), 10)
+    );
     assert_eq!(title(&outbox, "a"), Some(Value::from("first")));
     assert_eq!(block_on(outbox.status()).unwrap().queued, 1);
 }
@@ -36,7 +50,10 @@ fn bad_change_in_a_batch_stores_nothing() {
     let mut bad = put("b", "x");
     bad.payload = Value::Array(vec![]);
     let err = block_on(outbox.enqueue_batch(vec![put("a", "ok"), bad], 0)).unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(ValidationError::PayloadNotObject { .. })));
+    assert!(matches!(
+        err,
+        StoreError::Invalid(ValidationError::PayloadNotObject { .. })
+    ));
     assert_eq!(block_on(outbox.count(EventState::Queued)).unwrap(), 0);
     assert_eq!(title(&outbox, "a"), None);
 }
@@ -55,11 +72,20 @@ fn duplicate_event_id_rolls_back_the_record_too() {
 
 #[test]
 fn drain_cycle_keeps_record_order_and_leases() {
-    let outbox = MemoryOutbox::new(StoreConfig { lease_ms: 1_000, ..StoreConfig::default() });
+    let outbox = MemoryOutbox::new(StoreConfig {
+        lease_ms: 1_000,
+        ..StoreConfig::default()
+    });
     block_on(outbox.enqueue_batch(vec![put("a", "1"), put("a", "2"), put("b", "1")], 0)).unwrap();
     let batch = block_on(outbox.take_batch(100, 10)).unwrap();
-    assert_eq!(batch.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(), vec![1, 3]);
-    assert!(block_on(outbox.take_batch(100, 10)).unwrap().is_empty(), "leased events are not taken twice");
+    assert_eq!(
+        batch.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert!(
+        block_on(outbox.take_batch(100, 10)).unwrap().is_empty(),
+        "leased events are not taken twice"
+    );
     // The drainer dies; its leases run out.
     assert_eq!(block_on(outbox.recover_leases(1_099)).unwrap(), 0);
     assert_eq!(block_on(outbox.recover_leases(1_100)).unwrap(), 2);
@@ -68,7 +94,10 @@ fn drain_cycle_keeps_record_order_and_leases() {
     assert!(again.iter().all(|e| e.attempts == 2));
     block_on(outbox.complete(again[0].event_id, Some(1), 1_300)).unwrap();
     let next = block_on(outbox.take_batch(1_300, 10)).unwrap();
-    assert_eq!(next.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        next.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(),
+        vec![2]
+    );
 }
 
 #[test]
@@ -82,7 +111,10 @@ fn failed_event_holds_its_record_until_discarded() {
     block_on(outbox.discard(poison)).unwrap();
     assert_eq!(title(&outbox, "a"), Some(Value::from("good")));
     assert_eq!(block_on(outbox.take_batch(0, 10)).unwrap().len(), 1);
-    assert_eq!(block_on(outbox.discard(Uuid::nil())).unwrap_err().code(), "event_not_found");
+    assert_eq!(
+        block_on(outbox.discard(Uuid::nil())).unwrap_err().code(),
+        "event_not_found"
+    );
 }
 
 #[test]
@@ -90,9 +122,15 @@ fn syncing_and_synced_events_cannot_be_discarded() {
     let outbox = MemoryOutbox::default();
     block_on(outbox.enqueue(put("a", "x"), 0)).unwrap();
     let id = block_on(outbox.take_batch(0, 1)).unwrap()[0].event_id;
-    assert_eq!(block_on(outbox.discard(id)).unwrap_err().code(), "cannot_discard");
+    assert_eq!(
+        block_on(outbox.discard(id)).unwrap_err().code(),
+        "cannot_discard"
+    );
     block_on(outbox.complete(id, Some(1), 5)).unwrap();
-    assert_eq!(block_on(outbox.discard(id)).unwrap_err().code(), "cannot_discard");
+    assert_eq!(
+        block_on(outbox.discard(id)).unwrap_err().code(),
+        "cannot_discard"
+    );
 }
 
 #[test]

@@ -16,8 +16,8 @@ pub mod status;
 pub mod validate;
 
 pub use error::{StoreError, TransitionError, ValidationError};
-pub use outbox::{OutboxStore, StoreConfig};
 pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};
+pub use outbox::{OutboxStore, StoreConfig};
 pub use record::LocalRecord;
 pub use retry::RetryPolicy;
 pub use schedule::{BatchSelector, Clock};

@@ -46,16 +46,25 @@ pub trait OutboxStore {
     async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError>;
 
     /// Saves several changes, in order, all or none.
-    async fn enqueue_batch(&self, changes: Vec<NewEvent>, now_ms: u64) -> Result<Vec<OutboxEvent>, StoreError>;
+    async fn enqueue_batch(
+        &self,
+        changes: Vec<NewEvent>,
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// Saves events built elsewhere (keeping their ids), all or none.
-    async fn insert_events(&self, events: Vec<OutboxEvent>) -> Result<Vec<OutboxEvent>, StoreError>;
+    async fn insert_events(&self, events: Vec<OutboxEvent>)
+        -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// The event with this id, if it is in the outbox.
     async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError>;
 
     /// Events in `state`, in send order, at most `limit`.
-    async fn events_in_state(&self, state: EventState, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+    async fn events_in_state(
+        &self,
+        state: EventState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// How many events are in `state`.
     async fn count(&self, state: EventState) -> Result<u32, StoreError>;
@@ -79,10 +88,20 @@ pub trait OutboxStore {
     async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError>;
 
     /// Marks an event confirmed by the server at `server_version`.
-    async fn complete(&self, event_id: Uuid, server_version: Option<u64>, now_ms: u64) -> Result<OutboxEvent, StoreError>;
+    async fn complete(
+        &self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError>;
 
     /// Puts a syncing event back in the queue until `next_attempt_at_ms`.
-    async fn requeue(&self, event_id: Uuid, next_attempt_at_ms: u64, reason: &str) -> Result<OutboxEvent, StoreError>;
+    async fn requeue(
+        &self,
+        event_id: Uuid,
+        next_attempt_at_ms: u64,
+        reason: &str,
+    ) -> Result<OutboxEvent, StoreError>;
 
     /// Marks a syncing event refused for good.
     async fn fail(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError>;
@@ -112,7 +131,10 @@ pub fn prepare_change(
     now_ms: u64,
 ) -> Result<(LocalRecord, OutboxEvent), StoreError> {
     limits.check(&change)?;
-    let key = RecordKey { collection: change.collection.clone(), record_id: change.record_id.clone() };
+    let key = RecordKey {
+        collection: change.collection.clone(),
+        record_id: change.record_id.clone(),
+    };
     let mut record = record.unwrap_or_else(|| LocalRecord::empty(&key));
     let event = OutboxEvent::queued(change, event_id, record.base_version, now_ms);
     record.apply_local(&event);
@@ -120,7 +142,11 @@ pub fn prepare_change(
 }
 
 /// Validates an event built elsewhere and applies it to its record's local view.
-pub fn prepare_event(limits: &Limits, record: Option<LocalRecord>, event: &OutboxEvent) -> Result<LocalRecord, StoreError> {
+pub fn prepare_event(
+    limits: &Limits,
+    record: Option<LocalRecord>,
+    event: &OutboxEvent,
+) -> Result<LocalRecord, StoreError> {
     let change = NewEvent {
         collection: event.collection.clone(),
         record_id: event.record_id.clone(),

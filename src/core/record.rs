@@ -3,7 +3,7 @@
 use outbox_sync_protocol::{Map, Value};
 use serde::{Deserialize, Serialize};
 
-use super::event::{OutboxEvent, Operation, RecordKey};
+use super::event::{Operation, OutboxEvent, RecordKey};
 
 /// A record as the device sees it.
 ///
@@ -100,12 +100,20 @@ mod tests {
     use uuid::Uuid;
 
     fn event(op: Operation, payload: Value) -> OutboxEvent {
-        let change = NewEvent { collection: "c".into(), record_id: "r".into(), op, payload };
+        let change = NewEvent {
+            collection: "c".into(),
+            record_id: "r".into(),
+            op,
+            payload,
+        };
         OutboxEvent::queued(change, Uuid::nil(), None, 7)
     }
 
     fn fields(pairs: &[(&str, &str)]) -> Map {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect()
     }
 
     #[test]
@@ -113,12 +121,18 @@ mod tests {
         let current = Some(fields(&[("a", "1"), ("b", "2")]));
         let mut patch = fields(&[("b", "3")]);
         patch.insert("a".into(), Value::Null);
-        assert_eq!(apply(current, Operation::Patch, &Value::Object(patch)), Some(fields(&[("b", "3")])));
+        assert_eq!(
+            apply(current, Operation::Patch, &Value::Object(patch)),
+            Some(fields(&[("b", "3")]))
+        );
     }
 
     #[test]
     fn local_view_follows_changes_and_confirmations() {
-        let key = RecordKey { collection: "c".into(), record_id: "r".into() };
+        let key = RecordKey {
+            collection: "c".into(),
+            record_id: "r".into(),
+        };
         let mut record = LocalRecord::empty(&key);
         let put = event(Operation::Put, Value::Object(fields(&[("a", "1")])));
         let patch = event(Operation::Patch, Value::Object(fields(&[("b", "2")])));
@@ -127,14 +141,23 @@ mod tests {
         assert_eq!(record.local, Some(fields(&[("a", "1"), ("b", "2")])));
         assert_eq!((record.pending, record.base.clone()), (2, None));
         record.confirm(Some(1));
-        assert_eq!(record.base, None, "the base moves only once nothing is pending");
+        assert_eq!(
+            record.base, None,
+            "the base moves only once nothing is pending"
+        );
         record.confirm(Some(2));
-        assert_eq!((record.base_version, record.base.clone()), (Some(2), record.local.clone()));
+        assert_eq!(
+            (record.base_version, record.base.clone()),
+            (Some(2), record.local.clone())
+        );
     }
 
     #[test]
     fn rebuild_drops_discarded_changes() {
-        let key = RecordKey { collection: "c".into(), record_id: "r".into() };
+        let key = RecordKey {
+            collection: "c".into(),
+            record_id: "r".into(),
+        };
         let mut record = LocalRecord::empty(&key);
         record.base = Some(fields(&[("a", "base")]));
         let kept = event(Operation::Patch, Value::Object(fields(&[("b", "kept")])));

@@ -11,7 +11,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base_ms: 1_000, max_ms: 5 * 60_000 }
+        RetryPolicy {
+            base_ms: 1_000,
+            max_ms: 5 * 60_000,
+        }
     }
 }
 
@@ -21,8 +24,15 @@ impl RetryPolicy {
     /// Full jitter (a uniform delay between zero and the exponential ceiling)
     /// keeps many devices that went offline together from retrying together.
     pub fn delay_ms(&self, attempts: u32, random: f64) -> u64 {
-        let ceiling = self.base_ms.saturating_mul(1u64 << attempts.saturating_sub(1).min(40)).min(self.max_ms);
-        let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.0 };
+        let ceiling = self
+            .base_ms
+            .saturating_mul(1u64 << attempts.saturating_sub(1).min(40))
+            .min(self.max_ms);
+        let random = if random.is_finite() {
+            random.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         ((ceiling as f64) * random) as u64
     }
 
@@ -39,7 +49,10 @@ mod tests {
 
     #[test]
     fn ceiling_doubles_then_caps() {
-        let policy = RetryPolicy { base_ms: 1_000, max_ms: 10_000 };
+        let policy = RetryPolicy {
+            base_ms: 1_000,
+            max_ms: 10_000,
+        };
         let almost_one = 0.999_999;
         assert_eq!(policy.delay_ms(1, almost_one), 999);
         assert_eq!(policy.delay_ms(2, almost_one), 1_999);

@@ -103,7 +103,12 @@ impl BatchSelector {
 }
 
 /// Selects the next batch from `events` (any order) at `now_ms`.
-pub fn select_batch(events: impl IntoIterator<Item = OutboxEvent>, clock: Clock, now_ms: u64, limit: usize) -> Vec<OutboxEvent> {
+pub fn select_batch(
+    events: impl IntoIterator<Item = OutboxEvent>,
+    clock: Clock,
+    now_ms: u64,
+    limit: usize,
+) -> Vec<OutboxEvent> {
     let mut events: Vec<_> = events.into_iter().collect();
     events.sort_by_key(|e| e.seq);
     let mut selector = BatchSelector::new(clock, now_ms, limit);
@@ -124,7 +129,12 @@ mod tests {
     use uuid::Uuid;
 
     fn ev(seq: u64, record: &str, state: EventState) -> OutboxEvent {
-        let change = NewEvent { collection: "c".into(), record_id: record.into(), op: Operation::Delete, payload: Value::Null };
+        let change = NewEvent {
+            collection: "c".into(),
+            record_id: record.into(),
+            op: Operation::Delete,
+            payload: Value::Null,
+        };
         let mut e = OutboxEvent::queued(change, Uuid::from_u128(seq as u128), None, 0);
         e.seq = Some(seq);
         e.state = state;
@@ -137,22 +147,42 @@ mod tests {
 
     #[test]
     fn one_event_per_record_in_order() {
-        let events = vec![ev(1, "a", EventState::Queued), ev(2, "a", EventState::Queued), ev(3, "b", EventState::Queued)];
-        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![1, 3]);
+        let events = vec![
+            ev(1, "a", EventState::Queued),
+            ev(2, "a", EventState::Queued),
+            ev(3, "b", EventState::Queued),
+        ];
+        assert_eq!(
+            seqs(&select_batch(events, Clock::default(), 0, 10)),
+            vec![1, 3]
+        );
     }
 
     #[test]
     fn a_stuck_event_holds_back_only_its_record() {
         for stuck in [EventState::Failed, EventState::Conflict] {
-            let events = vec![ev(1, "a", stuck), ev(2, "a", EventState::Queued), ev(3, "b", EventState::Queued)];
-            assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![3]);
+            let events = vec![
+                ev(1, "a", stuck),
+                ev(2, "a", EventState::Queued),
+                ev(3, "b", EventState::Queued),
+            ];
+            assert_eq!(
+                seqs(&select_batch(events, Clock::default(), 0, 10)),
+                vec![3]
+            );
         }
     }
 
     #[test]
     fn synced_events_hold_nothing_back() {
-        let events = vec![ev(1, "a", EventState::Synced), ev(2, "a", EventState::Queued)];
-        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 10)), vec![2]);
+        let events = vec![
+            ev(1, "a", EventState::Synced),
+            ev(2, "a", EventState::Queued),
+        ];
+        assert_eq!(
+            seqs(&select_batch(events, Clock::default(), 0, 10)),
+            vec![2]
+        );
     }
 
     #[test]
@@ -161,13 +191,19 @@ mod tests {
         waiting.next_attempt_at_ms = Some(10_000);
         let events = vec![waiting, ev(2, "a", EventState::Queued)];
         assert!(select_batch(events.clone(), Clock::default(), 9_999, 10).is_empty());
-        assert_eq!(seqs(&select_batch(events, Clock::default(), 10_000, 10)), vec![1]);
+        assert_eq!(
+            seqs(&select_batch(events, Clock::default(), 10_000, 10)),
+            vec![1]
+        );
     }
 
     #[test]
     fn limit_is_respected() {
         let events = (1..=5).map(|i| ev(i, &i.to_string(), EventState::Queued));
-        assert_eq!(seqs(&select_batch(events, Clock::default(), 0, 2)), vec![1, 2]);
+        assert_eq!(
+            seqs(&select_batch(events, Clock::default(), 0, 2)),
+            vec![1, 2]
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ impl StatusSummary {
             parts.push(plural(self.failed, "change failed", "changes failed"));
         }
         if self.conflicts > 0 {
-            parts.push(plural(self.conflicts, "conflict to resolve", "conflicts to resolve"));
+            parts.push(plural(
+                self.conflicts,
+                "conflict to resolve",
+                "conflicts to resolve",
+            ));
         }
         if parts.is_empty() {
             "All changes saved".to_owned()
@@ -72,6 +76,9 @@ mod tests {
         assert_eq!(status.describe(), "3 changes pending");
         status.add(EventState::Failed, 1);
         status.add(EventState::Conflict, 2);
-        assert_eq!(status.describe(), "3 changes pending, 1 change failed, 2 conflicts to resolve");
+        assert_eq!(
+            status.describe(),
+            "3 changes pending, 1 change failed, 2 conflicts to resolve"
+        );
     }
 }

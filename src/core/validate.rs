@@ -33,15 +33,23 @@ impl Limits {
         match (change.op, &change.payload) {
             (Operation::Delete, Value::Null) => Ok(()),
             (Operation::Delete, _) => Err(ValidationError::DeleteWithPayload),
-            (Operation::Patch, Value::Object(fields)) if fields.is_empty() => Err(ValidationError::EmptyPatch),
+            (Operation::Patch, Value::Object(fields)) if fields.is_empty() => {
+                Err(ValidationError::EmptyPatch)
+            }
             (_, Value::Object(_)) => {
                 let depth = change.payload.depth();
                 if depth > self.max_payload_depth {
-                    return Err(ValidationError::PayloadTooDeep { depth, max: self.max_payload_depth });
+                    return Err(ValidationError::PayloadTooDeep {
+                        depth,
+                        max: self.max_payload_depth,
+                    });
                 }
                 Ok(())
             }
-            (op, other) => Err(ValidationError::PayloadNotObject { op: op.as_str(), found: other.kind() }),
+            (op, other) => Err(ValidationError::PayloadNotObject {
+                op: op.as_str(),
+                found: other.kind(),
+            }),
         }
     }
 
@@ -51,13 +59,19 @@ impl Limits {
             return Err(ValidationError::EmptyCollection);
         }
         if collection.len() > self.max_collection_len {
-            return Err(ValidationError::CollectionTooLong { len: collection.len(), max: self.max_collection_len });
+            return Err(ValidationError::CollectionTooLong {
+                len: collection.len(),
+                max: self.max_collection_len,
+            });
         }
         if record_id.is_empty() {
             return Err(ValidationError::EmptyRecordId);
         }
         if record_id.len() > self.max_record_id_len {
-            return Err(ValidationError::RecordIdTooLong { len: record_id.len(), max: self.max_record_id_len });
+            return Err(ValidationError::RecordIdTooLong {
+                len: record_id.len(),
+                max: self.max_record_id_len,
+            });
         }
         Ok(())
     }
@@ -69,7 +83,12 @@ mod tests {
     use outbox_sync_protocol::Map;
 
     fn change(op: Operation, payload: Value) -> NewEvent {
-        NewEvent { collection: "notes".into(), record_id: "n1".into(), op, payload }
+        NewEvent {
+            collection: "notes".into(),
+            record_id: "n1".into(),
+            op,
+            payload,
+        }
     }
 
     fn object(field: &str) -> Value {
@@ -79,29 +98,61 @@ mod tests {
     #[test]
     fn accepts_well_formed_changes() {
         let limits = Limits::default();
-        assert_eq!(limits.check(&change(Operation::Put, object("title"))), Ok(()));
-        assert_eq!(limits.check(&change(Operation::Put, Value::Object(Map::new()))), Ok(()));
-        assert_eq!(limits.check(&change(Operation::Patch, object("title"))), Ok(()));
-        assert_eq!(limits.check(&change(Operation::Delete, Value::Null)), Ok(()));
+        assert_eq!(
+            limits.check(&change(Operation::Put, object("title"))),
+            Ok(())
+        );
+        assert_eq!(
+            limits.check(&change(Operation::Put, Value::Object(Map::new()))),
+            Ok(())
+        );
+        assert_eq!(
+            limits.check(&change(Operation::Patch, object("title"))),
+            Ok(())
+        );
+        assert_eq!(
+            limits.check(&change(Operation::Delete, Value::Null)),
+            Ok(())
+        );
     }
 
     #[test]
     fn refuses_bad_payloads_with_a_reason() {
         let limits = Limits::default();
-        let err = limits.check(&change(Operation::Put, Value::Array(vec![]))).unwrap_err();
-        assert_eq!(err.to_string(), "A put needs an object of fields as its payload, but got an array.");
-        assert_eq!(limits.check(&change(Operation::Patch, Value::Object(Map::new()))), Err(ValidationError::EmptyPatch));
-        assert_eq!(limits.check(&change(Operation::Delete, object("x"))), Err(ValidationError::DeleteWithPayload));
+        let err = limits
+            .check(&change(Operation::Put, Value::Array(vec![])))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "A put needs an object of fields as its payload, but got an array."
+        );
+        assert_eq!(
+            limits.check(&change(Operation::Patch, Value::Object(Map::new()))),
+            Err(ValidationError::EmptyPatch)
+        );
+        assert_eq!(
+            limits.check(&change(Operation::Delete, object("x"))),
+            Err(ValidationError::DeleteWithPayload)
+        );
         assert!(limits.check(&change(Operation::Put, Value::Null)).is_err());
     }
 
     #[test]
     fn refuses_bad_keys() {
         let limits = Limits::default();
-        assert_eq!(limits.check_key("", "a"), Err(ValidationError::EmptyCollection));
-        assert_eq!(limits.check_key("a", ""), Err(ValidationError::EmptyRecordId));
+        assert_eq!(
+            limits.check_key("", "a"),
+            Err(ValidationError::EmptyCollection)
+        );
+        assert_eq!(
+            limits.check_key("a", ""),
+            Err(ValidationError::EmptyRecordId)
+        );
         let long = "x".repeat(513);
-        assert_eq!(limits.check_key("a", &long), Err(ValidationError::RecordIdTooLong { len: 513, max: 512 }));
+        assert_eq!(
+            limits.check_key("a", &long),
+            Err(ValidationError::RecordIdTooLong { len: 513, max: 512 })
+        );
         assert!(limits.check_key(&long, "a").is_err());
     }
 
@@ -111,7 +162,9 @@ mod tests {
         for _ in 0..40 {
             payload = object_with("a", payload);
         }
-        let err = Limits::default().check(&change(Operation::Put, payload)).unwrap_err();
+        let err = Limits::default()
+            .check(&change(Operation::Put, payload))
+            .unwrap_err();
         assert_eq!(err, ValidationError::PayloadTooDeep { depth: 40, max: 32 });
     }
 
