@@ -16,8 +16,15 @@ pub enum ValidationError {
         /// The limit in bytes.
         max: usize,
     },
+    /// The collection name has a character other than ASCII letters, digits, `_`, `-`, `.`.
+    CollectionChars {
+        /// The first such character.
+        found: char,
+    },
     /// The record id is empty.
     EmptyRecordId,
+    /// The record id holds a control character (such as a line break).
+    RecordIdControlChars,
     /// The record id is longer than the limit.
     RecordIdTooLong {
         /// Its length in bytes.
@@ -56,6 +63,13 @@ impl fmt::Display for ValidationError {
             Self::CollectionTooLong { len, max } => write!(
                 f,
                 "The collection name is {len} bytes long; use at most {max}."
+            ),
+            Self::CollectionChars { found } => write!(
+                f,
+                "The collection name contains {found:?}; use only letters a-z and A-Z, digits, '_', '-' and '.'."
+            ),
+            Self::RecordIdControlChars => f.write_str(
+                "The record id contains a control character such as a line break; remove it.",
             ),
             Self::EmptyRecordId => {
                 f.write_str("The record id is empty: pass the id of the record to change.")

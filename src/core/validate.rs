@@ -19,8 +19,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_collection_len: 128,
-            max_record_id_len: 512,
+            // The reference server's limits: a change it would refuse is refused here,
+            // before it is stored, so the user hears about it at once.
+            max_collection_len: 64,
+            max_record_id_len: 256,
             max_payload_depth: 32,
         }
     }
@@ -64,6 +66,12 @@ impl Limits {
                 max: self.max_collection_len,
             });
         }
+        if let Some(bad) = collection
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c)))
+        {
+            return Err(ValidationError::CollectionChars { found: bad });
+        }
         if record_id.is_empty() {
             return Err(ValidationError::EmptyRecordId);
         }
@@ -72,6 +80,9 @@ impl Limits {
                 len: record_id.len(),
                 max: self.max_record_id_len,
             });
+        }
+        if record_id.chars().any(char::is_control) {
+            return Err(ValidationError::RecordIdControlChars);
         }
         Ok(())
     }
@@ -148,12 +159,21 @@ mod tests {
             limits.check_key("a", ""),
             Err(ValidationError::EmptyRecordId)
         );
-        let long = "x".repeat(513);
+        let long = "x".repeat(257);
         assert_eq!(
             limits.check_key("a", &long),
-            Err(ValidationError::RecordIdTooLong { len: 513, max: 512 })
+            Err(ValidationError::RecordIdTooLong { len: 257, max: 256 })
         );
         assert!(limits.check_key(&long, "a").is_err());
+        assert_eq!(
+            limits.check_key("my notes", "a"),
+            Err(ValidationError::CollectionChars { found: ' ' })
+        );
+        assert_eq!(
+            limits.check_key("notes", "a\nb"),
+            Err(ValidationError::RecordIdControlChars)
+        );
+        assert_eq!(limits.check_key("field-notes_v2.x", "any id: ü ✓"), Ok(()));
     }
 
     #[test]

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what building and testing outbox-sync needs, and only what is missing.
+# Safe to run again and again: every step checks first and says what it did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root to run: $* (run this script as root or install sudo)"; exit 1
+  fi
+}
+
+apt_updated=no
+apt_install() {
+  if [ "$apt_updated" = no ]; then
+    say "apt-get update"
+    as_root apt-get update -qq
+    apt_updated=yes
+  fi
+  say "installing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Rust toolchain and the wasm target.
+if ! command -v cargo >/dev/null; then
+  say "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again"; exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "adding rustup component $component"
+    rustup component add "$component"
+  fi
+done
+
+# wasm-pack, and wasm-bindgen-cli at exactly the version in Cargo.lock
+# (wasm-pack uses an installed wasm-bindgen of the right version instead of downloading one).
+if ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack (about 2 minutes)"
+  cargo install wasm-pack
+fi
+wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$wb_version" ]; then
+  say "Cargo.lock names no wasm-bindgen version; run 'cargo generate-lockfile' first"; exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version" ]; then
+  say "installing wasm-bindgen-cli $wb_version (the version in Cargo.lock)"
+  # Not --locked: its lock file asks for a crate version the registry lacks.
+  cargo install wasm-bindgen-cli --version "$wb_version" --force
+fi
+
+# A browser and its driver, from Debian (browser downloads are not possible here).
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+# Node.js for the package, the demo and the browser end-to-end tests.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt_install nodejs npm
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "ready"

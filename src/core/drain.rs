@@ -1,0 +1,308 @@
+//! What a drainer does with the server's answer to a push, as pure rules.
+//!
+//! The engine sends a batch and hands the answer here as a [`PushReply`];
+//! [`plan`] returns one [`Step`] per event (synced, retry later, failed,
+//! conflict) and what the whole drain should do next. No I/O, no clock: the
+//! caller passes `now_ms` and the jitter's random number.
+
+use outbox_sync_protocol::{Outcome, PushResponse, Record};
+use uuid::Uuid;
+
+use super::event::OutboxEvent;
+use super::retry::RetryPolicy;
+
+/// The server's answer to one push, as the transport saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushReply {
+    /// `200` with one result per event.
+    Results(PushResponse),
+    /// Any other HTTP status, with what the error body and headers said.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// `Retry-After`, in milliseconds, when the server sent one.
+        retry_after_ms: Option<u64>,
+        /// The error body's stable code, when it could be read.
+        code: Option<String>,
+        /// The error body's sentence, when it could be read.
+        message: Option<String>,
+    },
+    /// The request never got an answer: offline, DNS, connection reset.
+    Network,
+    /// No answer within the request timeout.
+    Timeout,
+    /// A `200` whose body could not be read as results.
+    Malformed(String),
+}
+
+/// What happens to one event of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Confirmed by the server (applied now or before).
+    Synced {
+        /// The event.
+        event_id: Uuid,
+        /// The record's version after the event.
+        version: u64,
+        /// The record as the server stored it.
+        record: Record,
+    },
+    /// Not delivered: back to the queue until `at_ms`.
+    Retry {
+        /// The event.
+        event_id: Uuid,
+        /// When it may be sent again.
+        at_ms: u64,
+        /// Why, as a sentence for the user.
+        reason: String,
+    },
+    /// Refused for good: needs the user to retry or discard.
+    Failed {
+        /// The event.
+        event_id: Uuid,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The server holds a version this event did not expect.
+    Conflict {
+        /// The event.
+        event_id: Uuid,
+        /// The record as the server holds it.
+        current: Record,
+        /// For merge collections, the fields both sides changed.
+        fields: Vec<String>,
+        /// The server's sentence.
+        reason: String,
+    },
+}
+
+impl Step {
+    /// The event this step is for.
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            Step::Synced { event_id, .. }
+            | Step::Retry { event_id, .. }
+            | Step::Failed { event_id, .. }
+            | Step::Conflict { event_id, .. } => *event_id,
+        }
+    }
+}
+
+/// What the drain does after this batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Take the next batch.
+    Continue,
+    /// Send the same events again at once, one per request (the batch was too
+    /// large, or one of its events made the whole request unusable).
+    SendOneByOne,
+    /// Stop draining until `at_ms` (server busy, offline, server error).
+    WaitUntil(u64),
+    /// Stop until the app supplies new credentials.
+    AuthRequired,
+}
+
+/// The result of [`plan`]: a step per event and what to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// One step per event of the batch, in batch order.
+    pub steps: Vec<Step>,
+    /// What the drain does next.
+    pub next: Next,
+    /// For the status line: what went wrong, as a sentence; `None` when all went well.
+    pub error: Option<String>,
+}
+
+/// Decides what happens to each event of `batch` after the server's `reply`.
+///
+/// `random` in `[0, 1)` drives the backoff's full jitter.
+pub fn plan(
+    batch: &[OutboxEvent],
+    reply: PushReply,
+    policy: &RetryPolicy,
+    now_ms: u64,
+    random: f64,
+) -> Plan {
+    let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(1);
+    let backoff_at = now_ms + policy.delay_ms(attempts, random);
+    match reply {
+        PushReply::Results(response) => from_results(batch, response, backoff_at),
+        PushReply::Network => wait(batch, backoff_at, now_ms, "No internet connection"),
+        PushReply::Timeout => wait(batch, backoff_at, now_ms, "The server is not answering"),
+        PushReply::Malformed(why) => {
+            let reason = format!("The server's answer could not be read ({why})");
+            wait(batch, backoff_at, now_ms, &reason)
+        }
+        PushReply::Status { status: 401, .. } => {
+            let reason = "Sign in again to send your changes; they are saved on this device.";
+            let steps = retry_all(batch, now_ms, reason);
+            Plan {
+                steps,
+                next: Next::AuthRequired,
+                error: Some(reason.to_owned()),
+            }
+        }
+        PushReply::Status { status: 408, .. } => {
+            wait(batch, backoff_at, now_ms, "The server is not answering")
+        }
+        PushReply::Status {
+            status: status @ (429 | 503),
+            retry_after_ms,
+            ..
+        } => {
+            let at = retry_after_ms.map_or(backoff_at, |ms| now_ms + policy.server_delay_ms(ms));
+            let what = if status == 429 {
+                "Server busy"
+            } else {
+                "Server unavailable"
+            };
+            wait(batch, at, now_ms, what)
+        }
+        PushReply::Status { status, .. } if status >= 500 => {
+            wait(batch, backoff_at, now_ms, "Server unavailable")
+        }
+        PushReply::Status {
+            status,
+            code,
+            message,
+            ..
+        } => refused(batch, status, code, message, now_ms),
+    }
+}
+
+/// Applies per-event results; an event the server did not answer for is retried.
+fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) -> Plan {
+    let mut missing = false;
+    let steps = batch
+        .iter()
+        .map(|event| {
+            let result = response
+                .results
+                .iter()
+                .find(|r| Uuid::parse_str(&r.event_id).ok() == Some(event.event_id));
+            match result.map(|r| r.outcome.effective().clone()) {
+                Some(outcome) => step_for(event.event_id, outcome),
+                None => {
+                    missing = true;
+                    Step::Retry {
+                        event_id: event.event_id,
+                        at_ms: backoff_at,
+                        reason: "The server did not answer for this change; it will be sent again."
+                            .to_owned(),
+                    }
+                }
+            }
+        })
+        .collect();
+    let error = missing.then(|| "The server's answer left out some changes".to_owned());
+    Plan {
+        steps,
+        next: Next::Continue,
+        error,
+    }
+}
+
+fn step_for(event_id: Uuid, outcome: Outcome) -> Step {
+    match outcome {
+        Outcome::Applied { version, record } => Step::Synced {
+            event_id,
+            version,
+            record,
+        },
+        Outcome::Conflict {
+            current,
+            fields,
+            message,
+        } => Step::Conflict {
+            event_id,
+            current,
+            fields,
+            reason: message,
+        },
+        Outcome::Rejected { message, .. } => Step::Failed {
+            event_id,
+            reason: message,
+        },
+        // `effective()` never returns a duplicate; keep the event for a later look.
+        Outcome::Duplicate { original } => step_for(event_id, *original),
+    }
+}
+
+/// A whole-request refusal (`400`, `413`, …): nothing was applied.
+fn refused(
+    batch: &[OutboxEvent],
+    status: u16,
+    code: Option<String>,
+    message: Option<String>,
+    now_ms: u64,
+) -> Plan {
+    let sentence = message.unwrap_or_else(|| {
+        format!(
+            "The server refused the change (HTTP {status}{})",
+            code_suffix(code.as_deref())
+        )
+    });
+    if batch.len() > 1 {
+        // One event may spoil the whole request: send them one by one to find it.
+        let steps = retry_all(batch, now_ms, "Sending again, one change at a time.");
+        return Plan {
+            steps,
+            next: Next::SendOneByOne,
+            error: None,
+        };
+    }
+    let steps = batch
+        .iter()
+        .map(|e| Step::Failed {
+            event_id: e.event_id,
+            reason: sentence.clone(),
+        })
+        .collect();
+    Plan {
+        steps,
+        next: Next::Continue,
+        error: Some(sentence),
+    }
+}
+
+fn code_suffix(code: Option<&str>) -> String {
+    code.map(|c| format!(", {c}")).unwrap_or_default()
+}
+
+/// Every event back to the queue until `at_ms`, and the drain waits too.
+fn wait(batch: &[OutboxEvent], at_ms: u64, now_ms: u64, what: &str) -> Plan {
+    let sentence = format!(
+        "{what}, retrying {}",
+        in_words(at_ms.saturating_sub(now_ms))
+    );
+    Plan {
+        steps: retry_all(batch, at_ms, &sentence),
+        next: Next::WaitUntil(at_ms),
+        error: Some(sentence),
+    }
+}
+
+fn retry_all(batch: &[OutboxEvent], at_ms: u64, reason: &str) -> Vec<Step> {
+    batch
+        .iter()
+        .map(|e| Step::Retry {
+            event_id: e.event_id,
+            at_ms,
+            reason: reason.to_owned(),
+        })
+        .collect()
+}
+
+/// A delay as people say it: "now", "in 30 s", "in 2 min".
+pub fn in_words(delay_ms: u64) -> String {
+    let seconds = delay_ms.div_ceil(1000);
+    match seconds {
+        0 => "now".to_owned(),
+        1..=90 => format!("in {seconds} s"),
+        _ => format!("in {} min", seconds.div_ceil(60)),
+    }
+}
+
+#[cfg(test)]
+#[path = "drain_tests.rs"]
+mod tests;

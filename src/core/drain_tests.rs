@@ -1,0 +1,246 @@
+//! The drain rules, one server answer at a time.
+
+use outbox_sync_protocol::{Map, Outcome, PushResponse, PushResult, Record, Value};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::*;
+use crate::core::event::{NewEvent, Operation};
+
+fn event(n: u128) -> OutboxEvent {
+    let change = NewEvent {
+        collection: "notes".into(),
+        record_id: format!("r{n}"),
+        op: Operation::Delete,
+        payload: Value::Null,
+    };
+    let mut e = OutboxEvent::queued(change, Uuid::from_u128(n), None, 0);
+    e.attempts = 1;
+    e
+}
+
+fn record(version: u64) -> Record {
+    Record {
+        collection: "notes".into(),
+        record_id: "r".into(),
+        version,
+        deleted: false,
+        data: Value::Object(Map::new()),
+    }
+}
+
+fn result(n: u128, outcome: Outcome) -> PushResult {
+    PushResult {
+        event_id: Uuid::from_u128(n).to_string(),
+        outcome,
+    }
+}
+
+fn status(status: u16, retry_after_ms: Option<u64>) -> PushReply {
+    PushReply::Status {
+        status,
+        retry_after_ms,
+        code: None,
+        message: None,
+    }
+}
+
+const NOW: u64 = 1_000_000;
+
+#[test]
+fn each_outcome_becomes_its_step() {
+    let batch = [event(1), event(2), event(3), event(4), event(5)];
+    let applied = Outcome::Applied {
+        version: 7,
+        record: record(7),
+    };
+    let results = vec![
+        result(1, applied.clone()),
+        result(
+            2,
+            Outcome::Duplicate {
+                original: Box::new(applied),
+            },
+        ),
+        result(
+            3,
+            Outcome::Conflict {
+                current: record(9),
+                fields: vec!["title".into()],
+                message: "both".into(),
+            },
+        ),
+        result(
+            4,
+            Outcome::Rejected {
+                code: "invalid_payload".into(),
+                message: "bad".into(),
+            },
+        ),
+    ];
+    let plan = plan(
+        &batch,
+        PushReply::Results(PushResponse { results }),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    assert!(matches!(plan.steps[0], Step::Synced { version: 7, .. }));
+    assert!(
+        matches!(plan.steps[1], Step::Synced { version: 7, .. }),
+        "a duplicate acts as its original"
+    );
+    assert!(matches!(&plan.steps[2], Step::Conflict { fields, .. } if fields == &["title"]));
+    assert!(matches!(&plan.steps[3], Step::Failed { reason, .. } if reason == "bad"));
+    assert!(
+        matches!(&plan.steps[4], Step::Retry { at_ms, .. } if *at_ms >= NOW),
+        "left out: sent again"
+    );
+    assert_eq!(plan.next, Next::Continue);
+    assert!(plan.error.is_some());
+}
+
+#[test]
+fn unauthorised_keeps_everything_queued_and_asks_for_credentials() {
+    let plan = plan(
+        &[event(1)],
+        status(401, None),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    assert_eq!(plan.next, Next::AuthRequired);
+    assert!(matches!(&plan.steps[0], Step::Retry { at_ms: NOW, .. }));
+    assert!(plan.error.unwrap().contains("Sign in again"));
+}
+
+#[test]
+fn busy_server_is_honoured_within_the_maximum() {
+    let policy = RetryPolicy::default();
+    let plan1 = plan(&[event(1)], status(429, Some(30_000)), &policy, NOW, 0.5);
+    assert_eq!(plan1.next, Next::WaitUntil(NOW + 30_000));
+    assert_eq!(
+        plan1.error.as_deref(),
+        Some("Server busy, retrying in 30 s")
+    );
+    let plan2 = plan(
+        &[event(1)],
+        status(503, Some(u64::MAX / 2)),
+        &policy,
+        NOW,
+        0.5,
+    );
+    assert_eq!(plan2.next, Next::WaitUntil(NOW + policy.max_ms));
+    assert!(plan2
+        .error
+        .unwrap()
+        .starts_with("Server unavailable, retrying in 5 min"));
+}
+
+#[test]
+fn server_errors_and_network_failures_back_off() {
+    let policy = RetryPolicy {
+        base_ms: 1_000,
+        max_ms: 60_000,
+    };
+    for reply in [
+        status(500, None),
+        status(502, None),
+        PushReply::Network,
+        PushReply::Timeout,
+    ] {
+        let plan = plan(&[event(1)], reply.clone(), &policy, NOW, 0.999);
+        let Next::WaitUntil(at) = plan.next else {
+            panic!("{reply:?} must wait")
+        };
+        assert!(
+            (NOW..=NOW + 1_000).contains(&at),
+            "first retry within the first ceiling"
+        );
+    }
+    let offline = plan(&[event(1)], PushReply::Network, &policy, NOW, 0.0);
+    assert_eq!(
+        offline.error.as_deref(),
+        Some("No internet connection, retrying now")
+    );
+}
+
+#[test]
+fn unreadable_answer_keeps_the_events() {
+    let plan = plan(
+        &[event(1)],
+        PushReply::Malformed("truncated".into()),
+        &RetryPolicy::default(),
+        NOW,
+        0.1,
+    );
+    assert!(matches!(plan.steps[0], Step::Retry { .. }));
+    assert!(plan
+        .error
+        .unwrap()
+        .contains("could not be read (truncated)"));
+}
+
+#[test]
+fn refused_request_is_split_then_failed() {
+    let too_big = PushReply::Status {
+        status: 413,
+        retry_after_ms: None,
+        code: Some("body_too_large".into()),
+        message: Some("The request is 20 MB; the server accepts 16 MB.".into()),
+    };
+    let batch = plan(
+        &[event(1), event(2)],
+        too_big.clone(),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    assert_eq!(batch.next, Next::SendOneByOne);
+    assert!(batch
+        .steps
+        .iter()
+        .all(|s| matches!(s, Step::Retry { at_ms: NOW, .. })));
+    let single = plan(&[event(1)], too_big, &RetryPolicy::default(), NOW, 0.5);
+    assert!(matches!(&single.steps[0], Step::Failed { reason, .. } if reason.contains("16 MB")));
+    let bare = plan(
+        &[event(1)],
+        status(400, None),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    assert_eq!(
+        bare.error.as_deref(),
+        Some("The server refused the change (HTTP 400)")
+    );
+}
+
+#[test]
+fn delays_in_words() {
+    assert_eq!(in_words(0), "now");
+    assert_eq!(in_words(1), "in 1 s");
+    assert_eq!(in_words(30_000), "in 30 s");
+    assert_eq!(in_words(120_000), "in 2 min");
+}
+
+proptest! {
+    #[test]
+    fn one_step_per_event_in_order_never_past_the_maximum(
+        size in 1usize..20,
+        code in prop::sample::select(vec![400u16, 401, 404, 408, 413, 429, 500, 503]),
+        retry_after in proptest::option::of(any::<u64>()),
+        random in 0.0f64..1.0,
+    ) {
+        let batch: Vec<_> = (0..size as u128).map(event).collect();
+        let policy = RetryPolicy::default();
+        let plan = plan(&batch, status(code, retry_after), &policy, NOW, random);
+        prop_assert_eq!(plan.steps.len(), batch.len());
+        for (step, event) in plan.steps.iter().zip(&batch) {
+            prop_assert_eq!(step.event_id(), event.event_id);
+            if let Step::Retry { at_ms, .. } = step {
+                prop_assert!(*at_ms <= NOW + policy.max_ms);
+            }
+        }
+    }
+}
