@@ -11,6 +11,7 @@ pub mod event;
 pub mod memory;
 pub mod outbox;
 pub mod record;
+pub mod remote;
 pub mod retry;
 pub mod schedule;
 pub mod status;

@@ -1,0 +1,148 @@
+//! Bringing the server's versions into local records (sans-IO).
+//!
+//! A record with pending local changes keeps showing them: the server's
+//! version becomes its new base and the local view is recomputed from that
+//! base plus the pending events, in order (a rebase).
+
+use outbox_sync_protocol::{Map, Record, Value};
+
+use super::event::{OutboxEvent, RecordKey};
+use super::record::LocalRecord;
+
+/// What to do with the device's copy of a record after a pulled change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteApply {
+    /// The device already has this version or a newer one.
+    Skip,
+    /// Store this record.
+    Write(LocalRecord),
+    /// Remove the record: deleted on the server, nothing pending here.
+    Remove(RecordKey),
+}
+
+/// The fields of a server record, `None` for a tombstone.
+pub fn server_fields(remote: &Record) -> Option<Map> {
+    match (&remote.data, remote.deleted) {
+        (Value::Object(fields), false) => Some(fields.clone()),
+        _ => None,
+    }
+}
+
+/// Applies a pulled `remote` version to `current`, keeping the record's
+/// `unconfirmed` events (in send order) on top.
+pub fn apply_remote(
+    current: Option<LocalRecord>,
+    remote: &Record,
+    unconfirmed: &[OutboxEvent],
+) -> RemoteApply {
+    let key = RecordKey {
+        collection: remote.collection.clone(),
+        record_id: remote.record_id.clone(),
+    };
+    let mut record = current.unwrap_or_else(|| LocalRecord::empty(&key));
+    if record.base_version.is_some_and(|v| v >= remote.version) {
+        return RemoteApply::Skip;
+    }
+    rebase(&mut record, remote, unconfirmed);
+    if record.local.is_none() && record.pending == 0 {
+        RemoteApply::Remove(key)
+    } else {
+        RemoteApply::Write(record)
+    }
+}
+
+/// Makes `remote` the record's base (when newer) and recomputes the local
+/// view from it and the `unconfirmed` events.
+pub fn rebase(record: &mut LocalRecord, remote: &Record, unconfirmed: &[OutboxEvent]) {
+    if record.base_version.map_or(true, |v| v < remote.version) {
+        record.base = server_fields(remote);
+        record.base_version = Some(remote.version);
+    }
+    record.rebuild(unconfirmed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::{NewEvent, Operation};
+    use uuid::Uuid;
+
+    fn fields(pairs: &[(&str, &str)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect()
+    }
+
+    fn remote(version: u64, data: Option<Map>) -> Record {
+        Record {
+            collection: "notes".into(),
+            record_id: "n1".into(),
+            version,
+            deleted: data.is_none(),
+            data: data.map_or(Value::Null, Value::Object),
+        }
+    }
+
+    fn patch(pairs: &[(&str, &str)]) -> OutboxEvent {
+        let change = NewEvent {
+            collection: "notes".into(),
+            record_id: "n1".into(),
+            op: Operation::Patch,
+            payload: Value::Object(fields(pairs)),
+        };
+        OutboxEvent::queued(change, Uuid::nil(), Some(1), 0)
+    }
+
+    #[test]
+    fn new_record_from_the_server() {
+        let RemoteApply::Write(record) =
+            apply_remote(None, &remote(3, Some(fields(&[("a", "1")]))), &[])
+        else {
+            panic!("a new record is written")
+        };
+        assert_eq!((record.base_version, record.pending), (Some(3), 0));
+        assert_eq!(record.local, Some(fields(&[("a", "1")])));
+    }
+
+    #[test]
+    fn pending_changes_stay_on_top_of_the_new_base() {
+        let mine = patch(&[("title", "mine")]);
+        let mut current = LocalRecord::empty(&mine.record_key());
+        current.base = Some(fields(&[("title", "old"), ("body", "old")]));
+        current.base_version = Some(1);
+        current.apply_local(&mine);
+        let theirs = remote(5, Some(fields(&[("title", "theirs"), ("body", "new")])));
+        let RemoteApply::Write(record) = apply_remote(Some(current), &theirs, &[mine]) else {
+            panic!("rebased")
+        };
+        assert_eq!(record.base_version, Some(5));
+        assert_eq!(
+            record.local,
+            Some(fields(&[("title", "mine"), ("body", "new")]))
+        );
+        assert_eq!(record.pending, 1);
+    }
+
+    #[test]
+    fn older_versions_are_skipped_and_tombstones_remove() {
+        let mut current = LocalRecord::empty(&RecordKey {
+            collection: "notes".into(),
+            record_id: "n1".into(),
+        });
+        current.base_version = Some(9);
+        assert_eq!(
+            apply_remote(Some(current.clone()), &remote(9, None), &[]),
+            RemoteApply::Skip
+        );
+        assert!(matches!(
+            apply_remote(Some(current), &remote(10, None), &[]),
+            RemoteApply::Remove(_)
+        ));
+        let pending = patch(&[("a", "1")]);
+        let RemoteApply::Write(kept) = apply_remote(None, &remote(10, None), &[pending]) else {
+            panic!("a pending change keeps the record")
+        };
+        assert_eq!(kept.local, Some(fields(&[("a", "1")])));
+    }
+}
