@@ -18,13 +18,13 @@ step "clippy (native: core, protocol, server)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "clippy (wasm: store, js surface, wasm tests)"
-cargo clippy -p outbox-sync --target wasm32-unknown-unknown --lib --test browser --test worker --quiet -- -D warnings
+cargo clippy -p outbox-sync --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
 step "native tests (core, protocol, server over 127.0.0.1)"
 cargo test --workspace 2>&1 | tee -a "$log"
 
 step "wasm tests in headless Chromium: page (tests/browser.rs) and service worker (tests/worker.rs)"
-wasm-pack test --headless --chrome -- --test browser --test worker 2>&1 | tee -a "$log"
+wasm-pack test --headless --chrome 2>&1 | tee -a "$log"
 
 # One closing line over every runner above.
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')

@@ -303,6 +303,6 @@ pub fn in_words(delay_ms: u64) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 #[path = "drain_tests.rs"]
 mod tests;

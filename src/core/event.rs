@@ -265,7 +265,7 @@ impl OutboxEvent {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use crate::core::schedule::Clock;

@@ -227,8 +227,9 @@ impl OutboxStore for MemoryOutbox {
             let event = c.events.get_mut(&seq).expect("seq_of found it");
             event.mark_synced(now_ms)?;
             let event = event.clone();
+            let unconfirmed = c.unconfirmed_of(&event.record_key());
             if let Some(record) = c.records.get_mut(&event.record_key()) {
-                record.confirm(server_version);
+                record.confirm(&event, server_version, &unconfirmed);
             }
             Ok(event)
         })
@@ -284,6 +285,6 @@ impl OutboxStore for MemoryOutbox {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 #[path = "memory_tests.rs"]
 mod tests;

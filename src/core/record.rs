@@ -48,17 +48,23 @@ impl LocalRecord {
         self.updated_at_ms = event.created_at_ms;
     }
 
-    /// Records that the server confirmed one of this record's changes.
+    /// Records that the server confirmed `confirmed`, one of this record's
+    /// changes, at `server_version`.
     ///
-    /// When nothing is pending any more, what the user sees is what the server has.
-    pub fn confirm(&mut self, server_version: Option<u64>) {
-        self.pending = self.pending.saturating_sub(1);
+    /// The confirmed change moves into the base; the local view is recomputed
+    /// from that base and the record's still `unconfirmed` events, in send
+    /// order, so a later discard never loses what the server already has.
+    pub fn confirm(
+        &mut self,
+        confirmed: &OutboxEvent,
+        server_version: Option<u64>,
+        unconfirmed: &[OutboxEvent],
+    ) {
+        self.base = apply(self.base.take(), confirmed.op, &confirmed.payload);
         if server_version.is_some() {
             self.base_version = server_version;
         }
-        if self.pending == 0 {
-            self.base = self.local.clone();
-        }
+        self.rebuild(unconfirmed);
     }
 
     /// Recomputes the local view from the base and the record's unconfirmed
@@ -93,7 +99,7 @@ pub fn apply(current: Option<Map>, op: Operation, payload: &Value) -> Option<Map
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use crate::core::event::NewEvent;
@@ -140,16 +146,37 @@ mod tests {
         record.apply_local(&patch);
         assert_eq!(record.local, Some(fields(&[("a", "1"), ("b", "2")])));
         assert_eq!((record.pending, record.base.clone()), (2, None));
-        record.confirm(Some(1));
+        record.confirm(&put, Some(1), std::slice::from_ref(&patch));
         assert_eq!(
-            record.base, None,
-            "the base moves only once nothing is pending"
+            record.base,
+            Some(fields(&[("a", "1")])),
+            "the confirmed change is the base"
         );
-        record.confirm(Some(2));
+        assert_eq!((record.base_version, record.pending), (Some(1), 1));
+        record.confirm(&patch, Some(2), &[]);
         assert_eq!(
             (record.base_version, record.base.clone()),
             (Some(2), record.local.clone())
         );
+    }
+
+    #[test]
+    fn discarding_after_a_confirmation_keeps_what_the_server_has() {
+        let key = RecordKey {
+            collection: "c".into(),
+            record_id: "r".into(),
+        };
+        let mut record = LocalRecord::empty(&key);
+        let put = event(Operation::Put, Value::Object(fields(&[("title", "t")])));
+        let bad = event(Operation::Patch, Value::Object(fields(&[("title", "bad")])));
+        let tag = event(Operation::Patch, Value::Object(fields(&[("tag", "x")])));
+        for e in [&put, &bad, &tag] {
+            record.apply_local(e);
+        }
+        record.confirm(&put, Some(1), &[bad.clone(), tag.clone()]);
+        // The user discards `bad`: the rebuild starts from the confirmed title.
+        record.rebuild([&tag]);
+        assert_eq!(record.local, Some(fields(&[("title", "t"), ("tag", "x")])));
     }
 
     #[test]

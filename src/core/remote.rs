@@ -61,7 +61,7 @@ pub fn rebase(record: &mut LocalRecord, remote: &Record, unconfirmed: &[OutboxEv
     record.rebuild(unconfirmed);
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use crate::core::event::{NewEvent, Operation};

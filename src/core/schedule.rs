@@ -120,7 +120,7 @@ pub fn select_batch(
     selector.finish()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use crate::core::event::{NewEvent, Operation};

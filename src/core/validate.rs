@@ -88,7 +88,7 @@ impl Limits {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
     use outbox_sync_protocol::Map;

@@ -1,0 +1,49 @@
+//! Turns Rust errors into JavaScript `Error` objects with a stable `code`.
+
+use wasm_bindgen::JsValue;
+
+use crate::core::StoreError;
+
+/// The `name` of every error this package throws.
+pub const ERROR_NAME: &str = "OutboxError";
+
+/// Anything that can become an `OutboxError` for JavaScript.
+pub trait ErrorCode: std::fmt::Display {
+    /// The stable code a program can match on, such as `"quota_exceeded"`.
+    fn code(&self) -> &str;
+}
+
+impl ErrorCode for StoreError {
+    fn code(&self) -> &str {
+        StoreError::code(self)
+    }
+}
+
+/// A bad argument from JavaScript, found before anything was stored.
+#[derive(Debug)]
+pub struct InvalidArgument(pub String);
+
+impl std::fmt::Display for InvalidArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl ErrorCode for InvalidArgument {
+    fn code(&self) -> &str {
+        "invalid_argument"
+    }
+}
+
+/// A JavaScript `Error` named `OutboxError`, with `code` set, for `error`.
+pub fn js_error(error: &dyn ErrorCode) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name(ERROR_NAME);
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(
+        &js,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(error.code()),
+    );
+    js.into()
+}

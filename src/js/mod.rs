@@ -1,0 +1,12 @@
+//! The JavaScript surface: the only module with `#[wasm_bindgen]` exports.
+//!
+//! Names are camelCase for JavaScript; every rejected Promise carries a real
+//! `Error` with a stable `name` (`"OutboxError"`) and `code`, and a message a
+//! person can act on.
+
+mod error;
+mod outbox;
+mod views;
+
+pub use error::{js_error, ErrorCode};
+pub use outbox::Outbox;

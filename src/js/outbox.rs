@@ -1,0 +1,219 @@
+//! `Outbox`: the durable outbox as a JavaScript class.
+
+use std::rc::Rc;
+
+use outbox_sync_protocol::Value;
+use serde::Serialize;
+use uuid::Uuid;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::error::{js_error, InvalidArgument};
+use super::views::{ChangeView, RecordView, StatusView};
+use crate::core::{
+    EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
+};
+use crate::store::IdbOutbox;
+
+/// Most changes listed by `pendingChanges()` when no limit is given.
+const DEFAULT_LIST_LIMIT: u32 = 500;
+
+/// A durable outbox of changes in IndexedDB, and the records they change.
+///
+/// ```ts
+/// const outbox = await Outbox.open("my-app");
+/// await outbox.put("notes", "n1", { title: "Pump 3 leaks" });
+/// (await outbox.status()).message; // "1 change pending"
+/// ```
+#[wasm_bindgen]
+pub struct Outbox {
+    store: Rc<IdbOutbox>,
+}
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Opens (creating or upgrading) the outbox database called `name`.
+    pub async fn open(name: JsValue) -> Result<Outbox, JsValue> {
+        let name = string_arg(&name, "name", "the database name, such as \"my-app\"")?;
+        let store = IdbOutbox::open(&name, StoreConfig::default())
+            .await
+            .map_err(|e| js_error(&e))?;
+        Ok(Outbox {
+            store: Rc::new(store),
+        })
+    }
+
+    /// Saves a whole record (`fields` is an object) and queues the change.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
+    pub fn put(&self, collection: JsValue, record_id: JsValue, fields: JsValue) -> js_sys::Promise {
+        self.enqueue(Operation::Put, collection, record_id, fields)
+    }
+
+    /// Changes some fields of a record (`null` removes a field) and queues the change.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
+    pub fn patch(
+        &self,
+        collection: JsValue,
+        record_id: JsValue,
+        changes: JsValue,
+    ) -> js_sys::Promise {
+        self.enqueue(Operation::Patch, collection, record_id, changes)
+    }
+
+    /// Deletes a record and queues the change.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
+    pub fn delete(&self, collection: JsValue, record_id: JsValue) -> js_sys::Promise {
+        self.enqueue(Operation::Delete, collection, record_id, JsValue::NULL)
+    }
+
+    /// The record as this device sees it (pending changes applied), or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LocalRecord | null>")]
+    pub fn get(&self, collection: JsValue, record_id: JsValue) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let key = RecordKey {
+                collection: string_arg(
+                    &collection,
+                    "collection",
+                    "a collection name such as \"notes\"",
+                )?,
+                record_id: string_arg(&record_id, "recordId", "the record's id")?,
+            };
+            let record = store.record(&key).await.map_err(|e| js_error(&e))?;
+            to_js(&record.as_ref().map(RecordView::from))
+        })
+    }
+
+    /// Counts of changes by state and a sentence for a status line.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
+    pub fn status(&self) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let status = store.status().await.map_err(|e| js_error(&e))?;
+            to_js(&StatusView::from(status))
+        })
+    }
+
+    /// Changes not yet confirmed by the server, oldest first, with their
+    /// states and reasons (at most `limit`, 500 by default).
+    #[wasm_bindgen(js_name = pendingChanges, unchecked_return_type = "Promise<Change[]>")]
+    pub fn pending_changes(&self, limit: Option<u32>) -> js_sys::Promise {
+        let store = self.store.clone();
+        let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        future_to_promise(async move {
+            let mut events = Vec::new();
+            for state in EventState::ALL.into_iter().filter(|s| s.is_unsent()) {
+                events.extend(
+                    store
+                        .events_in_state(state, limit)
+                        .await
+                        .map_err(|e| js_error(&e))?,
+                );
+            }
+            events.sort_by_key(|e| e.seq);
+            events.truncate(limit as usize);
+            to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Makes a failed or waiting change due now.
+    #[wasm_bindgen(js_name = retryChange, unchecked_return_type = "Promise<Change>")]
+    pub fn retry_change(&self, event_id: JsValue) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let event = store
+                .retry_now(event_id_arg(&event_id)?)
+                .await
+                .map_err(|e| js_error(&e))?;
+            to_js(&ChangeView::from(&event))
+        })
+    }
+
+    /// Removes an unsent change that is not being sent, and recomputes its record.
+    #[wasm_bindgen(js_name = discardChange, unchecked_return_type = "Promise<void>")]
+    pub fn discard_change(&self, event_id: JsValue) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            store
+                .discard(event_id_arg(&event_id)?)
+                .await
+                .map_err(|e| js_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes the database connection; the object is unusable afterwards.
+    pub fn close(&self) {
+        self.store.close();
+    }
+}
+
+impl Outbox {
+    fn enqueue(
+        &self,
+        op: Operation,
+        collection: JsValue,
+        record_id: JsValue,
+        payload: JsValue,
+    ) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let change = NewEvent {
+                collection: string_arg(
+                    &collection,
+                    "collection",
+                    "a collection name such as \"notes\"",
+                )?,
+                record_id: string_arg(&record_id, "recordId", "the record's id")?,
+                op,
+                payload: value_arg(payload)?,
+            };
+            let event = store
+                .enqueue(change, now_ms())
+                .await
+                .map_err(|e| js_error(&e))?;
+            to_js(&ChangeView::from(&event))
+        })
+    }
+}
+
+/// Plain JavaScript objects (not `Map`s) for every Rust value.
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(&StoreError::Corrupt(e.to_string())))
+}
+
+fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue> {
+    value.as_string().ok_or_else(|| {
+        let found = value.js_typeof().as_string().unwrap_or_default();
+        js_error(&InvalidArgument(format!(
+            "{name} must be a string ({what}), but got {found}."
+        )))
+    })
+}
+
+fn value_arg(value: JsValue) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        js_error(&InvalidArgument(format!(
+            "The fields must be plain data (objects, arrays, strings, numbers, booleans, null): {e}."
+        )))
+    })
+}
+
+fn event_id_arg(value: &JsValue) -> Result<Uuid, JsValue> {
+    let text = string_arg(
+        value,
+        "eventId",
+        "the eventId of a change from pendingChanges()",
+    )?;
+    Uuid::parse_str(&text).map_err(|_| {
+        js_error(&InvalidArgument(format!(
+            "{text:?} is not a change's eventId (a UUID)."
+        )))
+    })
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}

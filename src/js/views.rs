@@ -1,0 +1,91 @@
+//! The shapes JavaScript sees: camelCase copies of the core's types.
+
+use outbox_sync_protocol::Map;
+use serde::Serialize;
+
+use crate::core::{LocalRecord, OutboxEvent, StatusSummary};
+
+/// One change in the outbox, as listed by `pendingChanges()`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeView<'a> {
+    event_id: String,
+    collection: &'a str,
+    record_id: &'a str,
+    op: &'static str,
+    state: &'static str,
+    attempts: u32,
+    created_at: u64,
+    next_attempt_at: Option<u64>,
+    last_error: Option<&'a str>,
+}
+
+impl<'a> From<&'a OutboxEvent> for ChangeView<'a> {
+    fn from(e: &'a OutboxEvent) -> Self {
+        ChangeView {
+            event_id: e.event_id.to_string(),
+            collection: &e.collection,
+            record_id: &e.record_id,
+            op: e.op.as_str(),
+            state: e.state.as_str(),
+            attempts: e.attempts,
+            created_at: e.created_at_ms,
+            next_attempt_at: e.next_attempt_at_ms,
+            last_error: e.last_error.as_deref(),
+        }
+    }
+}
+
+/// A record as the device sees it, returned by `get()`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView<'a> {
+    collection: &'a str,
+    record_id: &'a str,
+    /// The fields with pending changes applied; `null` once deleted.
+    fields: Option<&'a Map>,
+    /// The server version these changes were made against.
+    version: Option<u64>,
+    /// Changes not yet confirmed by the server.
+    pending: u32,
+    updated_at: u64,
+}
+
+impl<'a> From<&'a LocalRecord> for RecordView<'a> {
+    fn from(r: &'a LocalRecord) -> Self {
+        RecordView {
+            collection: &r.collection,
+            record_id: &r.record_id,
+            fields: r.local.as_ref(),
+            version: r.base_version,
+            pending: r.pending,
+            updated_at: r.updated_at_ms,
+        }
+    }
+}
+
+/// The outbox at a glance, returned by `status()`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    queued: u32,
+    syncing: u32,
+    failed: u32,
+    conflicts: u32,
+    pending: u32,
+    /// A sentence for a status line, such as "3 changes pending".
+    message: String,
+}
+
+impl From<StatusSummary> for StatusView {
+    fn from(s: StatusSummary) -> Self {
+        StatusView {
+            queued: s.queued,
+            syncing: s.syncing,
+            failed: s.failed,
+            conflicts: s.conflicts,
+            pending: s.pending(),
+            message: s.describe(),
+        }
+    }
+}

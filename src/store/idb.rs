@@ -1,0 +1,369 @@
+//! [`IdbOutbox`]: the outbox contract on IndexedDB, for pages and service workers.
+//!
+//! Every operation is one transaction. Writes span every store they touch and
+//! are committed explicitly (`indexed_db_futures` rolls back otherwise), with
+//! strict durability: a change reported saved is on disk. The rules come from
+//! the core's shared helpers, so this store and
+//! [`MemoryOutbox`](crate::core::memory::MemoryOutbox) cannot drift apart.
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::{
+    Transaction, TransactionDurability, TransactionMode, TransactionOptions,
+};
+use uuid::Uuid;
+
+use super::idb_ops::{self as ops, commit};
+use super::schema::{self, BY_STATE, OUTBOX, RECORDS};
+use crate::core::outbox::{check_discardable, prepare_change, prepare_event};
+use crate::core::{
+    EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
+    ValidationError,
+};
+use crate::core::{LocalRecord, StatusSummary};
+
+/// An [`OutboxStore`] kept in an IndexedDB database: durable across reloads,
+/// crashes and restarts, and shared by every tab and the service worker.
+///
+/// Several `IdbOutbox` values (in tabs, workers) may open the same database:
+/// IndexedDB runs their write transactions one after another, so two drainers
+/// never take the same event.
+#[derive(Debug)]
+pub struct IdbOutbox {
+    db: Database,
+    config: StoreConfig,
+}
+
+impl IdbOutbox {
+    /// Opens (creating or upgrading) the outbox database called `name`.
+    ///
+    /// Fails with [`StoreError::UpgradeBlocked`] when another tab keeps an older
+    /// version open, [`StoreError::NewerSchema`] when a newer version of the
+    /// library wrote it, and [`StoreError::Unavailable`] without IndexedDB.
+    pub async fn open(name: &str, config: StoreConfig) -> Result<IdbOutbox, StoreError> {
+        let db = schema::open(name).await?;
+        Ok(IdbOutbox { db, config })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> String {
+        self.db.name()
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Closes the connection once its running transactions finish; later
+    /// operations fail with a [`StoreError`], never silently.
+    pub fn close(&self) {
+        self.db.clone().close();
+    }
+
+    fn read(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readonly)
+            .build()?)
+    }
+
+    /// A read-write transaction whose commit reaches the disk before it reports success.
+    fn write(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
+        Ok(self
+            .db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(options)
+            .build()?)
+    }
+
+    /// Finds one event, applies `change` to it and saves it.
+    async fn update(
+        &self,
+        event_id: Uuid,
+        change: impl FnOnce(&mut OutboxEvent) -> Result<(), StoreError>,
+    ) -> Result<OutboxEvent, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let event = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let mut event = ops::find_event(&outbox, event_id)
+                .await?
+                .ok_or_else(|| not_found(event_id))?;
+            change(&mut event)?;
+            ops::put_event(&outbox, &event).await?;
+            event
+        };
+        commit(tx).await?;
+        Ok(event)
+    }
+
+    /// Saves events with their records' new local views, in order, all or none.
+    async fn insert(&self, items: Vec<Insert>) -> Result<Vec<OutboxEvent>, StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let saved = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            let mut cache = ops::RecordCache::default();
+            let mut saved = Vec::with_capacity(items.len());
+            for item in items {
+                let (record, event) = match item {
+                    Insert::Change(change, now_ms) => {
+                        let key = RecordKey {
+                            collection: change.collection.clone(),
+                            record_id: change.record_id.clone(),
+                        };
+                        let current = cache.get(&records, &key).await?;
+                        prepare_change(
+                            &self.config.limits,
+                            current,
+                            change,
+                            Uuid::now_v7(),
+                            now_ms,
+                        )?
+                    }
+                    Insert::Event(event) => {
+                        let current = cache.get(&records, &event.record_key()).await?;
+                        (prepare_event(&self.config.limits, current, &event)?, event)
+                    }
+                };
+                saved.push(ops::add_event(&outbox, event).await?);
+                cache.set(record);
+            }
+            cache.save(&records).await?;
+            saved
+        };
+        commit(tx).await?;
+        Ok(saved)
+    }
+}
+
+/// What to save: a change the app asks for (and when), or an event built elsewhere.
+enum Insert {
+    Change(NewEvent, u64),
+    Event(OutboxEvent),
+}
+
+fn not_found(event_id: Uuid) -> StoreError {
+    StoreError::EventNotFound(event_id.to_string())
+}
+
+impl OutboxStore for IdbOutbox {
+    async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError> {
+        Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
+    }
+
+    async fn enqueue_batch(
+        &self,
+        changes: Vec<NewEvent>,
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        if changes.is_empty() {
+            return Err(ValidationError::EmptyBatch.into());
+        }
+        self.insert(
+            changes
+                .into_iter()
+                .map(|c| Insert::Change(c, now_ms))
+                .collect(),
+        )
+        .await
+    }
+
+    async fn insert_events(
+        &self,
+        events: Vec<OutboxEvent>,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.insert(events.into_iter().map(Insert::Event).collect())
+            .await
+    }
+
+    async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let event = ops::find_event(&tx.object_store(OUTBOX)?, event_id).await?;
+        commit(tx).await?;
+        Ok(event)
+    }
+
+    async fn events_in_state(
+        &self,
+        state: EventState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // IndexedDB reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let tx = self.read(&[OUTBOX])?;
+        let events = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let by_state = outbox.index(BY_STATE)?;
+            let found = by_state
+                .get_all::<OutboxEvent>()
+                .with_query(state.as_str())
+                .with_limit(limit)
+                .serde()?
+                .await?;
+            found.collect::<Result<Vec<_>, _>>()?
+        };
+        commit(tx).await?;
+        Ok(events)
+    }
+
+    async fn count(&self, state: EventState) -> Result<u32, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let count = ops::count_state(&tx.object_store(OUTBOX)?, state).await?;
+        commit(tx).await?;
+        Ok(count)
+    }
+
+    /// Counts every state in one transaction, so the numbers agree with each other.
+    async fn status(&self) -> Result<StatusSummary, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let mut status = StatusSummary::default();
+        {
+            let outbox = tx.object_store(OUTBOX)?;
+            for state in EventState::ALL {
+                if state != EventState::Synced {
+                    status.add(state, ops::count_state(&outbox, state).await?);
+                }
+            }
+        }
+        commit(tx).await?;
+        Ok(status)
+    }
+
+    async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let batch = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let mut batch = ops::select_batch(&outbox, self.config.clock, now_ms, limit).await?;
+            for event in &mut batch {
+                event.start_sync(now_ms + self.config.lease_ms)?;
+                ops::put_event(&outbox, event).await?;
+            }
+            batch
+        };
+        commit(tx).await?;
+        Ok(batch)
+    }
+
+    async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let recovered = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let mut recovered = 0;
+            for mut event in ops::in_state(&outbox, EventState::Syncing).await? {
+                if event.recover_lease(&self.config.clock, now_ms) {
+                    ops::put_event(&outbox, &event).await?;
+                    recovered += 1;
+                }
+            }
+            recovered
+        };
+        commit(tx).await?;
+        Ok(recovered)
+    }
+
+    async fn complete(
+        &self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let event = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            let mut event = ops::find_event(&outbox, event_id)
+                .await?
+                .ok_or_else(|| not_found(event_id))?;
+            event.mark_synced(now_ms)?;
+            ops::put_event(&outbox, &event).await?;
+            let key = event.record_key();
+            if let Some(mut record) = ops::get_record(&records, &key).await? {
+                let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.state.is_unsent())
+                    .collect();
+                record.confirm(&event, server_version, &unconfirmed);
+                ops::put_record(&records, &record).await?;
+            }
+            event
+        };
+        commit(tx).await?;
+        Ok(event)
+    }
+
+    async fn requeue(
+        &self,
+        event_id: Uuid,
+        next_attempt_at_ms: u64,
+        reason: &str,
+    ) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.requeue(next_attempt_at_ms, reason)?))
+            .await
+    }
+
+    async fn fail(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.fail(reason)?)).await
+    }
+
+    async fn mark_conflict(&self, event_id: Uuid, reason: &str) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.mark_conflict(reason)?))
+            .await
+    }
+
+    async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError> {
+        self.update(event_id, |e| Ok(e.retry_now()?)).await
+    }
+
+    async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS])?;
+        {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            let event = ops::find_event(&outbox, event_id)
+                .await?
+                .ok_or_else(|| not_found(event_id))?;
+            check_discardable(&event)?;
+            let seq = ops::seq_of(&event)?;
+            ops::delete_event(&outbox, seq).await?;
+            let key = event.record_key();
+            if let Some(mut record) = ops::get_record(&records, &key).await? {
+                let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.seq != Some(seq) && e.state.is_unsent())
+                    .collect();
+                record.rebuild(&unconfirmed);
+                ops::put_record(&records, &record).await?;
+            }
+        }
+        commit(tx).await
+    }
+
+    async fn purge_synced(&self, before_ms: u64) -> Result<u32, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let purged = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let old = ops::synced_before(&outbox, before_ms).await?;
+            for seq in &old {
+                ops::delete_event(&outbox, *seq).await?;
+            }
+            old.len() as u32
+        };
+        commit(tx).await?;
+        Ok(purged)
+    }
+
+    async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {
+        let tx = self.read(&[RECORDS])?;
+        let record = ops::get_record(&tx.object_store(RECORDS)?, key).await?;
+        commit(tx).await?;
+        Ok(record)
+    }
+}

@@ -1,0 +1,231 @@
+//! The reads and writes [`IdbOutbox`](super::IdbOutbox) builds its transactions from.
+//!
+//! Each helper issues requests on a store of a transaction the caller opened
+//! and commits; none of them awaits anything but IndexedDB, so the
+//! transaction stays active between them.
+
+use std::collections::HashMap;
+
+use indexed_db_futures::error::{DomException, Error};
+use indexed_db_futures::internals::SystemRepr;
+use indexed_db_futures::object_store::ObjectStore;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::Transaction;
+use wasm_bindgen::JsCast;
+
+use super::error::{from_dom_name, from_idb};
+use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
+use crate::core::{
+    BatchSelector, Clock, EventState, LocalRecord, OutboxEvent, RecordKey, StoreError,
+};
+
+/// Commits `tx` and reports why when it did not commit.
+///
+/// A transaction can fail at commit time (quota exceeded, disk error) after
+/// every request succeeded; the browser then names the cause on the
+/// transaction, which is mapped here so the caller never reports success.
+pub(super) async fn commit(tx: Transaction<'_>) -> Result<(), StoreError> {
+    let raw: web_sys::IdbTransaction = tx.as_sys().clone().unchecked_into();
+    tx.commit().await.map_err(|error| match raw.error() {
+        Some(cause) => from_dom_name(&cause.name(), &cause.message()),
+        None => from_idb(error),
+    })
+}
+
+/// Adds a new event; the store assigns its `seq` (the send order).
+pub(super) async fn add_event(
+    outbox: &ObjectStore<'_>,
+    mut event: OutboxEvent,
+) -> Result<OutboxEvent, StoreError> {
+    // Left out of the stored value so the auto-increment key generator fills it.
+    event.seq = None;
+    match outbox.add(&event).with_key_type::<u64>().serde()?.await {
+        Ok(seq) => {
+            event.seq = Some(seq);
+            Ok(event)
+        }
+        // The only constraint on the outbox is the unique `by_event_id` index.
+        Err(Error::DomException(DomException::ConstraintError(_))) => {
+            Err(StoreError::DuplicateEvent(event.event_id.to_string()))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Replaces a stored event (found by its `seq`).
+pub(super) async fn put_event(
+    outbox: &ObjectStore<'_>,
+    event: &OutboxEvent,
+) -> Result<(), StoreError> {
+    seq_of(event)?;
+    outbox.put(event).serde()?.await?;
+    Ok(())
+}
+
+/// Deletes the event stored under `seq`.
+pub(super) async fn delete_event(outbox: &ObjectStore<'_>, seq: u64) -> Result<(), StoreError> {
+    // Keys are JavaScript numbers: a `u64` would become a BigInt, which is no key.
+    outbox.delete(seq as f64).await?;
+    Ok(())
+}
+
+/// The `seq` of a stored event.
+pub(super) fn seq_of(event: &OutboxEvent) -> Result<u64, StoreError> {
+    event.seq.ok_or_else(|| {
+        StoreError::Corrupt(format!("event {} is stored without a seq", event.event_id))
+    })
+}
+
+/// The event with this id, through the unique `by_event_id` index.
+pub(super) async fn find_event(
+    outbox: &ObjectStore<'_>,
+    event_id: uuid::Uuid,
+) -> Result<Option<OutboxEvent>, StoreError> {
+    let by_event_id = outbox.index(BY_EVENT_ID)?;
+    Ok(by_event_id
+        .get::<OutboxEvent, _, _>(event_id.to_string())
+        .serde()?
+        .await?)
+}
+
+/// Every event in `state`, in send order.
+pub(super) async fn in_state(
+    outbox: &ObjectStore<'_>,
+    state: EventState,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let by_state = outbox.index(BY_STATE)?;
+    let found = by_state
+        .get_all::<OutboxEvent>()
+        .with_query(state.as_str())
+        .serde()?
+        .await?;
+    Ok(found.collect::<Result<_, _>>()?)
+}
+
+/// How many events are in `state`.
+pub(super) async fn count_state(
+    outbox: &ObjectStore<'_>,
+    state: EventState,
+) -> Result<u32, StoreError> {
+    Ok(outbox
+        .index(BY_STATE)?
+        .count()
+        .with_query(state.as_str())
+        .await?)
+}
+
+/// The `seq` of every synced event confirmed before `before_ms`.
+pub(super) async fn synced_before(
+    outbox: &ObjectStore<'_>,
+    before_ms: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let by_state = outbox.index(BY_STATE)?;
+    let mut old = Vec::new();
+    // A cursor holds one event at a time: synced events may carry large payloads.
+    if let Some(mut cursor) = by_state
+        .open_cursor()
+        .with_query(EventState::Synced.as_str())
+        .await?
+    {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            if event.synced_at_ms.is_some_and(|at| at < before_ms) {
+                old.push(seq_of(&event)?);
+            }
+        }
+    }
+    Ok(old)
+}
+
+/// A record's events, in send order, through the `by_record` index.
+pub(super) async fn events_of_record(
+    outbox: &ObjectStore<'_>,
+    key: &RecordKey,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let by_record = outbox.index(BY_RECORD)?;
+    let found = by_record
+        .get_all::<OutboxEvent>()
+        .with_query(record_key(key))
+        .serde()?
+        .await?;
+    Ok(found.collect::<Result<_, _>>()?)
+}
+
+/// Walks the outbox in send order and picks the next batch, one event per record.
+pub(super) async fn select_batch(
+    outbox: &ObjectStore<'_>,
+    clock: Clock,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let mut selector = BatchSelector::new(clock, now_ms, limit);
+    if let Some(mut cursor) = outbox.open_cursor().await? {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            if !selector.offer(event) {
+                break;
+            }
+        }
+    }
+    Ok(selector.finish())
+}
+
+/// The key of a record in the records store: `[collection, record_id]`.
+fn record_key(key: &RecordKey) -> [&str; 2] {
+    [key.collection.as_str(), key.record_id.as_str()]
+}
+
+/// The record stored under `key`.
+pub(super) async fn get_record(
+    records: &ObjectStore<'_>,
+    key: &RecordKey,
+) -> Result<Option<LocalRecord>, StoreError> {
+    Ok(records
+        .get::<LocalRecord, _, _>(record_key(key))
+        .serde()?
+        .await?)
+}
+
+/// Saves a record under its `[collection, record_id]`.
+pub(super) async fn put_record(
+    records: &ObjectStore<'_>,
+    record: &LocalRecord,
+) -> Result<(), StoreError> {
+    records.put(record).serde()?.await?;
+    Ok(())
+}
+
+/// The records a batch changes: each read once, changed in memory, saved once.
+#[derive(Default)]
+pub(super) struct RecordCache {
+    records: HashMap<RecordKey, LocalRecord>,
+}
+
+impl RecordCache {
+    /// The record's current view: as changed earlier in the batch, else as stored.
+    pub(super) async fn get(
+        &mut self,
+        records: &ObjectStore<'_>,
+        key: &RecordKey,
+    ) -> Result<Option<LocalRecord>, StoreError> {
+        match self.records.get(key) {
+            Some(record) => Ok(Some(record.clone())),
+            None => get_record(records, key).await,
+        }
+    }
+
+    /// Keeps the record's new view until [`save`](Self::save).
+    pub(super) fn set(&mut self, record: LocalRecord) {
+        let key = RecordKey {
+            collection: record.collection.clone(),
+            record_id: record.record_id.clone(),
+        };
+        self.records.insert(key, record);
+    }
+
+    /// Saves every changed record.
+    pub(super) async fn save(self, records: &ObjectStore<'_>) -> Result<(), StoreError> {
+        for record in self.records.values() {
+            put_record(records, record).await?;
+        }
+        Ok(())
+    }
+}

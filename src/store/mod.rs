@@ -1,0 +1,13 @@
+//! The outbox in IndexedDB: durable across reloads, crashes and restarts.
+//!
+//! Works in pages and in service workers (it never touches `window`). Every
+//! write runs in one transaction that is committed explicitly: with
+//! `indexed_db_futures` a transaction that is not committed rolls back.
+
+pub mod error;
+mod idb;
+mod idb_ops;
+pub mod schema;
+mod timer;
+
+pub use idb::IdbOutbox;

@@ -1,0 +1,141 @@
+//! Schema versions on real IndexedDB: upgrades keep data, newer and blocked databases are refused.
+
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use outbox_sync::core::{outbox::prepare_event, Limits};
+use outbox_sync::core::{EventState, OutboxEvent, OutboxStore, StoreConfig, StoreError};
+use outbox_sync::store::{schema, IdbOutbox};
+use outbox_sync_protocol::Value;
+use uuid::Uuid;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::{db_name, patch, put, title};
+
+#[wasm_bindgen_test]
+async fn a_version_one_database_upgrades_and_keeps_its_data() {
+    let name = db_name();
+    // Written the way version 1 of the library wrote it: no `by_record` index yet.
+    let events = [
+        OutboxEvent::queued(put("a", "old"), Uuid::now_v7(), None, 1),
+        OutboxEvent::queued(
+            patch("a", "title", Value::from("older mistake")),
+            Uuid::now_v7(),
+            None,
+            2,
+        ),
+    ];
+    {
+        let db = schema::open_at_version(&name, 1, true).await.unwrap();
+        assert_eq!(db.version(), 1.0);
+        let names: Vec<String> = db.object_store_names().collect();
+        assert!(!names.iter().any(|n| n == schema::CONFLICTS), "{names:?}");
+        let tx = db
+            .transaction([schema::OUTBOX, schema::RECORDS])
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .unwrap();
+        {
+            let outbox = tx.object_store(schema::OUTBOX).unwrap();
+            let records = tx.object_store(schema::RECORDS).unwrap();
+            let mut record = None;
+            for event in &events {
+                record = Some(prepare_event(&Limits::default(), record, event).unwrap());
+                outbox.add(event).serde().unwrap().await.unwrap();
+            }
+            records.put(record.unwrap()).serde().unwrap().await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        db.close();
+    }
+
+    let outbox = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    let stored = outbox
+        .events_in_state(EventState::Queued, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        events.iter().map(|e| e.event_id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        title(&outbox, "a").await,
+        Some(Value::from("older mistake"))
+    );
+    // `discard` reads the version 2 `by_record` index, built over the old events.
+    outbox.discard(events[1].event_id).await.unwrap();
+    assert_eq!(title(&outbox, "a").await, Some(Value::from("old")));
+    assert_eq!(
+        outbox.enqueue(put("b", "new"), 3).await.unwrap().seq,
+        Some(3)
+    );
+    outbox.close();
+
+    let db = schema::open_at_version(&name, schema::SCHEMA_VERSION, true)
+        .await
+        .unwrap();
+    assert_eq!(db.version(), f64::from(schema::SCHEMA_VERSION));
+    assert!(db.object_store_names().any(|n| n == schema::CONFLICTS));
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let name = db_name();
+    let newer = schema::SCHEMA_VERSION + 1;
+    schema::open_at_version(&name, newer, true)
+        .await
+        .unwrap()
+        .close();
+    let err = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::NewerSchema {
+            found: newer,
+            supported: schema::SCHEMA_VERSION
+        }
+    );
+    assert_eq!(err.code(), "newer_schema");
+    assert!(err.to_string().contains("Update the app"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn an_upgrade_blocked_by_an_old_connection_is_reported() {
+    let name = db_name();
+    // An old tab that does not close when asked to.
+    let old = schema::open_at_version(&name, 1, false).await.unwrap();
+    let err = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::UpgradeBlocked);
+    old.close();
+    // Once the old tab is gone, the upgrade goes through, migration included.
+    let outbox = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    let saved = outbox
+        .enqueue_batch(
+            vec![put("a", "1"), patch("a", "title", Value::from("2"))],
+            0,
+        )
+        .await
+        .unwrap();
+    outbox.discard(saved[1].event_id).await.unwrap();
+    assert_eq!(title(&outbox, "a").await, Some(Value::from("1")));
+}
+
+#[wasm_bindgen_test]
+async fn an_open_store_steps_aside_for_a_newer_version() {
+    let (outbox, name) = super::fresh().await;
+    outbox.enqueue(put("a", "1"), 0).await.unwrap();
+    // A newer library version opens the same database: this connection closes
+    // itself instead of blocking the upgrade, and then reports errors.
+    let newer = schema::open_at_version(&name, schema::SCHEMA_VERSION + 1, true)
+        .await
+        .unwrap();
+    assert!(outbox.status().await.is_err());
+    newer.close();
+}
