@@ -1,0 +1,73 @@
+// Shared pieces of the end-to-end tests: a real reference server on 127.0.0.1
+// and Debian's Chromium driven by playwright-core, each with a fresh profile.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const ARTIFACTS = join(ROOT, "tests/e2e/artifacts");
+export const TOKEN = "e2e-token";
+
+const SERVER_BIN = process.env.OUTBOX_SYNC_SERVER_BIN ?? join(ROOT, "target/debug/outbox-sync-server");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Starts the reference server on a free port; resolves to { url, stop }. */
+export async function startServer(extraArgs = []) {
+  const dir = mkdtempSync(join(tmpdir(), "outbox-e2e-server-"));
+  const child = spawn(SERVER_BIN, [
+    "--listen", "127.0.0.1:0",
+    "--data", join(dir, "data.sqlite3"),
+    "--token", `${TOKEN}=e2e`,
+    "--any-collection",
+    "--www", join(ROOT, "www"),
+    "--pkg", join(ROOT, "pkg"),
+    ...extraArgs,
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => { stderr += chunk; });
+  const url = await new Promise((resolveUrl, reject) => {
+    let stdout = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      const match = stdout.match(/listening on (http:\/\/\S+)/);
+      if (match) resolveUrl(match[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`server exited with ${code} before listening:\n${stderr}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill("SIGINT");
+      await new Promise((done) => (child.exitCode !== null ? done() : child.on("exit", done)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches Chromium with a fresh persistent profile; resolves to { context, close }. */
+export async function launchBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), "outbox-e2e-profile-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a screenshot of `page` under tests/e2e/artifacts/NAME.png. */
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
