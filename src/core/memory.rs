@@ -9,17 +9,23 @@ use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
+use super::conflict::{Conflict, Resolution};
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::outbox::{check_discardable, prepare_change, prepare_event, OutboxStore, StoreConfig};
 use super::record::LocalRecord;
+use super::remote::{apply_remote, RemoteApply};
 use super::schedule::BatchSelector;
+use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
+use outbox_sync_protocol::Record;
 
 #[derive(Debug, Clone, Default)]
 struct Contents {
     events: BTreeMap<u64, OutboxEvent>,
     records: HashMap<RecordKey, LocalRecord>,
     next_seq: u64,
+    conflicts: BTreeMap<Uuid, Conflict>,
+    sync_token: Option<String>,
 }
 
 impl Contents {
@@ -285,6 +291,106 @@ impl OutboxStore for MemoryOutbox {
     }
 }
 
+impl SyncStore for MemoryOutbox {
+    async fn sync_token(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.contents.borrow().sync_token.clone())
+    }
+
+    async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
+        self.transact(|c| {
+            let mut changed = 0;
+            for remote in changes {
+                let key = RecordKey {
+                    collection: remote.collection.clone(),
+                    record_id: remote.record_id.clone(),
+                };
+                let unconfirmed = c.unconfirmed_of(&key);
+                match apply_remote(c.records.get(&key).cloned(), remote, &unconfirmed) {
+                    RemoteApply::Skip => continue,
+                    RemoteApply::Write(record) => c.records.insert(key, record),
+                    RemoteApply::Remove(key) => c.records.remove(&key),
+                };
+                changed += 1;
+            }
+            c.sync_token = Some(next_token.to_owned());
+            Ok(changed)
+        })
+    }
+
+    async fn reset_sync_token(&self) -> Result<(), StoreError> {
+        self.transact(|c| {
+            c.sync_token = None;
+            Ok(())
+        })
+    }
+
+    async fn record_conflict(
+        &self,
+        event_id: Uuid,
+        theirs: Record,
+        fields: Vec<String>,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Conflict, StoreError> {
+        self.transact(|c| {
+            let seq = c.seq_of(event_id)?;
+            let mut event = c.events[&seq].clone();
+            let record = c.records.get(&event.record_key());
+            let conflict = prepare_conflict(&mut event, record, theirs, fields, reason, now_ms)?;
+            c.events.insert(seq, event);
+            c.conflicts.insert(event_id, conflict.clone());
+            Ok(conflict)
+        })
+    }
+
+    async fn conflicts(&self) -> Result<Vec<Conflict>, StoreError> {
+        let mut all: Vec<_> = self.contents.borrow().conflicts.values().cloned().collect();
+        all.sort_by_key(|c| c.found_at_ms);
+        Ok(all)
+    }
+
+    async fn resolve_conflict(
+        &self,
+        event_id: Uuid,
+        resolution: &Resolution,
+        now_ms: u64,
+    ) -> Result<Option<OutboxEvent>, StoreError> {
+        self.transact(|c| {
+            let conflict = c
+                .conflicts
+                .remove(&event_id)
+                .ok_or_else(|| conflict_not_found(event_id))?;
+            let key = RecordKey {
+                collection: conflict.collection.clone(),
+                record_id: conflict.record_id.clone(),
+            };
+            let unsent = c.unconfirmed_of(&key);
+            let write = prepare_resolution(
+                &self.config.limits,
+                &conflict,
+                resolution,
+                &unsent,
+                Uuid::now_v7(),
+                now_ms,
+            )?;
+            for seq in &write.removed {
+                c.events.remove(seq);
+            }
+            match write.event {
+                Some(event) => c.insert(event, write.record).map(Some),
+                None => {
+                    c.records.insert(key, write.record);
+                    Ok(None)
+                }
+            }
+        })
+    }
+}
+
 #[cfg(all(test, not(target_family = "wasm")))]
 #[path = "memory_tests.rs"]
 mod tests;
+
+#[cfg(all(test, not(target_family = "wasm")))]
+#[path = "memory_sync_tests.rs"]
+mod sync_tests;
