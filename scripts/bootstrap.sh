@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'bootstrap: %s\n' "$*"; }
+present=()
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -30,7 +31,7 @@ fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
-fi
+else present+=(wasm32-target); fi
 for component in rustfmt clippy; do
   if ! rustup component list --installed | grep -q "^$component"; then
     say "adding rustup component $component"
@@ -43,7 +44,7 @@ done
 if ! command -v wasm-pack >/dev/null; then
   say "installing wasm-pack (about 2 minutes)"
   cargo install wasm-pack
-fi
+else present+=(wasm-pack); fi
 wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 if [ -z "$wb_version" ]; then
   say "Cargo.lock names no wasm-bindgen version; run 'cargo generate-lockfile' first"; exit 1
@@ -52,13 +53,13 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version"
   say "installing wasm-bindgen-cli $wb_version (the version in Cargo.lock)"
   # Not --locked: its lock file asks for a crate version the registry lacks.
   cargo install wasm-bindgen-cli --version "$wb_version" --force
-fi
+else present+=("wasm-bindgen-cli $wb_version"); fi
 
 # A browser and its driver, from Debian (browser downloads are not possible here).
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else present+=(chromium chromedriver); fi
 
 # Node.js for the package, the demo and the browser end-to-end tests.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -67,6 +68,6 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
-fi
+else present+=(node_modules); fi
 
-say "ready"
+say "ready (already present: ${present[*]:-nothing})"
