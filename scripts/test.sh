@@ -8,8 +8,56 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+server_dir=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$log" "$server_dir"
+}
+trap cleanup EXIT
 step() { printf '\n==> %s\n' "$*"; }
+
+# A loopback port free right now (node is needed for the tests anyway).
+free_port() {
+  node -e 'const s = require("net").createServer();
+    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Starts outbox-sync-server for the wasm net suite (tests/suite/net.rs) and
+# sets server_url. Its CORS origin is the wasm-bindgen-test runner's, which
+# WASM_BINDGEN_TEST_ADDRESS pins (wasm-bindgen-test-runner reads it for both
+# its server and the URL the browser visits).
+start_test_server() {
+  cargo build -p outbox-sync-server --bin outbox-sync-server --quiet
+  runner_addr="127.0.0.1:$(free_port)"
+  # Cut-off JSON among the static files: a real 200 that is not a page.
+  mkdir -p "$server_dir/www/malformed/v1" "$server_dir/pkg"
+  printf '{"changes": [' >"$server_dir/www/malformed/v1/changes"
+  "${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
+    --listen 127.0.0.1:0 --data "$server_dir/test.sqlite3" \
+    --www "$server_dir/www" --pkg "$server_dir/pkg" \
+    --token test-token=tester --any-collection \
+    --collection net_strict=strict --collection net_merge=merge \
+    --enable-fault-injection --cors-origin "http://$runner_addr" \
+    >"$server_dir/server.log" 2>&1 &
+  server_pid=$!
+  server_url=
+  for _ in $(seq 100); do
+    server_url=$(grep -o 'listening on http://[0-9.:]*' "$server_dir/server.log" | awk '{print $3}' || true)
+    if [ -n "$server_url" ] && node -e 'fetch(process.argv[1]).then(
+        (r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$server_url/v1/health"; then
+      echo "test server at $server_url (log: $server_dir/server.log), runner at http://$runner_addr"
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "outbox-sync-server did not start; its log:"; cat "$server_dir/server.log"
+  return 1
+}
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -23,8 +71,11 @@ cargo clippy -p outbox-sync --target wasm32-unknown-unknown --all-targets --quie
 step "native tests (core, protocol, server over 127.0.0.1)"
 cargo test --workspace 2>&1 | tee -a "$log"
 
-step "wasm tests in headless Chromium: page (tests/browser.rs) and service worker (tests/worker.rs)"
-wasm-pack test --headless --chrome 2>&1 | tee -a "$log"
+step "wasm tests in headless Chromium: page (tests/browser.rs) and service worker (tests/worker.rs), against outbox-sync-server"
+start_test_server
+# The URL is baked into the test build (option_env!); without it the net tests fail.
+OUTBOX_SYNC_TEST_SERVER="$server_url" WASM_BINDGEN_TEST_ADDRESS="$runner_addr" \
+  wasm-pack test --headless --chrome 2>&1 | tee -a "$log"
 
 # One closing line over every runner above.
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')

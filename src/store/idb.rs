@@ -61,7 +61,7 @@ impl IdbOutbox {
         self.db.clone().close();
     }
 
-    fn read(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+    pub(super) fn read(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
         Ok(self
             .db
             .transaction(stores)
@@ -70,7 +70,7 @@ impl IdbOutbox {
     }
 
     /// A read-write transaction whose commit reaches the disk before it reports success.
-    fn write(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+    pub(super) fn write(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
         let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
         Ok(self
             .db

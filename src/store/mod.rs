@@ -7,6 +7,7 @@
 pub mod error;
 mod idb;
 mod idb_ops;
+mod idb_sync;
 pub mod schema;
 mod timer;
 

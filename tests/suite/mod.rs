@@ -5,7 +5,9 @@
 mod drain;
 mod durability;
 mod errors;
+mod net;
 mod schema;
+mod sync;
 
 use outbox_sync::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig};
 use outbox_sync::store::IdbOutbox;

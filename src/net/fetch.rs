@@ -1,0 +1,138 @@
+//! One HTTP exchange with a deadline: the request, its status, `Retry-After`
+//! and the whole body, or why there was no answer.
+//!
+//! The deadline is an `AbortController` fired by a global `setTimeout`
+//! (present in pages and in every kind of worker); it covers reading the
+//! body too, so a server that stalls mid-answer still times out.
+
+use gloo_net::http::{Method, RequestBuilder};
+use wasm_bindgen::prelude::*;
+use web_sys::AbortController;
+
+use super::json::{describe, from_json};
+use super::Endpoint;
+use crate::core::pull::retry_after_ms;
+use outbox_sync_protocol::ErrorResponse;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// What came back from one request.
+pub(crate) enum Answer {
+    /// The server answered with a status; its body may still have failed.
+    Response {
+        /// The HTTP status.
+        status: u16,
+        /// `Retry-After` as a delay, when sent and readable.
+        retry_after_ms: Option<u64>,
+        /// The body text, or why it could not be read.
+        body: Result<String, String>,
+    },
+    /// No answer: the fetch itself failed (offline, refused, reset, CORS).
+    Network,
+    /// The deadline passed first.
+    Timeout,
+}
+
+/// Aborts its controller when the time is up; clears the timer when dropped.
+struct Deadline {
+    id: JsValue,
+    // Kept alive until the timer is cleared: the timer calls into it.
+    _on_timeout: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    fn start(controller: &AbortController, ms: u32) -> Self {
+        let controller = controller.clone();
+        let on_timeout = Closure::<dyn FnMut()>::new(move || controller.abort());
+        let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+        let id = set_timeout(on_timeout.as_ref().unchecked_ref(), ms);
+        Deadline {
+            id,
+            _on_timeout: on_timeout,
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
+}
+
+/// Sends `method url` with the endpoint's token and, when given, a JSON
+/// `body`; waits for the whole answer or the endpoint's deadline.
+pub(crate) async fn send(
+    endpoint: &Endpoint,
+    method: Method,
+    url: &str,
+    body: Option<String>,
+) -> Answer {
+    let controller = match AbortController::new() {
+        Ok(controller) => controller,
+        Err(e) => return no_answer(endpoint, url, &describe(&e)),
+    };
+    let _deadline = Deadline::start(&controller, endpoint.timeout_ms);
+    let signal = controller.signal();
+    let mut builder = RequestBuilder::new(url)
+        .method(method)
+        .header("Accept", "application/json")
+        .abort_signal(Some(&signal));
+    if let Some(token) = &endpoint.token {
+        builder = builder.header("Authorization", &format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(text) => builder
+            .header("Content-Type", "application/json")
+            .body(text),
+        None => builder.build(),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return no_answer(endpoint, url, &e.to_string()),
+    };
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(_) if signal.aborted() => return Answer::Timeout,
+        Err(e) => return no_answer(endpoint, url, &e.to_string()),
+    };
+    let status = response.status();
+    let retry_after_ms = response
+        .headers()
+        .get("Retry-After")
+        .and_then(|value| retry_after_ms(&value, js_sys::Date::now() as u64));
+    let body = match response.text().await {
+        Ok(text) => Ok(text),
+        Err(_) if signal.aborted() => return Answer::Timeout,
+        Err(e) => Err(format!("the answer was cut off: {e}")),
+    };
+    Answer::Response {
+        status,
+        retry_after_ms,
+        body,
+    }
+}
+
+/// [`Answer::Network`], saying why on the console in debug mode (the
+/// browser's reason is vague and never shown to users).
+fn no_answer(endpoint: &Endpoint, url: &str, why: &str) -> Answer {
+    if endpoint.debug {
+        let line = format!("outbox-sync: no answer from {url}: {why}");
+        web_sys::console::debug_1(&line.into());
+    }
+    Answer::Network
+}
+
+/// The stable code and sentence of an error body, when it is one.
+pub(crate) fn error_details(body: Result<String, String>) -> (Option<String>, Option<String>) {
+    match body.ok().and_then(|t| from_json::<ErrorResponse>(&t).ok()) {
+        Some(error) => (Some(error.error.code), Some(error.error.message)),
+        None => (None, None),
+    }
+}

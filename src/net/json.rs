@@ -1,0 +1,32 @@
+//! JSON text through the JavaScript engine's own `JSON`, so the wasm build
+//! needs no `serde_json`.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// `value` as JSON text.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, String> {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    let js = value.serialize(&serializer).map_err(|e| e.to_string())?;
+    js_sys::JSON::stringify(&js)
+        .map_err(|e| describe(&e))?
+        .as_string()
+        .ok_or_else(|| "JSON.stringify returned no text".to_owned())
+}
+
+/// JSON `text` read as a `T`; the error says what was wrong, for a
+/// `Malformed` reply.
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let js = js_sys::JSON::parse(text).map_err(|e| format!("not JSON: {}", describe(&e)))?;
+    serde_wasm_bindgen::from_value(js).map_err(|e| format!("unexpected JSON: {e}"))
+}
+
+/// A thrown JavaScript value as a sentence: an `Error`'s message, or the
+/// value itself.
+pub(crate) fn describe(thrown: &JsValue) -> String {
+    match thrown.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => format!("{thrown:?}"),
+    }
+}

@@ -1,0 +1,164 @@
+//! The pull and conflict side of [`IdbOutbox`]: pulled pages with their sync
+//! token, conflicts kept for the user, and the user's choice, each in one
+//! transaction built from the core's shared steps.
+
+use indexed_db_futures::object_store::ObjectStore;
+use indexed_db_futures::prelude::*;
+use outbox_sync_protocol::Record;
+use uuid::Uuid;
+
+use super::idb_ops::{self as ops, commit};
+use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
+use super::IdbOutbox;
+use crate::core::conflict::{Conflict, Resolution};
+use crate::core::remote::{apply_remote, RemoteApply};
+use crate::core::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution};
+use crate::core::{OutboxEvent, RecordKey, StoreError, SyncStore};
+
+/// The meta key of the token to pull changes after.
+const SYNC_TOKEN: &str = "sync_token";
+
+impl SyncStore for IdbOutbox {
+    async fn sync_token(&self) -> Result<Option<String>, StoreError> {
+        let tx = self.read(&[META])?;
+        let token = tx
+            .object_store(META)?
+            .get::<String, _, _>(SYNC_TOKEN)
+            .serde()?
+            .await?;
+        commit(tx).await?;
+        Ok(token)
+    }
+
+    async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS, META])?;
+        let changed = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            let mut changed = 0;
+            for remote in changes {
+                let key = RecordKey {
+                    collection: remote.collection.clone(),
+                    record_id: remote.record_id.clone(),
+                };
+                let unconfirmed = unsent_of(&outbox, &key).await?;
+                let current = ops::get_record(&records, &key).await?;
+                match apply_remote(current, remote, &unconfirmed) {
+                    RemoteApply::Skip => continue,
+                    RemoteApply::Write(record) => ops::put_record(&records, &record).await?,
+                    RemoteApply::Remove(key) => {
+                        records
+                            .delete([key.collection.as_str(), key.record_id.as_str()])
+                            .await?
+                    }
+                }
+                changed += 1;
+            }
+            let meta = tx.object_store(META)?;
+            meta.put(next_token.to_owned())
+                .with_key(SYNC_TOKEN.to_owned())
+                .serde()?
+                .await?;
+            changed
+        };
+        commit(tx).await?;
+        Ok(changed)
+    }
+
+    async fn reset_sync_token(&self) -> Result<(), StoreError> {
+        let tx = self.write(&[META])?;
+        tx.object_store(META)?.delete(SYNC_TOKEN).await?;
+        commit(tx).await
+    }
+
+    async fn record_conflict(
+        &self,
+        event_id: Uuid,
+        theirs: Record,
+        fields: Vec<String>,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Conflict, StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let conflict = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let mut event = ops::find_event(&outbox, event_id)
+                .await?
+                .ok_or_else(|| StoreError::EventNotFound(event_id.to_string()))?;
+            let record = ops::get_record(&tx.object_store(RECORDS)?, &event.record_key()).await?;
+            let conflict =
+                prepare_conflict(&mut event, record.as_ref(), theirs, fields, reason, now_ms)?;
+            ops::put_event(&outbox, &event).await?;
+            tx.object_store(CONFLICTS)?.put(&conflict).serde()?.await?;
+            conflict
+        };
+        commit(tx).await?;
+        Ok(conflict)
+    }
+
+    async fn conflicts(&self) -> Result<Vec<Conflict>, StoreError> {
+        let tx = self.read(&[CONFLICTS])?;
+        let found = tx
+            .object_store(CONFLICTS)?
+            .get_all::<Conflict>()
+            .serde()?
+            .await?;
+        let mut all: Vec<Conflict> = found.collect::<Result<_, _>>()?;
+        commit(tx).await?;
+        all.sort_by_key(|c| c.found_at_ms);
+        Ok(all)
+    }
+
+    async fn resolve_conflict(
+        &self,
+        event_id: Uuid,
+        resolution: &Resolution,
+        now_ms: u64,
+    ) -> Result<Option<OutboxEvent>, StoreError> {
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let event = {
+            let conflicts = tx.object_store(CONFLICTS)?;
+            let conflict = conflicts
+                .get::<Conflict, _, _>(event_id.to_string())
+                .serde()?
+                .await?
+                .ok_or_else(|| conflict_not_found(event_id))?;
+            let outbox = tx.object_store(OUTBOX)?;
+            let key = RecordKey {
+                collection: conflict.collection.clone(),
+                record_id: conflict.record_id.clone(),
+            };
+            let unsent = unsent_of(&outbox, &key).await?;
+            let limits = &self.config().limits;
+            let write = prepare_resolution(
+                limits,
+                &conflict,
+                resolution,
+                &unsent,
+                Uuid::now_v7(),
+                now_ms,
+            )?;
+            for seq in &write.removed {
+                ops::delete_event(&outbox, *seq).await?;
+            }
+            conflicts.delete(event_id.to_string()).await?;
+            ops::put_record(&tx.object_store(RECORDS)?, &write.record).await?;
+            match write.event {
+                Some(event) => Some(ops::add_event(&outbox, event).await?),
+                None => None,
+            }
+        };
+        commit(tx).await?;
+        Ok(event)
+    }
+}
+
+/// A record's unconfirmed events, in send order.
+async fn unsent_of(
+    outbox: &ObjectStore<'_>,
+    key: &RecordKey,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let mut events = ops::events_of_record(outbox, key).await?;
+    events.retain(|e| e.state.is_unsent());
+    Ok(events)
+}

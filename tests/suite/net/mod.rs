@@ -1,0 +1,92 @@
+//! The HTTP adapter against a real `outbox-sync-server`.
+//!
+//! `scripts/test.sh` starts the server (token `test-token` for user
+//! `tester`, `--any-collection`, `net_strict=strict`, `net_merge=merge`,
+//! fault injection on, a `www/malformed/v1/changes` file holding cut-off
+//! JSON) and bakes its URL into the build as `OUTBOX_SYNC_TEST_SERVER`.
+//! The page and the worker run against the same server, one after the
+//! other, so every test writes to records no other test (or run) uses, and
+//! every fault test resets the faults it set. Tests run one at a time
+//! (wasm-bindgen-test's concurrency is 1), which fault injection needs: its
+//! settings are global.
+
+mod faults;
+mod pull;
+mod push;
+
+use outbox_sync::core::drain::PushReply;
+use outbox_sync::core::{NewEvent, Operation, OutboxEvent};
+use outbox_sync::net::Endpoint;
+use outbox_sync_protocol::{Map, Outcome, PushResponse, Record, Value};
+use uuid::Uuid;
+
+const TOKEN: &str = "test-token";
+
+/// The test server's URL; fails the test when the build did not get one.
+fn server() -> &'static str {
+    // A runtime failure, not `env!`: the native and clippy builds of the
+    // suite must compile without a server.
+    match option_env!("OUTBOX_SYNC_TEST_SERVER") {
+        Some(url) => url,
+        None => panic!(
+            "OUTBOX_SYNC_TEST_SERVER was not set when the wasm tests were built: run \
+             scripts/test.sh (npm test), which starts outbox-sync-server and sets it, or start \
+             the server yourself and build with OUTBOX_SYNC_TEST_SERVER=http://127.0.0.1:PORT"
+        ),
+    }
+}
+
+fn endpoint() -> Endpoint {
+    let mut endpoint = Endpoint::new(server()).with_token(TOKEN);
+    endpoint.debug = true;
+    endpoint
+}
+
+/// A collection name (any-collection, last write wins) no other test uses.
+fn fresh_collection() -> String {
+    format!("net-{}", Uuid::now_v7().simple())
+}
+
+fn event(collection: &str, record: &str, op: Operation, payload: Value) -> OutboxEvent {
+    let change = NewEvent {
+        collection: collection.into(),
+        record_id: record.into(),
+        op,
+        payload,
+    };
+    OutboxEvent::queued(change, Uuid::now_v7(), None, 0)
+}
+
+fn fields(pairs: &[(&str, f64)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect::<Map>(),
+    )
+}
+
+fn put(collection: &str, record: &str, title: &str) -> OutboxEvent {
+    let payload = Map::from([("title".to_owned(), Value::from(title))]);
+    event(collection, record, Operation::Put, Value::Object(payload))
+}
+
+fn with_base(mut event: OutboxEvent, base_version: u64) -> OutboxEvent {
+    event.base_version = Some(base_version);
+    event
+}
+
+fn results(reply: PushReply) -> PushResponse {
+    match reply {
+        PushReply::Results(response) => response,
+        other => panic!("expected results, got {other:?}"),
+    }
+}
+
+/// The record an `applied` outcome left.
+fn applied(outcome: &Outcome) -> (u64, Record) {
+    match outcome {
+        Outcome::Applied { version, record } => (*version, record.clone()),
+        other => panic!("expected applied, got {other:?}"),
+    }
+}
