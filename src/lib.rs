@@ -6,9 +6,13 @@
 #![deny(missing_docs)]
 
 pub mod core;
+pub mod engine;
 
 #[cfg(target_family = "wasm")]
 pub mod store;
 
 #[cfg(target_family = "wasm")]
 pub mod js;
+
+#[cfg(target_family = "wasm")]
+pub mod net;

@@ -61,6 +61,28 @@ impl Value {
         }
     }
 
+    /// Roughly how many bytes the value takes as JSON, to tell large
+    /// payloads from small ones without serialising them.
+    pub fn approximate_size(&self) -> usize {
+        match self {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 8,
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => {
+                2 + items
+                    .iter()
+                    .map(|v| v.approximate_size() + 1)
+                    .sum::<usize>()
+            }
+            Value::Object(map) => {
+                2 + map
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + v.approximate_size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// How deeply arrays and objects nest: 0 for a scalar, 1 for `{}`.
     pub fn depth(&self) -> usize {
         match self {
@@ -218,6 +240,21 @@ mod tests {
         assert_eq!(
             value,
             Value::Array(vec![Value::Number(1.0), Value::Number(-2.0)])
+        );
+    }
+
+    #[test]
+    fn approximate_size_follows_the_json_length() {
+        let text = format!(
+            r#"{{"photo":"{}","tags":["a","b"],"n":1}}"#,
+            "x".repeat(10_000)
+        );
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let size = value.approximate_size();
+        assert!(
+            size >= text.len() && size < text.len() + 64,
+            "{size} vs {}",
+            text.len()
         );
     }
 

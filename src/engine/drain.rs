@@ -1,0 +1,153 @@
+//! The drain loop: take a batch under a lease, push it, apply every result.
+
+use crate::core::drain::{plan, Next, Step};
+use crate::core::{OutboxEvent, StoreError, SyncStore};
+
+use super::{Engine, Environment, Halt, Transport};
+
+/// What one drain did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Requests sent.
+    pub requests: u32,
+    /// Events the server confirmed.
+    pub synced: u32,
+    /// Events put back to wait (backoff, interrupted, left out).
+    pub retried: u32,
+    /// Events the server refused for good.
+    pub failed: u32,
+    /// Events in conflict.
+    pub conflicts: u32,
+    /// Events whose lease had run out and that were queued again first.
+    pub recovered: u32,
+    /// Why the drain stopped before the queue was empty, if it did.
+    pub halt: Option<Halt>,
+}
+
+impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+    /// Sends every sendable event, batch after batch, until none is left or
+    /// the server says to stop. Events of one record go in order, one per
+    /// batch; a stuck event holds back only its own record.
+    pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport {
+            recovered: self.store.recover_leases(self.env.now_ms()).await?,
+            ..DrainReport::default()
+        };
+        let mut batch_size = self.config.batch_size.max(1);
+        loop {
+            let batch = self.store.take_batch(self.env.now_ms(), batch_size).await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let mut requests = self.split_large(batch).into_iter();
+            for request in requests.by_ref() {
+                report.requests += 1;
+                let reply = self.transport.push(&request).await;
+                let now_ms = self.env.now_ms();
+                let plan = plan(
+                    &request,
+                    reply,
+                    &self.config.retry,
+                    now_ms,
+                    self.env.random(),
+                );
+                for step in plan.steps {
+                    self.apply(step, now_ms, &mut report).await?;
+                }
+                match plan.next {
+                    Next::Continue => continue,
+                    Next::SendOneByOne => {
+                        batch_size = 1;
+                        continue;
+                    }
+                    Next::WaitUntil(until_ms) => {
+                        let reason = plan.error.unwrap_or_default();
+                        report.halt = Some(Halt::Wait { until_ms, reason });
+                    }
+                    Next::AuthRequired => report.halt = Some(Halt::AuthRequired),
+                }
+                break;
+            }
+            if report.halt.is_some() {
+                // This batch's requests that were not sent go back to the queue, due now.
+                let now_ms = self.env.now_ms();
+                for event in requests.flatten() {
+                    let reason = "Not sent yet; it will be sent with the next attempt.";
+                    self.apply(
+                        Step::Retry {
+                            event_id: event.event_id,
+                            at_ms: now_ms,
+                            reason: reason.into(),
+                        },
+                        now_ms,
+                        &mut report,
+                    )
+                    .await?;
+                }
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Splits a batch so that every large event is pushed in a request of its own.
+    fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
+        let limit = self.config.large_payload_bytes;
+        let (large, small): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|e| e.payload.approximate_size() > limit);
+        let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
+        if !small.is_empty() {
+            requests.insert(0, small);
+        }
+        requests
+    }
+
+    async fn apply(
+        &self,
+        step: Step,
+        now_ms: u64,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        let result = match step {
+            Step::Synced {
+                event_id, version, ..
+            } => {
+                report.synced += 1;
+                self.store
+                    .complete(event_id, Some(version), now_ms)
+                    .await
+                    .map(drop)
+            }
+            Step::Retry {
+                event_id,
+                at_ms,
+                reason,
+            } => {
+                report.retried += 1;
+                self.store.requeue(event_id, at_ms, &reason).await.map(drop)
+            }
+            Step::Failed { event_id, reason } => {
+                report.failed += 1;
+                self.store.fail(event_id, &reason).await.map(drop)
+            }
+            Step::Conflict {
+                event_id,
+                current,
+                fields,
+                reason,
+            } => {
+                report.conflicts += 1;
+                self.store
+                    .record_conflict(event_id, current, fields, &reason, now_ms)
+                    .await
+                    .map(drop)
+            }
+        };
+        match result {
+            // Another drainer took over after this one's lease ran out and got
+            // there first; the event is in good hands.
+            Err(StoreError::Transition(_)) => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The sync worker: drains the outbox to the server and pulls changes back.
+//!
+//! Generic over the store ([`SyncStore`]) and the [`Transport`], so the loops
+//! run natively against `MemoryOutbox` and a scripted transport in tests, and
+//! in the browser against IndexedDB and `fetch`. Time and randomness come from
+//! an [`Environment`]: the engine never reads a clock itself.
+
+mod drain;
+mod pull;
+
+use crate::core::drain::PushReply;
+use crate::core::pull::PullReply;
+use crate::core::{OutboxEvent, RetryPolicy, SyncStore};
+
+pub use drain::DrainReport;
+pub use pull::PullReport;
+
+/// Moves batches and pages to and from the server.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Pushes `events` (their ids are the idempotency keys) and reports the answer.
+    async fn push(&self, events: &[OutboxEvent]) -> PushReply;
+    /// Pulls the changes after `since` (all of them when `None`), at most `limit`.
+    async fn pull(&self, since: Option<&str>, limit: u32) -> PullReply;
+}
+
+/// The clock and the dice.
+pub trait Environment {
+    /// Milliseconds since the Unix epoch, as the device believes.
+    fn now_ms(&self) -> u64;
+    /// A random number in `[0, 1)`, for the backoff's jitter.
+    fn random(&self) -> f64;
+}
+
+/// How the engine batches, retries and pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most events in one push.
+    pub batch_size: usize,
+    /// An event whose payload is larger than this (bytes, roughly) is pushed alone.
+    pub large_payload_bytes: usize,
+    /// Most changes asked for in one pull.
+    pub pull_limit: u32,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            batch_size: 100,
+            large_payload_bytes: 256 * 1024,
+            pull_limit: 500,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Why a drain or pull stopped before it was done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// Wait until `until_ms` before trying again (offline, server busy or failing).
+    Wait {
+        /// When to try again.
+        until_ms: u64,
+        /// What went wrong, as a sentence for the user.
+        reason: String,
+    },
+    /// The server wants new credentials: nothing is sent until the app supplies them.
+    AuthRequired,
+    /// The server's answer was unusable; the events are kept.
+    Failed(String),
+}
+
+/// Drains and pulls with one store, one transport and one environment.
+pub struct Engine<S, T, E> {
+    store: S,
+    transport: T,
+    env: E,
+    config: EngineConfig,
+}
+
+impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+    /// An engine over `store` and `transport`.
+    pub fn new(store: S, transport: T, env: E, config: EngineConfig) -> Self {
+        Engine {
+            store,
+            transport,
+            env,
+            config,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests;

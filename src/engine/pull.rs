@@ -1,0 +1,94 @@
+//! The pull loop: pages of changes after the stored token, until none is left.
+
+use crate::core::drain::in_words;
+use crate::core::pull::PullReply;
+use crate::core::{StoreError, SyncStore};
+
+use super::{Engine, Environment, Halt, Transport};
+
+/// What one pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// Pages received.
+    pub pages: u32,
+    /// Local records that changed.
+    pub changed: u32,
+    /// Whether the server asked for a full resync (`410`) and got one.
+    pub resynced: bool,
+    /// Why the pull stopped before it was done, if it did.
+    pub halt: Option<Halt>,
+}
+
+impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+    /// Pulls every change after the stored sync token, page by page; each
+    /// page and its token are saved together. A `410` starts again from the
+    /// beginning, keeping pending local changes.
+    pub async fn pull(&self) -> Result<PullReport, StoreError> {
+        let mut report = PullReport::default();
+        loop {
+            let token = self.store.sync_token().await?;
+            let reply = self
+                .transport
+                .pull(token.as_deref(), self.config.pull_limit)
+                .await;
+            let halt = match reply {
+                PullReply::Page(page) => {
+                    report.pages += 1;
+                    report.changed += self
+                        .store
+                        .apply_pulled(&page.changes, &page.next_token)
+                        .await?;
+                    if page.has_more && page.next_token.as_str() != token.as_deref().unwrap_or("") {
+                        continue;
+                    }
+                    return Ok(report);
+                }
+                PullReply::ResyncRequired if !report.resynced => {
+                    report.resynced = true;
+                    self.store.reset_sync_token().await?;
+                    continue;
+                }
+                PullReply::ResyncRequired => {
+                    Halt::Failed("The server asked for a full resync twice in a row".to_owned())
+                }
+                PullReply::Status { status: 401, .. } => Halt::AuthRequired,
+                PullReply::Status {
+                    status: status @ (408 | 429 | 500..=599),
+                    retry_after_ms,
+                    ..
+                } => {
+                    let what = if status == 429 {
+                        "Server busy"
+                    } else {
+                        "Server unavailable"
+                    };
+                    self.wait(retry_after_ms, what)
+                }
+                PullReply::Status {
+                    status, message, ..
+                } => Halt::Failed(message.unwrap_or_else(|| {
+                    format!("The server refused to send changes (HTTP {status})")
+                })),
+                PullReply::Network => self.wait(None, "No internet connection"),
+                PullReply::Timeout => self.wait(None, "The server is not answering"),
+                PullReply::Malformed(why) => {
+                    Halt::Failed(format!("The server's changes could not be read ({why})"))
+                }
+            };
+            report.halt = Some(halt);
+            return Ok(report);
+        }
+    }
+
+    fn wait(&self, retry_after_ms: Option<u64>, what: &str) -> Halt {
+        let policy = &self.config.retry;
+        let delay = retry_after_ms
+            .map(|ms| policy.server_delay_ms(ms))
+            .unwrap_or_else(|| policy.delay_ms(1, self.env.random()));
+        let until_ms = self.env.now_ms() + delay;
+        Halt::Wait {
+            until_ms,
+            reason: format!("{what}, retrying {}", in_words(delay)),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The engine against `MemoryOutbox` and a small in-memory server.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+
+use futures::executor::block_on;
+use outbox_sync_protocol::{
+    ChangesResponse, Map, Outcome, PushResponse, PushResult, Record, Value,
+};
+
+use super::*;
+use crate::core::memory::MemoryOutbox;
+use crate::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig};
+
+/// A server that applies each event id once (last write wins), keeps a change
+/// log for pulls, and can be told how to fail the next requests.
+#[derive(Default)]
+struct FakeServer {
+    versions: Cell<u64>,
+    records: RefCell<HashMap<(String, String), Record>>,
+    outcomes: RefCell<HashMap<String, Outcome>>,
+    log: RefCell<Vec<Record>>,
+    /// Replies given instead of answering, one per request.
+    faults: RefCell<VecDeque<PushReply>>,
+    /// Apply the next push but answer as if the network dropped (response lost).
+    drop_after_commit: Cell<u32>,
+    pushes: RefCell<Vec<usize>>,
+}
+
+impl FakeServer {
+    fn apply(&self, event: &OutboxEvent) -> Outcome {
+        let id = event.event_id.to_string();
+        if let Some(original) = self.outcomes.borrow().get(&id) {
+            return Outcome::Duplicate {
+                original: Box::new(original.clone()),
+            };
+        }
+        let version = self.versions.get() + 1;
+        self.versions.set(version);
+        let key = (event.collection.clone(), event.record_id.clone());
+        let current = self
+            .records
+            .borrow()
+            .get(&key)
+            .and_then(|r| r.data.as_object().cloned());
+        let data = crate::core::record::apply(current, event.op, &event.payload);
+        let record = Record {
+            collection: key.0.clone(),
+            record_id: key.1.clone(),
+            version,
+            deleted: data.is_none(),
+            data: data.map_or(Value::Null, Value::Object),
+        };
+        self.records.borrow_mut().insert(key, record.clone());
+        self.log.borrow_mut().push(record.clone());
+        let outcome = Outcome::Applied { version, record };
+        self.outcomes.borrow_mut().insert(id, outcome.clone());
+        outcome
+    }
+
+    fn applied_count(&self) -> usize {
+        self.outcomes.borrow().len()
+    }
+}
+
+impl Transport for &FakeServer {
+    async fn push(&self, events: &[OutboxEvent]) -> PushReply {
+        self.pushes.borrow_mut().push(events.len());
+        if let Some(fault) = self.faults.borrow_mut().pop_front() {
+            return fault;
+        }
+        let results = events
+            .iter()
+            .map(|e| PushResult {
+                event_id: e.event_id.to_string(),
+                outcome: self.apply(e),
+            })
+            .collect();
+        if self.drop_after_commit.get() > 0 {
+            self.drop_after_commit.set(self.drop_after_commit.get() - 1);
+            return PushReply::Network;
+        }
+        PushReply::Results(PushResponse { results })
+    }
+
+    async fn pull(&self, since: Option<&str>, limit: u32) -> PullReply {
+        let from: usize = match since.map(str::parse) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => return PullReply::ResyncRequired,
+        };
+        let log = self.log.borrow();
+        let end = (from + limit as usize).min(log.len());
+        PullReply::Page(ChangesResponse {
+            changes: log[from.min(end)..end].to_vec(),
+            next_token: end.to_string(),
+            has_more: end < log.len(),
+        })
+    }
+}
+
+struct FakeEnv {
+    now: Cell<u64>,
+}
+
+impl Environment for &FakeEnv {
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+fn put(record: &str, title: &str) -> NewEvent {
+    NewEvent {
+        collection: "notes".into(),
+        record_id: record.into(),
+        op: Operation::Put,
+        payload: Value::Object(Map::from([("title".to_owned(), Value::from(title))])),
+    }
+}
+
+fn engine<'a>(
+    server: &'a FakeServer,
+    env: &'a FakeEnv,
+    config: EngineConfig,
+) -> Engine<MemoryOutbox, &'a FakeServer, &'a FakeEnv> {
+    Engine::new(
+        MemoryOutbox::new(StoreConfig::default()),
+        server,
+        env,
+        config,
+    )
+}
+
+fn count(engine: &Engine<MemoryOutbox, &FakeServer, &FakeEnv>, state: EventState) -> u32 {
+    block_on(engine.store().count(state)).unwrap()
+}
+
+#[test]
+fn drains_everything_in_record_order_then_stops() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let engine = engine(
+        &server,
+        &env,
+        EngineConfig {
+            batch_size: 10,
+            ..EngineConfig::default()
+        },
+    );
+    block_on(
+        engine
+            .store()
+            .enqueue_batch(vec![put("a", "1"), put("a", "2"), put("b", "1")], 0),
+    )
+    .unwrap();
+    let report = block_on(engine.drain()).unwrap();
+    assert_eq!((report.requests, report.synced, report.halt), (2, 3, None));
+    assert_eq!(
+        *server.pushes.borrow(),
+        vec![2, 1],
+        "a's second change waits for its first"
+    );
+    assert_eq!(count(&engine, EventState::Synced), 3);
+    let key = RecordKey {
+        collection: "notes".into(),
+        record_id: "a".into(),
+    };
+    let a = block_on(engine.store().record(&key)).unwrap().unwrap();
+    assert_eq!(
+        (a.pending, a.base_version),
+        (0, Some(3)),
+        "a1 is v1, b1 v2, a2 v3"
+    );
+}
+
+#[test]
+fn offline_then_online_loses_nothing() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let engine = engine(&server, &env, EngineConfig::default());
+    block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
+    server.faults.borrow_mut().push_back(PushReply::Network);
+    let report = block_on(engine.drain()).unwrap();
+    let Some(Halt::Wait { until_ms, reason }) = report.halt else {
+        panic!("waits")
+    };
+    assert!(reason.starts_with("No internet connection"));
+    assert_eq!(count(&engine, EventState::Queued), 1);
+    assert_eq!(block_on(engine.drain()).unwrap().requests, 0, "backing off");
+    env.now.set(until_ms);
+    assert_eq!(block_on(engine.drain()).unwrap().synced, 1);
+    assert_eq!(server.applied_count(), 1);
+}
+
+#[test]
+fn a_lost_response_is_retried_and_applied_once() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let engine = engine(&server, &env, EngineConfig::default());
+    block_on(
+        engine
+            .store()
+            .enqueue_batch(vec![put("a", "1"), put("b", "1")], 0),
+    )
+    .unwrap();
+    server.drop_after_commit.set(1);
+    let first = block_on(engine.drain()).unwrap();
+    assert!(matches!(first.halt, Some(Halt::Wait { .. })));
+    env.now.set(env.now.get() + 10 * 60_000);
+    let second = block_on(engine.drain()).unwrap();
+    assert_eq!(second.synced, 2, "the duplicates confirm the events");
+    assert_eq!(server.applied_count(), 2);
+    assert_eq!(server.versions.get(), 2, "applied once each");
+}
+
+#[test]
+fn unauthorised_pauses_with_everything_queued() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let engine = engine(&server, &env, EngineConfig::default());
+    block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
+    let unauthorised = PushReply::Status {
+        status: 401,
+        retry_after_ms: None,
+        code: None,
+        message: None,
+    };
+    server.faults.borrow_mut().push_back(unauthorised);
+    assert_eq!(
+        block_on(engine.drain()).unwrap().halt,
+        Some(Halt::AuthRequired)
+    );
+    assert_eq!(count(&engine, EventState::Queued), 1);
+    assert_eq!(
+        block_on(engine.drain()).unwrap().synced,
+        1,
+        "due at once with new credentials"
+    );
+}
+
+#[test]
+fn a_refused_batch_is_resent_one_by_one_and_only_the_bad_event_fails() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let engine = engine(&server, &env, EngineConfig::default());
+    block_on(
+        engine
+            .store()
+            .enqueue_batch(vec![put("a", "1"), put("b", "1"), put("c", "1")], 0),
+    )
+    .unwrap();
+    let refused = |message: &str| PushReply::Status {
+        status: 400,
+        retry_after_ms: None,
+        code: Some("invalid_field".into()),
+        message: Some(message.into()),
+    };
+    server
+        .faults
+        .borrow_mut()
+        .extend([refused("whole batch"), refused("b is bad")]);
+    let report = block_on(engine.drain()).unwrap();
+    assert_eq!(*server.pushes.borrow(), vec![3, 1, 1, 1]);
+    assert_eq!((report.synced, report.failed, report.halt), (2, 1, None));
+    let failed = block_on(engine.store().events_in_state(EventState::Failed, 10)).unwrap();
+    assert_eq!(failed[0].last_error.as_deref(), Some("b is bad"));
+}
+
+#[test]
+fn large_payloads_travel_alone() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let config = EngineConfig {
+        large_payload_bytes: 100,
+        ..EngineConfig::default()
+    };
+    let engine = engine(&server, &env, config);
+    let photo = put("p", &"x".repeat(1_000));
+    block_on(
+        engine
+            .store()
+            .enqueue_batch(vec![put("a", "1"), photo, put("b", "1")], 0),
+    )
+    .unwrap();
+    assert_eq!(block_on(engine.drain()).unwrap().synced, 3);
+    assert_eq!(*server.pushes.borrow(), vec![2, 1]);
+}
+
+#[test]
+fn pull_pages_until_done_and_resyncs_after_a_410() {
+    let (server, env) = (
+        FakeServer::default(),
+        FakeEnv {
+            now: Cell::new(1_000),
+        },
+    );
+    let config = EngineConfig {
+        pull_limit: 2,
+        ..EngineConfig::default()
+    };
+    let engine = engine(&server, &env, config);
+    for i in 0..5 {
+        server.apply(&OutboxEvent::queued(
+            put(&format!("r{i}"), "theirs"),
+            uuid::Uuid::now_v7(),
+            None,
+            0,
+        ));
+    }
+    let report = block_on(engine.pull()).unwrap();
+    assert_eq!((report.pages, report.changed, report.halt), (3, 5, None));
+    assert_eq!(
+        block_on(engine.store().sync_token()).unwrap().as_deref(),
+        Some("5")
+    );
+    // A token the server no longer knows: start again, keeping pending changes.
+    block_on(engine.store().apply_pulled(&[], "stale")).unwrap();
+    block_on(engine.store().enqueue(put("mine", "1"), 0)).unwrap();
+    let again = block_on(engine.pull()).unwrap();
+    assert!(again.resynced);
+    assert_eq!(again.changed, 0, "the same versions change nothing");
+    assert_eq!(count(&engine, EventState::Queued), 1);
+}
