@@ -77,8 +77,20 @@ start_test_server
 OUTBOX_SYNC_TEST_SERVER="$server_url" WASM_BINDGEN_TEST_ADDRESS="$runner_addr" \
   wasm-pack test --headless --chrome 2>&1 | tee -a "$log"
 
-# One closing line over every runner above.
-passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+step "build the package (release, as shipped) for the end-to-end tests"
+scripts/build.sh
+
+step "end-to-end in headless Chromium: the demo app on outbox-sync-server (tests/e2e/)"
+OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
+  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee -a "$log"
+
+# One closing line over every runner above (cargo's and wasm-bindgen's
+# "test result" lines, node's "# pass" and "# fail" lines).
+passed=$(
+  grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed|^# pass [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'
+)
+failed=$(
+  grep -Eo '[0-9]+ failed;|^# fail [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'
+)
 printf '\nall tests: %s passed, %s failed\n' "$passed" "$failed"
 [ "$failed" = 0 ]
