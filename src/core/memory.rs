@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::conflict::{Conflict, Resolution};
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
-use super::outbox::{check_discardable, prepare_change, prepare_event, OutboxStore, StoreConfig};
+use super::outbox::{
+    check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
+};
 use super::record::LocalRecord;
 use super::remote::{apply_remote, RemoteApply};
 use super::schedule::BatchSelector;
@@ -260,6 +262,19 @@ impl OutboxStore for MemoryOutbox {
 
     async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError> {
         self.update(event_id, |e| Ok(e.retry_now()?))
+    }
+
+    async fn retry_all_now(&self, include_failed: bool) -> Result<u32, StoreError> {
+        self.transact(|c| {
+            let mut changed = 0;
+            for event in c.events.values_mut() {
+                if needs_retry_now(event, include_failed) {
+                    event.retry_now()?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
+        })
     }
 
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {

@@ -154,3 +154,26 @@ fn requeue_waits_for_backoff_then_retry_now_clears_it() {
     block_on(outbox.retry_now(id)).unwrap();
     assert_eq!(block_on(outbox.take_batch(10, 1)).unwrap().len(), 1);
 }
+
+#[test]
+fn retry_all_now_clears_backoff_and_optionally_failures() {
+    let outbox = MemoryOutbox::default();
+    block_on(outbox.enqueue_batch(vec![put("a", "1"), put("b", "1"), put("c", "1")], 0)).unwrap();
+    let batch = block_on(outbox.take_batch(0, 10)).unwrap();
+    block_on(outbox.requeue(batch[0].event_id, 60_000, "offline")).unwrap();
+    block_on(outbox.fail(batch[1].event_id, "refused")).unwrap();
+    assert_eq!(block_on(outbox.retry_all_now(false)).unwrap(), 1);
+    assert_eq!(block_on(outbox.count(EventState::Failed)).unwrap(), 1);
+    assert_eq!(
+        block_on(outbox.take_batch(1, 10)).unwrap().len(),
+        1,
+        "due at once"
+    );
+    assert_eq!(block_on(outbox.retry_all_now(true)).unwrap(), 1);
+    assert_eq!(block_on(outbox.count(EventState::Failed)).unwrap(), 0);
+    assert_eq!(
+        block_on(outbox.count(EventState::Syncing)).unwrap(),
+        2,
+        "syncing events are left alone"
+    );
+}

@@ -80,6 +80,13 @@ pub trait OutboxStore {
         Ok(status)
     }
 
+    /// The earliest time a waiting (queued, backing off) event becomes due;
+    /// `None` when none waits.
+    async fn next_attempt_at(&self) -> Result<Option<u64>, StoreError> {
+        let queued = self.events_in_state(EventState::Queued, u32::MAX).await?;
+        Ok(queued.iter().filter_map(|e| e.next_attempt_at_ms).min())
+    }
+
     /// Selects the next sendable batch and marks it syncing under a lease, in one step,
     /// so two drainers never take the same event.
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError>;
@@ -111,6 +118,10 @@ pub trait OutboxStore {
 
     /// Makes a failed or waiting event due now.
     async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError>;
+
+    /// Makes every waiting event due now, and failed ones too when
+    /// `include_failed` ("retry now", or the network came back); returns how many.
+    async fn retry_all_now(&self, include_failed: bool) -> Result<u32, StoreError>;
 
     /// Removes an unsent event that is not syncing, and recomputes its record's local view.
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError>;
@@ -164,5 +175,15 @@ pub fn check_discardable(event: &OutboxEvent) -> Result<(), StoreError> {
     match event.state {
         EventState::Queued | EventState::Failed | EventState::Conflict => Ok(()),
         other => Err(StoreError::CannotDiscard(other)),
+    }
+}
+
+/// Which events [`OutboxStore::retry_all_now`] changes: waiting ones (with a
+/// backoff) and, when asked, failed ones.
+pub fn needs_retry_now(event: &OutboxEvent, include_failed: bool) -> bool {
+    match event.state {
+        EventState::Queued => event.next_attempt_at_ms.is_some(),
+        EventState::Failed => include_failed,
+        _ => false,
     }
 }

@@ -22,9 +22,12 @@ pub struct DrainReport {
     pub recovered: u32,
     /// Why the drain stopped before the queue was empty, if it did.
     pub halt: Option<Halt>,
+    /// When the earliest event that is still backing off becomes due (set
+    /// when the drain ran out of sendable events but some are waiting).
+    pub next_attempt_at: Option<u64>,
 }
 
-impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// Sends every sendable event, batch after batch, until none is left or
     /// the server says to stop. Events of one record go in order, one per
     /// batch; a stuck event holds back only its own record.
@@ -35,8 +38,13 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
         };
         let mut batch_size = self.config.batch_size.max(1);
         loop {
-            let batch = self.store.take_batch(self.env.now_ms(), batch_size).await?;
+            let now_ms = self.env.now_ms();
+            let batch = self.store.take_batch(now_ms, batch_size).await?;
             if batch.is_empty() {
+                // A deadline set before the clock moved back is never waited for in full.
+                let latest = now_ms.saturating_add(self.config.retry.max_ms);
+                report.next_attempt_at =
+                    self.store.next_attempt_at().await?.map(|at| at.min(latest));
                 return Ok(report);
             }
             let mut requests = self.split_large(batch).into_iter();

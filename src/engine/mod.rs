@@ -5,6 +5,8 @@
 //! in the browser against IndexedDB and `fetch`. Time and randomness come from
 //! an [`Environment`]: the engine never reads a clock itself.
 
+#[cfg(target_family = "wasm")]
+pub mod browser;
 mod drain;
 mod pull;
 
@@ -73,16 +75,16 @@ pub enum Halt {
 }
 
 /// Drains and pulls with one store, one transport and one environment.
-pub struct Engine<S, T, E> {
-    store: S,
+pub struct Engine<'a, S, T, E> {
+    store: &'a S,
     transport: T,
     env: E,
     config: EngineConfig,
 }
 
-impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+impl<'a, S: SyncStore, T: Transport, E: Environment> Engine<'a, S, T, E> {
     /// An engine over `store` and `transport`.
-    pub fn new(store: S, transport: T, env: E, config: EngineConfig) -> Self {
+    pub fn new(store: &'a S, transport: T, env: E, config: EngineConfig) -> Self {
         Engine {
             store,
             transport,
@@ -93,7 +95,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
 
     /// The store.
     pub fn store(&self) -> &S {
-        &self.store
+        self.store
     }
 
     /// The transport.

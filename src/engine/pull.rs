@@ -19,7 +19,7 @@ pub struct PullReport {
     pub halt: Option<Halt>,
 }
 
-impl<S: SyncStore, T: Transport, E: Environment> Engine<S, T, E> {
+impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// Pulls every change after the stored sync token, page by page; each
     /// page and its token are saved together. A `410` starts again from the
     /// beginning, keeping pending local changes.

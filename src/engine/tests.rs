@@ -10,7 +10,7 @@ use outbox_sync_protocol::{
 
 use super::*;
 use crate::core::memory::MemoryOutbox;
-use crate::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig};
+use crate::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey};
 
 /// A server that applies each event id once (last write wins), keeps a change
 /// log for pulls, and can be told how to fail the next requests.
@@ -122,19 +122,15 @@ fn put(record: &str, title: &str) -> NewEvent {
 }
 
 fn engine<'a>(
+    store: &'a MemoryOutbox,
     server: &'a FakeServer,
     env: &'a FakeEnv,
     config: EngineConfig,
-) -> Engine<MemoryOutbox, &'a FakeServer, &'a FakeEnv> {
-    Engine::new(
-        MemoryOutbox::new(StoreConfig::default()),
-        server,
-        env,
-        config,
-    )
+) -> Engine<'a, MemoryOutbox, &'a FakeServer, &'a FakeEnv> {
+    Engine::new(store, server, env, config)
 }
 
-fn count(engine: &Engine<MemoryOutbox, &FakeServer, &FakeEnv>, state: EventState) -> u32 {
+fn count(engine: &Engine<'_, MemoryOutbox, &FakeServer, &FakeEnv>, state: EventState) -> u32 {
     block_on(engine.store().count(state)).unwrap()
 }
 
@@ -146,7 +142,9 @@ fn drains_everything_in_record_order_then_stops() {
             now: Cell::new(1_000),
         },
     );
+    let store = MemoryOutbox::default();
     let engine = engine(
+        &store,
         &server,
         &env,
         EngineConfig {
@@ -188,7 +186,8 @@ fn offline_then_online_loses_nothing() {
             now: Cell::new(1_000),
         },
     );
-    let engine = engine(&server, &env, EngineConfig::default());
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
     server.faults.borrow_mut().push_back(PushReply::Network);
     let report = block_on(engine.drain()).unwrap();
@@ -197,7 +196,12 @@ fn offline_then_online_loses_nothing() {
     };
     assert!(reason.starts_with("No internet connection"));
     assert_eq!(count(&engine, EventState::Queued), 1);
-    assert_eq!(block_on(engine.drain()).unwrap().requests, 0, "backing off");
+    let idle = block_on(engine.drain()).unwrap();
+    assert_eq!(
+        (idle.requests, idle.next_attempt_at),
+        (0, Some(until_ms)),
+        "backing off"
+    );
     env.now.set(until_ms);
     assert_eq!(block_on(engine.drain()).unwrap().synced, 1);
     assert_eq!(server.applied_count(), 1);
@@ -211,7 +215,8 @@ fn a_lost_response_is_retried_and_applied_once() {
             now: Cell::new(1_000),
         },
     );
-    let engine = engine(&server, &env, EngineConfig::default());
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(
         engine
             .store()
@@ -236,7 +241,8 @@ fn unauthorised_pauses_with_everything_queued() {
             now: Cell::new(1_000),
         },
     );
-    let engine = engine(&server, &env, EngineConfig::default());
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
     let unauthorised = PushReply::Status {
         status: 401,
@@ -265,7 +271,8 @@ fn a_refused_batch_is_resent_one_by_one_and_only_the_bad_event_fails() {
             now: Cell::new(1_000),
         },
     );
-    let engine = engine(&server, &env, EngineConfig::default());
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(
         engine
             .store()
@@ -301,7 +308,8 @@ fn large_payloads_travel_alone() {
         large_payload_bytes: 100,
         ..EngineConfig::default()
     };
-    let engine = engine(&server, &env, config);
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, config);
     let photo = put("p", &"x".repeat(1_000));
     block_on(
         engine
@@ -325,7 +333,8 @@ fn pull_pages_until_done_and_resyncs_after_a_410() {
         pull_limit: 2,
         ..EngineConfig::default()
     };
-    let engine = engine(&server, &env, config);
+    let store = MemoryOutbox::default();
+    let engine = engine(&store, &server, &env, config);
     for i in 0..5 {
         server.apply(&OutboxEvent::queued(
             put(&format!("r{i}"), "theirs"),

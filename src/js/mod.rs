@@ -6,6 +6,7 @@
 
 mod error;
 mod outbox;
+mod sync;
 mod views;
 
 pub use error::{js_error, ErrorCode};

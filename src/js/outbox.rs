@@ -1,5 +1,6 @@
 //! `Outbox`: the durable outbox as a JavaScript class.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use outbox_sync_protocol::Value;
@@ -13,6 +14,7 @@ use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::{
     EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
+use crate::net::Endpoint;
 use crate::store::IdbOutbox;
 
 /// Most changes listed by `pendingChanges()` when no limit is given.
@@ -27,7 +29,9 @@ const DEFAULT_LIST_LIMIT: u32 = 500;
 /// ```
 #[wasm_bindgen]
 pub struct Outbox {
-    store: Rc<IdbOutbox>,
+    pub(super) store: Rc<IdbOutbox>,
+    /// The sync server, once `connect()` was called.
+    pub(super) endpoint: Rc<RefCell<Option<Endpoint>>>,
 }
 
 #[wasm_bindgen]
@@ -40,6 +44,7 @@ impl Outbox {
             .map_err(|e| js_error(&e))?;
         Ok(Outbox {
             store: Rc::new(store),
+            endpoint: Rc::default(),
         })
     }
 
@@ -129,6 +134,21 @@ impl Outbox {
         })
     }
 
+    /// Makes every waiting change due now, and failed ones too unless
+    /// `includeFailed` is `false`; resolves to how many changed. Call
+    /// `syncNow()` afterwards to send them.
+    #[wasm_bindgen(js_name = retryNow, unchecked_return_type = "Promise<number>")]
+    pub fn retry_now(&self, include_failed: Option<bool>) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let changed = store
+                .retry_all_now(include_failed.unwrap_or(true))
+                .await
+                .map_err(|e| js_error(&e))?;
+            Ok(changed.into())
+        })
+    }
+
     /// Removes an unsent change that is not being sent, and recomputes its record.
     #[wasm_bindgen(js_name = discardChange, unchecked_return_type = "Promise<void>")]
     pub fn discard_change(&self, event_id: JsValue) -> js_sys::Promise {
@@ -178,13 +198,13 @@ impl Outbox {
 }
 
 /// Plain JavaScript objects (not `Map`s) for every Rust value.
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| js_error(&StoreError::Corrupt(e.to_string())))
 }
 
-fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue> {
+pub(super) fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue> {
     value.as_string().ok_or_else(|| {
         let found = value.js_typeof().as_string().unwrap_or_default();
         js_error(&InvalidArgument(format!(
@@ -193,7 +213,7 @@ fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue
     })
 }
 
-fn value_arg(value: JsValue) -> Result<Value, JsValue> {
+pub(super) fn value_arg(value: JsValue) -> Result<Value, JsValue> {
     serde_wasm_bindgen::from_value(value).map_err(|e| {
         js_error(&InvalidArgument(format!(
             "The fields must be plain data (objects, arrays, strings, numbers, booleans, null): {e}."
@@ -201,7 +221,7 @@ fn value_arg(value: JsValue) -> Result<Value, JsValue> {
     })
 }
 
-fn event_id_arg(value: &JsValue) -> Result<Uuid, JsValue> {
+pub(super) fn event_id_arg(value: &JsValue) -> Result<Uuid, JsValue> {
     let text = string_arg(
         value,
         "eventId",

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
 use super::schema::{self, BY_STATE, OUTBOX, RECORDS};
-use crate::core::outbox::{check_discardable, prepare_change, prepare_event};
+use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
 use crate::core::{
     EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
     ValidationError,
@@ -319,6 +319,29 @@ impl OutboxStore for IdbOutbox {
 
     async fn retry_now(&self, event_id: Uuid) -> Result<OutboxEvent, StoreError> {
         self.update(event_id, |e| Ok(e.retry_now()?)).await
+    }
+
+    async fn retry_all_now(&self, include_failed: bool) -> Result<u32, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let changed = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let mut waiting = ops::in_state(&outbox, EventState::Queued).await?;
+            if include_failed {
+                waiting.extend(ops::in_state(&outbox, EventState::Failed).await?);
+            }
+            let mut changed = 0;
+            for mut event in waiting
+                .into_iter()
+                .filter(|e| needs_retry_now(e, include_failed))
+            {
+                event.retry_now()?;
+                ops::put_event(&outbox, &event).await?;
+                changed += 1;
+            }
+            changed
+        };
+        commit(tx).await?;
+        Ok(changed)
     }
 
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {

@@ -1,8 +1,9 @@
 // The demo page on the real server in headless Chromium: notes are saved on the
-// device, survive a reload, and bad input is refused with a clear error.
+// device first, survive a reload while the server is out of reach, reach the
+// server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchBrowser, screenshot, startServer } from "./harness.mjs";
+import { TOKEN, launchBrowser, screenshot, serverChanges, serverRecord, startServer } from "./harness.mjs";
 
 let server;
 let browser;
@@ -17,29 +18,59 @@ after(async () => {
   await server?.stop();
 });
 
-test("a saved note is pending on the device and survives a reload", async () => {
+async function openDemo() {
   const page = await browser.context.newPage();
-  await page.goto(server.url);
-  await page.getByText("Nothing waiting to be sent").waitFor();
-  await page.getByLabel("Note id").fill("pump-3");
-  await page.getByLabel("Title").fill("Pump 3 leaks");
+  await page.goto(`${server.url}/?token=${TOKEN}`);
+  await page.getByText("All changes saved").waitFor();
+  return page;
+}
+
+async function saveNote(page, id, title) {
+  await page.getByLabel("Note id").fill(id);
+  await page.getByLabel("Title").fill(title);
   await page.getByRole("button", { name: "Save" }).click();
-  await page.getByText("1 change pending — saved on this device").waitFor();
+}
+
+test("a note saved while the server is unreachable stays on the device, then reaches the server once", async () => {
+  const page = await openDemo();
+  // The sync API fails at the network level; the app itself still loads.
+  await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
+  await saveNote(page, "pump-3", "Pump 3 leaks");
+  await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
   assert.match(await page.locator("#pending").innerText(), /queued\s*put notes\/pump-3/);
-  await screenshot(page, "demo-pending");
+  await screenshot(page, "demo-offline-pending");
 
   await page.reload();
-  await page.getByText("1 change pending — saved on this device").waitFor();
+  await page.getByText(/1 change pending — saved on this device/).waitFor();
   await page.getByLabel("Note id").fill("pump-3");
   await page.getByRole("button", { name: "Load" }).click();
   assert.equal(await page.getByLabel("Title").inputValue(), "Pump 3 leaks");
+  assert.equal(await serverRecord(server, "notes", "pump-3"), null, "nothing reached the server yet");
+
+  await page.unroute("**/v1/**");
+  await page.getByRole("button", { name: "Sync now" }).click();
+  await page.getByText("All changes saved").waitFor();
+  await screenshot(page, "demo-all-saved");
+  const record = await serverRecord(server, "notes", "pump-3");
+  assert.equal(record.data.title, "Pump 3 leaks");
+  const applied = (await serverChanges(server)).filter((c) => c.record_id === "pump-3");
+  assert.equal(applied.length, 1);
+  await page.close();
+});
+
+test("airplane mode: saved offline, delivered by the online event", async () => {
+  const page = await openDemo();
+  await browser.context.setOffline(true);
+  await saveNote(page, "valve-7", "Valve 7 stuck");
+  await page.getByText(/1 change pending — saved on this device/).waitFor();
+  await browser.context.setOffline(false);
+  await page.getByText("All changes saved").waitFor();
+  assert.equal((await serverRecord(server, "notes", "valve-7")).data.title, "Valve 7 stuck");
   await page.close();
 });
 
 test("bad input is refused with an OutboxError and stores nothing", async () => {
-  const page = await browser.context.newPage();
-  await page.goto(server.url);
-  await page.getByText(/pending|Nothing waiting/).first().waitFor();
+  const page = await openDemo();
   const outcome = await page.evaluate(async () => {
     const { Outbox } = await import("/pkg/outbox_sync.js");
     const outbox = await Outbox.open("outbox-sync-demo");
@@ -51,6 +82,8 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
       () => outbox.put("notes", 42, { title: "x" }),
       () => outbox.patch("notes", "n1", {}),
       () => outbox.retryChange("not-a-uuid"),
+      () => outbox.connect({ serverUrl: "ftp://nope" }),
+      () => outbox.resolveConflict("0190a5b2-7c4e-7d3a-9f00-000000000000", "maybe"),
     ]) {
       try {
         await attempt();
@@ -66,6 +99,7 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
   assert.equal(outcome.after, outcome.before, "nothing was stored");
   assert.deepEqual(outcome.errors.map((e) => e?.code), [
     "invalid_change", "invalid_change", "invalid_argument", "invalid_change", "invalid_argument",
+    "invalid_argument", "invalid_argument",
   ]);
   for (const error of outcome.errors) {
     assert.equal(error.isError, true);
@@ -75,5 +109,6 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
   assert.match(outcome.errors[0].message, /collection name is empty/);
   assert.match(outcome.errors[1].message, /needs an object of fields/);
   assert.match(outcome.errors[2].message, /recordId must be a string/);
+  assert.match(outcome.errors[5].message, /serverUrl "ftp:\/\/nope" is not an address/);
   await page.close();
 });

@@ -71,3 +71,29 @@ export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/** The record as the server holds it (`GET /v1/collections/...`), or null when it has none. */
+export async function serverRecord(server, collection, recordId) {
+  const response = await fetch(`${server.url}/v1/collections/${collection}/records/${encodeURIComponent(recordId)}`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`GET record: HTTP ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** Every change the server holds for this user, pulled page by page. */
+export async function serverChanges(server) {
+  const changes = [];
+  let since = "";
+  for (;;) {
+    const response = await fetch(`${server.url}/v1/changes?since=${encodeURIComponent(since)}&limit=1000`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    if (!response.ok) throw new Error(`pull: HTTP ${response.status}`);
+    const page = await response.json();
+    changes.push(...page.changes);
+    since = page.next_token;
+    if (!page.has_more) return changes;
+  }
+}

@@ -345,3 +345,27 @@ async fn status_counts_every_unfinished_state() {
     );
     assert_eq!(outbox.count(EventState::Synced).await.unwrap(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn retry_all_now_clears_backoff_and_optionally_failures() {
+    let (outbox, _) = fresh().await;
+    outbox
+        .enqueue_batch(vec![put("a", "1"), put("b", "1"), put("c", "1")], 0)
+        .await
+        .unwrap();
+    let batch = outbox.take_batch(0, 10).await.unwrap();
+    outbox
+        .requeue(batch[0].event_id, 60_000, "offline")
+        .await
+        .unwrap();
+    outbox.fail(batch[1].event_id, "refused").await.unwrap();
+    assert_eq!(outbox.retry_all_now(false).await.unwrap(), 1);
+    assert_eq!(outbox.count(EventState::Failed).await.unwrap(), 1);
+    assert_eq!(
+        outbox.take_batch(1, 10).await.unwrap().len(),
+        1,
+        "due at once"
+    );
+    assert_eq!(outbox.retry_all_now(true).await.unwrap(), 1);
+    assert_eq!(outbox.count(EventState::Failed).await.unwrap(), 0);
+}
