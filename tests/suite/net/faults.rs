@@ -2,7 +2,6 @@
 //! all. The fault settings are global: each test sets all of them and resets
 //! them before it asserts anything.
 
-use gloo_net::http::Request;
 use outbox_sync::core::drain::PushReply;
 use outbox_sync::core::pull::PullReply;
 use outbox_sync::net::{pull, push, Endpoint};
@@ -10,25 +9,6 @@ use outbox_sync_protocol::Outcome;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::*;
-
-/// Replaces the server's fault settings with `settings` (JSON).
-async fn set_faults(settings: &str) {
-    let url = format!("{}/v1/_faults", server());
-    let response = Request::post(&url)
-        .header("Content-Type", "application/json")
-        .body(settings)
-        .unwrap()
-        .send()
-        .await
-        .expect("the fault endpoint answers");
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-}
-
-async fn reset_faults() {
-    let url = format!("{}/v1/_faults", server());
-    let response = Request::delete(&url).send().await.expect("faults reset");
-    assert_eq!(response.status(), 200);
-}
 
 #[wasm_bindgen_test]
 async fn an_injected_503_carries_a_readable_retry_after() {

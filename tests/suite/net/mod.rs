@@ -10,10 +10,12 @@
 //! (wasm-bindgen-test's concurrency is 1), which fault injection needs: its
 //! settings are global.
 
+mod engine;
 mod faults;
 mod pull;
 mod push;
 
+use gloo_net::http::Request;
 use outbox_sync::core::drain::PushReply;
 use outbox_sync::core::{NewEvent, Operation, OutboxEvent};
 use outbox_sync::net::Endpoint;
@@ -89,4 +91,23 @@ fn applied(outcome: &Outcome) -> (u64, Record) {
         Outcome::Applied { version, record } => (*version, record.clone()),
         other => panic!("expected applied, got {other:?}"),
     }
+}
+
+/// Replaces the server's fault settings with `settings` (JSON).
+async fn set_faults(settings: &str) {
+    let url = format!("{}/v1/_faults", server());
+    let response = Request::post(&url)
+        .header("Content-Type", "application/json")
+        .body(settings)
+        .unwrap()
+        .send()
+        .await
+        .expect("the fault endpoint answers");
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+async fn reset_faults() {
+    let url = format!("{}/v1/_faults", server());
+    let response = Request::delete(&url).send().await.expect("faults reset");
+    assert_eq!(response.status(), 200);
 }

@@ -1,0 +1,245 @@
+//! The engine with IndexedDB and `fetch` against the real server: what the
+//! user's device does, end to end, with nothing mocked.
+
+use futures::future::join;
+use outbox_sync::core::conflict::Resolution;
+use outbox_sync::core::{EventState, OutboxStore, StoreConfig, SyncStore};
+use outbox_sync::engine::browser::{BrowserEnv, FetchTransport};
+use outbox_sync::engine::{Engine, EngineConfig, Environment, Halt};
+use outbox_sync::net::push;
+use outbox_sync::store::IdbOutbox;
+use outbox_sync_protocol::Value;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::*;
+use crate::suite::fresh;
+
+fn transport() -> FetchTransport {
+    FetchTransport {
+        endpoint: endpoint(),
+    }
+}
+
+fn change(collection: &str, record: &str, title: &str) -> NewEvent {
+    let fields = Map::from([("title".to_owned(), Value::from(title))]);
+    NewEvent {
+        collection: collection.into(),
+        record_id: record.into(),
+        op: Operation::Put,
+        payload: Value::Object(fields),
+    }
+}
+
+/// The server's changes for `collection`, pulled from the start.
+async fn server_changes(collection: &str) -> Vec<Record> {
+    let mut all = Vec::new();
+    let mut since: Option<String> = None;
+    loop {
+        match outbox_sync::net::pull(&endpoint(), since.as_deref(), 1000).await {
+            outbox_sync::core::pull::PullReply::Page(page) => {
+                all.extend(
+                    page.changes
+                        .into_iter()
+                        .filter(|r| r.collection == collection),
+                );
+                if !page.has_more {
+                    return all;
+                }
+                since = Some(page.next_token);
+            }
+            other => panic!("pull failed: {other:?}"),
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn drains_the_outbox_to_the_server_and_pulls_the_result_back() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    store
+        .enqueue_batch(
+            vec![
+                change(&collection, "a", "1"),
+                change(&collection, "a", "2"),
+                change(&collection, "b", "1"),
+            ],
+            BrowserEnv.now_ms(),
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.synced, report.halt), (3, None));
+    assert_eq!(store.status().await.unwrap().pending(), 0);
+    let pulled = engine.pull().await.unwrap();
+    assert!(pulled.pages >= 1 && pulled.halt.is_none(), "{pulled:?}");
+    assert!(store.sync_token().await.unwrap().is_some());
+    let on_server = server_changes(&collection).await;
+    assert_eq!(on_server.len(), 2, "one latest version per record");
+    let a = on_server.iter().find(|r| r.record_id == "a").unwrap();
+    assert_eq!(
+        a.data.as_object().unwrap()["title"],
+        Value::from("2"),
+        "record order kept"
+    );
+    let key = outbox_sync::core::RecordKey {
+        collection,
+        record_id: "a".into(),
+    };
+    let local = store.record(&key).await.unwrap().unwrap();
+    assert_eq!(local.base_version, Some(a.version));
+}
+
+#[wasm_bindgen_test]
+async fn a_lost_response_is_retried_and_applied_once() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    store
+        .enqueue(change(&collection, "a", "once"), BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    set_faults(r#"{"drop_next": 1, "drop_mode": "bad_gateway"}"#).await;
+    let first = engine.drain().await.unwrap();
+    reset_faults().await;
+    assert!(matches!(first.halt, Some(Halt::Wait { .. })), "{first:?}");
+    assert_eq!(
+        store.count(EventState::Queued).await.unwrap(),
+        1,
+        "kept for a retry"
+    );
+    store.retry_all_now(false).await.unwrap();
+    let second = engine.drain().await.unwrap();
+    assert_eq!(second.synced, 1);
+    let on_server = server_changes(&collection).await;
+    assert_eq!(on_server.len(), 1);
+    // A second application would have made a newer version than the one the
+    // retry was confirmed with.
+    let key = outbox_sync::core::RecordKey {
+        collection,
+        record_id: "a".into(),
+    };
+    let local = store.record(&key).await.unwrap().unwrap();
+    assert_eq!(
+        local.base_version,
+        Some(on_server[0].version),
+        "applied once"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn unauthorised_pauses_then_a_new_token_delivers() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    store
+        .enqueue(change(&collection, "a", "x"), BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let expired = FetchTransport {
+        endpoint: endpoint().with_token("expired-token"),
+    };
+    let engine = Engine::new(&store, expired, BrowserEnv, EngineConfig::default());
+    assert_eq!(engine.drain().await.unwrap().halt, Some(Halt::AuthRequired));
+    assert_eq!(store.count(EventState::Queued).await.unwrap(), 1);
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    assert_eq!(engine.drain().await.unwrap().synced, 1);
+}
+
+#[wasm_bindgen_test]
+async fn two_drainers_racing_never_send_an_event_twice() {
+    let (first, name) = fresh().await;
+    let second = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    let collection = fresh_collection();
+    let changes = (0..30)
+        .map(|i| change(&collection, &format!("r{i}"), "x"))
+        .collect();
+    first
+        .enqueue_batch(changes, BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        batch_size: 5,
+        ..EngineConfig::default()
+    };
+    let one = Engine::new(&first, transport(), BrowserEnv, config);
+    let two = Engine::new(&second, transport(), BrowserEnv, config);
+    let (a, b) = join(one.drain(), two.drain()).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.synced + b.synced, 30, "{a:?} {b:?}");
+    assert_eq!(first.count(EventState::Synced).await.unwrap(), 30);
+    assert_eq!(server_changes(&collection).await.len(), 30);
+}
+
+#[wasm_bindgen_test]
+async fn a_deadline_set_before_the_clock_moved_back_a_day_is_not_waited_for() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    let now = BrowserEnv.now_ms();
+    store
+        .enqueue(change(&collection, "a", "x"), now)
+        .await
+        .unwrap();
+    let taken = store.take_batch(now, 1).await.unwrap().remove(0);
+    // The device clock was a day ahead when the backoff was set.
+    store
+        .requeue(taken.event_id, now + 86_400_000, "offline")
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    assert_eq!(engine.drain().await.unwrap().synced, 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_strict_conflict_is_kept_and_keep_mine_wins_against_the_latest_version() {
+    let (store, _) = fresh().await;
+    let record = format!("r-{}", Uuid::now_v7().simple());
+    // Another device creates the record first.
+    let theirs = put("net_strict", &record, "theirs");
+    let PushReply::Results(_) = push(&endpoint(), &[theirs]).await else {
+        panic!("pushed")
+    };
+    store
+        .enqueue(change("net_strict", &record, "mine"), BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    assert_eq!(engine.drain().await.unwrap().conflicts, 1);
+    let conflicts = store.conflicts().await.unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(
+        conflicts[0].theirs_fields().unwrap()["title"],
+        Value::from("theirs")
+    );
+    store
+        .resolve_conflict(
+            conflicts[0].event_id,
+            &Resolution::KeepMine,
+            BrowserEnv.now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(engine.drain().await.unwrap().synced, 1);
+    let on_server = server_changes("net_strict").await;
+    let latest = on_server.iter().find(|r| r.record_id == record).unwrap();
+    assert_eq!(
+        latest.data.as_object().unwrap()["title"],
+        Value::from("mine")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_token_from_another_server_database_resyncs_and_keeps_pending_changes() {
+    let (store, _) = fresh().await;
+    store.apply_pulled(&[], "another-epoch.5").await.unwrap();
+    let collection = fresh_collection();
+    store
+        .enqueue(change(&collection, "a", "pending"), BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    let pulled = engine.pull().await.unwrap();
+    assert!(pulled.resynced && pulled.halt.is_none(), "{pulled:?}");
+    assert_eq!(store.count(EventState::Queued).await.unwrap(), 1);
+}
