@@ -16,3 +16,6 @@ pub mod js;
 
 #[cfg(target_family = "wasm")]
 pub mod net;
+
+#[cfg(target_family = "wasm")]
+pub mod sw;

@@ -9,8 +9,6 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? localStorage.getItem("outbox-sync-demo-token") ?? "demo-token";
 localStorage.setItem("outbox-sync-demo-token", token);
 
-let lastProblem = null;
-
 function showError(error) {
   $("error").hidden = !error;
   $("error").textContent = error ? `${error.message} (${error.code ?? error.name})` : "";
@@ -19,9 +17,10 @@ function showError(error) {
 async function refresh(outbox) {
   const status = await outbox.status();
   const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
+  const problem = status.lastError ? `. ${status.lastError}` : "";
   $("status").textContent = settled
     ? "All changes saved"
-    : `${status.message} — saved on this device${lastProblem ? `. ${lastProblem}` : ""}`;
+    : `${status.message} — saved on this device${problem}`;
   const list = $("pending");
   list.replaceChildren(...(await outbox.pendingChanges(50)).map((change) => {
     const item = document.createElement("li");
@@ -37,23 +36,26 @@ async function refresh(outbox) {
 async function main() {
   await init();
   const outbox = await Outbox.open("outbox-sync-demo");
-  outbox.connect({ serverUrl: location.origin, token });
+  await outbox.connect({ serverUrl: location.origin, token });
+  // The service worker keeps the app usable offline and syncs with no page open.
+  navigator.serviceWorker?.register("/sw.js", { type: "module" }).catch((error) => showError(error));
 
   let syncing = null;
   let retryTimer = null;
+  // Another tab or the service worker was syncing when this page asked:
+  // ask again once it is done, for changes saved after it started.
+  let lockedOut = false;
   const sync = () => {
     // One sync at a time from this page; Web Locks keep other tabs out.
     clearTimeout(retryTimer);
     syncing ??= outbox.syncNow()
       .then((report) => {
-        if (!report.ran) return;
-        if (report.halt) lastProblem = report.halt.reason;
-        else if (report.synced > 0 || report.nextAttemptAt == null) lastProblem = null;
         // Offline, a busy server, or changes backing off: try again when the engine says.
+        lockedOut = !report.ran;
         const next = report.halt?.until ?? report.nextAttemptAt;
-        if (next != null) retryTimer = setTimeout(sync, Math.max(0, next - Date.now()));
+        if (report.ran && next != null) retryTimer = setTimeout(sync, Math.max(0, next - Date.now()));
       })
-      .catch((error) => { lastProblem = error.message; })
+      .catch(showError)
       .finally(() => { syncing = null; return refresh(outbox); });
     return syncing;
   };
@@ -75,6 +77,11 @@ async function main() {
     form.elements.body.value = record?.fields?.body ?? "";
   }));
   $("sync").addEventListener("click", sync);
+  // Another tab or the service worker saved or synced: show the new state.
+  outbox.subscribe((message) => {
+    if (message?.type === "synced" && lockedOut) sync();
+    else refresh(outbox);
+  });
   // Back online: what waited for the network is due now.
   addEventListener("online", () => outbox.retryNow(false).then(sync));
   document.addEventListener("visibilitychange", () => { if (!document.hidden) sync(); });

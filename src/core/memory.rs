@@ -28,6 +28,7 @@ struct Contents {
     next_seq: u64,
     conflicts: BTreeMap<Uuid, Conflict>,
     sync_token: Option<String>,
+    settings: HashMap<String, String>,
 }
 
 impl Contents {
@@ -335,6 +336,20 @@ impl SyncStore for MemoryOutbox {
     async fn reset_sync_token(&self) -> Result<(), StoreError> {
         self.transact(|c| {
             c.sync_token = None;
+            Ok(())
+        })
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.contents.borrow().settings.get(name).cloned())
+    }
+
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        self.transact(|c| {
+            match value {
+                Some(value) => c.settings.insert(name.to_owned(), value.to_owned()),
+                None => c.settings.remove(name),
+            };
             Ok(())
         })
     }

@@ -204,3 +204,17 @@ fn an_invalid_merge_changes_nothing() {
         EventState::Conflict
     );
 }
+
+#[test]
+fn settings_are_kept_replaced_and_removed() {
+    let outbox = MemoryOutbox::default();
+    assert_eq!(block_on(outbox.setting("endpoint")).unwrap(), None);
+    block_on(outbox.set_setting("endpoint", Some("a"))).unwrap();
+    block_on(outbox.set_setting("endpoint", Some("b"))).unwrap();
+    assert_eq!(
+        block_on(outbox.setting("endpoint")).unwrap().as_deref(),
+        Some("b")
+    );
+    block_on(outbox.set_setting("endpoint", None)).unwrap();
+    assert_eq!(block_on(outbox.setting("endpoint")).unwrap(), None);
+}

@@ -26,6 +26,6 @@ pub use outbox::{OutboxStore, StoreConfig};
 pub use record::LocalRecord;
 pub use retry::RetryPolicy;
 pub use schedule::{BatchSelector, Clock};
-pub use status::StatusSummary;
+pub use status::{StatusSummary, SyncState};
 pub use sync_store::SyncStore;
 pub use validate::Limits;

@@ -58,6 +58,49 @@ impl StatusSummary {
     }
 }
 
+/// What the last sync run found, kept with the outbox so every page and the
+/// service worker show the same status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// When a sync last ran.
+    pub last_attempt_at: Option<u64>,
+    /// When a sync last finished with nothing stopping it.
+    pub last_synced_at: Option<u64>,
+    /// Why the last sync stopped, as a sentence for the user; `None` when it did not.
+    pub last_error: Option<String>,
+    /// The server asked for new credentials; nothing is sent until they come.
+    pub auth_required: bool,
+    /// When changes that are waiting will be tried again.
+    pub next_attempt_at: Option<u64>,
+}
+
+impl SyncState {
+    /// Records a run at `now_ms` that stopped for `error` (or finished: `None`).
+    pub fn record_run(
+        &mut self,
+        now_ms: u64,
+        error: Option<String>,
+        auth_required: bool,
+        next_attempt_at: Option<u64>,
+    ) {
+        self.last_attempt_at = Some(now_ms);
+        if error.is_none() {
+            self.last_synced_at = Some(now_ms);
+        }
+        self.last_error = error;
+        self.auth_required = auth_required;
+        self.next_attempt_at = next_attempt_at;
+    }
+
+    /// New credentials arrived: sending may resume.
+    pub fn credentials_updated(&mut self) {
+        if self.auth_required {
+            self.auth_required = false;
+            self.last_error = None;
+        }
+    }
+}
+
 fn plural(count: u32, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
@@ -65,6 +108,24 @@ fn plural(count: u32, one: &str, many: &str) -> String {
 #[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_stops_keeps_the_last_good_sync_time() {
+        let mut state = SyncState::default();
+        state.record_run(10, None, false, None);
+        state.record_run(20, Some("No internet connection".into()), false, Some(25));
+        assert_eq!(
+            (state.last_synced_at, state.last_attempt_at),
+            (Some(10), Some(20))
+        );
+        assert_eq!(state.last_error.as_deref(), Some("No internet connection"));
+        state.record_run(30, Some("Sign in again".into()), true, None);
+        state.credentials_updated();
+        assert_eq!(
+            (state.auth_required, state.last_error.clone()),
+            (false, None)
+        );
+    }
 
     #[test]
     fn describes_the_queue_in_words() {

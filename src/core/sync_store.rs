@@ -29,6 +29,13 @@ pub trait SyncStore: OutboxStore {
     /// (after a `410`); pending events and local records stay.
     async fn reset_sync_token(&self) -> Result<(), StoreError>;
 
+    /// A small setting kept beside the outbox (such as the sync server's
+    /// address), `None` when unset.
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Saves (`Some`) or removes (`None`) a setting.
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
+
     /// Marks a syncing event in conflict and keeps mine, base and theirs.
     async fn record_conflict(
         &self,

@@ -6,6 +6,8 @@
 //! an [`Environment`]: the engine never reads a clock itself.
 
 #[cfg(target_family = "wasm")]
+pub mod broadcast;
+#[cfg(target_family = "wasm")]
 pub mod browser;
 mod drain;
 mod pull;

@@ -35,6 +35,39 @@ impl ErrorCode for InvalidArgument {
     }
 }
 
+/// `syncNow()` before `connect()`: there is no server to sync with.
+#[derive(Debug)]
+pub struct NotConnected;
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("No sync server is set: call outbox.connect({ serverUrl, token }) first.")
+    }
+}
+
+impl ErrorCode for NotConnected {
+    fn code(&self) -> &str {
+        "not_connected"
+    }
+}
+
+/// A sync that must wait (offline, server busy), reported to the browser so
+/// that it fires the Background Sync event again later.
+#[derive(Debug)]
+pub struct RetryLater(pub String);
+
+impl std::fmt::Display for RetryLater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; the browser will try again later.", self.0)
+    }
+}
+
+impl ErrorCode for RetryLater {
+    fn code(&self) -> &str {
+        "retry_later"
+    }
+}
+
 /// A JavaScript `Error` named `OutboxError`, with `code` set, for `error`.
 pub fn js_error(error: &dyn ErrorCode) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());

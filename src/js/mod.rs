@@ -8,6 +8,7 @@ mod error;
 mod outbox;
 mod sync;
 mod views;
+mod worker;
 
 pub use error::{js_error, ErrorCode};
 pub use outbox::Outbox;

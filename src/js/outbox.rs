@@ -1,6 +1,5 @@
 //! `Outbox`: the durable outbox as a JavaScript class.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use outbox_sync_protocol::Value;
@@ -14,7 +13,7 @@ use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::{
     EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
-use crate::net::Endpoint;
+use crate::engine::broadcast::announce;
 use crate::store::IdbOutbox;
 
 /// Most changes listed by `pendingChanges()` when no limit is given.
@@ -30,8 +29,6 @@ const DEFAULT_LIST_LIMIT: u32 = 500;
 #[wasm_bindgen]
 pub struct Outbox {
     pub(super) store: Rc<IdbOutbox>,
-    /// The sync server, once `connect()` was called.
-    pub(super) endpoint: Rc<RefCell<Option<Endpoint>>>,
 }
 
 #[wasm_bindgen]
@@ -44,7 +41,6 @@ impl Outbox {
             .map_err(|e| js_error(&e))?;
         Ok(Outbox {
             store: Rc::new(store),
-            endpoint: Rc::default(),
         })
     }
 
@@ -94,8 +90,9 @@ impl Outbox {
     pub fn status(&self) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
-            let status = store.status().await.map_err(|e| js_error(&e))?;
-            to_js(&StatusView::from(status))
+            let counts = store.status().await.map_err(|e| js_error(&e))?;
+            let state = super::sync::load_state(&store).await?;
+            to_js(&StatusView::new(counts, state, is_online()))
         })
     }
 
@@ -130,6 +127,7 @@ impl Outbox {
                 .retry_now(event_id_arg(&event_id)?)
                 .await
                 .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
             to_js(&ChangeView::from(&event))
         })
     }
@@ -145,6 +143,7 @@ impl Outbox {
                 .retry_all_now(include_failed.unwrap_or(true))
                 .await
                 .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
             Ok(changed.into())
         })
     }
@@ -158,6 +157,7 @@ impl Outbox {
                 .discard(event_id_arg(&event_id)?)
                 .await
                 .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -192,6 +192,7 @@ impl Outbox {
                 .enqueue(change, now_ms())
                 .await
                 .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
             to_js(&ChangeView::from(&event))
         })
     }
@@ -236,4 +237,12 @@ pub(super) fn event_id_arg(value: &JsValue) -> Result<Uuid, JsValue> {
 
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
+}
+
+/// `navigator.onLine`, in pages and workers; `true` where it is unknown.
+fn is_online() -> bool {
+    let navigator =
+        js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    let online = js_sys::Reflect::get(&navigator, &"onLine".into()).unwrap_or_default();
+    online.as_bool().unwrap_or(true)
 }

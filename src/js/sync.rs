@@ -5,66 +5,54 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::error::{js_error, InvalidArgument};
+use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
 use crate::core::conflict::{Conflict, Resolution};
 use crate::core::SyncStore;
+use crate::core::{StoreError, SyncState};
+use crate::engine::broadcast::announce;
 use crate::engine::browser::{run_exclusive, BrowserEnv, FetchTransport};
-use crate::engine::{DrainReport, Engine, EngineConfig, Halt, PullReport};
+use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
+use crate::net::json::{from_json, to_json};
 use crate::net::Endpoint;
+use crate::store::IdbOutbox;
+use std::rc::Rc;
 
 #[wasm_bindgen]
 impl Outbox {
-    /// Sets the sync server: `{ serverUrl, token?, timeoutMs?, debug? }`.
+    /// Sets the sync server: `{ serverUrl, token?, timeoutMs?, debug? }`, and
+    /// saves it with the outbox so the service worker can sync too.
     ///
     /// ```ts
-    /// outbox.connect({ serverUrl: "https://sync.example.com", token });
+    /// await outbox.connect({ serverUrl: "https://sync.example.com", token });
     /// ```
-    pub fn connect(&self, options: JsValue) -> Result<(), JsValue> {
-        let field = |name: &str| js_sys::Reflect::get(&options, &name.into()).unwrap_or_default();
-        if !options.is_object() {
-            return Err(js_error(&InvalidArgument(
-                "connect() takes an object such as { serverUrl: \"https://sync.example.com\", token: \"...\" }."
-                    .into(),
-            )));
-        }
-        let url = string_arg(
-            &field("serverUrl"),
-            "serverUrl",
-            "the sync server's address",
-        )?;
-        if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
-            return Err(js_error(&InvalidArgument(format!(
-                "serverUrl {url:?} is not an address: use https://host or a path on this origin such as \"/\"."
-            ))));
-        }
-        let mut endpoint = Endpoint::new(url.trim_end_matches('/'));
-        let token = field("token");
-        if !token.is_undefined() && !token.is_null() {
-            endpoint = endpoint.with_token(string_arg(&token, "token", "the bearer token")?);
-        }
-        if let Some(ms) = field("timeoutMs").as_f64() {
-            if !(1.0..=600_000.0).contains(&ms) {
-                return Err(js_error(&InvalidArgument(format!(
-                    "timeoutMs must be between 1 and 600000 milliseconds, not {ms}."
-                ))));
-            }
-            endpoint = endpoint.with_timeout_ms(ms as u32);
-        }
-        endpoint.debug = field("debug").is_truthy();
-        *self.endpoint.borrow_mut() = Some(endpoint);
-        Ok(())
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn connect(&self, options: JsValue) -> js_sys::Promise {
+        let endpoint = endpoint_from_options(&options);
+        let store = self.store.clone();
+        future_to_promise(async move {
+            save_endpoint(&store, &endpoint?).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    /// Sets or refreshes the bearer token (after the server answered 401).
-    #[wasm_bindgen(js_name = setCredentials)]
-    pub fn set_credentials(&self, token: JsValue) -> Result<(), JsValue> {
-        let token = string_arg(&token, "token", "the bearer token")?;
-        match self.endpoint.borrow_mut().as_mut() {
-            Some(endpoint) => endpoint.token = Some(token),
-            None => return Err(not_connected()),
-        }
-        Ok(())
+    /// Sets or refreshes the bearer token (after the server answered 401),
+    /// for this page and the service worker.
+    #[wasm_bindgen(js_name = setCredentials, unchecked_return_type = "Promise<void>")]
+    pub fn set_credentials(&self, token: JsValue) -> js_sys::Promise {
+        let token = string_arg(&token, "token", "the bearer token");
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let token = token?;
+            let mut endpoint = saved_endpoint(&store).await?;
+            endpoint.token = Some(token);
+            save_endpoint(&store, &endpoint).await?;
+            let mut state = load_state(&store).await?;
+            state.credentials_updated();
+            save_state(&store, &state).await?;
+            announce(&store.name(), "changed");
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Sends pending changes, then pulls the server's, now. Resolves to a
@@ -72,29 +60,7 @@ impl Outbox {
     /// is syncing already.
     #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync_now(&self) -> js_sys::Promise {
-        let store = self.store.clone();
-        let endpoint = self.endpoint.borrow().clone();
-        future_to_promise(async move {
-            let endpoint = endpoint.ok_or_else(not_connected)?;
-            let lock = format!("outbox-sync:drain:{}", store.name());
-            let work = async move {
-                let transport = FetchTransport { endpoint };
-                let engine = Engine::new(&*store, transport, BrowserEnv, EngineConfig::default());
-                let drain = engine.drain().await.map_err(|e| js_error(&e))?;
-                let pull = match drain.halt {
-                    None => Some(engine.pull().await.map_err(|e| js_error(&e))?),
-                    Some(_) => None,
-                };
-                to_js(&SyncReport::new(&drain, pull.as_ref()))
-            };
-            Ok(run_exclusive(&lock, work).await?.unwrap_or_else(|| {
-                to_js(&SyncReport {
-                    ran: false,
-                    ..SyncReport::default()
-                })
-                .unwrap_or_default()
-            }))
-        })
+        future_to_promise(sync_once(self.store.clone()))
     }
 
     /// Conflicts waiting for the user's choice, oldest first.
@@ -143,15 +109,128 @@ impl Outbox {
                 .resolve_conflict(event_id, &resolution, now)
                 .await
                 .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
             to_js(&event.as_ref().map(super::views::ChangeView::from))
         })
     }
 }
 
+/// Drains, then pulls (unless the drain had to stop), under the outbox's Web
+/// Lock; a report, or `{ ran: false }` when another context holds the lock.
+pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> {
+    let endpoint = saved_endpoint(&store).await?;
+    let lock = format!("outbox-sync:drain:{}", store.name());
+    let work = async move {
+        let transport = FetchTransport { endpoint };
+        let engine = Engine::new(&*store, transport, BrowserEnv, EngineConfig::default());
+        let drain = engine.drain().await.map_err(|e| js_error(&e))?;
+        let pull = match drain.halt {
+            None => Some(engine.pull().await.map_err(|e| js_error(&e))?),
+            Some(_) => None,
+        };
+        let report = SyncReport::new(&drain, pull.as_ref());
+        let mut state = load_state(&store).await?;
+        let halt = report.halt.as_ref();
+        state.record_run(
+            BrowserEnv.now_ms(),
+            halt.map(|h| h.reason.clone()),
+            halt.is_some_and(|h| h.kind == "auth"),
+            halt.and_then(|h| h.until).or(report.next_attempt_at),
+        );
+        save_state(&store, &state).await?;
+        announce(&store.name(), "synced");
+        to_js(&report)
+    };
+    match run_exclusive(&lock, work).await? {
+        Some(report) => Ok(report),
+        None => to_js(&SyncReport::default()),
+    }
+}
+
+/// The settings name under which the last run's [`SyncState`] is saved.
+const STATE_SETTING: &str = "sync_state";
+
+/// What the last sync run found (a fresh state if none ran or it is unreadable).
+pub(super) async fn load_state(store: &IdbOutbox) -> Result<SyncState, JsValue> {
+    let saved = store
+        .setting(STATE_SETTING)
+        .await
+        .map_err(|e| js_error(&e))?;
+    Ok(saved
+        .and_then(|text| from_json(&text).ok())
+        .unwrap_or_default())
+}
+
+async fn save_state(store: &IdbOutbox, state: &SyncState) -> Result<(), JsValue> {
+    let text = to_json(state).map_err(|e| js_error(&StoreError::Corrupt(e)))?;
+    store
+        .set_setting(STATE_SETTING, Some(&text))
+        .await
+        .map_err(|e| js_error(&e))
+}
+
+/// The settings name under which the endpoint is saved.
+const ENDPOINT_SETTING: &str = "endpoint";
+
+/// Checks `connect()`'s options and builds the endpoint.
+fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
+    if !options.is_object() {
+        return Err(js_error(&InvalidArgument(
+            "connect() takes an object such as { serverUrl: \"https://sync.example.com\", token: \"...\" }."
+                .into(),
+        )));
+    }
+    let field = |name: &str| js_sys::Reflect::get(options, &name.into()).unwrap_or_default();
+    let url = string_arg(
+        &field("serverUrl"),
+        "serverUrl",
+        "the sync server's address",
+    )?;
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
+        return Err(js_error(&InvalidArgument(format!(
+            "serverUrl {url:?} is not an address: use https://host or a path on this origin such as \"/\"."
+        ))));
+    }
+    let mut endpoint = Endpoint::new(url.trim_end_matches('/'));
+    let token = field("token");
+    if !token.is_undefined() && !token.is_null() {
+        endpoint = endpoint.with_token(string_arg(&token, "token", "the bearer token")?);
+    }
+    if let Some(ms) = field("timeoutMs").as_f64() {
+        if !(1.0..=600_000.0).contains(&ms) {
+            return Err(js_error(&InvalidArgument(format!(
+                "timeoutMs must be between 1 and 600000 milliseconds, not {ms}."
+            ))));
+        }
+        endpoint = endpoint.with_timeout_ms(ms as u32);
+    }
+    endpoint.debug = field("debug").is_truthy();
+    Ok(endpoint)
+}
+
+async fn save_endpoint(store: &IdbOutbox, endpoint: &Endpoint) -> Result<(), JsValue> {
+    let text = to_json(endpoint).map_err(|e| js_error(&InvalidArgument(e)))?;
+    store
+        .set_setting(ENDPOINT_SETTING, Some(&text))
+        .await
+        .map_err(|e| js_error(&e))
+}
+
+/// The endpoint saved by `connect()`, read each time so that a token
+/// refreshed by a page reaches the service worker too.
+async fn saved_endpoint(store: &IdbOutbox) -> Result<Endpoint, JsValue> {
+    match store
+        .setting(ENDPOINT_SETTING)
+        .await
+        .map_err(|e| js_error(&e))?
+    {
+        Some(text) => from_json(&text).map_err(|e| js_error(&StoreError::Corrupt(e))),
+        None => Err(not_connected()),
+    }
+}
+
 fn not_connected() -> JsValue {
-    js_error(&InvalidArgument(
-        "No sync server is set: call outbox.connect({ serverUrl, token }) first.".into(),
-    ))
+    js_error(&NotConnected)
 }
 
 /// What `syncNow()` did.

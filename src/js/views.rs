@@ -3,7 +3,7 @@
 use outbox_sync_protocol::Map;
 use serde::Serialize;
 
-use crate::core::{LocalRecord, OutboxEvent, StatusSummary};
+use crate::core::{LocalRecord, OutboxEvent, StatusSummary, SyncState};
 
 /// One change in the outbox, as listed by `pendingChanges()`.
 #[derive(Debug, Serialize)]
@@ -75,11 +75,27 @@ pub struct StatusView {
     pending: u32,
     /// A sentence for a status line, such as "3 changes pending".
     message: String,
+    /// Whether the browser believes it is online (`navigator.onLine`).
+    online: bool,
+    /// When a sync last finished with nothing stopping it.
+    last_synced_at: Option<u64>,
+    /// Why the last sync stopped, as a sentence for the user ("No internet connection, retrying in 30 s").
+    last_error: Option<String>,
+    /// The server wants new credentials: call `setCredentials()`.
+    auth_required: bool,
+    /// When waiting changes will be tried again.
+    next_attempt_at: Option<u64>,
 }
 
-impl From<StatusSummary> for StatusView {
-    fn from(s: StatusSummary) -> Self {
+impl StatusView {
+    /// The counts, the last run's state and whether the browser is online.
+    pub fn new(s: StatusSummary, state: SyncState, online: bool) -> Self {
         StatusView {
+            online,
+            last_synced_at: state.last_synced_at,
+            last_error: state.last_error,
+            auth_required: state.auth_required,
+            next_attempt_at: state.next_attempt_at,
             queued: s.queued,
             syncing: s.syncing,
             failed: s.failed,

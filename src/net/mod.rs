@@ -7,7 +7,7 @@
 //! there, not here.
 
 mod fetch;
-mod json;
+pub(crate) mod json;
 mod pull;
 mod push;
 
@@ -15,7 +15,10 @@ pub use pull::pull;
 pub use push::{push, wire_event};
 
 /// Where the sync server is and how to talk to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialisable, so the page can save it for the service worker (the token
+/// is kept in the outbox's settings, never inside events).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// The server's origin and optional path prefix, e.g.
     /// `https://sync.example.com`; API paths are appended to it.

@@ -71,6 +71,32 @@ impl SyncStore for IdbOutbox {
         commit(tx).await
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.read(&[META])?;
+        let value = tx
+            .object_store(META)?
+            .get::<String, _, _>(setting_key(name))
+            .serde()?
+            .await?;
+        commit(tx).await?;
+        Ok(value)
+    }
+
+    async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let tx = self.write(&[META])?;
+        let meta = tx.object_store(META)?;
+        match value {
+            Some(value) => {
+                meta.put(value.to_owned())
+                    .with_key(setting_key(name))
+                    .serde()?
+                    .await?;
+            }
+            None => meta.delete(setting_key(name)).await?,
+        }
+        commit(tx).await
+    }
+
     async fn record_conflict(
         &self,
         event_id: Uuid,
@@ -151,6 +177,12 @@ impl SyncStore for IdbOutbox {
         commit(tx).await?;
         Ok(event)
     }
+}
+
+/// Settings live in the meta store under their own prefix, apart from the
+/// library's own markers such as the sync token.
+fn setting_key(name: &str) -> String {
+    format!("setting:{name}")
 }
 
 /// A record's unconfirmed events, in send order.

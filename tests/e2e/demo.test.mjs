@@ -1,4 +1,4 @@
-// The demo page on the real server in headless Chromium: notes are saved on the
+// The demo page (without its service worker) on the real server in headless Chromium: notes are saved on the
 // device first, survive a reload while the server is out of reach, reach the
 // server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
@@ -10,7 +10,8 @@ let browser;
 
 before(async () => {
   server = await startServer();
-  browser = await launchBrowser();
+  // The page alone: its service worker would sync behind the routes these tests set.
+  browser = await launchBrowser({ serviceWorkers: "block" });
 });
 
 after(async () => {

@@ -46,12 +46,16 @@ export async function startServer(extraArgs = []) {
   };
 }
 
-/** Launches Chromium with a fresh persistent profile; resolves to { context, close }. */
-export async function launchBrowser() {
+/**
+ * Launches Chromium with a fresh persistent profile; resolves to { context, close }.
+ * `serviceWorkers: "block"` keeps the app's service worker out, for tests of the page alone.
+ */
+export async function launchBrowser({ serviceWorkers = "allow" } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "outbox-e2e-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    serviceWorkers,
     args: [
       "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -151,3 +151,24 @@ async fn use_theirs_sends_nothing_and_a_conflict_resolves_once() {
         .unwrap_err();
     assert_eq!(again.code(), "event_not_found");
 }
+
+#[wasm_bindgen_test]
+async fn settings_survive_a_reopen_and_can_be_removed() {
+    let (outbox, name) = fresh().await;
+    outbox
+        .set_setting("endpoint", Some("{\"serverUrl\":\"/\"}"))
+        .await
+        .unwrap();
+    outbox.apply_pulled(&[], "token").await.unwrap();
+    outbox.close();
+    let outbox = IdbOutbox::open(&name, Default::default()).await.unwrap();
+    let saved = outbox.setting("endpoint").await.unwrap();
+    assert_eq!(saved.as_deref(), Some("{\"serverUrl\":\"/\"}"));
+    outbox.set_setting("endpoint", None).await.unwrap();
+    assert_eq!(outbox.setting("endpoint").await.unwrap(), None);
+    assert_eq!(
+        outbox.sync_token().await.unwrap().as_deref(),
+        Some("token"),
+        "apart from settings"
+    );
+}

@@ -1,0 +1,107 @@
+//! `Outbox` methods for the service worker and for asking it to sync.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::error::{js_error, RetryLater};
+use super::outbox::Outbox;
+use super::sync::sync_once;
+use crate::engine::broadcast::channel_name;
+use crate::sw::{request_sync, trigger_of, Trigger, Via};
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Asks for the outbox to be synced: registers Background Sync where the
+    /// browser has it (the service worker syncs, even after the page is
+    /// closed), else messages the controlling service worker, else syncs in
+    /// this page. Resolves to `"background-sync"`, `"message"` or `"page"`.
+    #[wasm_bindgen(
+        js_name = requestSync,
+        unchecked_return_type = "Promise<\"background-sync\" | \"message\" | \"page\">"
+    )]
+    pub fn request_sync(&self) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let via = request_sync().await?;
+            if via == Via::Page {
+                sync_once(store).await?;
+            }
+            Ok(via.as_str().into())
+        })
+    }
+
+    /// In a service worker: syncs for a Background Sync `sync` event with the
+    /// library's tag, a page's sync message, or `activate` (the fallback where
+    /// Background Sync is missing). Pass it to `event.waitUntil`. Resolves to
+    /// the sync report, or `null` for other events or before any `connect()`.
+    /// A `sync` event whose sync must wait (offline, server busy) rejects, so
+    /// the browser fires it again later.
+    ///
+    /// ```ts
+    /// self.addEventListener("sync", (event) =>
+    ///   event.waitUntil(ready().then((outbox) => outbox.handleEvent(event))));
+    /// ```
+    #[wasm_bindgen(js_name = handleEvent, unchecked_return_type = "Promise<SyncReport | null>")]
+    pub fn handle_event(&self, event: web_sys::Event) -> js_sys::Promise {
+        let trigger = trigger_of(&event);
+        let store = self.store.clone();
+        future_to_promise(async move {
+            if trigger == Trigger::Other {
+                return Ok(JsValue::NULL);
+            }
+            let report = match sync_once(store).await {
+                Ok(report) => report,
+                Err(error) if string_field(&error, "code").as_deref() == Some("not_connected") => {
+                    return Ok(JsValue::NULL)
+                }
+                Err(error) => return Err(error),
+            };
+            let halt = js_sys::Reflect::get(&report, &"halt".into()).unwrap_or_default();
+            let waits = string_field(&halt, "kind").as_deref() == Some("wait");
+            match trigger {
+                Trigger::BackgroundSync { last_chance: false } if waits => {
+                    let reason = string_field(&halt, "reason").unwrap_or_default();
+                    Err(js_error(&RetryLater(reason)))
+                }
+                _ => Ok(report),
+            }
+        })
+    }
+}
+
+/// `value[field]` when it is a string.
+fn string_field(value: &JsValue, field: &str) -> Option<String> {
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(value, &field.into()).ok()?.as_string()
+}
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Calls `listener({ type })` whenever this outbox changes in another
+    /// page or the service worker (`"changed"`: a change was saved, retried,
+    /// discarded or resolved; `"synced"`: a sync ran). Returns a function
+    /// that stops listening.
+    ///
+    /// ```ts
+    /// const stop = outbox.subscribe(() => render(await outbox.status()));
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(&self, listener: js_sys::Function) -> Result<js_sys::Function, JsValue> {
+        let channel = web_sys::BroadcastChannel::new(&channel_name(&self.store.name()))?;
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                let _ = listener.call1(&JsValue::NULL, &event.data());
+            },
+        );
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let stop = Closure::once_into_js(move || {
+            channel.set_onmessage(None);
+            channel.close();
+            drop(on_message);
+        });
+        Ok(stop.unchecked_into())
+    }
+}

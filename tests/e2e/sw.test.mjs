@@ -1,0 +1,95 @@
+// The demo with its service worker: Background Sync drains the outbox with no
+// page open, and the app loads and keeps its data with no network.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { TOKEN, launchBrowser, screenshot, serverChanges, serverRecord, startServer } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The demo, once its service worker controls it. */
+async function openControlledDemo() {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/?token=${TOKEN}`);
+  await page.getByText("All changes saved").waitFor();
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  return page;
+}
+
+/** Polls `check` until it returns a truthy value, for at most `ms`. */
+async function eventually(check, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+test("a sync event fired through the DevTools protocol drains the queue with no page open", async () => {
+  const page = await openControlledDemo();
+  // Saved on the device without asking for a sync.
+  await page.evaluate(async () => {
+    const { default: init, Outbox } = await import("/pkg/outbox_sync.js");
+    await init();
+    const outbox = await Outbox.open("outbox-sync-demo");
+    await outbox.put("notes", "sw-1", { title: "Sent by the service worker" });
+    outbox.close();
+  });
+  await page.close();
+  assert.equal(await serverRecord(server, "notes", "sw-1"), null);
+
+  const blank = await browser.context.newPage();
+  const cdp = await browser.context.newCDPSession(blank);
+  const registrations = new Map();
+  cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: list }) => {
+    for (const r of list) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send("ServiceWorker.enable");
+  const registrationId = await eventually(() => registrations.get(`${server.url}/`));
+  await cdp.send("ServiceWorker.dispatchSyncEvent", {
+    origin: server.url,
+    registrationId,
+    tag: "outbox-sync",
+    lastChance: false,
+  });
+  const record = await eventually(() => serverRecord(server, "notes", "sw-1"));
+  assert.equal(record.data.title, "Sent by the service worker");
+  assert.equal((await serverChanges(server)).filter((c) => c.record_id === "sw-1").length, 1);
+  await blank.close();
+});
+
+test("offline, the app still loads with its local data; back online, the change is delivered once", async () => {
+  const page = await openControlledDemo();
+  await browser.context.setOffline(true);
+  await page.getByLabel("Note id").fill("offline-1");
+  await page.getByLabel("Title").fill("Written in the basement");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText(/change pending — saved on this device/).waitFor();
+
+  await page.reload();
+  await page.getByRole("heading", { name: "Field notes" }).waitFor();
+  await page.getByLabel("Note id").fill("offline-1");
+  await page.getByRole("button", { name: "Load" }).click();
+  assert.equal(await page.getByLabel("Title").inputValue(), "Written in the basement");
+  await screenshot(page, "demo-offline-reload");
+
+  await browser.context.setOffline(false);
+  const record = await eventually(() => serverRecord(server, "notes", "offline-1"));
+  assert.equal(record.data.title, "Written in the basement");
+  await page.getByText("All changes saved").waitFor();
+  assert.equal((await serverChanges(server)).filter((c) => c.record_id === "offline-1").length, 1);
+  await page.close();
+});
