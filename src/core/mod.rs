@@ -10,6 +10,7 @@ pub mod drain;
 pub mod error;
 pub mod event;
 pub mod memory;
+pub mod metrics;
 pub mod outbox;
 pub mod pull;
 pub mod record;

@@ -25,6 +25,8 @@ pub struct DrainReport {
     /// When the earliest event that is still backing off becomes due (set
     /// when the drain ran out of sendable events but some are waiting).
     pub next_attempt_at: Option<u64>,
+    /// For each confirmed event, how long it took from saved to confirmed.
+    pub time_to_sync_ms: Vec<u64>,
 }
 
 impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
@@ -124,7 +126,10 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 self.store
                     .complete(event_id, Some(version), now_ms)
                     .await
-                    .map(drop)
+                    .map(|event| {
+                        let waited = now_ms.saturating_sub(event.created_at_ms);
+                        report.time_to_sync_ms.push(waited);
+                    })
             }
             Step::Retry {
                 event_id,

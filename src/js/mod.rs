@@ -4,8 +4,11 @@
 //! `Error` with a stable `name` (`"OutboxError"`) and `code`, and a message a
 //! person can act on.
 
+mod control;
 mod error;
 mod outbox;
+mod run;
+mod settings;
 mod sync;
 mod views;
 mod worker;

@@ -7,16 +7,12 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
+use super::{run, settings};
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::SyncStore;
-use crate::core::{StoreError, SyncState};
+use crate::core::{SyncState, SyncStore};
 use crate::engine::broadcast::announce;
-use crate::engine::browser::{run_exclusive, BrowserEnv, FetchTransport};
-use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
-use crate::net::json::{from_json, to_json};
 use crate::net::Endpoint;
 use crate::store::IdbOutbox;
-use std::rc::Rc;
 
 #[wasm_bindgen]
 impl Outbox {
@@ -47,9 +43,9 @@ impl Outbox {
             let mut endpoint = saved_endpoint(&store).await?;
             endpoint.token = Some(token);
             save_endpoint(&store, &endpoint).await?;
-            let mut state = load_state(&store).await?;
+            let mut state: SyncState = settings::load(&store, settings::STATE).await?;
             state.credentials_updated();
-            save_state(&store, &state).await?;
+            settings::save(&store, settings::STATE, &state).await?;
             announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)
         })
@@ -60,7 +56,7 @@ impl Outbox {
     /// is syncing already.
     #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync_now(&self) -> js_sys::Promise {
-        future_to_promise(sync_once(self.store.clone()))
+        future_to_promise(run::sync_once(self.store.clone()))
     }
 
     /// Conflicts waiting for the user's choice, oldest first.
@@ -115,63 +111,6 @@ impl Outbox {
     }
 }
 
-/// Drains, then pulls (unless the drain had to stop), under the outbox's Web
-/// Lock; a report, or `{ ran: false }` when another context holds the lock.
-pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> {
-    let endpoint = saved_endpoint(&store).await?;
-    let lock = format!("outbox-sync:drain:{}", store.name());
-    let work = async move {
-        let transport = FetchTransport { endpoint };
-        let engine = Engine::new(&*store, transport, BrowserEnv, EngineConfig::default());
-        let drain = engine.drain().await.map_err(|e| js_error(&e))?;
-        let pull = match drain.halt {
-            None => Some(engine.pull().await.map_err(|e| js_error(&e))?),
-            Some(_) => None,
-        };
-        let report = SyncReport::new(&drain, pull.as_ref());
-        let mut state = load_state(&store).await?;
-        let halt = report.halt.as_ref();
-        state.record_run(
-            BrowserEnv.now_ms(),
-            halt.map(|h| h.reason.clone()),
-            halt.is_some_and(|h| h.kind == "auth"),
-            halt.and_then(|h| h.until).or(report.next_attempt_at),
-        );
-        save_state(&store, &state).await?;
-        announce(&store.name(), "synced");
-        to_js(&report)
-    };
-    match run_exclusive(&lock, work).await? {
-        Some(report) => Ok(report),
-        None => to_js(&SyncReport::default()),
-    }
-}
-
-/// The settings name under which the last run's [`SyncState`] is saved.
-const STATE_SETTING: &str = "sync_state";
-
-/// What the last sync run found (a fresh state if none ran or it is unreadable).
-pub(super) async fn load_state(store: &IdbOutbox) -> Result<SyncState, JsValue> {
-    let saved = store
-        .setting(STATE_SETTING)
-        .await
-        .map_err(|e| js_error(&e))?;
-    Ok(saved
-        .and_then(|text| from_json(&text).ok())
-        .unwrap_or_default())
-}
-
-async fn save_state(store: &IdbOutbox, state: &SyncState) -> Result<(), JsValue> {
-    let text = to_json(state).map_err(|e| js_error(&StoreError::Corrupt(e)))?;
-    store
-        .set_setting(STATE_SETTING, Some(&text))
-        .await
-        .map_err(|e| js_error(&e))
-}
-
-/// The settings name under which the endpoint is saved.
-const ENDPOINT_SETTING: &str = "endpoint";
-
 /// Checks `connect()`'s options and builds the endpoint.
 fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
     if !options.is_object() {
@@ -209,92 +148,19 @@ fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
 }
 
 async fn save_endpoint(store: &IdbOutbox, endpoint: &Endpoint) -> Result<(), JsValue> {
-    let text = to_json(endpoint).map_err(|e| js_error(&InvalidArgument(e)))?;
-    store
-        .set_setting(ENDPOINT_SETTING, Some(&text))
-        .await
-        .map_err(|e| js_error(&e))
+    settings::save(store, settings::ENDPOINT, endpoint).await
 }
 
 /// The endpoint saved by `connect()`, read each time so that a token
 /// refreshed by a page reaches the service worker too.
-async fn saved_endpoint(store: &IdbOutbox) -> Result<Endpoint, JsValue> {
-    match store
-        .setting(ENDPOINT_SETTING)
-        .await
-        .map_err(|e| js_error(&e))?
-    {
-        Some(text) => from_json(&text).map_err(|e| js_error(&StoreError::Corrupt(e))),
-        None => Err(not_connected()),
-    }
+pub(super) async fn saved_endpoint(store: &IdbOutbox) -> Result<Endpoint, JsValue> {
+    settings::load_saved(store, settings::ENDPOINT)
+        .await?
+        .ok_or_else(not_connected)
 }
 
 fn not_connected() -> JsValue {
     js_error(&NotConnected)
-}
-
-/// What `syncNow()` did.
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SyncReport {
-    ran: bool,
-    synced: u32,
-    retried: u32,
-    failed: u32,
-    conflicts: u32,
-    pulled: u32,
-    resynced: bool,
-    /// When changes that are backing off become due (schedule the next sync then).
-    next_attempt_at: Option<u64>,
-    /// `null`, or why syncing stopped: `{ kind: "wait", until, reason }`,
-    /// `{ kind: "auth", reason }` or `{ kind: "failed", reason }`.
-    halt: Option<HaltView>,
-}
-
-#[derive(Debug, Serialize)]
-struct HaltView {
-    kind: &'static str,
-    until: Option<u64>,
-    reason: String,
-}
-
-impl SyncReport {
-    fn new(drain: &DrainReport, pull: Option<&PullReport>) -> Self {
-        let halt = drain.halt.as_ref().or(pull.and_then(|p| p.halt.as_ref()));
-        SyncReport {
-            ran: true,
-            synced: drain.synced,
-            retried: drain.retried,
-            failed: drain.failed,
-            conflicts: drain.conflicts,
-            pulled: pull.map_or(0, |p| p.changed),
-            resynced: pull.is_some_and(|p| p.resynced),
-            next_attempt_at: drain.next_attempt_at,
-            halt: halt.map(HaltView::from),
-        }
-    }
-}
-
-impl From<&Halt> for HaltView {
-    fn from(halt: &Halt) -> Self {
-        match halt {
-            Halt::Wait { until_ms, reason } => HaltView {
-                kind: "wait",
-                until: Some(*until_ms),
-                reason: reason.clone(),
-            },
-            Halt::AuthRequired => HaltView {
-                kind: "auth",
-                until: None,
-                reason: "Sign in again to send your changes; they are saved on this device.".into(),
-            },
-            Halt::Failed(reason) => HaltView {
-                kind: "failed",
-                until: None,
-                reason: reason.clone(),
-            },
-        }
-    }
 }
 
 /// A conflict as `conflicts()` lists it.

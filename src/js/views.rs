@@ -77,6 +77,8 @@ pub struct StatusView {
     message: String,
     /// Whether the browser believes it is online (`navigator.onLine`).
     online: bool,
+    /// Syncing is paused (`pause()`).
+    paused: bool,
     /// When a sync last finished with nothing stopping it.
     last_synced_at: Option<u64>,
     /// Why the last sync stopped, as a sentence for the user ("No internet connection, retrying in 30 s").
@@ -89,9 +91,10 @@ pub struct StatusView {
 
 impl StatusView {
     /// The counts, the last run's state and whether the browser is online.
-    pub fn new(s: StatusSummary, state: SyncState, online: bool) -> Self {
+    pub fn new(s: StatusSummary, state: SyncState, online: bool, paused: bool) -> Self {
         StatusView {
             online,
+            paused,
             last_synced_at: state.last_synced_at,
             last_error: state.last_error,
             auth_required: state.auth_required,

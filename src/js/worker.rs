@@ -5,7 +5,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, RetryLater};
 use super::outbox::Outbox;
-use super::sync::sync_once;
+use super::run::sync_once;
 use crate::engine::broadcast::channel_name;
 use crate::sw::{request_sync, trigger_of, Trigger, Via};
 use wasm_bindgen::JsCast;

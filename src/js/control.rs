@@ -1,0 +1,86 @@
+//! `Outbox` controls for the user and the harness: pause, resume, metrics.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::error::js_error;
+use super::outbox::{to_js, Outbox};
+use super::settings;
+use crate::core::metrics::Metrics;
+use crate::core::{OutboxStore, SyncStore};
+use crate::engine::broadcast::announce;
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Stops sending and pulling (in every page and the service worker) until
+    /// `resume()`. Changes are still saved on the device.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn pause(&self) -> js_sys::Promise {
+        self.set_paused(true)
+    }
+
+    /// Lets syncing start again after `pause()`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn resume(&self) -> js_sys::Promise {
+        self.set_paused(false)
+    }
+
+    /// Queue length, attempts, retry and conflict rates, time to sync (p50,
+    /// p95) and failures by endpoint, kept with the outbox.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncMetrics>")]
+    pub fn metrics(&self) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let metrics: Metrics = settings::load(&store, settings::METRICS).await?;
+            let status = store.status().await.map_err(|e| js_error(&e))?;
+            to_js(&MetricsView {
+                queue_length: status.pending() + status.failed + status.conflicts,
+                runs: metrics.runs,
+                attempts: metrics.attempts,
+                retries: metrics.retries,
+                retry_rate: metrics.retry_rate(),
+                synced: metrics.synced,
+                failed: metrics.failed,
+                conflicts: metrics.conflicts,
+                conflict_rate: metrics.conflict_rate(),
+                time_to_sync_p50_ms: metrics.time_to_sync_percentile(50),
+                time_to_sync_p95_ms: metrics.time_to_sync_percentile(95),
+                failures_by_endpoint: &metrics.failures_by_endpoint,
+            })
+        })
+    }
+}
+
+impl Outbox {
+    fn set_paused(&self, paused: bool) -> js_sys::Promise {
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let value = paused.then_some("true");
+            store
+                .set_setting(settings::PAUSED, value)
+                .await
+                .map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// What `metrics()` returns.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsView<'a> {
+    queue_length: u32,
+    runs: u64,
+    attempts: u64,
+    retries: u64,
+    retry_rate: f64,
+    synced: u64,
+    failed: u64,
+    conflicts: u64,
+    conflict_rate: f64,
+    time_to_sync_p50_ms: Option<u64>,
+    time_to_sync_p95_ms: Option<u64>,
+    failures_by_endpoint: &'a std::collections::BTreeMap<String, u64>,
+}

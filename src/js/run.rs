@@ -1,0 +1,148 @@
+//! One sync run: drain, then pull, under the outbox's Web Lock, recording the
+//! run's state and metrics and telling every page.
+
+use std::rc::Rc;
+
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use super::error::js_error;
+use super::outbox::to_js;
+use super::settings;
+use super::sync::saved_endpoint;
+use crate::core::metrics::Metrics;
+use crate::core::SyncState;
+use crate::engine::broadcast::announce;
+use crate::engine::browser::{run_exclusive, BrowserEnv, FetchTransport};
+use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
+use crate::store::IdbOutbox;
+
+/// Drains, then pulls (unless the drain had to stop), under the outbox's Web
+/// Lock. Resolves to a report; `{ ran: false }` when another context holds
+/// the lock, `{ ran: false, paused: true }` while syncing is paused.
+pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> {
+    if settings::load::<bool>(&store, settings::PAUSED).await? {
+        return to_js(&SyncReport {
+            paused: true,
+            ..SyncReport::default()
+        });
+    }
+    let endpoint = saved_endpoint(&store).await?;
+    let lock = format!("outbox-sync:drain:{}", store.name());
+    let work = async move {
+        let transport = FetchTransport { endpoint };
+        let engine = Engine::new(&*store, transport, BrowserEnv, EngineConfig::default());
+        let drain = engine.drain().await.map_err(|e| js_error(&e))?;
+        let pull = match drain.halt {
+            None => Some(engine.pull().await.map_err(|e| js_error(&e))?),
+            Some(_) => None,
+        };
+        let report = SyncReport::new(&drain, pull.as_ref());
+        record(&store, &report, &drain, pull.as_ref()).await?;
+        announce(&store.name(), "synced");
+        to_js(&report)
+    };
+    match run_exclusive(&lock, work).await? {
+        Some(report) => Ok(report),
+        None => to_js(&SyncReport::default()),
+    }
+}
+
+/// Saves what the run found (for `status()`) and adds it to the metrics.
+async fn record(
+    store: &IdbOutbox,
+    report: &SyncReport,
+    drain: &DrainReport,
+    pull: Option<&PullReport>,
+) -> Result<(), JsValue> {
+    let mut state: SyncState = settings::load(store, settings::STATE).await?;
+    let halt = report.halt.as_ref();
+    state.record_run(
+        BrowserEnv.now_ms(),
+        halt.map(|h| h.reason.clone()),
+        halt.is_some_and(|h| h.kind == "auth"),
+        halt.and_then(|h| h.until).or(report.next_attempt_at),
+    );
+    settings::save(store, settings::STATE, &state).await?;
+    let mut metrics: Metrics = settings::load(store, settings::METRICS).await?;
+    metrics.record_drain(
+        drain.synced,
+        drain.retried,
+        drain.failed,
+        drain.conflicts,
+        &drain.time_to_sync_ms,
+    );
+    if drain.halt.is_some() {
+        metrics.record_failure("push");
+    } else if pull.is_some_and(|p| p.halt.is_some()) {
+        metrics.record_failure("pull");
+    }
+    settings::save(store, settings::METRICS, &metrics).await
+}
+
+/// What `syncNow()` did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SyncReport {
+    ran: bool,
+    /// Syncing is paused (`pause()`); nothing was sent.
+    paused: bool,
+    synced: u32,
+    retried: u32,
+    failed: u32,
+    conflicts: u32,
+    pulled: u32,
+    resynced: bool,
+    /// When changes that are backing off become due (schedule the next sync then).
+    next_attempt_at: Option<u64>,
+    /// `null`, or why syncing stopped: `{ kind: "wait", until, reason }`,
+    /// `{ kind: "auth", reason }` or `{ kind: "failed", reason }`.
+    halt: Option<HaltView>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct HaltView {
+    kind: &'static str,
+    until: Option<u64>,
+    reason: String,
+}
+
+impl SyncReport {
+    fn new(drain: &DrainReport, pull: Option<&PullReport>) -> Self {
+        let halt = drain.halt.as_ref().or(pull.and_then(|p| p.halt.as_ref()));
+        SyncReport {
+            ran: true,
+            paused: false,
+            synced: drain.synced,
+            retried: drain.retried,
+            failed: drain.failed,
+            conflicts: drain.conflicts,
+            pulled: pull.map_or(0, |p| p.changed),
+            resynced: pull.is_some_and(|p| p.resynced),
+            next_attempt_at: drain.next_attempt_at,
+            halt: halt.map(HaltView::from),
+        }
+    }
+}
+
+impl From<&Halt> for HaltView {
+    fn from(halt: &Halt) -> Self {
+        match halt {
+            Halt::Wait { until_ms, reason } => HaltView {
+                kind: "wait",
+                until: Some(*until_ms),
+                reason: reason.clone(),
+            },
+            Halt::AuthRequired => HaltView {
+                kind: "auth",
+                until: None,
+                reason: "Sign in again to send your changes; they are saved on this device.".into(),
+            },
+            Halt::Failed(reason) => HaltView {
+                kind: "failed",
+                until: None,
+                reason: reason.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Small JSON settings kept with the outbox (never inside events): the sync
+//! server and token, the last run's state, the metrics.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use super::error::js_error;
+use crate::core::{StoreError, SyncStore};
+use crate::net::json::{from_json, to_json};
+use crate::store::IdbOutbox;
+
+/// The sync server's address and credentials, saved by `connect()`.
+pub const ENDPOINT: &str = "endpoint";
+/// The last sync run's [`SyncState`](crate::core::SyncState).
+pub const STATE: &str = "sync_state";
+/// The [`Metrics`](crate::core::metrics::Metrics).
+pub const METRICS: &str = "metrics";
+/// Whether syncing is paused (`"true"`), apart from the state a run writes.
+pub const PAUSED: &str = "paused";
+
+/// The setting `name`, or `None`; an unreadable one is an error.
+pub async fn load_saved<T: DeserializeOwned>(
+    store: &IdbOutbox,
+    name: &str,
+) -> Result<Option<T>, JsValue> {
+    match store.setting(name).await.map_err(|e| js_error(&e))? {
+        Some(text) => from_json(&text)
+            .map(Some)
+            .map_err(|e| js_error(&StoreError::Corrupt(e))),
+        None => Ok(None),
+    }
+}
+
+/// The setting `name`, starting afresh when it is missing or unreadable
+/// (for state and counters, which rebuild themselves).
+pub async fn load<T: DeserializeOwned + Default>(
+    store: &IdbOutbox,
+    name: &str,
+) -> Result<T, JsValue> {
+    let saved = store.setting(name).await.map_err(|e| js_error(&e))?;
+    Ok(saved
+        .and_then(|text| from_json(&text).ok())
+        .unwrap_or_default())
+}
+
+/// Saves `value` as the setting `name`.
+pub async fn save<T: Serialize>(store: &IdbOutbox, name: &str, value: &T) -> Result<(), JsValue> {
+    let text = to_json(value).map_err(|e| js_error(&StoreError::Corrupt(e)))?;
+    store
+        .set_setting(name, Some(&text))
+        .await
+        .map_err(|e| js_error(&e))
+}
