@@ -44,6 +44,10 @@ impl Environment for BrowserEnv {
     fn random(&self) -> f64 {
         js_sys::Math::random()
     }
+
+    fn log(&self, line: &str) {
+        web_sys::console::debug_1(&line.into());
+    }
 }
 
 #[wasm_bindgen]

@@ -118,6 +118,9 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         now_ms: u64,
         report: &mut DrainReport,
     ) -> Result<(), StoreError> {
+        if self.config.debug {
+            self.env.log(&describe(&step));
+        }
         let result = match step {
             Step::Synced {
                 event_id, version, ..
@@ -162,5 +165,20 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             Err(StoreError::Transition(_)) => Ok(()),
             other => other,
         }
+    }
+}
+
+/// A debug line for a step, naming the event.
+fn describe(step: &Step) -> String {
+    let id = step.event_id();
+    match step {
+        Step::Synced { version, .. } => {
+            format!("outbox-sync: synced event_id={id} version={version}")
+        }
+        Step::Retry { at_ms, reason, .. } => {
+            format!("outbox-sync: retry event_id={id} at={at_ms}: {reason}")
+        }
+        Step::Failed { reason, .. } => format!("outbox-sync: failed event_id={id}: {reason}"),
+        Step::Conflict { reason, .. } => format!("outbox-sync: conflict event_id={id}: {reason}"),
     }
 }

@@ -34,6 +34,8 @@ pub trait Environment {
     fn now_ms(&self) -> u64;
     /// A random number in `[0, 1)`, for the backoff's jitter.
     fn random(&self) -> f64;
+    /// Writes a debug line (only called when [`EngineConfig::debug`] is on).
+    fn log(&self, _line: &str) {}
 }
 
 /// How the engine batches, retries and pages.
@@ -47,6 +49,8 @@ pub struct EngineConfig {
     pub pull_limit: u32,
     /// Backoff between attempts.
     pub retry: RetryPolicy,
+    /// Log the `event_id` of every event synced, retried, failed or in conflict.
+    pub debug: bool,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +60,7 @@ impl Default for EngineConfig {
             large_payload_bytes: 256 * 1024,
             pull_limit: 500,
             retry: RetryPolicy::default(),
+            debug: false,
         }
     }
 }

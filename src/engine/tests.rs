@@ -101,6 +101,16 @@ impl Transport for &FakeServer {
 
 struct FakeEnv {
     now: Cell<u64>,
+    lines: RefCell<Vec<String>>,
+}
+
+impl FakeEnv {
+    fn at(now_ms: u64) -> Self {
+        FakeEnv {
+            now: Cell::new(now_ms),
+            lines: RefCell::default(),
+        }
+    }
 }
 
 impl Environment for &FakeEnv {
@@ -109,6 +119,9 @@ impl Environment for &FakeEnv {
     }
     fn random(&self) -> f64 {
         0.5
+    }
+    fn log(&self, line: &str) {
+        self.lines.borrow_mut().push(line.to_owned());
     }
 }
 
@@ -136,12 +149,7 @@ fn count(engine: &Engine<'_, MemoryOutbox, &FakeServer, &FakeEnv>, state: EventS
 
 #[test]
 fn drains_everything_in_record_order_then_stops() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let store = MemoryOutbox::default();
     let engine = engine(
         &store,
@@ -180,12 +188,7 @@ fn drains_everything_in_record_order_then_stops() {
 
 #[test]
 fn offline_then_online_loses_nothing() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let store = MemoryOutbox::default();
     let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
@@ -209,12 +212,7 @@ fn offline_then_online_loses_nothing() {
 
 #[test]
 fn a_lost_response_is_retried_and_applied_once() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let store = MemoryOutbox::default();
     let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(
@@ -235,12 +233,7 @@ fn a_lost_response_is_retried_and_applied_once() {
 
 #[test]
 fn unauthorised_pauses_with_everything_queued() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let store = MemoryOutbox::default();
     let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
@@ -265,12 +258,7 @@ fn unauthorised_pauses_with_everything_queued() {
 
 #[test]
 fn a_refused_batch_is_resent_one_by_one_and_only_the_bad_event_fails() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let store = MemoryOutbox::default();
     let engine = engine(&store, &server, &env, EngineConfig::default());
     block_on(
@@ -298,12 +286,7 @@ fn a_refused_batch_is_resent_one_by_one_and_only_the_bad_event_fails() {
 
 #[test]
 fn large_payloads_travel_alone() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let config = EngineConfig {
         large_payload_bytes: 100,
         ..EngineConfig::default()
@@ -323,12 +306,7 @@ fn large_payloads_travel_alone() {
 
 #[test]
 fn pull_pages_until_done_and_resyncs_after_a_410() {
-    let (server, env) = (
-        FakeServer::default(),
-        FakeEnv {
-            now: Cell::new(1_000),
-        },
-    );
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
     let config = EngineConfig {
         pull_limit: 2,
         ..EngineConfig::default()
@@ -356,4 +334,37 @@ fn pull_pages_until_done_and_resyncs_after_a_410() {
     assert!(again.resynced);
     assert_eq!(again.changed, 0, "the same versions change nothing");
     assert_eq!(count(&engine, EventState::Queued), 1);
+}
+
+#[test]
+fn debug_logs_name_every_event_and_an_unreadable_answer_keeps_the_events() {
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
+    let store = MemoryOutbox::default();
+    let engine = engine(
+        &store,
+        &server,
+        &env,
+        EngineConfig {
+            debug: true,
+            ..EngineConfig::default()
+        },
+    );
+    let saved = block_on(engine.store().enqueue(put("a", "1"), 0)).unwrap();
+    server
+        .faults
+        .borrow_mut()
+        .push_back(PushReply::Malformed("cut off".into()));
+    let report = block_on(engine.drain()).unwrap();
+    let Some(Halt::Wait { reason, .. }) = report.halt else {
+        panic!("waits")
+    };
+    assert!(reason.contains("could not be read (cut off)"), "{reason}");
+    assert_eq!(count(&engine, EventState::Queued), 1, "kept");
+    let lines = env.lines.borrow();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("retry event_id={}", saved.event_id))),
+        "{lines:?}"
+    );
 }

@@ -30,8 +30,12 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> 
     let endpoint = saved_endpoint(&store).await?;
     let lock = format!("outbox-sync:drain:{}", store.name());
     let work = async move {
+        let config = EngineConfig {
+            debug: endpoint.debug,
+            ..EngineConfig::default()
+        };
         let transport = FetchTransport { endpoint };
-        let engine = Engine::new(&*store, transport, BrowserEnv, EngineConfig::default());
+        let engine = Engine::new(&*store, transport, BrowserEnv, config);
         let drain = engine.drain().await.map_err(|e| js_error(&e))?;
         let pull = match drain.halt {
             None => Some(engine.pull().await.map_err(|e| js_error(&e))?),

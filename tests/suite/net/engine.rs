@@ -243,3 +243,75 @@ async fn a_token_from_another_server_database_resyncs_and_keeps_pending_changes(
     assert!(pulled.resynced && pulled.halt.is_none(), "{pulled:?}");
     assert_eq!(store.count(EventState::Queued).await.unwrap(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn a_poison_event_fails_alone_and_other_records_go_through() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    // The key was used before for other content: the server refuses this one for good.
+    let poison = put(&collection, "bad", "original");
+    let PushReply::Results(_) = push(&endpoint(), std::slice::from_ref(&poison)).await else {
+        panic!("pushed")
+    };
+    let mut reused = put(&collection, "bad", "different content");
+    reused.event_id = poison.event_id;
+    store.insert_events(vec![reused]).await.unwrap();
+    store
+        .enqueue_batch(
+            vec![
+                change(&collection, "bad", "after"),
+                change(&collection, "good", "x"),
+            ],
+            BrowserEnv.now_ms(),
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    let report = engine.drain().await.unwrap();
+    assert_eq!(
+        (report.failed, report.synced, report.halt.clone()),
+        (1, 1, None),
+        "{report:?}"
+    );
+    let failed = store.events_in_state(EventState::Failed, 10).await.unwrap();
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("already used"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        store.count(EventState::Queued).await.unwrap(),
+        1,
+        "held behind its record's failure"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_busy_server_is_waited_for_as_long_as_it_asks() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    store
+        .enqueue(change(&collection, "a", "x"), BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    set_faults(r#"{"fail_next": 1, "retry_after_s": 7}"#).await;
+    let before = BrowserEnv.now_ms();
+    let report = engine.drain().await.unwrap();
+    reset_faults().await;
+    let Some(Halt::Wait { until_ms, reason }) = report.halt else {
+        panic!("waits: {report:?}")
+    };
+    assert!(
+        until_ms >= before + 7_000 && until_ms <= BrowserEnv.now_ms() + 7_000,
+        "{until_ms}"
+    );
+    assert!(
+        reason.starts_with("Server unavailable, retrying in 7 s"),
+        "{reason}"
+    );
+    assert_eq!(store.next_attempt_at().await.unwrap(), Some(until_ms));
+}
