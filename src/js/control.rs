@@ -4,7 +4,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::error::js_error;
+use super::error::{js_error, PendingChanges};
 use super::outbox::{to_js, Outbox};
 use super::settings;
 use crate::core::metrics::Metrics;
@@ -48,6 +48,35 @@ impl Outbox {
                 time_to_sync_p95_ms: metrics.time_to_sync_percentile(95),
                 failures_by_endpoint: &metrics.failures_by_endpoint,
             })
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Signs this user out on this device: deletes the user's outbox
+    /// database (records, settings, the token). Refuses with code
+    /// `pending_changes`, deleting nothing, while changes have not reached
+    /// the server, unless `{ discardPending: true }`. Open one outbox per
+    /// user (`Outbox.open("app:" + userId)`), so one user's changes are never
+    /// sent with another's credentials.
+    #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
+    pub fn sign_out(&self, options: JsValue) -> js_sys::Promise {
+        let discard = !options.is_undefined()
+            && !options.is_null()
+            && js_sys::Reflect::get(&options, &"discardPending".into())
+                .unwrap_or_default()
+                .is_truthy();
+        let store = self.store.clone();
+        future_to_promise(async move {
+            let status = store.status().await.map_err(|e| js_error(&e))?;
+            let unsent = status.pending() + status.failed + status.conflicts;
+            if unsent > 0 && !discard {
+                return Err(js_error(&PendingChanges(unsent)));
+            }
+            store.delete_database().await.map_err(|e| js_error(&e))?;
+            announce(&store.name(), "changed");
+            Ok(JsValue::UNDEFINED)
         })
     }
 }

@@ -68,6 +68,32 @@ impl ErrorCode for RetryLater {
     }
 }
 
+/// `signOut()` while changes have not reached the server.
+#[derive(Debug)]
+pub struct PendingChanges(pub u32);
+
+impl std::fmt::Display for PendingChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0;
+        let what = if count == 1 {
+            "change has"
+        } else {
+            "changes have"
+        };
+        write!(
+            f,
+            "{count} {what} not reached the server yet, so nothing was deleted. \
+             Sync first, or sign out with {{ discardPending: true }} to delete them."
+        )
+    }
+}
+
+impl ErrorCode for PendingChanges {
+    fn code(&self) -> &str {
+        "pending_changes"
+    }
+}
+
 /// A JavaScript `Error` named `OutboxError`, with `code` set, for `error`.
 pub fn js_error(error: &dyn ErrorCode) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());

@@ -61,6 +61,18 @@ impl IdbOutbox {
         self.db.clone().close();
     }
 
+    /// Closes this connection and deletes the whole database: every change,
+    /// record, conflict and setting on this device. Other connections (tabs,
+    /// the service worker) close themselves when asked, so it is not blocked.
+    pub async fn delete_database(&self) -> Result<(), StoreError> {
+        let name = self.name();
+        self.close();
+        Database::delete_by_name(&name)
+            .map_err(super::error::from_open)?
+            .await
+            .map_err(StoreError::from)
+    }
+
     pub(super) fn read(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
         Ok(self
             .db

@@ -122,3 +122,38 @@ test("two devices edit one strict record: the conflict shows both versions and a
   assert.deepEqual(result.seenByA.fields, { title: "Inspect pump 3", owner: "bo" });
   assert.deepEqual((await serverRecord(server, "tasks", "t1")).data, { title: "Inspect pump 3", owner: "bo" });
 });
+
+test("signing out with unsent changes warns and keeps them; asked to discard, the user's data is gone", async () => {
+  const result = await inPage(async (Outbox, url, token) => {
+    const outbox = await Outbox.open("api-user-ana");
+    await outbox.connect({ serverUrl: url, token });
+    await outbox.pause();
+    await outbox.put("notes", "signout-1", { title: "unsent" });
+    let refusal = null;
+    try {
+      await outbox.signOut();
+    } catch (error) {
+      refusal = { name: error.name, code: error.code, message: error.message };
+    }
+    const kept = (await outbox.pendingChanges()).length;
+    await outbox.signOut({ discardPending: true });
+    const names = (await indexedDB.databases()).map((d) => d.name);
+    const reopened = await Outbox.open("api-user-ana");
+    const after = { pending: (await reopened.pendingChanges()).length, record: await reopened.get("notes", "signout-1") };
+    let connected = true;
+    try {
+      await reopened.syncNow();
+    } catch (error) {
+      connected = error.code !== "not_connected";
+    }
+    return { refusal, kept, deleted: !names.includes("api-user-ana"), after, connected };
+  });
+  assert.equal(result.refusal.code, "pending_changes");
+  assert.equal(result.refusal.name, "OutboxError");
+  assert.match(result.refusal.message, /1 change has not reached the server yet, so nothing was deleted/);
+  assert.equal(result.kept, 1);
+  assert.equal(result.deleted, true);
+  assert.deepEqual(result.after, { pending: 0, record: null });
+  assert.equal(result.connected, false, "the token went with the database");
+  assert.equal(await serverRecord(server, "notes", "signout-1"), null);
+});
