@@ -40,25 +40,10 @@ async function main() {
   // The service worker keeps the app usable offline and syncs with no page open.
   navigator.serviceWorker?.register("/sw.js", { type: "module" }).catch((error) => showError(error));
 
-  let syncing = null;
-  let retryTimer = null;
-  // Another tab or the service worker was syncing when this page asked:
-  // ask again once it is done, for changes saved after it started.
-  let lockedOut = false;
-  const sync = () => {
-    // One sync at a time from this page; Web Locks keep other tabs out.
-    clearTimeout(retryTimer);
-    syncing ??= outbox.syncNow()
-      .then((report) => {
-        // Offline, a busy server, or changes backing off: try again when the engine says.
-        lockedOut = !report.ran;
-        const next = report.halt?.until ?? report.nextAttemptAt;
-        if (report.ran && next != null) retryTimer = setTimeout(sync, Math.max(0, next - Date.now()));
-      })
-      .catch(showError)
-      .finally(() => { syncing = null; return refresh(outbox); });
-    return syncing;
-  };
+  // Syncs after each save, when back online, when shown, and when waiting changes fall due.
+  outbox.startAutoSync();
+  // This page, another tab or the service worker saved or synced: show the new state.
+  outbox.subscribe(() => refresh(outbox));
   const run = async (work) => {
     try { showError(null); await work(); } catch (error) { showError(error); }
     await refresh(outbox);
@@ -67,26 +52,20 @@ async function main() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    run(() => outbox.put("notes", data.get("id"), { title: data.get("title"), body: data.get("body") }))
-      .then(sync);
+    run(() => outbox.put("notes", data.get("id"), { title: data.get("title"), body: data.get("body") }));
   });
-  $("delete").addEventListener("click", () => run(() => outbox.delete("notes", form.elements.id.value)).then(sync));
+  $("delete").addEventListener("click", () => run(() => outbox.delete("notes", form.elements.id.value)));
   $("load").addEventListener("click", () => run(async () => {
     const record = await outbox.get("notes", form.elements.id.value);
     form.elements.title.value = record?.fields?.title ?? "";
     form.elements.body.value = record?.fields?.body ?? "";
   }));
-  $("sync").addEventListener("click", sync);
-  // Another tab or the service worker saved or synced: show the new state.
-  outbox.subscribe((message) => {
-    if (message?.type === "synced" && lockedOut) sync();
-    else refresh(outbox);
-  });
-  // Back online: what waited for the network is due now.
-  addEventListener("online", () => outbox.retryNow(false).then(sync));
-  document.addEventListener("visibilitychange", () => { if (!document.hidden) sync(); });
+  // Everything waiting or failed is tried again now.
+  $("retry").addEventListener("click", () => run(async () => {
+    await outbox.retryNow();
+    await outbox.syncNow();
+  }));
   await refresh(outbox);
-  await sync();
 }
 
 main().catch((error) => {

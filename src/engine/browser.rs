@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -70,31 +71,37 @@ extern "C" {
 /// worker holds the lock: it is draining already. Where Web Locks are
 /// missing (old browsers), `work` runs at once; IndexedDB's leases still keep
 /// two drainers from sending the same event.
-pub async fn run_exclusive<F>(name: &str, work: F) -> Result<Option<JsValue>, JsValue>
+pub async fn run_exclusive<T, F>(name: &str, work: F) -> Result<Option<T>, JsValue>
 where
-    F: Future<Output = Result<JsValue, JsValue>> + 'static,
+    T: 'static,
+    F: Future<Output = Result<T, JsValue>> + 'static,
 {
     let Some(locks) = lock_manager() else {
         return work.await.map(Some);
     };
+    let result: Rc<RefCell<Option<T>>> = Rc::default();
+    let slot = result.clone();
     let work = RefCell::new(Some(work));
     // The lock is held until the promise the callback returns settles.
     let callback = Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |lock: JsValue| {
         match work.borrow_mut().take() {
-            Some(work) if !lock.is_null() => future_to_promise(async move {
-                // Wrapped so that a result of `undefined` still reads as "ran".
-                let value = work.await?;
-                Ok(js_sys::Array::of1(&value).into())
-            }),
+            Some(work) if !lock.is_null() => {
+                let slot = slot.clone();
+                future_to_promise(async move {
+                    *slot.borrow_mut() = Some(work.await?);
+                    Ok(JsValue::UNDEFINED)
+                })
+            }
             _ => js_sys::Promise::resolve(&JsValue::UNDEFINED),
         }
     });
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE)?;
     let promise = locks.request(name, &options, callback.as_ref().unchecked_ref())?;
-    let outcome = JsFuture::from(promise).await?;
+    JsFuture::from(promise).await?;
     drop(callback);
-    Ok(outcome.dyn_ref::<js_sys::Array>().map(|ran| ran.get(0)))
+    let ran = result.borrow_mut().take();
+    Ok(ran)
 }
 
 fn lock_manager() -> Option<LockManager> {

@@ -4,6 +4,7 @@
 //! `Error` with a stable `name` (`"OutboxError"`) and `code`, and a message a
 //! person can act on.
 
+mod auto;
 mod control;
 mod error;
 mod outbox;

@@ -7,7 +7,6 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use super::error::js_error;
-use super::outbox::to_js;
 use super::settings;
 use super::sync::saved_endpoint;
 use crate::core::metrics::Metrics;
@@ -20,9 +19,9 @@ use crate::store::IdbOutbox;
 /// Drains, then pulls (unless the drain had to stop), under the outbox's Web
 /// Lock. Resolves to a report; `{ ran: false }` when another context holds
 /// the lock, `{ ran: false, paused: true }` while syncing is paused.
-pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> {
+pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValue> {
     if settings::load::<bool>(&store, settings::PAUSED).await? {
-        return to_js(&SyncReport {
+        return Ok(SyncReport {
             paused: true,
             ..SyncReport::default()
         });
@@ -44,12 +43,9 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<JsValue, JsValue> 
         let report = SyncReport::new(&drain, pull.as_ref());
         record(&store, &report, &drain, pull.as_ref()).await?;
         announce(&store.name(), "synced");
-        to_js(&report)
+        Ok(report)
     };
-    match run_exclusive(&lock, work).await? {
-        Some(report) => Ok(report),
-        None => to_js(&SyncReport::default()),
-    }
+    Ok(run_exclusive(&lock, work).await?.unwrap_or_default())
 }
 
 /// Saves what the run found (for `status()`) and adds it to the metrics.
@@ -88,9 +84,10 @@ async fn record(
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct SyncReport {
-    ran: bool,
+    /// A sync ran here (`false`: another context was syncing, or paused).
+    pub(super) ran: bool,
     /// Syncing is paused (`pause()`); nothing was sent.
-    paused: bool,
+    pub(super) paused: bool,
     synced: u32,
     retried: u32,
     failed: u32,
@@ -98,17 +95,33 @@ pub(super) struct SyncReport {
     pulled: u32,
     resynced: bool,
     /// When changes that are backing off become due (schedule the next sync then).
-    next_attempt_at: Option<u64>,
+    pub(super) next_attempt_at: Option<u64>,
     /// `null`, or why syncing stopped: `{ kind: "wait", until, reason }`,
     /// `{ kind: "auth", reason }` or `{ kind: "failed", reason }`.
-    halt: Option<HaltView>,
+    pub(super) halt: Option<HaltView>,
 }
 
 #[derive(Debug, Serialize)]
 pub(super) struct HaltView {
-    kind: &'static str,
-    until: Option<u64>,
-    reason: String,
+    pub(super) kind: &'static str,
+    pub(super) until: Option<u64>,
+    pub(super) reason: String,
+}
+
+impl SyncReport {
+    /// When this context should sync again by itself, if at all: when the
+    /// server or the network allows, or when waiting changes fall due.
+    pub(super) fn next_sync_at(&self) -> Option<u64> {
+        match &self.halt {
+            Some(HaltView {
+                kind: "wait",
+                until,
+                ..
+            }) => *until,
+            Some(_) => None,
+            None => self.next_attempt_at,
+        }
+    }
 }
 
 impl SyncReport {

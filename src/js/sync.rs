@@ -56,7 +56,8 @@ impl Outbox {
     /// is syncing already.
     #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync_now(&self) -> js_sys::Promise {
-        future_to_promise(run::sync_once(self.store.clone()))
+        let store = self.store.clone();
+        future_to_promise(async move { to_js(&run::sync_once(store).await?) })
     }
 
     /// Conflicts waiting for the user's choice, oldest first.

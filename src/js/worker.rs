@@ -4,7 +4,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, RetryLater};
-use super::outbox::Outbox;
+use super::outbox::{to_js, Outbox};
 use super::run::sync_once;
 use crate::engine::broadcast::channel_name;
 use crate::sw::{request_sync, trigger_of, Trigger, Via};
@@ -57,14 +57,13 @@ impl Outbox {
                 }
                 Err(error) => return Err(error),
             };
-            let halt = js_sys::Reflect::get(&report, &"halt".into()).unwrap_or_default();
-            let waits = string_field(&halt, "kind").as_deref() == Some("wait");
-            match trigger {
-                Trigger::BackgroundSync { last_chance: false } if waits => {
-                    let reason = string_field(&halt, "reason").unwrap_or_default();
-                    Err(js_error(&RetryLater(reason)))
+            match (&trigger, &report.halt) {
+                (Trigger::BackgroundSync { last_chance: false }, Some(halt))
+                    if halt.kind == "wait" =>
+                {
+                    Err(js_error(&RetryLater(halt.reason.clone())))
                 }
-                _ => Ok(report),
+                _ => to_js(&report),
             }
         })
     }

@@ -49,7 +49,7 @@ test("a note saved while the server is unreachable stays on the device, then rea
   assert.equal(await serverRecord(server, "notes", "pump-3"), null, "nothing reached the server yet");
 
   await page.unroute("**/v1/**");
-  await page.getByRole("button", { name: "Sync now" }).click();
+  await page.getByRole("button", { name: "Retry now" }).click();
   await page.getByText("All changes saved").waitFor();
   await screenshot(page, "demo-all-saved");
   const record = await serverRecord(server, "notes", "pump-3");

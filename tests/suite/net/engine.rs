@@ -315,3 +315,99 @@ async fn a_busy_server_is_waited_for_as_long_as_it_asks() {
     );
     assert_eq!(store.next_attempt_at().await.unwrap(), Some(until_ms));
 }
+
+#[wasm_bindgen_test]
+async fn a_drainer_killed_after_sending_loses_nothing_and_doubles_nothing() {
+    // Leases that run out at once: the next drainer recovers them immediately.
+    let config = StoreConfig {
+        lease_ms: 0,
+        ..StoreConfig::default()
+    };
+    let (store, _) = crate::suite::fresh_with(config).await;
+    let collection = fresh_collection();
+    let changes = (0..3)
+        .map(|i| change(&collection, &format!("r{i}"), "x"))
+        .collect();
+    store
+        .enqueue_batch(changes, BrowserEnv.now_ms())
+        .await
+        .unwrap();
+    // A drainer takes the batch, the server applies it, and the drainer dies
+    // before it records anything.
+    let taken = store.take_batch(BrowserEnv.now_ms(), 10).await.unwrap();
+    let PushReply::Results(_) = push(&endpoint(), &taken).await else {
+        panic!("pushed")
+    };
+    let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.recovered, report.synced), (3, 3), "{report:?}");
+    let on_server = server_changes(&collection).await;
+    assert_eq!(on_server.len(), 3);
+    for record in on_server {
+        let key = outbox_sync::core::RecordKey {
+            collection: collection.clone(),
+            record_id: record.record_id.clone(),
+        };
+        let local = store.record(&key).await.unwrap().unwrap();
+        assert_eq!(
+            local.base_version,
+            Some(record.version),
+            "confirmed by the first application"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn last_write_wins_and_field_merge_between_two_devices() {
+    let (a, _) = fresh().await;
+    let (b, _) = fresh().await;
+    let record = format!("r-{}", Uuid::now_v7().simple());
+    for (collection, expected) in [
+        // lww: b's later put replaces a's fields, no conflict.
+        (fresh_collection(), vec![("owner", "bo")]),
+        // merge: different fields changed on both sides combine.
+        (
+            "net_merge".to_owned(),
+            vec![("title", "A's title"), ("owner", "bo")],
+        ),
+    ] {
+        let first = change(&collection, &record, "first");
+        a.enqueue(first, BrowserEnv.now_ms()).await.unwrap();
+        let engine_a = Engine::new(&a, transport(), BrowserEnv, EngineConfig::default());
+        engine_a.drain().await.unwrap();
+        let engine_b = Engine::new(&b, transport(), BrowserEnv, EngineConfig::default());
+        engine_b.pull().await.unwrap();
+        let title = Map::from([("title".to_owned(), Value::from("A's title"))]);
+        let owner = Map::from([("owner".to_owned(), Value::from("bo"))]);
+        let patch = |collection: &str, fields: Map| NewEvent {
+            collection: collection.into(),
+            record_id: record.clone(),
+            op: if collection == "net_merge" {
+                Operation::Patch
+            } else {
+                Operation::Put
+            },
+            payload: Value::Object(fields),
+        };
+        a.enqueue(patch(&collection, title), BrowserEnv.now_ms())
+            .await
+            .unwrap();
+        assert_eq!(engine_a.drain().await.unwrap().synced, 1);
+        b.enqueue(patch(&collection, owner), BrowserEnv.now_ms())
+            .await
+            .unwrap();
+        let report = engine_b.drain().await.unwrap();
+        assert_eq!(
+            (report.synced, report.conflicts),
+            (1, 0),
+            "{collection}: {report:?}"
+        );
+        let on_server = server_changes(&collection).await;
+        let latest = on_server.iter().find(|r| r.record_id == record).unwrap();
+        let expected: Map = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        assert_eq!(latest.data, Value::Object(expected), "{collection}");
+    }
+}

@@ -1,0 +1,215 @@
+//! `startAutoSync()`: a page that syncs by itself, at the moments that matter.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+
+use super::outbox::Outbox;
+use super::run::sync_once;
+use crate::core::OutboxStore;
+use crate::engine::broadcast::channel_name;
+use crate::store::IdbOutbox;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// The longest single timer: browsers run longer ones at once.
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+#[wasm_bindgen]
+impl Outbox {
+    /// Syncs from this page by itself: now, after every saved change, when
+    /// the browser comes back online (waiting changes are retried at once),
+    /// when the page becomes visible, when waiting changes fall due, and after
+    /// another tab or the service worker finished a sync this page could not
+    /// join. Returns a function that stops it.
+    ///
+    /// ```ts
+    /// await outbox.connect({ serverUrl, token });
+    /// const stop = outbox.startAutoSync();
+    /// ```
+    #[wasm_bindgen(js_name = startAutoSync, unchecked_return_type = "() => void")]
+    pub fn start_auto_sync(&self) -> Result<js_sys::Function, JsValue> {
+        let auto = Rc::new(AutoSync {
+            store: self.store.clone(),
+            running: Cell::new(false),
+            again: Cell::new(false),
+            locked_out: Cell::new(false),
+            stopped: Cell::new(false),
+            timer: RefCell::new(None),
+        });
+        let listeners = Listeners::install(&auto)?;
+        auto.kick();
+        let stop = Closure::once_into_js(move || {
+            auto.stopped.set(true);
+            auto.clear_timer();
+            listeners.remove();
+        });
+        Ok(stop.unchecked_into())
+    }
+}
+
+/// One page's automatic syncing.
+struct AutoSync {
+    store: Rc<IdbOutbox>,
+    /// A sync is running in this page.
+    running: Cell<bool>,
+    /// Another reason to sync came while one was running.
+    again: Cell<bool>,
+    /// The last attempt found another context syncing.
+    locked_out: Cell<bool>,
+    stopped: Cell<bool>,
+    /// The timer for waiting changes.
+    timer: RefCell<Option<Timer>>,
+}
+
+/// A pending `setTimeout`: its id, and its handler, kept alive with it.
+type Timer = (JsValue, Closure<dyn FnMut()>);
+
+impl AutoSync {
+    /// Syncs now, or right after the sync that is running.
+    fn kick(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        if self.running.replace(true) {
+            self.again.set(true);
+            return;
+        }
+        let this = self.clone();
+        spawn_local(async move {
+            loop {
+                this.again.set(false);
+                this.clear_timer();
+                // Failures (not connected, storage) are in the status; the
+                // next trigger tries again.
+                if let Ok(report) = sync_once(this.store.clone()).await {
+                    this.locked_out.set(!report.ran && !report.paused);
+                    if let Some(at) = report.next_sync_at() {
+                        this.wake_at(at);
+                    }
+                }
+                if !this.again.get() || this.stopped.get() {
+                    break;
+                }
+            }
+            this.running.set(false);
+        });
+    }
+
+    fn wake_at(self: &Rc<Self>, at_ms: u64) {
+        let delay = (at_ms as f64 - js_sys::Date::now()).clamp(0.0, MAX_TIMER_MS);
+        let this = Rc::downgrade(self);
+        let handler = Closure::<dyn FnMut()>::new(move || {
+            if let Some(this) = this.upgrade() {
+                this.kick();
+            }
+        });
+        let id = set_timeout(handler.as_ref().unchecked_ref(), delay);
+        *self.timer.borrow_mut() = Some((id, handler));
+    }
+
+    fn clear_timer(&self) {
+        if let Some((id, _handler)) = self.timer.borrow_mut().take() {
+            clear_timeout(&id);
+        }
+    }
+}
+
+/// The event listeners of one [`AutoSync`], removed together.
+struct Listeners {
+    global: web_sys::EventTarget,
+    document: Option<web_sys::EventTarget>,
+    channel: Option<web_sys::BroadcastChannel>,
+    on_online: Closure<dyn FnMut()>,
+    on_visible: Closure<dyn FnMut()>,
+    on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl Listeners {
+    fn install(auto: &Rc<AutoSync>) -> Result<Self, JsValue> {
+        let global: web_sys::EventTarget = js_sys::global().unchecked_into();
+        let document = js_sys::Reflect::get(&global, &"document".into())
+            .ok()
+            .filter(|d| !d.is_undefined())
+            .map(|d| d.unchecked_into::<web_sys::EventTarget>());
+        let weak = Rc::downgrade(auto);
+        let on_online = Closure::<dyn FnMut()>::new(move || {
+            if let Some(auto) = weak.upgrade() {
+                // What waited for the network is due now.
+                spawn_local(async move {
+                    let _ = auto.store.retry_all_now(false).await;
+                    auto.kick();
+                });
+            }
+        });
+        let weak = Rc::downgrade(auto);
+        let doc = document.clone();
+        let on_visible = Closure::<dyn FnMut()>::new(move || {
+            let visible = doc
+                .as_ref()
+                .and_then(|d| js_sys::Reflect::get(d, &"visibilityState".into()).ok());
+            if visible.and_then(|v| v.as_string()).as_deref() == Some("visible") {
+                if let Some(auto) = weak.upgrade() {
+                    auto.kick();
+                }
+            }
+        });
+        let weak = Rc::downgrade(auto);
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                let Some(auto) = weak.upgrade() else { return };
+                let kind = js_sys::Reflect::get(&event.data(), &"type".into())
+                    .ok()
+                    .and_then(|k| k.as_string());
+                match kind.as_deref() {
+                    Some("changed") => auto.kick(),
+                    Some("synced") if auto.locked_out.get() => auto.kick(),
+                    _ => {}
+                }
+            },
+        );
+        global.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())?;
+        if let Some(document) = &document {
+            document.add_event_listener_with_callback(
+                "visibilitychange",
+                on_visible.as_ref().unchecked_ref(),
+            )?;
+        }
+        let channel = web_sys::BroadcastChannel::new(&channel_name(&auto.store.name())).ok();
+        if let Some(channel) = &channel {
+            channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        }
+        Ok(Listeners {
+            global,
+            document,
+            channel,
+            on_online,
+            on_visible,
+            on_message,
+        })
+    }
+
+    fn remove(self) {
+        let _ = self
+            .global
+            .remove_event_listener_with_callback("online", self.on_online.as_ref().unchecked_ref());
+        if let Some(document) = &self.document {
+            let handler = self.on_visible.as_ref().unchecked_ref();
+            let _ = document.remove_event_listener_with_callback("visibilitychange", handler);
+        }
+        if let Some(channel) = &self.channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+        drop(self.on_message);
+    }
+}
