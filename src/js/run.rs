@@ -27,11 +27,14 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValu
         });
     }
     let endpoint = saved_endpoint(&store).await?;
+    let batch_size: Option<usize> = settings::load(&store, settings::BATCH_SIZE).await?;
     let lock = format!("outbox-sync:drain:{}", store.name());
     let work = async move {
+        let defaults = EngineConfig::default();
         let config = EngineConfig {
             debug: endpoint.debug,
-            ..EngineConfig::default()
+            batch_size: batch_size.unwrap_or(defaults.batch_size),
+            ..defaults
         };
         let transport = FetchTransport { endpoint };
         let engine = Engine::new(&*store, transport, BrowserEnv, config);

@@ -16,6 +16,8 @@ pub const ENDPOINT: &str = "endpoint";
 pub const STATE: &str = "sync_state";
 /// The [`Metrics`](crate::core::metrics::Metrics).
 pub const METRICS: &str = "metrics";
+/// The most changes in one push, set by `connect()`.
+pub const BATCH_SIZE: &str = "batch_size";
 /// Whether syncing is paused (`"true"`), apart from the state a run writes.
 pub const PAUSED: &str = "paused";
 

@@ -11,13 +11,15 @@ use super::{run, settings};
 use crate::core::conflict::{Conflict, Resolution};
 use crate::core::{SyncState, SyncStore};
 use crate::engine::broadcast::announce;
+use crate::engine::EngineConfig;
 use crate::net::Endpoint;
 use crate::store::IdbOutbox;
 
 #[wasm_bindgen]
 impl Outbox {
-    /// Sets the sync server: `{ serverUrl, token?, timeoutMs?, debug? }`, and
-    /// saves it with the outbox so the service worker can sync too.
+    /// Sets the sync server: `{ serverUrl, token?, timeoutMs?, batchSize?,
+    /// debug? }`, and saves it with the outbox so the service worker can sync
+    /// too. `batchSize` (1 to 1000, default 100) is the most changes per push.
     ///
     /// ```ts
     /// await outbox.connect({ serverUrl: "https://sync.example.com", token });
@@ -25,9 +27,12 @@ impl Outbox {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn connect(&self, options: JsValue) -> js_sys::Promise {
         let endpoint = endpoint_from_options(&options);
+        let batch_size = batch_size_from_options(&options);
         let store = self.store.clone();
         future_to_promise(async move {
-            save_endpoint(&store, &endpoint?).await?;
+            let (endpoint, batch_size) = (endpoint?, batch_size?);
+            save_endpoint(&store, &endpoint).await?;
+            settings::save(&store, settings::BATCH_SIZE, &batch_size).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -109,6 +114,23 @@ impl Outbox {
             announce(&store.name(), "changed");
             to_js(&event.as_ref().map(super::views::ChangeView::from))
         })
+    }
+}
+
+/// `connect()`'s `batchSize`, or the default.
+fn batch_size_from_options(options: &JsValue) -> Result<usize, JsValue> {
+    let value = js_sys::Reflect::get(options, &"batchSize".into()).unwrap_or_default();
+    if value.is_undefined() || value.is_null() {
+        return Ok(EngineConfig::default().batch_size);
+    }
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 && (1.0..=1000.0).contains(&n) => Ok(n as usize),
+        _ => Err(js_error(&InvalidArgument(format!(
+            "batchSize must be a whole number from 1 to 1000, not {}.",
+            js_sys::JSON::stringify(&value)
+                .map(String::from)
+                .unwrap_or_default()
+        )))),
     }
 }
 

@@ -85,6 +85,7 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
       () => outbox.retryChange("not-a-uuid"),
       () => outbox.connect({ serverUrl: "ftp://nope" }),
       () => outbox.resolveConflict("0190a5b2-7c4e-7d3a-9f00-000000000000", "maybe"),
+      () => outbox.connect({ serverUrl: "/", batchSize: 0 }),
     ]) {
       try {
         await attempt();
@@ -100,7 +101,7 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
   assert.equal(outcome.after, outcome.before, "nothing was stored");
   assert.deepEqual(outcome.errors.map((e) => e?.code), [
     "invalid_change", "invalid_change", "invalid_argument", "invalid_change", "invalid_argument",
-    "invalid_argument", "invalid_argument",
+    "invalid_argument", "invalid_argument", "invalid_argument",
   ]);
   for (const error of outcome.errors) {
     assert.equal(error.isError, true);
@@ -111,5 +112,6 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
   assert.match(outcome.errors[1].message, /needs an object of fields/);
   assert.match(outcome.errors[2].message, /recordId must be a string/);
   assert.match(outcome.errors[5].message, /serverUrl "ftp:\/\/nope" is not an address/);
+  assert.match(outcome.errors[7].message, /batchSize must be a whole number from 1 to 1000, not 0/);
   await page.close();
 });
