@@ -80,9 +80,12 @@ OUTBOX_SYNC_TEST_SERVER="$server_url" WASM_BINDGEN_TEST_ADDRESS="$runner_addr" \
 step "build the package (release, as shipped) for the end-to-end tests"
 scripts/build.sh
 
-step "end-to-end in headless Chromium: the demo app on outbox-sync-server (tests/e2e/)"
+step "TypeScript: the generated declarations against a sample using the whole API (tests/types/)"
+node_modules/.bin/tsc -p tests/types
+
+step "end-to-end in headless Chromium: the demo and the API (tests/e2e/), the packed npm package in fresh apps (tests/package/)"
 OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
-  node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee -a "$log"
+  node --test --test-concurrency=1 tests/e2e/ tests/package/ 2>&1 | tee -a "$log"
 
 # One closing line over every runner above (cargo's and wasm-bindgen's
 # "test result" lines, node's "# pass" and "# fail" lines).

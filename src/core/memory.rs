@@ -302,6 +302,10 @@ impl OutboxStore for MemoryOutbox {
         })
     }
 
+    async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError> {
+        Ok(self.contents.borrow().unconfirmed_of(key))
+    }
+
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {
         Ok(self.contents.borrow().records.get(key).cloned())
     }

@@ -177,3 +177,34 @@ fn retry_all_now_clears_backoff_and_optionally_failures() {
         "syncing events are left alone"
     );
 }
+
+#[test]
+fn a_record_shows_its_most_pressing_change() {
+    use crate::core::outbox::record_state;
+    let outbox = MemoryOutbox::default();
+    assert_eq!(
+        record_state(&block_on(outbox.unsent_events(&key("a"))).unwrap()),
+        EventState::Synced
+    );
+    block_on(outbox.enqueue_batch(vec![put("a", "1"), put("a", "2"), put("b", "1")], 0)).unwrap();
+    let unsent = block_on(outbox.unsent_events(&key("a"))).unwrap();
+    assert_eq!(
+        (unsent.len(), record_state(&unsent)),
+        (2, EventState::Queued)
+    );
+    let batch = block_on(outbox.take_batch(0, 10)).unwrap();
+    assert_eq!(
+        record_state(&block_on(outbox.unsent_events(&key("a"))).unwrap()),
+        EventState::Syncing
+    );
+    block_on(outbox.fail(batch[0].event_id, "refused")).unwrap();
+    assert_eq!(
+        record_state(&block_on(outbox.unsent_events(&key("a"))).unwrap()),
+        EventState::Failed
+    );
+    block_on(outbox.complete(batch[1].event_id, Some(1), 1)).unwrap();
+    assert_eq!(
+        record_state(&block_on(outbox.unsent_events(&key("b"))).unwrap()),
+        EventState::Synced
+    );
+}

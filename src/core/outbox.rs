@@ -129,6 +129,9 @@ pub trait OutboxStore {
     /// Removes synced events confirmed before `before_ms`; returns how many.
     async fn purge_synced(&self, before_ms: u64) -> Result<u32, StoreError>;
 
+    /// The record's changes not yet confirmed by the server, in send order.
+    async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError>;
+
     /// The record as the device sees it, pending changes applied.
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError>;
 }
@@ -186,4 +189,19 @@ pub fn needs_retry_now(event: &OutboxEvent, include_failed: bool) -> bool {
         EventState::Failed => include_failed,
         _ => false,
     }
+}
+
+/// The state a record shows: its most pressing unconfirmed change's, or
+/// synced when everything is confirmed.
+pub fn record_state(unsent: &[OutboxEvent]) -> EventState {
+    let has = |state| unsent.iter().any(|e| e.state == state);
+    [
+        EventState::Conflict,
+        EventState::Failed,
+        EventState::Syncing,
+        EventState::Queued,
+    ]
+    .into_iter()
+    .find(|state| has(*state))
+    .unwrap_or(EventState::Synced)
 }

@@ -104,6 +104,11 @@ where
     Ok(ran)
 }
 
+/// Whether this context has Web Locks, so [`run_exclusive`] really excludes.
+pub fn has_web_locks() -> bool {
+    lock_manager().is_some()
+}
+
 fn lock_manager() -> Option<LockManager> {
     let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
     let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok()?;

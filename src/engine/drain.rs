@@ -34,8 +34,15 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// the server says to stop. Events of one record go in order, one per
     /// batch; a stuck event holds back only its own record.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        // Under the one drainer lock, no other drainer is alive: its leases
+        // are ours to take back, however long they had to run.
+        let recover_at = if self.config.exclusive {
+            u64::MAX
+        } else {
+            self.env.now_ms()
+        };
         let mut report = DrainReport {
-            recovered: self.store.recover_leases(self.env.now_ms()).await?,
+            recovered: self.store.recover_leases(recover_at).await?,
             ..DrainReport::default()
         };
         let mut batch_size = self.config.batch_size.max(1);

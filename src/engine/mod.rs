@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// Log the `event_id` of every event synced, retried, failed or in conflict.
     pub debug: bool,
+    /// Every drainer of this outbox runs under one lock (Web Locks), so a
+    /// drain may take back every lease at once: whoever held them is gone.
+    /// Without it, leases are recovered when they run out.
+    pub exclusive: bool,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +65,7 @@ impl Default for EngineConfig {
             pull_limit: 500,
             retry: RetryPolicy::default(),
             debug: false,
+            exclusive: false,
         }
     }
 }

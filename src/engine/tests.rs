@@ -368,3 +368,25 @@ fn debug_logs_name_every_event_and_an_unreadable_answer_keeps_the_events() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn an_exclusive_drain_takes_back_leases_of_a_drainer_that_died() {
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
+    let store = MemoryOutbox::default();
+    block_on(store.enqueue(put("a", "1"), 0)).unwrap();
+    // A drainer took the event (lease of 30 s) and died.
+    block_on(store.take_batch(1_000, 10)).unwrap();
+    let shared = engine(&store, &server, &env, EngineConfig::default());
+    assert_eq!(
+        block_on(shared.drain()).unwrap().synced,
+        0,
+        "the lease still runs"
+    );
+    let config = EngineConfig {
+        exclusive: true,
+        ..EngineConfig::default()
+    };
+    let exclusive = engine(&store, &server, &env, config);
+    let report = block_on(exclusive.drain()).unwrap();
+    assert_eq!((report.recovered, report.synced), (1, 1));
+}

@@ -61,7 +61,11 @@ impl Outbox {
     /// user (`Outbox.open("app:" + userId)`), so one user's changes are never
     /// sent with another's credentials.
     #[wasm_bindgen(js_name = signOut, unchecked_return_type = "Promise<void>")]
-    pub fn sign_out(&self, options: JsValue) -> js_sys::Promise {
+    pub fn sign_out(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "SignOutOptions")] options: Option<JsValue>,
+    ) -> js_sys::Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let discard = !options.is_undefined()
             && !options.is_null()
             && js_sys::Reflect::get(&options, &"discardPending".into())

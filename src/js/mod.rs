@@ -11,6 +11,7 @@ mod outbox;
 mod run;
 mod settings;
 mod sync;
+mod types;
 mod views;
 mod worker;
 

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
+use crate::core::outbox::record_state;
 use crate::core::{
     EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
@@ -34,7 +35,9 @@ pub struct Outbox {
 #[wasm_bindgen]
 impl Outbox {
     /// Opens (creating or upgrading) the outbox database called `name`.
-    pub async fn open(name: JsValue) -> Result<Outbox, JsValue> {
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+    ) -> Result<Outbox, JsValue> {
         let name = string_arg(&name, "name", "the database name, such as \"my-app\"")?;
         let store = IdbOutbox::open(&name, StoreConfig::default())
             .await
@@ -46,7 +49,12 @@ impl Outbox {
 
     /// Saves a whole record (`fields` is an object) and queues the change.
     #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
-    pub fn put(&self, collection: JsValue, record_id: JsValue, fields: JsValue) -> js_sys::Promise {
+    pub fn put(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
+        #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Fields")] fields: JsValue,
+    ) -> js_sys::Promise {
         self.enqueue(Operation::Put, collection, record_id, fields)
     }
 
@@ -54,22 +62,30 @@ impl Outbox {
     #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
     pub fn patch(
         &self,
-        collection: JsValue,
-        record_id: JsValue,
-        changes: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
+        #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Fields")] changes: JsValue,
     ) -> js_sys::Promise {
         self.enqueue(Operation::Patch, collection, record_id, changes)
     }
 
     /// Deletes a record and queues the change.
     #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
-    pub fn delete(&self, collection: JsValue, record_id: JsValue) -> js_sys::Promise {
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
+        #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
+    ) -> js_sys::Promise {
         self.enqueue(Operation::Delete, collection, record_id, JsValue::NULL)
     }
 
     /// The record as this device sees it (pending changes applied), or `null`.
     #[wasm_bindgen(unchecked_return_type = "Promise<LocalRecord | null>")]
-    pub fn get(&self, collection: JsValue, record_id: JsValue) -> js_sys::Promise {
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
+        #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
+    ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
             let key = RecordKey {
@@ -81,7 +97,12 @@ impl Outbox {
                 record_id: string_arg(&record_id, "recordId", "the record's id")?,
             };
             let record = store.record(&key).await.map_err(|e| js_error(&e))?;
-            to_js(&record.as_ref().map(RecordView::from))
+            let unsent = store.unsent_events(&key).await.map_err(|e| js_error(&e))?;
+            to_js(
+                &record
+                    .as_ref()
+                    .map(|r| RecordView::new(r, record_state(&unsent))),
+            )
         })
     }
 
@@ -121,7 +142,10 @@ impl Outbox {
 
     /// Makes a failed or waiting change due now.
     #[wasm_bindgen(js_name = retryChange, unchecked_return_type = "Promise<Change>")]
-    pub fn retry_change(&self, event_id: JsValue) -> js_sys::Promise {
+    pub fn retry_change(
+        &self,
+        #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
+    ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
             let event = store
@@ -137,7 +161,10 @@ impl Outbox {
     /// `includeFailed` is `false`; resolves to how many changed. Call
     /// `syncNow()` afterwards to send them.
     #[wasm_bindgen(js_name = retryNow, unchecked_return_type = "Promise<number>")]
-    pub fn retry_now(&self, include_failed: Option<bool>) -> js_sys::Promise {
+    pub fn retry_now(
+        &self,
+        #[wasm_bindgen(js_name = "includeFailed")] include_failed: Option<bool>,
+    ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
             let changed = store
@@ -151,7 +178,10 @@ impl Outbox {
 
     /// Removes an unsent change that is not being sent, and recomputes its record.
     #[wasm_bindgen(js_name = discardChange, unchecked_return_type = "Promise<void>")]
-    pub fn discard_change(&self, event_id: JsValue) -> js_sys::Promise {
+    pub fn discard_change(
+        &self,
+        #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
+    ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
             store

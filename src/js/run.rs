@@ -12,7 +12,7 @@ use super::sync::saved_endpoint;
 use crate::core::metrics::Metrics;
 use crate::core::SyncState;
 use crate::engine::broadcast::announce;
-use crate::engine::browser::{run_exclusive, BrowserEnv, FetchTransport};
+use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
 use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
 use crate::store::IdbOutbox;
 
@@ -33,6 +33,7 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValu
         let defaults = EngineConfig::default();
         let config = EngineConfig {
             debug: endpoint.debug,
+            exclusive: has_web_locks(),
             batch_size: batch_size.unwrap_or(defaults.batch_size),
             ..defaults
         };

@@ -25,7 +25,10 @@ impl Outbox {
     /// await outbox.connect({ serverUrl: "https://sync.example.com", token });
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn connect(&self, options: JsValue) -> js_sys::Promise {
+    pub fn connect(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let endpoint = endpoint_from_options(&options);
         let batch_size = batch_size_from_options(&options);
         let store = self.store.clone();
@@ -40,7 +43,10 @@ impl Outbox {
     /// Sets or refreshes the bearer token (after the server answered 401),
     /// for this page and the service worker.
     #[wasm_bindgen(js_name = setCredentials, unchecked_return_type = "Promise<void>")]
-    pub fn set_credentials(&self, token: JsValue) -> js_sys::Promise {
+    pub fn set_credentials(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+    ) -> js_sys::Promise {
         let token = string_arg(&token, "token", "the bearer token");
         let store = self.store.clone();
         future_to_promise(async move {
@@ -80,10 +86,11 @@ impl Outbox {
     #[wasm_bindgen(js_name = resolveConflict, unchecked_return_type = "Promise<Change | null>")]
     pub fn resolve_conflict(
         &self,
-        event_id: JsValue,
-        choice: JsValue,
-        fields: JsValue,
+        #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "\"mine\" | \"theirs\" | \"merge\"")] choice: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Fields")] fields: Option<JsValue>,
     ) -> js_sys::Promise {
+        let fields = fields.unwrap_or(JsValue::UNDEFINED);
         let store = self.store.clone();
         future_to_promise(async move {
             let event_id = event_id_arg(&event_id)?;

@@ -3,7 +3,7 @@
 use outbox_sync_protocol::Map;
 use serde::Serialize;
 
-use crate::core::{LocalRecord, OutboxEvent, StatusSummary, SyncState};
+use crate::core::{EventState, LocalRecord, OutboxEvent, StatusSummary, SyncState};
 
 /// One change in the outbox, as listed by `pendingChanges()`.
 #[derive(Debug, Serialize)]
@@ -48,12 +48,17 @@ pub struct RecordView<'a> {
     version: Option<u64>,
     /// Changes not yet confirmed by the server.
     pending: u32,
+    /// `"synced"` when the server has everything, else the most pressing
+    /// pending change's state: conflict, failed, syncing, queued.
+    state: &'static str,
     updated_at: u64,
 }
 
-impl<'a> From<&'a LocalRecord> for RecordView<'a> {
-    fn from(r: &'a LocalRecord) -> Self {
+impl<'a> RecordView<'a> {
+    /// The record and the state of its unconfirmed changes.
+    pub fn new(r: &'a LocalRecord, state: EventState) -> Self {
         RecordView {
+            state: state.as_str(),
             collection: &r.collection,
             record_id: &r.record_id,
             fields: r.local.as_ref(),

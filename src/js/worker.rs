@@ -6,6 +6,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::error::{js_error, RetryLater};
 use super::outbox::{to_js, Outbox};
 use super::run::sync_once;
+use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
 use crate::sw::{request_sync, trigger_of, Trigger, Via};
 use wasm_bindgen::JsCast;
@@ -35,8 +36,9 @@ impl Outbox {
     /// library's tag, a page's sync message, or `activate` (the fallback where
     /// Background Sync is missing). Pass it to `event.waitUntil`. Resolves to
     /// the sync report, or `null` for other events or before any `connect()`.
-    /// A `sync` event whose sync must wait (offline, server busy) rejects, so
-    /// the browser fires it again later.
+    /// A `sync` event first makes changes that wait for the network due now;
+    /// if its sync must wait (offline, server busy) it rejects, so the browser
+    /// fires it again later.
     ///
     /// ```ts
     /// self.addEventListener("sync", (event) =>
@@ -49,6 +51,11 @@ impl Outbox {
         future_to_promise(async move {
             if trigger == Trigger::Other {
                 return Ok(JsValue::NULL);
+            }
+            if matches!(trigger, Trigger::BackgroundSync { .. }) {
+                // The browser fires `sync` when it is back online: what waited
+                // for the network is due now.
+                store.retry_all_now(false).await.map_err(|e| js_error(&e))?;
             }
             let report = match sync_once(store).await {
                 Ok(report) => report,
@@ -88,7 +95,11 @@ impl Outbox {
     /// const stop = outbox.subscribe(() => render(await outbox.status()));
     /// ```
     #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn subscribe(&self, listener: js_sys::Function) -> Result<js_sys::Function, JsValue> {
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(message: OutboxMessage) => void")]
+        listener: js_sys::Function,
+    ) -> Result<js_sys::Function, JsValue> {
         let channel = web_sys::BroadcastChannel::new(&channel_name(&self.store.name()))?;
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
             move |event: web_sys::MessageEvent| {

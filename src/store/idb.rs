@@ -395,6 +395,13 @@ impl OutboxStore for IdbOutbox {
         Ok(purged)
     }
 
+    async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let events = ops::unsent_of(&tx.object_store(OUTBOX)?, key).await?;
+        commit(tx).await?;
+        Ok(events)
+    }
+
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {
         let tx = self.read(&[RECORDS])?;
         let record = ops::get_record(&tx.object_store(RECORDS)?, key).await?;

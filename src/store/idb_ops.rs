@@ -150,6 +150,16 @@ pub(super) async fn events_of_record(
     Ok(found.collect::<Result<_, _>>()?)
 }
 
+/// A record's unconfirmed events, in send order.
+pub(super) async fn unsent_of(
+    outbox: &ObjectStore<'_>,
+    key: &RecordKey,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let mut events = events_of_record(outbox, key).await?;
+    events.retain(|e| e.state.is_unsent());
+    Ok(events)
+}
+
 /// Walks the outbox in send order and picks the next batch, one event per record.
 pub(super) async fn select_batch(
     outbox: &ObjectStore<'_>,

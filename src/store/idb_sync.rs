@@ -2,7 +2,6 @@
 //! token, conflicts kept for the user, and the user's choice, each in one
 //! transaction built from the core's shared steps.
 
-use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
@@ -41,7 +40,7 @@ impl SyncStore for IdbOutbox {
                     collection: remote.collection.clone(),
                     record_id: remote.record_id.clone(),
                 };
-                let unconfirmed = unsent_of(&outbox, &key).await?;
+                let unconfirmed = ops::unsent_of(&outbox, &key).await?;
                 let current = ops::get_record(&records, &key).await?;
                 match apply_remote(current, remote, &unconfirmed) {
                     RemoteApply::Skip => continue,
@@ -154,7 +153,7 @@ impl SyncStore for IdbOutbox {
                 collection: conflict.collection.clone(),
                 record_id: conflict.record_id.clone(),
             };
-            let unsent = unsent_of(&outbox, &key).await?;
+            let unsent = ops::unsent_of(&outbox, &key).await?;
             let limits = &self.config().limits;
             let write = prepare_resolution(
                 limits,
@@ -183,14 +182,4 @@ impl SyncStore for IdbOutbox {
 /// library's own markers such as the sync token.
 fn setting_key(name: &str) -> String {
     format!("setting:{name}")
-}
-
-/// A record's unconfirmed events, in send order.
-async fn unsent_of(
-    outbox: &ObjectStore<'_>,
-    key: &RecordKey,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    let mut events = ops::events_of_record(outbox, key).await?;
-    events.retain(|e| e.state.is_unsent());
-    Ok(events)
 }

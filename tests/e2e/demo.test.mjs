@@ -45,7 +45,8 @@ test("a note saved while the server is unreachable stays on the device, then rea
   await page.getByText(/1 change pending — saved on this device/).waitFor();
   await page.getByLabel("Note id").fill("pump-3");
   await page.getByRole("button", { name: "Load" }).click();
-  assert.equal(await page.getByLabel("Title").inputValue(), "Pump 3 leaks");
+  // Loading is asynchronous: wait for the field to be filled.
+  await page.waitForFunction((title) => document.querySelector("[name=title]").value === title, "Pump 3 leaks");
   assert.equal(await serverRecord(server, "notes", "pump-3"), null, "nothing reached the server yet");
 
   await page.unroute("**/v1/**");

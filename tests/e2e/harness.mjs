@@ -13,15 +13,15 @@ export const TOKEN = "e2e-token";
 const SERVER_BIN = process.env.OUTBOX_SYNC_SERVER_BIN ?? join(ROOT, "target/debug/outbox-sync-server");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Starts the reference server on a free port; resolves to { url, stop }. */
-export async function startServer(extraArgs = []) {
+/** Starts the reference server on a free port, serving `www`; resolves to { url, stop }. */
+export async function startServer(extraArgs = [], { www = join(ROOT, "www") } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "outbox-e2e-server-"));
   const child = spawn(SERVER_BIN, [
     "--listen", "127.0.0.1:0",
     "--data", join(dir, "data.sqlite3"),
     "--token", `${TOKEN}=e2e`,
     "--any-collection",
-    "--www", join(ROOT, "www"),
+    "--www", www,
     "--pkg", join(ROOT, "pkg"),
     ...extraArgs,
   ], { stdio: ["ignore", "pipe", "pipe"] });

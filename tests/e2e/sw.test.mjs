@@ -40,7 +40,8 @@ async function eventually(check, ms = 15_000) {
 
 test("a sync event fired through the DevTools protocol drains the queue with no page open", async () => {
   const page = await openControlledDemo();
-  // Saved on the device without asking for a sync.
+  // The page's own syncs fail (its requests are cut; the service worker's are not).
+  await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
   await page.evaluate(async () => {
     const { default: init, Outbox } = await import("/pkg/outbox_sync.js");
     await init();
@@ -48,6 +49,7 @@ test("a sync event fired through the DevTools protocol drains the queue with no 
     await outbox.put("notes", "sw-1", { title: "Sent by the service worker" });
     outbox.close();
   });
+  await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
   await page.close();
   assert.equal(await serverRecord(server, "notes", "sw-1"), null);
 
@@ -83,10 +85,13 @@ test("offline, the app still loads with its local data; back online, the change 
   await page.getByRole("heading", { name: "Field notes" }).waitFor();
   await page.getByLabel("Note id").fill("offline-1");
   await page.getByRole("button", { name: "Load" }).click();
-  assert.equal(await page.getByLabel("Title").inputValue(), "Written in the basement");
+  // Loading is asynchronous: wait for the field to be filled.
+  await page.waitForFunction((title) => document.querySelector("[name=title]").value === title, "Written in the basement");
   await screenshot(page, "demo-offline-reload");
 
   await browser.context.setOffline(false);
+  // The page was reloaded in the middle of its last attempt: the next drain,
+  // holding the drainer lock, takes that attempt's lease back at once.
   const record = await eventually(() => serverRecord(server, "notes", "offline-1"));
   assert.equal(record.data.title, "Written in the basement");
   await page.getByText("All changes saved").waitFor();

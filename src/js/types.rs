@@ -1,0 +1,163 @@
+//! TypeScript declarations of the shapes the `Outbox` methods take and return.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** A JSON value: what record fields are made of. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/** A record's fields. */
+export type Fields = { [field: string]: JsonValue };
+
+/** Where a change is in its life. */
+export type ChangeState = "queued" | "syncing" | "synced" | "failed" | "conflict";
+
+/** One change in the outbox. */
+export interface Change {
+  /** The change's id: its idempotency key on the server. */
+  eventId: string;
+  collection: string;
+  recordId: string;
+  op: "put" | "patch" | "delete";
+  state: ChangeState;
+  /** How many times it was handed to a drainer. */
+  attempts: number;
+  /** When it was saved (ms since the epoch). */
+  createdAt: number;
+  /** Not sent before this time (backoff), or null. */
+  nextAttemptAt: number | null;
+  /** The last failure, as a sentence for the user, or null. */
+  lastError: string | null;
+}
+
+/** A record as this device sees it: the server's version with pending changes applied. */
+export interface LocalRecord {
+  collection: string;
+  recordId: string;
+  /** The fields, or null once deleted. */
+  fields: Fields | null;
+  /** The server version the pending changes are based on, or null. */
+  version: number | null;
+  /** Changes not yet confirmed by the server. */
+  pending: number;
+  /** "synced" when the server has everything, else the most pressing pending change's state. */
+  state: ChangeState;
+  updatedAt: number;
+}
+
+/** The outbox at a glance, for a status line. */
+export interface Status {
+  queued: number;
+  syncing: number;
+  failed: number;
+  conflicts: number;
+  /** queued + syncing */
+  pending: number;
+  /** A sentence such as "3 changes pending" or "All changes saved". */
+  message: string;
+  online: boolean;
+  paused: boolean;
+  /** The server wants new credentials: call setCredentials(). */
+  authRequired: boolean;
+  lastSyncedAt: number | null;
+  /** Why the last sync stopped, as a sentence for the user ("No internet connection, retrying in 30 s"). */
+  lastError: string | null;
+  nextAttemptAt: number | null;
+}
+
+/** Why a sync stopped before it was done. */
+export interface SyncHalt {
+  kind: "wait" | "auth" | "failed";
+  /** For "wait": when to try again. */
+  until: number | null;
+  reason: string;
+}
+
+/** What one sync did. */
+export interface SyncReport {
+  /** False when another tab or the service worker was syncing, or sync is paused. */
+  ran: boolean;
+  paused: boolean;
+  synced: number;
+  retried: number;
+  failed: number;
+  conflicts: number;
+  /** Local records changed by pulled changes. */
+  pulled: number;
+  /** The server asked for a full resync, and got one. */
+  resynced: boolean;
+  /** When waiting changes fall due. */
+  nextAttemptAt: number | null;
+  halt: SyncHalt | null;
+}
+
+/** A change the server would not apply because the record changed there. */
+export interface ConflictInfo {
+  eventId: string;
+  collection: string;
+  recordId: string;
+  /** "Your version": what this device showed; null if deleted here. */
+  mine: Fields | null;
+  /** The version both sides started from. */
+  base: Fields | null;
+  /** "Latest version": the server's; null if deleted there. */
+  theirs: Fields | null;
+  theirsVersion: number;
+  /** For merge collections: the fields both sides changed. */
+  fields: string[];
+  reason: string;
+}
+
+/** Sync metrics kept with the outbox. */
+export interface SyncMetrics {
+  queueLength: number;
+  runs: number;
+  attempts: number;
+  retries: number;
+  retryRate: number;
+  synced: number;
+  failed: number;
+  conflicts: number;
+  conflictRate: number;
+  timeToSyncP50Ms: number | null;
+  timeToSyncP95Ms: number | null;
+  failuresByEndpoint: { [endpoint: string]: number };
+}
+
+/** Options of connect(). */
+export interface ConnectOptions {
+  /** The sync server: https://host, or a path on this origin such as "/". */
+  serverUrl: string;
+  /** The bearer token. */
+  token?: string;
+  /** How long a request may take (1 to 600000 ms, default 30000). */
+  timeoutMs?: number;
+  /** Most changes per push (1 to 1000, default 100). */
+  batchSize?: number;
+  /** Log every event id sent, synced, retried or failed to the console. */
+  debug?: boolean;
+}
+
+/** Options of signOut(). */
+export interface SignOutOptions {
+  /** Delete changes that have not reached the server too. */
+  discardPending?: boolean;
+}
+
+/** What subscribe() listeners receive. */
+export interface OutboxMessage {
+  type: "changed" | "synced";
+}
+
+/** The stable codes of OutboxError. */
+export type OutboxErrorCode =
+  | "invalid_change" | "invalid_argument" | "invalid_state" | "not_connected" | "pending_changes"
+  | "retry_later" | "cannot_discard" | "duplicate_event" | "event_not_found" | "quota_exceeded"
+  | "upgrade_blocked" | "newer_schema" | "storage_unavailable" | "corrupt_data" | "storage_error";
+
+/** Every rejected promise of this package is an OutboxError. */
+export interface OutboxError extends Error {
+  name: "OutboxError";
+  code: OutboxErrorCode;
+}
+"#;

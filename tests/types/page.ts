@@ -1,0 +1,66 @@
+// Uses the whole page API through the package's own exports; `tsc --noEmit`
+// checks it against the generated declarations (npm test runs it).
+import init, {
+  Outbox,
+  type Change,
+  type ConflictInfo,
+  type LocalRecord,
+  type OutboxError,
+  type OutboxMessage,
+  type Status,
+  type SyncMetrics,
+  type SyncReport,
+} from "outbox-sync";
+
+export async function usesEverything(userId: string, token: string): Promise<void> {
+  await init();
+  const outbox: Outbox = await Outbox.open(`my-app:${userId}`);
+  await outbox.connect({ serverUrl: "https://sync.example.com", token, timeoutMs: 10_000, batchSize: 50, debug: false });
+
+  const saved: Change = await outbox.put("notes", "n1", { title: "Pump 3 leaks", tags: ["pump"], priority: 2 });
+  await outbox.patch("notes", "n1", { priority: null });
+  // @ts-expect-error: fields are JSON values, not functions
+  await outbox.put("notes", "n3", { callback: () => 1 });
+  await outbox.delete("notes", "n2");
+  const record: LocalRecord | null = await outbox.get("notes", "n1");
+  const title: string | undefined = typeof record?.fields?.title === "string" ? record.fields.title : undefined;
+  const state: "queued" | "syncing" | "synced" | "failed" | "conflict" | undefined = record?.state;
+
+  const status: Status = await outbox.status();
+  const line: string = status.authRequired ? "Sign in again" : (status.lastError ?? status.message);
+  const pending: Change[] = await outbox.pendingChanges(20);
+  const changed: number = await outbox.retryNow(false);
+  await outbox.retryChange(saved.eventId);
+  await outbox.discardChange(pending[0].eventId);
+
+  const report: SyncReport = await outbox.syncNow();
+  if (report.halt?.kind === "auth") await outbox.setCredentials("fresh-token");
+  const via: "background-sync" | "message" | "page" = await outbox.requestSync();
+  const stopAuto: () => void = outbox.startAutoSync();
+  const stopListening: () => void = outbox.subscribe((message: OutboxMessage) => {
+    if (message.type === "synced") void outbox.status();
+  });
+
+  const conflicts: ConflictInfo[] = await outbox.conflicts();
+  for (const c of conflicts) {
+    const merged = { ...(c.theirs ?? {}), ...(c.mine ?? {}) };
+    await outbox.resolveConflict(c.eventId, c.fields.length ? "merge" : "mine", merged);
+  }
+  await outbox.resolveConflict(saved.eventId, "theirs");
+
+  await outbox.pause();
+  await outbox.resume();
+  const metrics: SyncMetrics = await outbox.metrics();
+  const p95: number | null = metrics.timeToSyncP95Ms;
+
+  try {
+    await outbox.signOut();
+  } catch (error) {
+    const failure = error as OutboxError;
+    if (failure.code === "pending_changes") await outbox.signOut({ discardPending: true });
+  }
+  stopAuto();
+  stopListening();
+  outbox.close();
+  console.log(title, state, line, changed, via, p95);
+}
