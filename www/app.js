@@ -1,5 +1,6 @@
-// The demo app: saves notes to the durable outbox, syncs them with the server
-// it was loaded from, and shows what is pending and why.
+// The demo app: inspection notes saved on the device first, synced by the
+// outbox, with every state shown in words. "Saved" means the server has it;
+// anything else is "saved on this device".
 import init, { Outbox } from "/pkg/outbox_sync.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,28 +10,48 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? localStorage.getItem("outbox-sync-demo-token") ?? "demo-token";
 localStorage.setItem("outbox-sync-demo-token", token);
 
+/** How each state reads next to a note. */
+const BADGES = {
+  synced: ["✓", "Saved"],
+  queued: ["○", "Saved on this device"],
+  syncing: ["↻", "Sending…"],
+  failed: ["!", "Not sent — needs you"],
+  conflict: ["⇄", "Changed elsewhere — choose"],
+};
+
+function badge(state) {
+  const [icon, label] = BADGES[state] ?? ["?", state];
+  const span = element("span", `badge state-${state}`);
+  span.append(element("span", "", icon, { "aria-hidden": "true" }), label);
+  return span;
+}
+
+function element(tag, className = "", text = "", attributes = {}) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+function button(label, onClick) {
+  const node = element("button", "", label, { type: "button" });
+  node.addEventListener("click", onClick);
+  return node;
+}
+
 function showError(error) {
   $("error").hidden = !error;
   $("error").textContent = error ? `${error.message} (${error.code ?? error.name})` : "";
 }
 
-async function refresh(outbox) {
-  const status = await outbox.status();
-  const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
-  const problem = status.lastError ? `. ${status.lastError}` : "";
-  $("status").textContent = settled
-    ? "All changes saved"
-    : `${status.message} — saved on this device${problem}`;
-  const list = $("pending");
-  list.replaceChildren(...(await outbox.pendingChanges(50)).map((change) => {
-    const item = document.createElement("li");
-    const state = document.createElement("span");
-    state.className = "state";
-    state.textContent = change.state;
-    item.append(state, `${change.op} ${change.collection}/${change.recordId}`);
-    if (change.lastError) item.append(` — ${change.lastError}`);
-    return item;
-  }));
+function readPhoto(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
 }
 
 async function main() {
@@ -38,34 +59,172 @@ async function main() {
   const outbox = await Outbox.open("outbox-sync-demo");
   await outbox.connect({ serverUrl: location.origin, token });
   // The service worker keeps the app usable offline and syncs with no page open.
-  navigator.serviceWorker?.register("/sw.js", { type: "module" }).catch((error) => showError(error));
+  navigator.serviceWorker?.register("/sw.js", { type: "module" }).catch(showError);
+
+  const run = async (work) => {
+    try {
+      showError(null);
+      await work();
+    } catch (error) {
+      showError(error);
+    }
+    await refresh();
+  };
+
+  async function refresh() {
+    const status = await outbox.status();
+    const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
+    const problem = status.lastError ? `. ${status.lastError}` : "";
+    const paused = status.paused ? " Sync is paused." : "";
+    $("status").textContent = settled
+      ? `All changes saved${paused}`
+      : `${status.message} — saved on this device${problem}${paused}`;
+    $("auth").hidden = !status.authRequired;
+    $("pause").textContent = status.paused ? "Resume sync" : "Pause sync";
+    await Promise.all([renderNotes(), renderPending(), renderMetrics()]);
+  }
+
+  async function renderNotes() {
+    const notes = await outbox.list("notes", 200);
+    $("notes").replaceChildren(...notes.filter((n) => n.fields).map((note) => {
+      const item = element("li");
+      const title = `${note.fields.title ?? note.recordId}${note.fields.photo ? " 📷" : ""}`;
+      item.append(button(title, () => load(note.recordId)), badge(note.state));
+      item.firstChild.className = "open";
+      return item;
+    }));
+  }
+
+  async function renderPending() {
+    const changes = await outbox.pendingChanges(100);
+    $("pending").replaceChildren(...changes.map((change) => {
+      const item = element("li");
+      item.append(element("span", "state", change.state), `${change.op} ${change.collection}/${change.recordId}`);
+      if (change.state === "failed") {
+        item.append(
+          button("Retry", () => run(() => outbox.retryChange(change.eventId))),
+          button("Discard", () => run(() => outbox.discardChange(change.eventId))),
+        );
+      }
+      if (change.state === "conflict") item.append(button("Choose a version", () => resolve(change.eventId)));
+      if (change.lastError) item.append(element("span", "reason", change.lastError));
+      return item;
+    }));
+  }
+
+  async function renderMetrics() {
+    const harness = $("harness");
+    if (!harness.open) return;
+    const m = await outbox.metrics();
+    const rows = [
+      ["Queue length", m.queueLength],
+      ["Attempts", m.attempts],
+      ["Retry rate", `${(m.retryRate * 100).toFixed(0)} %`],
+      ["Time to sync (p50 / p95)", m.timeToSyncP50Ms == null ? "—" : `${m.timeToSyncP50Ms} ms / ${m.timeToSyncP95Ms} ms`],
+      ["Conflict rate", `${(m.conflictRate * 100).toFixed(0)} %`],
+      ["Failures by endpoint", Object.entries(m.failuresByEndpoint).map(([k, v]) => `${k}: ${v}`).join(", ") || "none"],
+    ];
+    $("metrics").replaceChildren(...rows.flatMap(([name, value]) => [element("dt", "", name), element("dd", "", String(value))]));
+  }
+
+  async function load(id) {
+    const record = await outbox.get("notes", id);
+    form.elements.id.value = id;
+    form.elements.title.value = record?.fields?.title ?? "";
+    form.elements.body.value = record?.fields?.body ?? "";
+  }
+
+  async function resolve(eventId) {
+    const conflict = (await outbox.conflicts()).find((c) => c.eventId === eventId);
+    if (!conflict) return;
+    const mine = conflict.mine ?? {};
+    const theirs = conflict.theirs ?? {};
+    $("conflict-reason").textContent =
+      "Someone changed this note while you were editing it. Keep your version, use the latest one, " +
+      "or pick each field and merge.";
+    const names = [...new Set([...Object.keys(theirs), ...Object.keys(mine)])].sort();
+    $("conflict-fields").replaceChildren(...names.map((name) => {
+      const row = element("tr");
+      row.append(element("th", "", name, { scope: "row" }));
+      for (const [side, fields] of [["mine", mine], ["theirs", theirs]]) {
+        const cell = element("td");
+        const label = element("label");
+        const radio = element("input", "", "", { type: "radio", name: `field-${name}`, value: side });
+        radio.checked = side === "mine" ? name in mine : !(name in mine);
+        label.append(radio, String(fields[name] ?? "—"));
+        cell.append(label);
+        row.append(cell);
+      }
+      return row;
+    }));
+    const dialog = $("conflict");
+    dialog.showModal();
+    dialog.onclose = () => run(async () => {
+      const choice = dialog.returnValue;
+      if (choice === "mine" || choice === "theirs") await outbox.resolveConflict(eventId, choice);
+      if (choice === "merge") {
+        const merged = {};
+        for (const name of names) {
+          const side = dialog.querySelector(`input[name="field-${name}"]:checked`)?.value;
+          const source = side === "theirs" ? theirs : mine;
+          if (name in source) merged[name] = source[name];
+        }
+        await outbox.resolveConflict(eventId, "merge", merged);
+      }
+    });
+  }
 
   // Syncs after each save, when back online, when shown, and when waiting changes fall due.
   outbox.startAutoSync();
   // This page, another tab or the service worker saved or synced: show the new state.
-  outbox.subscribe(() => refresh(outbox));
-  const run = async (work) => {
-    try { showError(null); await work(); } catch (error) { showError(error); }
-    await refresh(outbox);
-  };
+  outbox.subscribe(() => refresh());
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    run(() => outbox.put("notes", data.get("id"), { title: data.get("title"), body: data.get("body") }));
+    run(async () => {
+      const fields = { title: data.get("title"), body: data.get("body") };
+      const photo = data.get("photo");
+      if (photo && photo.size > 0) fields.photo = await readPhoto(photo);
+      await outbox.put("notes", data.get("id"), fields);
+    });
   });
+  $("load").addEventListener("click", () => run(() => load(form.elements.id.value)));
   $("delete").addEventListener("click", () => run(() => outbox.delete("notes", form.elements.id.value)));
-  $("load").addEventListener("click", () => run(async () => {
-    const record = await outbox.get("notes", form.elements.id.value);
-    form.elements.title.value = record?.fields?.title ?? "";
-    form.elements.body.value = record?.fields?.body ?? "";
-  }));
+  $("new").addEventListener("click", () => {
+    form.reset();
+    form.elements.id.value = `note-${crypto.randomUUID().slice(0, 8)}`;
+  });
   // Everything waiting or failed is tried again now.
   $("retry").addEventListener("click", () => run(async () => {
     await outbox.retryNow();
     await outbox.syncNow();
   }));
-  await refresh(outbox);
+  $("force").addEventListener("click", () => $("retry").click());
+  $("pause").addEventListener("click", () => run(async () => {
+    const { paused } = await outbox.status();
+    await (paused ? outbox.resume() : outbox.pause());
+  }));
+  $("auth").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const fresh = new FormData($("auth")).get("token");
+    localStorage.setItem("outbox-sync-demo-token", fresh);
+    run(async () => {
+      await outbox.setCredentials(fresh);
+      await outbox.syncNow();
+    });
+  });
+  for (const faultButton of document.querySelectorAll("[data-fault]")) {
+    faultButton.addEventListener("click", () => run(async () => {
+      const settings = faultButton.dataset.fault;
+      const response = await fetch("/v1/_faults", settings
+        ? { method: "POST", headers: { "Content-Type": "application/json" }, body: settings }
+        : { method: "DELETE" });
+      if (!response.ok) throw new Error(`The server refused the simulation (HTTP ${response.status}); start it with --enable-fault-injection.`);
+    }));
+  }
+  $("harness").addEventListener("toggle", () => renderMetrics());
+  await refresh();
 }
 
 main().catch((error) => {

@@ -3,8 +3,11 @@
 import init, { Outbox } from "/pkg/outbox_sync.js";
 
 const DATABASE = "outbox-sync-demo";
-const SHELL_CACHE = "outbox-sync-demo-shell-v1";
-const SHELL = ["/", "/index.html", "/app.js", "/app.css", "/pkg/outbox_sync.js", "/pkg/outbox_sync_bg.wasm"];
+const SHELL_CACHE = "outbox-sync-demo-shell-v2";
+const SHELL = [
+  "/", "/index.html", "/app.js", "/app.css", "/manifest.webmanifest", "/icons/icon-192.png", "/icons/icon-512.png",
+  "/pkg/outbox_sync.js", "/pkg/outbox_sync_bg.wasm",
+];
 
 // Service workers forbid top-level await: the module is initialised on first use.
 let opened = null;

@@ -185,6 +185,12 @@ impl OutboxStore for MemoryOutbox {
             .collect())
     }
 
+    async fn unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        let contents = self.contents.borrow();
+        let unsent = contents.events.values().filter(|e| e.state.is_unsent());
+        Ok(unsent.take(limit as usize).cloned().collect())
+    }
+
     async fn count(&self, state: EventState) -> Result<u32, StoreError> {
         Ok(self
             .contents
@@ -304,6 +310,19 @@ impl OutboxStore for MemoryOutbox {
 
     async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError> {
         Ok(self.contents.borrow().unconfirmed_of(key))
+    }
+
+    async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError> {
+        let contents = self.contents.borrow();
+        let mut found: Vec<_> = contents
+            .records
+            .values()
+            .filter(|r| r.collection == collection)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {

@@ -208,3 +208,20 @@ fn a_record_shows_its_most_pressing_change() {
         EventState::Synced
     );
 }
+
+#[test]
+fn unsent_lists_every_unconfirmed_state_in_send_order() {
+    let outbox = MemoryOutbox::default();
+    block_on(outbox.enqueue_batch(
+        vec![put("a", "1"), put("b", "1"), put("c", "1"), put("d", "1")],
+        0,
+    ))
+    .unwrap();
+    let batch = block_on(outbox.take_batch(0, 2)).unwrap();
+    block_on(outbox.complete(batch[0].event_id, Some(1), 1)).unwrap();
+    let unsent = block_on(outbox.unsent(10)).unwrap();
+    let records: Vec<_> = unsent.iter().map(|e| e.record_id.as_str()).collect();
+    assert_eq!(records, ["b", "c", "d"]);
+    assert_eq!(unsent[0].state, EventState::Syncing);
+    assert_eq!(block_on(outbox.unsent(2)).unwrap().len(), 2);
+}

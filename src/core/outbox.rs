@@ -66,6 +66,10 @@ pub trait OutboxStore {
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 
+    /// Every event the server has not confirmed (queued, syncing, failed,
+    /// conflict), in send order, at most `limit`, read at one moment.
+    async fn unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+
     /// How many events are in `state`.
     async fn count(&self, state: EventState) -> Result<u32, StoreError>;
 
@@ -131,6 +135,9 @@ pub trait OutboxStore {
 
     /// The record's changes not yet confirmed by the server, in send order.
     async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// The records of `collection` as the device sees them, by record id, at most `limit`.
+    async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError>;
 
     /// The record as the device sees it, pending changes applied.
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError>;

@@ -1,5 +1,6 @@
 //! `Outbox`: the durable outbox as a JavaScript class.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use outbox_sync_protocol::Value;
@@ -12,7 +13,7 @@ use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
 use crate::core::{
-    EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
+    NewEvent, Operation, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
 use crate::engine::broadcast::announce;
 use crate::store::IdbOutbox;
@@ -106,6 +107,46 @@ impl Outbox {
         })
     }
 
+    /// The records of `collection` as this device sees them, by record id,
+    /// each with its state (at most `limit`, 500 by default).
+    #[wasm_bindgen(unchecked_return_type = "Promise<LocalRecord[]>")]
+    pub fn list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
+        limit: Option<u32>,
+    ) -> js_sys::Promise {
+        let store = self.store.clone();
+        let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        future_to_promise(async move {
+            let collection = string_arg(
+                &collection,
+                "collection",
+                "a collection name such as \"notes\"",
+            )?;
+            let records = store
+                .records(&collection, limit)
+                .await
+                .map_err(|e| js_error(&e))?;
+            let mut unsent: HashMap<String, Vec<OutboxEvent>> = HashMap::new();
+            for event in store.unsent(u32::MAX).await.map_err(|e| js_error(&e))? {
+                if event.collection == collection {
+                    unsent
+                        .entry(event.record_id.clone())
+                        .or_default()
+                        .push(event);
+                }
+            }
+            let views: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    let events = unsent.get(&r.record_id).map_or(&[][..], Vec::as_slice);
+                    RecordView::new(r, record_state(events))
+                })
+                .collect();
+            to_js(&views)
+        })
+    }
+
     /// Counts of changes by state and a sentence for a status line.
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn status(&self) -> js_sys::Promise {
@@ -125,17 +166,7 @@ impl Outbox {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
         future_to_promise(async move {
-            let mut events = Vec::new();
-            for state in EventState::ALL.into_iter().filter(|s| s.is_unsent()) {
-                events.extend(
-                    store
-                        .events_in_state(state, limit)
-                        .await
-                        .map_err(|e| js_error(&e))?,
-                );
-            }
-            events.sort_by_key(|e| e.seq);
-            events.truncate(limit as usize);
+            let events = store.unsent(limit).await.map_err(|e| js_error(&e))?;
             to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
         })
     }

@@ -34,8 +34,15 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let (endpoint, batch_size) = (endpoint?, batch_size?);
-            save_endpoint(&store, &endpoint).await?;
-            settings::save(&store, settings::BATCH_SIZE, &batch_size).await?;
+            // Pages connect on every load: write only what changed.
+            let saved = settings::load_saved::<Endpoint>(&store, settings::ENDPOINT).await;
+            if saved.ok().flatten().as_ref() != Some(&endpoint) {
+                save_endpoint(&store, &endpoint).await?;
+            }
+            let saved_size: Option<usize> = settings::load(&store, settings::BATCH_SIZE).await?;
+            if saved_size != Some(batch_size) {
+                settings::save(&store, settings::BATCH_SIZE, &batch_size).await?;
+            }
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -232,6 +232,23 @@ impl OutboxStore for IdbOutbox {
     }
 
     /// Counts every state in one transaction, so the numbers agree with each other.
+    async fn unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        // One transaction, so an event moving from queued to syncing meanwhile
+        // is listed once.
+        let tx = self.read(&[OUTBOX])?;
+        let mut events = Vec::new();
+        {
+            let outbox = tx.object_store(OUTBOX)?;
+            for state in EventState::ALL.into_iter().filter(|s| s.is_unsent()) {
+                events.extend(ops::in_state(&outbox, state).await?);
+            }
+        }
+        commit(tx).await?;
+        events.sort_by_key(|e| e.seq);
+        events.truncate(limit as usize);
+        Ok(events)
+    }
+
     async fn status(&self) -> Result<StatusSummary, StoreError> {
         let tx = self.read(&[OUTBOX])?;
         let mut status = StatusSummary::default();
@@ -400,6 +417,17 @@ impl OutboxStore for IdbOutbox {
         let events = ops::unsent_of(&tx.object_store(OUTBOX)?, key).await?;
         commit(tx).await?;
         Ok(events)
+    }
+
+    async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError> {
+        // IndexedDB reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let tx = self.read(&[RECORDS])?;
+        let found = ops::records_of(&tx.object_store(RECORDS)?, collection, limit).await?;
+        commit(tx).await?;
+        Ok(found)
     }
 
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {

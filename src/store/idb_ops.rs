@@ -11,6 +11,7 @@ use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::Transaction;
+use indexed_db_futures::KeyRange;
 use wasm_bindgen::JsCast;
 
 use super::error::{from_dom_name, from_idb};
@@ -192,6 +193,36 @@ pub(super) async fn get_record(
         .get::<LocalRecord, _, _>(record_key(key))
         .serde()?
         .await?)
+}
+
+/// The ends of a collection's key range in the records store.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum CollectionBound {
+    /// `[collection]`
+    Before((String,)),
+    /// `[collection, []]`
+    After((String, [u8; 0])),
+}
+
+/// The records of `collection`, by record id, at most `limit`.
+pub(super) async fn records_of(
+    records: &ObjectStore<'_>,
+    collection: &str,
+    limit: u32,
+) -> Result<Vec<LocalRecord>, StoreError> {
+    // Keys are `[collection, record_id]`: `[collection]` sorts before all of
+    // the collection's keys and `[collection, []]` after them (arrays sort
+    // after strings).
+    let lower = CollectionBound::Before((collection.to_owned(),));
+    let upper = CollectionBound::After((collection.to_owned(), []));
+    let found = records
+        .get_all::<LocalRecord>()
+        .with_query(KeyRange::Bound(lower, false, upper, false))
+        .with_limit(limit)
+        .serde()?
+        .await?;
+    Ok(found.collect::<Result<_, _>>()?)
 }
 
 /// Saves a record under its `[collection, record_id]`.

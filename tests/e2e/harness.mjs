@@ -50,8 +50,9 @@ export async function startServer(extraArgs = [], { www = join(ROOT, "www") } = 
  * Launches Chromium with a fresh persistent profile; resolves to { context, close }.
  * `serviceWorkers: "block"` keeps the app's service worker out, for tests of the page alone.
  */
-export async function launchBrowser({ serviceWorkers = "allow" } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), "outbox-e2e-profile-"));
+export async function launchBrowser({ serviceWorkers = "allow", profile: kept = null } = {}) {
+  // A profile passed in is kept on close: the same "device" can be started again.
+  const profile = kept ?? mkdtempSync(join(tmpdir(), "outbox-e2e-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -65,7 +66,7 @@ export async function launchBrowser({ serviceWorkers = "allow" } = {}) {
     context,
     async close() {
       await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      if (!kept) rmSync(profile, { recursive: true, force: true });
     },
   };
 }
@@ -100,4 +101,31 @@ export async function serverChanges(server) {
     since = page.next_token;
     if (!page.has_more) return changes;
   }
+}
+
+/** Polls `check` until it returns a truthy value, for at most `ms`. */
+export async function eventually(check, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Opens the demo with the test token and waits until it shows everything saved. */
+export async function openDemo(browser, server) {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/?token=${TOKEN}`);
+  await page.getByText("All changes saved").waitFor();
+  return page;
+}
+
+/** Fills the demo's note form and saves it. */
+export async function saveNote(page, id, title, body = "") {
+  await page.getByLabel("Note id").fill(id);
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Details").fill(body);
+  await page.getByRole("button", { name: "Save" }).click();
 }

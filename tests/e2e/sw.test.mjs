@@ -2,7 +2,7 @@
 // page open, and the app loads and keeps its data with no network.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { TOKEN, launchBrowser, screenshot, serverChanges, serverRecord, startServer } from "./harness.mjs";
+import { TOKEN, eventually, launchBrowser, screenshot, serverChanges, serverRecord, startServer } from "./harness.mjs";
 
 let server;
 let browser;
@@ -25,17 +25,6 @@ async function openControlledDemo() {
   await page.evaluate(() => navigator.serviceWorker.ready);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
   return page;
-}
-
-/** Polls `check` until it returns a truthy value, for at most `ms`. */
-async function eventually(check, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${check}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 test("a sync event fired through the DevTools protocol drains the queue with no page open", async () => {

@@ -369,3 +369,62 @@ async fn retry_all_now_clears_backoff_and_optionally_failures() {
     assert_eq!(outbox.retry_all_now(true).await.unwrap(), 1);
     assert_eq!(outbox.count(EventState::Failed).await.unwrap(), 0);
 }
+
+#[wasm_bindgen_test]
+async fn records_lists_one_collection_in_id_order() {
+    let (outbox, _) = fresh().await;
+    let mut other = put("z", "elsewhere");
+    other.collection = "notes2".into();
+    let mut prefix = put("a", "prefix");
+    prefix.collection = "note".into();
+    outbox
+        .enqueue_batch(
+            vec![put("b", "2"), other, put("c", "3"), prefix, put("a", "1")],
+            0,
+        )
+        .await
+        .unwrap();
+    let ids = |records: Vec<outbox_sync::core::LocalRecord>| {
+        records.into_iter().map(|r| r.record_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(outbox.records("notes", 10).await.unwrap()),
+        ["a", "b", "c"]
+    );
+    assert_eq!(ids(outbox.records("notes", 2).await.unwrap()), ["a", "b"]);
+    assert_eq!(ids(outbox.records("note", 10).await.unwrap()), ["a"]);
+    assert!(outbox.records("missing", 10).await.unwrap().is_empty());
+    assert!(outbox.records("notes", 0).await.unwrap().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn unsent_lists_every_unconfirmed_state_once_in_send_order() {
+    let (outbox, _) = fresh().await;
+    outbox
+        .enqueue_batch(
+            vec![put("a", "1"), put("b", "1"), put("c", "1"), put("d", "1")],
+            0,
+        )
+        .await
+        .unwrap();
+    let batch = outbox.take_batch(0, 3).await.unwrap();
+    outbox
+        .complete(batch[0].event_id, Some(1), 1)
+        .await
+        .unwrap();
+    outbox.fail(batch[2].event_id, "refused").await.unwrap();
+    let unsent = outbox.unsent(10).await.unwrap();
+    let states: Vec<_> = unsent
+        .iter()
+        .map(|e| (e.record_id.as_str(), e.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("b", EventState::Syncing),
+            ("c", EventState::Failed),
+            ("d", EventState::Queued)
+        ]
+    );
+    assert_eq!(outbox.unsent(1).await.unwrap().len(), 1);
+}
