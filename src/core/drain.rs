@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::event::OutboxEvent;
 use super::retry::RetryPolicy;
+use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN};
 
 /// The server's answer to one push, as the transport saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,46 +128,30 @@ pub fn plan(
     let backoff_at = now_ms + policy.delay_ms(attempts, random);
     match reply {
         PushReply::Results(response) => from_results(batch, response, backoff_at),
-        PushReply::Network => wait(batch, backoff_at, now_ms, "No internet connection"),
-        PushReply::Timeout => wait(batch, backoff_at, now_ms, "The server is not answering"),
+        PushReply::Network => wait(batch, backoff_at, now_ms, OFFLINE),
+        PushReply::Timeout => wait(batch, backoff_at, now_ms, NOT_ANSWERING),
         PushReply::Malformed(why) => {
             let reason = format!("The server's answer could not be read ({why})");
             wait(batch, backoff_at, now_ms, &reason)
         }
-        PushReply::Status { status: 401, .. } => {
-            let reason = "Sign in again to send your changes; they are saved on this device.";
-            let steps = retry_all(batch, now_ms, reason);
-            Plan {
-                steps,
-                next: Next::AuthRequired,
-                error: Some(reason.to_owned()),
-            }
-        }
-        PushReply::Status { status: 408, .. } => {
-            wait(batch, backoff_at, now_ms, "The server is not answering")
-        }
-        PushReply::Status {
-            status: status @ (429 | 503),
-            retry_after_ms,
-            ..
-        } => {
-            let at = retry_after_ms.map_or(backoff_at, |ms| now_ms + policy.server_delay_ms(ms));
-            let what = if status == 429 {
-                "Server busy"
-            } else {
-                "Server unavailable"
-            };
-            wait(batch, at, now_ms, what)
-        }
-        PushReply::Status { status, .. } if status >= 500 => {
-            wait(batch, backoff_at, now_ms, "Server unavailable")
-        }
         PushReply::Status {
             status,
+            retry_after_ms,
             code,
             message,
-            ..
-        } => refused(batch, status, code, message, now_ms),
+        } => match judge(status) {
+            Verdict::AuthRequired => Plan {
+                steps: retry_all(batch, now_ms, SIGN_IN_AGAIN),
+                next: Next::AuthRequired,
+                error: Some(SIGN_IN_AGAIN.to_owned()),
+            },
+            Verdict::Wait(what) => {
+                let at =
+                    retry_after_ms.map_or(backoff_at, |ms| now_ms + policy.server_delay_ms(ms));
+                wait(batch, at, now_ms, what)
+            }
+            Verdict::Refused => refused(batch, status, code, message, now_ms),
+        },
     }
 }
 

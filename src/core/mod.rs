@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod status;
 pub mod sync_store;
 pub mod validate;
+pub mod verdict;
 
 pub use error::{StoreError, TransitionError, ValidationError};
 pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};

@@ -2,6 +2,7 @@
 
 use crate::core::drain::in_words;
 use crate::core::pull::PullReply;
+use crate::core::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
 use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
@@ -51,26 +52,20 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 PullReply::ResyncRequired => {
                     Halt::Failed("The server asked for a full resync twice in a row".to_owned())
                 }
-                PullReply::Status { status: 401, .. } => Halt::AuthRequired,
                 PullReply::Status {
-                    status: status @ (408 | 429 | 500..=599),
+                    status,
                     retry_after_ms,
+                    message,
                     ..
-                } => {
-                    let what = if status == 429 {
-                        "Server busy"
-                    } else {
-                        "Server unavailable"
-                    };
-                    self.wait(retry_after_ms, what)
-                }
-                PullReply::Status {
-                    status, message, ..
-                } => Halt::Failed(message.unwrap_or_else(|| {
-                    format!("The server refused to send changes (HTTP {status})")
-                })),
-                PullReply::Network => self.wait(None, "No internet connection"),
-                PullReply::Timeout => self.wait(None, "The server is not answering"),
+                } => match judge(status) {
+                    Verdict::AuthRequired => Halt::AuthRequired,
+                    Verdict::Wait(what) => self.wait(retry_after_ms, what),
+                    Verdict::Refused => Halt::Failed(message.unwrap_or_else(|| {
+                        format!("The server refused to send changes (HTTP {status})")
+                    })),
+                },
+                PullReply::Network => self.wait(None, OFFLINE),
+                PullReply::Timeout => self.wait(None, NOT_ANSWERING),
                 PullReply::Malformed(why) => {
                     Halt::Failed(format!("The server's changes could not be read ({why})"))
                 }

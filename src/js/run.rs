@@ -10,6 +10,7 @@ use super::error::js_error;
 use super::settings;
 use super::sync::saved_endpoint;
 use crate::core::metrics::Metrics;
+use crate::core::verdict::SIGN_IN_AGAIN;
 use crate::core::SyncState;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
@@ -157,7 +158,7 @@ impl From<&Halt> for HaltView {
             Halt::AuthRequired => HaltView {
                 kind: "auth",
                 until: None,
-                reason: "Sign in again to send your changes; they are saved on this device.".into(),
+                reason: SIGN_IN_AGAIN.into(),
             },
             Halt::Failed(reason) => HaltView {
                 kind: "failed",
