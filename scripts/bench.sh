@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests: they never fail on a number). Today: the reference
+# server's push throughput and cost per event as stored idempotency keys grow,
+# each size beside the smallest as the baseline. Writes bench/results/server-push.md.
+# BENCH_MAX_KEYS, BENCH_EVENTS, BENCH_BATCH, BENCH_DURABLE tune it (see
+# server/examples/bench_push.rs). The browser-side benchmarks are issue 7's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh >/dev/null
+mkdir -p bench/results
+out=bench/results/server-push.md
+{
+  echo "# Server push benchmark"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo
+  cargo run --quiet --release -p outbox-sync-server --example bench_push
+} | tee "$out"
+echo "written: $out"
