@@ -31,10 +31,22 @@ test("the app is installable: the browser reports no installability errors", asy
     assert.equal(manifest.display, "standalone");
     assert.deepEqual(manifest.icons.map((i) => i.sizes).sort(), ["192x192", "512x512", "512x512"]);
     await screenshot(page, "pwa-installable");
+    // A phone-sized screen: nothing wider than the screen, every control reachable.
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.getByRole("heading", { name: "Field notes" }).waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), "no sideways scrolling");
+    const save = await page.getByRole("button", { name: "Save" }).boundingBox();
+    assert.ok(save.height >= 44, "touch targets at least 44 px high");
+    await screenshot(page, "pwa-phone");
   } finally {
     await browser.close();
   }
 });
+
+/** Waits until the server holds `title` for note `id`. */
+function onServer(id, title) {
+  return eventually(async () => (await serverRecord(server, "notes", id))?.data.title === title);
+}
 
 test("two devices edit one note: the conflict dialog offers each choice, and each resolves", async () => {
   const phone = await launchBrowser({ serviceWorkers: "block" });
@@ -44,12 +56,15 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
     const b = await openDemo(tablet, server);
     for (const [id, choice] of [["c-mine", "Keep mine"], ["c-theirs", "Use theirs"], ["c-merge", "Merge"]]) {
       await saveNote(a, id, "Pump inspected", "ok");
-      await a.getByText("All changes saved").waitFor();
-      await b.getByRole("button", { name: "Retry now" }).click(); // pulls the note
-      await b.getByRole("button", { name: "Pump inspected" }).waitFor();
+      await onServer(id, "Pump inspected");
+      // The tablet syncs (and so pulls the note).
+      await eventually(async () => {
+        await b.getByRole("button", { name: "Retry now" }).click();
+        return (await b.getByRole("button", { name: "Pump inspected" }).count()) > 0;
+      });
       // Both change it; the phone is first.
       await saveNote(a, id, "Pump replaced", "ok");
-      await a.getByText("All changes saved").waitFor();
+      await onServer(id, "Pump replaced");
       await b.getByLabel("Note id").fill(id);
       await b.getByLabel("Title").fill("Pump inspected");
       await b.getByLabel("Details").fill("leaking at the seal");
