@@ -20,7 +20,13 @@ for (const [name, offset] of [["a day ahead", DAY], ["a day behind", -DAY]]) {
     const browser = await launchBrowser({ serviceWorkers: "block" });
     try {
       const page = await browser.context.newPage();
-      await page.clock.install({ time: Date.now() + offset });
+      // The device's wall clock is off by `offset`; timers run in real time, as
+      // on a real device (Playwright's fake clock would shift timers too).
+      await page.addInitScript((initial) => {
+        const realNow = Date.now.bind(Date);
+        globalThis.__clockOffset = initial;
+        Date.now = () => realNow() + globalThis.__clockOffset;
+      }, offset);
       await page.goto(`${server.url}/?token=${TOKEN}`);
       await page.getByText("All changes saved").waitFor();
       // Offline while the wrong clock sets the backoff deadline.
@@ -29,7 +35,9 @@ for (const [name, offset] of [["a day ahead", DAY], ["a day behind", -DAY]]) {
       await saveNote(page, id, `Written ${name}`);
       await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
       // The user fixes the clock and the network comes back.
-      await page.clock.setSystemTime(Date.now());
+      await page.evaluate(() => {
+        globalThis.__clockOffset = 0;
+      });
       await page.unroute("**/v1/**");
       await page.getByText("All changes saved").waitFor({ timeout: 20_000 });
       assert.equal((await serverRecord(server, "notes", id)).data.title, `Written ${name}`);
