@@ -40,6 +40,20 @@ impl Clock {
             Some(at) => now_ms >= at || at - now_ms > self.max_backoff_ms,
         }
     }
+
+    /// How long to wait at `now_ms` for a deadline the outbox set: a lease,
+    /// a backoff, or a server's `Retry-After` (capped at the longest backoff).
+    ///
+    /// A deadline further ahead than any the outbox sets was set by a clock
+    /// that has since moved back, so it is due now.
+    pub fn wait_ms(&self, deadline_ms: u64, now_ms: u64) -> u64 {
+        let wait = deadline_ms.saturating_sub(now_ms);
+        if wait > self.max_backoff_ms.max(self.max_lease_ms) {
+            0
+        } else {
+            wait
+        }
+    }
 }
 
 /// Picks the next batch from events offered in send order (by `seq`).
@@ -203,6 +217,20 @@ mod tests {
         assert_eq!(
             seqs(&select_batch(events, Clock::default(), 0, 2)),
             vec![1, 2]
+        );
+    }
+
+    #[test]
+    fn a_timer_set_after_the_clock_moved_back_fires_at_once() {
+        let clock = Clock::default();
+        let now = 1_000_000_000;
+        let day = 24 * 60 * 60 * 1000;
+        assert_eq!(clock.wait_ms(now + day + 2_000, now), 0);
+        assert_eq!(clock.wait_ms(now + 2_000, now), 2_000);
+        assert_eq!(clock.wait_ms(now - 2_000, now), 0);
+        assert_eq!(
+            clock.wait_ms(now + clock.max_backoff_ms, now),
+            clock.max_backoff_ms
         );
     }
 

@@ -106,7 +106,10 @@ impl AutoSync {
     }
 
     fn wake_at(self: &Rc<Self>, at_ms: u64) {
-        let delay = (at_ms as f64 - js_sys::Date::now()).clamp(0.0, MAX_TIMER_MS);
+        // A deadline set before the user corrected a clock that ran ahead
+        // lies a day away: it is due now, not in a day.
+        let now_ms = js_sys::Date::now().max(0.0) as u64;
+        let delay = (self.store.config().clock.wait_ms(at_ms, now_ms) as f64).min(MAX_TIMER_MS);
         let this = Rc::downgrade(self);
         let handler = Closure::<dyn FnMut()>::new(move || {
             if let Some(this) = this.upgrade() {
