@@ -137,7 +137,7 @@ pub fn read_json<T: DeserializeOwned>(
             return not_json(inner);
         }
         let place = if path == "." {
-            "the body".to_owned()
+            "body".to_owned()
         } else {
             format!("field {path}")
         };

@@ -6,6 +6,7 @@ mod common;
 
 mod conflicts;
 mod errors;
+mod fuzz;
 mod idempotency;
 mod isolation;
 mod ops;
