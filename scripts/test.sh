@@ -36,6 +36,10 @@ start_test_server() {
   # Cut-off JSON among the static files: a real 200 that is not a page.
   mkdir -p "$server_dir/www/malformed/v1" "$server_dir/pkg"
   printf '{"changes": [' >"$server_dir/www/malformed/v1/changes"
+  # A page nested 100,000 arrays deep: too deep to decode safely.
+  mkdir -p "$server_dir/www/deep/v1"
+  node -e 'const n = 100000; process.stdout.write(`{"changes": ${"[".repeat(n)}${"]".repeat(n)}}`)' \
+    >"$server_dir/www/deep/v1/changes"
   "${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
     --listen 127.0.0.1:0 --data "$server_dir/test.sqlite3" \
     --www "$server_dir/www" --pkg "$server_dir/pkg" \

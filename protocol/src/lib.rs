@@ -6,12 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod depth;
 pub mod error;
 pub mod event;
 pub mod pull;
 pub mod push;
 pub mod value;
 
+pub use depth::nesting_depth;
 pub use error::{ErrorBody, ErrorResponse};
 pub use event::{Event, Op, Record};
 pub use pull::ChangesResponse;

@@ -166,7 +166,17 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
                 .iter()
                 .find(|r| Uuid::parse_str(&r.event_id).ok() == Some(event.event_id));
             match result.map(|r| r.outcome.effective().clone()) {
-                Some(outcome) => step_for(event.event_id, outcome),
+                Some(outcome) => match names_another_record(event, &outcome) {
+                    Some(other) => Step::Failed {
+                        event_id: event.event_id,
+                        reason: format!(
+                            "The server answered for this change with another record ({other}), \
+                             so its answer was not used; retry the change, and tell whoever \
+                             runs the server."
+                        ),
+                    },
+                    None => step_for(event.event_id, outcome),
+                },
                 None => {
                     missing = true;
                     Step::Retry {
@@ -185,6 +195,18 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
         next: Next::Continue,
         error,
     }
+}
+
+/// The record an outcome carries when it is not the event's own: a server
+/// bug that must not put another record's data into this one.
+fn names_another_record(event: &OutboxEvent, outcome: &Outcome) -> Option<String> {
+    let record = match outcome {
+        Outcome::Applied { record, .. } => record,
+        Outcome::Conflict { current, .. } => current,
+        Outcome::Rejected { .. } | Outcome::Duplicate { .. } => return None,
+    };
+    let same = record.collection == event.collection && record.record_id == event.record_id;
+    (!same).then(|| format!("{}/{}", record.collection, record.record_id))
 }
 
 fn step_for(event_id: Uuid, outcome: Outcome) -> Step {

@@ -29,10 +29,25 @@ fn record(version: u64) -> Record {
     }
 }
 
-fn result(n: u128, outcome: Outcome) -> PushResult {
+/// Event `n`'s result, its record (if any) named as event `n`'s.
+fn result(n: u128, mut outcome: Outcome) -> PushResult {
+    name_record(&mut outcome, &format!("r{n}"));
     PushResult {
         event_id: Uuid::from_u128(n).to_string(),
         outcome,
+    }
+}
+
+fn name_record(outcome: &mut Outcome, record_id: &str) {
+    match outcome {
+        Outcome::Applied { record, .. }
+        | Outcome::Conflict {
+            current: record, ..
+        } => {
+            record.record_id = record_id.into();
+        }
+        Outcome::Duplicate { original } => name_record(original, record_id),
+        Outcome::Rejected { .. } => {}
     }
 }
 
@@ -98,6 +113,43 @@ fn each_outcome_becomes_its_step() {
     );
     assert_eq!(plan.next, Next::Continue);
     assert!(plan.error.is_some());
+}
+
+#[test]
+fn an_answer_naming_another_record_is_not_used() {
+    let batch = [event(1), event(2)];
+    let mut applied = result(
+        1,
+        Outcome::Applied {
+            version: 3,
+            record: record(3),
+        },
+    );
+    name_record(&mut applied.outcome, "r2");
+    let mut conflict = result(
+        2,
+        Outcome::Conflict {
+            current: record(9),
+            fields: vec![],
+            message: "both".into(),
+        },
+    );
+    name_record(&mut conflict.outcome, "r1");
+    let plan = plan(
+        &batch,
+        PushReply::Results(PushResponse {
+            results: vec![applied, conflict],
+        }),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    for (step, other) in plan.steps.iter().zip(["notes/r2", "notes/r1"]) {
+        assert!(
+            matches!(step, Step::Failed { reason, .. } if reason.contains(other)),
+            "{step:?}"
+        );
+    }
 }
 
 #[test]
@@ -235,6 +287,53 @@ proptest! {
         let batch: Vec<_> = (0..size as u128).map(event).collect();
         let policy = RetryPolicy::default();
         let plan = plan(&batch, status(code, retry_after), &policy, NOW, random);
+        prop_assert_eq!(plan.steps.len(), batch.len());
+        for (step, event) in plan.steps.iter().zip(&batch) {
+            prop_assert_eq!(step.event_id(), event.event_id);
+            if let Step::Retry { at_ms, .. } = step {
+                prop_assert!(*at_ms <= NOW + policy.max_ms);
+            }
+        }
+    }
+
+    /// Whatever per-event results a server sends (some missing, repeated,
+    /// unknown, for other records, duplicates of duplicates), every event
+    /// gets exactly one step, in order, and none waits past the maximum.
+    #[test]
+    fn any_results_give_one_step_per_event(
+        size in 1usize..12,
+        answers in prop::collection::vec((0u128..16, 0u8..5, 0u64..20, any::<bool>()), 0..24),
+        garbage_ids in prop::collection::vec(".{0,40}", 0..3),
+    ) {
+        let batch: Vec<_> = (0..size as u128).map(event).collect();
+        let mut results: Vec<PushResult> = answers
+            .into_iter()
+            .map(|(n, kind, version, own_record)| {
+                let mut outcome = match kind {
+                    0 => Outcome::Applied { version, record: record(version) },
+                    1 => Outcome::Conflict { current: record(version), fields: vec![], message: "x".into() },
+                    2 => Outcome::Rejected { code: "c".into(), message: "m".into() },
+                    3 => Outcome::Duplicate {
+                        original: Box::new(Outcome::Duplicate {
+                            original: Box::new(Outcome::Applied { version, record: record(version) }),
+                        }),
+                    },
+                    _ => Outcome::Duplicate {
+                        original: Box::new(Outcome::Rejected { code: "c".into(), message: "m".into() }),
+                    },
+                };
+                if own_record {
+                    name_record(&mut outcome, &format!("r{n}"));
+                }
+                PushResult { event_id: Uuid::from_u128(n).to_string(), outcome }
+            })
+            .collect();
+        results.extend(garbage_ids.into_iter().map(|event_id| PushResult {
+            event_id,
+            outcome: Outcome::Rejected { code: "c".into(), message: "m".into() },
+        }));
+        let policy = RetryPolicy::default();
+        let plan = plan(&batch, PushReply::Results(PushResponse { results }), &policy, NOW, 0.5);
         prop_assert_eq!(plan.steps.len(), batch.len());
         for (step, event) in plan.steps.iter().zip(&batch) {
             prop_assert_eq!(step.event_id(), event.event_id);

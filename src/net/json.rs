@@ -15,9 +15,20 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, String> {
         .ok_or_else(|| "JSON.stringify returned no text".to_owned())
 }
 
+/// The deepest answer read: the server's payload limit (32) and the
+/// envelope fit many times over, and decoding stays far from the end of
+/// the wasm stack, which a deeper document could reach and crash the module.
+pub(crate) const MAX_ANSWER_DEPTH: usize = 128;
+
 /// JSON `text` read as a `T`; the error says what was wrong, for a
 /// `Malformed` reply.
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let depth = outbox_sync_protocol::nesting_depth(text);
+    if depth > MAX_ANSWER_DEPTH {
+        return Err(format!(
+            "it nests {depth} levels deep, more than the {MAX_ANSWER_DEPTH} this client reads"
+        ));
+    }
     let js = js_sys::JSON::parse(text).map_err(|e| format!("not JSON: {}", describe(&e)))?;
     serde_wasm_bindgen::from_value(js).map_err(|e| format!("unexpected JSON: {e}"))
 }

@@ -90,6 +90,17 @@ async fn a_garbage_since_is_refused_or_asks_for_a_resync() {
 }
 
 #[wasm_bindgen_test]
+async fn a_page_nested_too_deeply_is_malformed_not_a_crash() {
+    // `scripts/test.sh` puts a page nested 100,000 arrays deep at
+    // `/deep/v1/changes`: decoding it would run off the wasm stack.
+    let statics = Endpoint::new(format!("{}/deep", server())).with_token(TOKEN);
+    match pull(&statics, None, 10).await {
+        PullReply::Malformed(why) => assert!(why.contains("100001 levels deep"), "{why}"),
+        other => panic!("expected malformed, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
 async fn a_cut_off_page_is_malformed() {
     // `scripts/test.sh` puts cut-off JSON at `/malformed/v1/changes` among
     // the server's static files: a real 200 whose body is not a page.
