@@ -18,3 +18,10 @@ out=bench/results/server-push.md
   cargo run --quiet --release -p outbox-sync-server --example bench_push
 } | tee "$out"
 echo "written: $out"
+
+# The server under load: many clients pushing and pulling for a minute on a
+# release build (server/tests/api/load.rs; LOAD_SECONDS, LOAD_CLIENTS tune it).
+LOAD_SECONDS="${LOAD_SECONDS:-60}" LOAD_CLIENTS="${LOAD_CLIENTS:-32}" \
+  LOAD_REPORT="$PWD/bench/results/server-load.md" \
+  cargo test --quiet --release -p outbox-sync-server --test api load:: -- --nocapture
+echo "written: bench/results/server-load.md"

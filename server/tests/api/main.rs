@@ -9,5 +9,6 @@ mod errors;
 mod fuzz;
 mod idempotency;
 mod isolation;
+mod load;
 mod ops;
 mod pull;
