@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod keys;
+pub mod logging;
 pub mod maintenance;
 pub mod routes;
 pub mod statics;
@@ -148,7 +149,7 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
         config.www.as_deref(),
         config.pkg.as_deref(),
     )
-    .layer(TraceLayer::new_for_http());
+    .layer(TraceLayer::new_for_http().make_span_with(logging::request_span::<axum::body::Body>));
     if !config.cors_origins.is_empty() {
         app = app.layer(cors(&config.cors_origins));
     }

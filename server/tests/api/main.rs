@@ -12,3 +12,4 @@ mod isolation;
 mod load;
 mod ops;
 mod pull;
+mod secrets;
