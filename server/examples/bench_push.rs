@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use outbox_sync_server::{serve, Collections, Config, Policy};
+use outbox_sync_server::{serve, Collections, Config, Database, Policy};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
@@ -107,7 +107,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("bench.sqlite3");
     let mut config = Config::new(&data).token("bench-token", "bench");
-    config.durable_commits = durable;
+    config.database = Database::Sqlite {
+        path: data.clone(),
+        durable,
+    };
     config.collections = Collections::any(Policy::Lww);
     let server = serve(config).await.expect("server starts");
     let url = format!("{}/v1/push", server.url());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::auth::{parse_pair, parse_tokens_file};
-use crate::config::{parse_duration, Collections, Config, Limits, Policy, Retention};
+use crate::config::{parse_duration, Collections, Config, Database, Limits, Policy, Retention};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -28,18 +28,36 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
     pub listen: SocketAddr,
 
-    /// SQLite database file; its directory is created if missing.
-    #[arg(
-        long,
-        default_value = "./data/outbox-sync.sqlite3",
-        value_name = "PATH"
-    )]
-    pub data: PathBuf,
+    /// SQLite database file (default ./data/outbox-sync.sqlite3); its
+    /// directory is created if missing. Not with --database-url.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
 
     /// Acknowledge commits before they reach the disk (faster; a power cut
-    /// can lose the last acknowledged writes, a crash cannot).
+    /// can lose the last acknowledged writes, a crash cannot). SQLite only.
     #[arg(long)]
     pub fast_commits: bool,
+
+    /// PostgreSQL instead of SQLite, e.g.
+    /// postgres://outbox@127.0.0.1:5432/outbox; several servers may share
+    /// one database. Tables are created at start.
+    #[arg(
+        long,
+        env = "OUTBOX_SYNC_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections this server keeps open.
+    #[arg(
+        long,
+        env = "OUTBOX_SYNC_DATABASE_POOL",
+        default_value_t = Database::DEFAULT_POOL,
+        value_parser = clap::value_parser!(u32).range(1..=1000),
+        value_name = "N"
+    )]
+    pub database_pool: u32,
 
     /// A bearer token and the user it signs in (repeatable).
     #[arg(long = "token", value_name = "TOKEN=USER")]
@@ -107,12 +125,40 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
+/// The SQLite file when neither --data nor --database-url is given.
+pub const DEFAULT_DATA: &str = "./data/outbox-sync.sqlite3";
+
 impl Args {
+    /// SQLite unless a PostgreSQL URL is given (an empty one counts as none).
+    fn database(&self) -> Result<Database, String> {
+        let url = self.database_url.as_deref().map(str::trim);
+        match url.filter(|url| !url.is_empty()) {
+            None => Ok(Database::Sqlite {
+                path: self.data.clone().unwrap_or_else(|| DEFAULT_DATA.into()),
+                durable: !self.fast_commits,
+            }),
+            Some(_) if self.data.is_some() => Err(
+                "both --data (SQLite) and --database-url (PostgreSQL, also read from \
+                 OUTBOX_SYNC_DATABASE_URL) are set: pass only one"
+                    .to_owned(),
+            ),
+            Some(_) if self.fast_commits => Err(
+                "--fast-commits is for SQLite only; with PostgreSQL, durability is the \
+                 database's synchronous_commit setting"
+                    .to_owned(),
+            ),
+            Some(url) => Ok(Database::Postgres {
+                url: url.to_owned(),
+                pool: self.database_pool,
+            }),
+        }
+    }
+
     /// Checks the flags and builds the server's settings.
     pub fn into_config(self) -> Result<Config, String> {
-        let mut config = Config::new(self.data);
+        let mut config = Config::new(DEFAULT_DATA);
         config.listen = self.listen;
-        config.durable_commits = !self.fast_commits;
+        config.database = self.database()?;
         for pair in &self.tokens {
             let (token, user) = parse_pair(pair).ok_or_else(|| {
                 "--token needs TOKEN=USER, e.g. --token dev-token=alice".to_owned()
@@ -157,6 +203,9 @@ impl Args {
         config.collections = collections;
         config.www = Some(self.www);
         config.pkg = Some(self.pkg);
+        for origin in &self.cors_origins {
+            check_origin(origin)?;
+        }
         config.cors_origins = self.cors_origins;
         config.limits = Limits {
             max_body_bytes: self.max_body_bytes,
@@ -171,6 +220,27 @@ impl Args {
         };
         config.fault_injection = self.enable_fault_injection;
         Ok(config)
+    }
+}
+
+/// Checks one `--cors-origin`: an exact origin such as
+/// `https://app.example.com`, never a wildcard.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let exact = rest.is_some_and(|host| {
+        !host.is_empty()
+            && !host.contains(['/', '*', ' ', '?', '#'])
+            && axum::http::HeaderValue::from_str(origin).is_ok()
+    });
+    if exact {
+        Ok(())
+    } else {
+        Err(format!(
+            "--cors-origin {origin:?} is not an exact origin: give scheme, host and port \
+             without a path or wildcard, e.g. --cors-origin https://app.example.com"
+        ))
     }
 }
 
@@ -201,6 +271,66 @@ mod tests {
         assert_eq!(config.collections.policy("other"), None);
         assert_eq!(config.listen.port(), 8787);
         assert!(!config.fault_injection);
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact() {
+        let base = ["--token", "t=a", "--any-collection", "--cors-origin"];
+        for good in ["https://app.example.com", "http://127.0.0.1:5173"] {
+            let flags: Vec<&str> = base.iter().copied().chain([good]).collect();
+            assert_eq!(args(&flags).into_config().unwrap().cors_origins, [good]);
+        }
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "app.example.com",
+            "https://a.com/path",
+        ] {
+            let flags: Vec<&str> = base.iter().copied().chain([bad]).collect();
+            let error = args(&flags).into_config().unwrap_err();
+            assert!(error.contains("exact origin"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_database_url_chooses_postgres() {
+        let base = ["--token", "t=a", "--any-collection"];
+        let sqlite = args(&base).into_config().unwrap();
+        assert_eq!(
+            sqlite.database,
+            Database::Sqlite {
+                path: DEFAULT_DATA.into(),
+                durable: true
+            }
+        );
+        let url = "postgres://app:pw@127.0.0.1:5432/outbox";
+        let mut flags = base.to_vec();
+        flags.extend(["--database-url", url, "--database-pool", "3"]);
+        let postgres = args(&flags).into_config().unwrap();
+        assert_eq!(
+            postgres.database,
+            Database::Postgres {
+                url: url.to_owned(),
+                pool: 3
+            }
+        );
+        assert_eq!(
+            postgres.database.to_string(),
+            "postgres://app:***@127.0.0.1:5432/outbox"
+        );
+        flags.extend(["--data", "x.sqlite3"]);
+        let both = args(&flags).into_config().unwrap_err();
+        assert!(both.contains("pass only one"), "{both}");
+        let mut flags = base.to_vec();
+        flags.extend(["--database-url", url, "--fast-commits"]);
+        assert!(args(&flags)
+            .into_config()
+            .unwrap_err()
+            .contains("SQLite only"));
+        let mut flags = base.to_vec();
+        flags.extend(["--database-url", url, "--database-pool", "0"]);
+        let all = ["outbox-sync-server"].into_iter().chain(flags);
+        assert!(Args::try_parse_from(all).is_err());
     }
 
     #[test]

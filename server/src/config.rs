@@ -136,15 +136,56 @@ impl Default for Retention {
     }
 }
 
+/// Where the server keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file: nothing to set up; one server per file.
+    Sqlite {
+        /// The database file; its directory is created.
+        path: PathBuf,
+        /// `fsync` on every commit (`true`, the default) or only at checkpoints.
+        durable: bool,
+    },
+    /// A PostgreSQL database, which several server instances may share.
+    Postgres {
+        /// A `postgres://user[:password]@host[:port]/dbname[?param=value]`
+        /// URL (or libpq `key=value` pairs).
+        url: String,
+        /// Most connections this server keeps open.
+        pool: u32,
+    },
+}
+
+impl Database {
+    /// Connections per server when no pool size is given.
+    pub const DEFAULT_POOL: u32 = 8;
+
+    /// PostgreSQL at `url` with the default pool size.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        Database::Postgres {
+            url: url.into(),
+            pool: Self::DEFAULT_POOL,
+        }
+    }
+}
+
+impl fmt::Display for Database {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite { path, .. } => write!(f, "{}", path.display()),
+            Database::Postgres { url, .. } => f.write_str(&crate::store::postgres::redact(url)),
+        }
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// The SQLite database file; its directory is created.
-    pub data: PathBuf,
-    /// `fsync` on every commit (`true`, the default) or only at checkpoints.
-    pub durable_commits: bool,
+    /// Where the data lives: SQLite (the default) or PostgreSQL.
+    pub database: Database,
     /// Bearer token to user id.
     pub tokens: HashMap<String, String>,
     /// Known collections and their conflict policies.
@@ -165,12 +206,15 @@ pub struct Config {
 
 impl Config {
     /// Settings for a test or a tool: listen on a free loopback port, keep
-    /// data in `data`, accept any collection with `lww`, no static files.
+    /// data in the SQLite file `data` (durably), accept any collection with
+    /// `lww`, no static files.
     pub fn new(data: impl Into<PathBuf>) -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data: data.into(),
-            durable_commits: true,
+            database: Database::Sqlite {
+                path: data.into(),
+                durable: true,
+            },
             tokens: HashMap::new(),
             collections: Collections::any(Policy::Lww),
             www: None,

@@ -28,9 +28,10 @@ use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-pub use config::{Collections, Config, Limits, Policy, Retention};
+pub use config::{Collections, Config, Database, Limits, Policy, Retention};
 
 use crate::routes::{AppState, Shared};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -41,6 +42,9 @@ pub enum StartError {
     DataDir(PathBuf, std::io::Error),
     /// The database could not be opened or set up.
     Database(PathBuf, String),
+    /// PostgreSQL could not be reached or set up (the URL without its
+    /// password, and why).
+    Postgres(String, String),
     /// The listen address is taken or not allowed.
     Listen(SocketAddr, std::io::Error),
 }
@@ -57,6 +61,10 @@ impl fmt::Display for StartError {
                 f,
                 "cannot open the database {} ({e}); check that the file and its directory are writable, or pass --data with another path",
                 path.display()
+            ),
+            StartError::Postgres(url, e) => write!(
+                f,
+                "cannot use the PostgreSQL database {url} ({e}); check that PostgreSQL is running and reachable from here, and that --database-url (or OUTBOX_SYNC_DATABASE_URL) names an existing database and a user allowed to create tables in it"
             ),
             StartError::Listen(addr, e) if e.kind() == ErrorKind::AddrInUse => write!(
                 f,
@@ -114,13 +122,32 @@ impl Server {
 /// Opens the store, binds the address and starts serving in the
 /// background; returns once the server accepts connections.
 pub async fn serve(config: Config) -> Result<Server, StartError> {
-    if let Some(dir) = config.data.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(dir.to_owned(), e))?;
-    }
-    let store = SqliteStore::open(&config.data, config.durable_commits)
-        .map_err(|e| StartError::Database(config.data.clone(), e.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = open_store(&config.database).await?;
     serve_with(config, store).await
+}
+
+/// Opens (creating or migrating if needed) the configured database.
+pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>, StartError> {
+    match database {
+        Database::Sqlite { path, durable } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(dir.to_owned(), e))?;
+            }
+            let store = SqliteStore::open(path, *durable)
+                .map_err(|e| StartError::Database(path.clone(), e.to_string()))?;
+            Ok(Arc::new(store))
+        }
+        Database::Postgres { url, pool } => {
+            let shown = database.to_string();
+            let (url, pool) = (url.clone(), *pool);
+            // The sync client blocks on its own runtime: not on this one.
+            let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url, pool))
+                .await
+                .map_err(|e| StartError::Postgres(shown.clone(), e.to_string()))?;
+            let store = opened.map_err(|e| StartError::Postgres(shown, e))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Like [`serve`], with a store made by the caller.
@@ -166,7 +193,7 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
             tracing::error!(error = %e, "server stopped");
         }
     });
-    tracing::info!(%addr, data = %config.data.display(), "listening");
+    tracing::info!(%addr, database = %config.database, "listening");
     Ok(Server {
         addr,
         stop,

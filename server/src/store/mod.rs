@@ -1,10 +1,15 @@
 //! Durable storage behind a trait: records, their change order, idempotency
 //! keys and tombstone horizons, all scoped per user.
 //!
-//! SQLite (`sqlite.rs`) is the default; the SQL is kept portable so a
-//! PostgreSQL store can implement the same trait. Calls are blocking: the
-//! routes run them on tokio's blocking pool.
+//! SQLite (`sqlite.rs`) is the default: one server per file, nothing to set
+//! up. PostgreSQL (`postgres.rs`) lets several server instances share one
+//! database. Both run the same portable DDL (`schema.rs`) and share their
+//! row encoding (`rows.rs`). Calls are blocking: the routes run them on
+//! tokio's blocking pool.
 
+pub mod postgres;
+pub mod rows;
+pub mod schema;
 pub mod sqlite;
 
 use std::fmt;

@@ -4,44 +4,16 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use outbox_sync_protocol::{Map, Outcome, Record, Value};
+use outbox_sync_protocol::Record;
 use rusqlite::{
     params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
 };
 use sha2::{Digest, Sha256};
 
+use super::rows::{self, Decided};
+use super::schema::SCHEMA;
 use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
-use crate::apply::{self, Decision, FieldVersions, State};
-
-/// Portable DDL: no SQLite-only types, so PostgreSQL can run it too.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    user_id TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    deleted INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    field_versions TEXT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    PRIMARY KEY (user_id, collection, record_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS records_by_version ON records (user_id, version);
-CREATE INDEX IF NOT EXISTS records_tombstones ON records (deleted, updated_at);
-CREATE TABLE IF NOT EXISTS idempotency (
-    user_id TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (user_id, idem_key)
-);
-CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at);
-CREATE TABLE IF NOT EXISTS horizons (user_id TEXT PRIMARY KEY, seq BIGINT NOT NULL);
-INSERT INTO counters (name, value) VALUES ('seq', 0) ON CONFLICT (name) DO NOTHING;
-";
+use crate::apply::State;
 
 /// Records, keys and horizons in one SQLite file.
 pub struct SqliteStore {
@@ -106,31 +78,12 @@ fn other(error: rusqlite::Error) -> StoreError {
     }
 }
 
-fn json_error(error: serde_json::Error) -> StoreError {
-    StoreError::Other(format!("stored JSON is unreadable: {error}"))
-}
-
 fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic while holding the lock cannot leave a transaction open
     // (rusqlite rolls back on drop), so the connection is still sound.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The record row as the trait's `Record`.
-fn record_of(collection: &str, record_id: &str, state: &State) -> Record {
-    Record {
-        collection: collection.to_owned(),
-        record_id: record_id.to_owned(),
-        version: state.version,
-        deleted: state.deleted,
-        data: if state.deleted {
-            Value::Null
-        } else {
-            Value::Object(state.data.clone())
-        },
-    }
 }
 
 fn load(
@@ -155,20 +108,10 @@ fn load(
         )
         .optional()
         .map_err(other)?;
-    let Some((version, deleted, data, fields)) = row else {
-        return Ok(None);
-    };
-    let data: Value = serde_json::from_str(&data).map_err(json_error)?;
-    let fields: FieldVersions = serde_json::from_str(&fields).map_err(json_error)?;
-    Ok(Some(State {
-        version: version as u64,
-        deleted: deleted != 0,
-        data: match data {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        },
-        fields,
-    }))
+    row.map(|(version, deleted, data, fields)| {
+        rows::state_of(version, deleted != 0, &data, &fields)
+    })
+    .transpose()
 }
 
 impl Store for SqliteStore {
@@ -188,11 +131,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(other)?;
             if let Some((hash, outcome)) = seen {
-                if hash != request.request_hash {
-                    return Ok(Applied::KeyReused);
-                }
-                let outcome: Outcome = serde_json::from_str(&outcome).map_err(json_error)?;
-                return Ok(Applied::Replayed(outcome));
+                return rows::replay(request, &hash, &outcome);
             }
         }
         let current = load(&tx, request.user, &event.collection, &event.record_id)?;
@@ -202,57 +141,37 @@ impl Store for SqliteStore {
             })
             .map_err(other)?;
         let next = seq as u64 + 1;
-        let outcome = match apply::decide(request.policy, current.as_ref(), event, next) {
-            Decision::Apply(state) => {
-                tx.execute(
-                    "UPDATE counters SET value = ?1 WHERE name = 'seq'",
-                    params![next as i64],
-                )
-                .map_err(other)?;
-                let data = serde_json::to_string(&Value::Object(state.data.clone()))
-                    .map_err(json_error)?;
-                let fields = serde_json::to_string(&state.fields).map_err(json_error)?;
-                tx.execute(
-                    "INSERT INTO records
-                        (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
-                        version = excluded.version, deleted = excluded.deleted, data = excluded.data,
-                        field_versions = excluded.field_versions, updated_at = excluded.updated_at",
-                    params![
-                        request.user,
-                        event.collection,
-                        event.record_id,
-                        next as i64,
-                        i64::from(state.deleted),
-                        data,
-                        fields,
-                        request.now_ms
-                    ],
-                )
-                .map_err(other)?;
-                Outcome::Applied {
-                    version: next,
-                    record: record_of(&event.collection, &event.record_id, &state),
-                }
-            }
-            Decision::Conflict { fields, message } => {
-                let absent = State {
-                    version: 0,
-                    deleted: true,
-                    data: Map::new(),
-                    fields: FieldVersions::new(),
-                };
-                let state = current.as_ref().unwrap_or(&absent);
-                Outcome::Conflict {
-                    current: record_of(&event.collection, &event.record_id, state),
+        let decided = rows::decide(request, current.as_ref(), next);
+        if let Decided::Apply { state, .. } = &decided {
+            tx.execute(
+                "UPDATE counters SET value = ?1 WHERE name = 'seq'",
+                params![next as i64],
+            )
+            .map_err(other)?;
+            let (data, fields) = rows::columns_of(state)?;
+            tx.execute(
+                "INSERT INTO records
+                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
+                params![
+                    request.user,
+                    event.collection,
+                    event.record_id,
+                    next as i64,
+                    i64::from(state.deleted),
+                    data,
                     fields,
-                    message,
-                }
-            }
-        };
+                    request.now_ms
+                ],
+            )
+            .map_err(other)?;
+        }
+        let outcome = decided.outcome();
         if let Some(key) = request.key {
-            let stored = serde_json::to_string(&outcome).map_err(json_error)?;
+            let stored = rows::outcome_column(outcome)?;
             tx.execute(
                 "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -267,7 +186,7 @@ impl Store for SqliteStore {
             .map_err(other)?;
         }
         tx.commit().map_err(other)?;
-        Ok(Applied::Fresh(outcome))
+        Ok(Applied::Fresh(outcome.clone()))
     }
 
     fn get(
@@ -279,7 +198,7 @@ impl Store for SqliteStore {
         let mut conn = lock(&self.reader);
         let tx = conn.transaction().map_err(other)?;
         let state = load(&tx, user, collection, record_id)?;
-        Ok(state.map(|state| record_of(collection, record_id, &state)))
+        Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
     }
 
     fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
@@ -319,19 +238,13 @@ impl Store for SqliteStore {
         let mut records = Vec::new();
         for row in rows {
             let (collection, record_id, version, deleted, data) = row.map_err(other)?;
-            let deleted = deleted != 0;
-            let data = if deleted {
-                Value::Null
-            } else {
-                serde_json::from_str(&data).map_err(json_error)?
-            };
-            records.push(Record {
+            records.push(rows::change_of(
                 collection,
                 record_id,
-                version: version as u64,
-                deleted,
-                data,
-            });
+                version,
+                deleted != 0,
+                &data,
+            )?);
         }
         let has_more = records.len() > limit;
         records.truncate(limit);

@@ -1,6 +1,14 @@
 //! Starting a server per test, and small HTTP helpers.
+//!
+//! With `OUTBOX_SYNC_TEST_DATABASE_URL` set (scripts/postgres.sh sets it),
+//! every test server uses PostgreSQL instead of SQLite, each in a fresh
+//! schema of that database, dropped afterwards.
 
-use outbox_sync_server::{serve, Collections, Config, Policy, Server};
+use std::sync::Arc;
+
+use outbox_sync_server::maintenance::run_once;
+use outbox_sync_server::store::Expired;
+use outbox_sync_server::{serve, Collections, Config, Database, Policy, Retention, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -10,19 +18,90 @@ pub const ALICE: &str = "token-alice";
 /// Bob's token.
 pub const BOB: &str = "token-bob";
 
-/// A running server, its HTTP client and its temporary data directory.
+/// The variable naming the PostgreSQL database the tests use.
+pub const POSTGRES_ENV: &str = "OUTBOX_SYNC_TEST_DATABASE_URL";
+
+/// The test database's URL, when the tests run on PostgreSQL.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// A fresh schema in the test database; dropped with its last handle.
+pub struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Schema {
+    /// Creates a schema with a random name in the database at `base`.
+    pub async fn create(base: &str) -> Arc<Schema> {
+        assert!(
+            base.starts_with("postgres://") || base.starts_with("postgresql://"),
+            "{POSTGRES_ENV} must be a postgres:// URL, e.g. postgres://postgres@127.0.0.1:5432/outbox_test"
+        );
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let (url, sql) = (base.to_owned(), format!("CREATE SCHEMA {name}"));
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+                panic!("cannot reach {POSTGRES_ENV}={url} ({e}); scripts/postgres.sh starts a throwaway cluster and sets it")
+            });
+            client.batch_execute(&sql).expect("create a test schema");
+        })
+        .await
+        .unwrap();
+        Arc::new(Schema {
+            base: base.to_owned(),
+            name,
+        })
+    }
+
+    /// The base URL with this schema first on the search path.
+    pub fn url(&self) -> String {
+        let join = if self.base.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{join}options=-c%20search_path%3D{}",
+            self.base, self.name
+        )
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, sql) = (
+            self.base.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+        // The sync client cannot run inside the test's async runtime.
+        let dropped = std::thread::spawn(move || {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .and_then(|mut client| client.batch_execute(&sql))
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test schema: {e}");
+        }
+    }
+}
+
+/// A running server, its HTTP client and its temporary data directory (or
+/// PostgreSQL schema).
 pub struct TestServer {
     pub server: Server,
     pub http: reqwest::Client,
     _dir: TempDir,
+    _schema: Option<Arc<Schema>>,
 }
 
 /// The test collections: `notes` merge, `tasks` strict, `items` lww.
 pub fn config(dir: &TempDir) -> Config {
-    let mut config = Config::new(dir.path().join("data").join("test.sqlite3"))
-        .token(ALICE, "alice")
-        .token(BOB, "bob");
-    config.durable_commits = false;
+    let path = dir.path().join("data").join("test.sqlite3");
+    let mut config = Config::new(&path).token(ALICE, "alice").token(BOB, "bob");
+    config.database = Database::Sqlite {
+        path,
+        durable: false,
+    };
     config.collections = Collections::default()
         .with("notes", Policy::Merge)
         .with("tasks", Policy::Strict)
@@ -36,15 +115,45 @@ impl TestServer {
         Self::start_with(|c| c).await
     }
 
-    /// Starts a server with the test configuration changed by `adjust`.
+    /// Starts a server with the test configuration changed by `adjust`, on
+    /// PostgreSQL when [`POSTGRES_ENV`] is set.
     pub async fn start_with(adjust: impl FnOnce(Config) -> Config) -> Self {
+        let schema = match postgres_url() {
+            Some(base) => Some(Schema::create(&base).await),
+            None => None,
+        };
+        Self::start_in(schema, adjust).await
+    }
+
+    /// Starts a server in `schema` (SQLite when `None`).
+    pub async fn start_in(
+        schema: Option<Arc<Schema>>,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let server = serve(adjust(config(&dir))).await.expect("server starts");
+        let mut config = config(&dir);
+        if let Some(schema) = &schema {
+            config.database = Database::postgres(schema.url());
+        }
+        let server = serve(adjust(config)).await.expect("server starts");
         TestServer {
             server,
             http: reqwest::Client::new(),
             _dir: dir,
+            _schema: schema,
         }
+    }
+
+    /// Runs one expiry pass as if it were `now_ms() + 1000`, on the
+    /// blocking pool as the server's own maintenance does (store calls
+    /// block, and PostgreSQL's client must not block an async thread).
+    pub async fn expire(&self, retention: Retention) -> Expired {
+        let store = self.server.store();
+        let now = outbox_sync_server::routes::now_ms() + 1000;
+        tokio::task::spawn_blocking(move || run_once(store.as_ref(), &retention, now))
+            .await
+            .unwrap()
+            .expect("expiry runs")
     }
 
     pub fn url(&self, path: &str) -> String {

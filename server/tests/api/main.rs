@@ -8,6 +8,7 @@ mod conflicts;
 mod errors;
 mod fuzz;
 mod idempotency;
+mod instances;
 mod isolation;
 mod load;
 mod ops;

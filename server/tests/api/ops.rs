@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use outbox_sync_server::{serve, StartError};
+use outbox_sync_server::{serve, Database, StartError};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -39,7 +39,10 @@ async fn an_unwritable_data_path_is_a_clear_start_up_error() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let mut config = config(&dir);
-    config.data = blocker.join("db.sqlite3");
+    config.database = Database::Sqlite {
+        path: blocker.join("db.sqlite3"),
+        durable: false,
+    };
     let error = serve(config)
         .await
         .err()

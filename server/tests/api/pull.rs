@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use outbox_sync_server::maintenance::run_once;
 use outbox_sync_server::Retention;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -156,13 +155,7 @@ async fn tokens_older_than_the_tombstone_horizon_get_410() {
         tombstones: Duration::ZERO,
         interval: Duration::from_secs(3600),
     };
-    let store = server.server.store();
-    let expired = run_once(
-        store.as_ref(),
-        &retention,
-        outbox_sync_server::routes::now_ms() + 1000,
-    )
-    .unwrap();
+    let expired = server.expire(retention).await;
     assert_eq!(expired.tombstones, 1);
 
     let (status, body) = server.pull(ALICE, Some(&before), 100).await;
@@ -207,13 +200,7 @@ async fn expired_keys_are_forgotten() {
         keys: Duration::ZERO,
         ..Retention::default()
     };
-    let store = server.server.store();
-    let expired = run_once(
-        store.as_ref(),
-        &retention,
-        outbox_sync_server::routes::now_ms() + 1000,
-    )
-    .unwrap();
+    let expired = server.expire(retention).await;
     assert_eq!(expired.keys, 1);
     assert_eq!(
         server.push_ok(ALICE, vec![e]).await[0]["status"],

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the server's tests: initdb in a temporary
+# directory, started on 127.0.0.1 at a free port with trust auth on loopback
+# only, then stopped and removed when this script exits (even on Ctrl-C or a
+# failed command). Installs Debian's PostgreSQL through scripts/bootstrap.sh
+# when it is missing.
+#
+#   scripts/postgres.sh COMMAND [ARGS...]   runs COMMAND with
+#       OUTBOX_SYNC_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:PORT/outbox_test
+#       and exits with its status, e.g. scripts/postgres.sh cargo test -p outbox-sync-server
+#   scripts/postgres.sh                     prints the URL and waits until Ctrl-C
+#
+# The cluster trades durability for speed (fsync=off): it is for tests only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'postgres.sh: %s\n' "$*" >&2; }
+
+# The newest installed server, e.g. /usr/lib/postgresql/15/bin.
+find_bin() {
+  find /usr/lib/postgresql -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |
+    sort -V | tail -n 1 | xargs -r dirname
+}
+bin=$(find_bin)
+if [ -z "$bin" ]; then
+  say "PostgreSQL is not installed; running scripts/bootstrap.sh to install it"
+  scripts/bootstrap.sh
+  bin=$(find_bin)
+  [ -n "$bin" ] || { say "still no /usr/lib/postgresql/*/bin/initdb after bootstrap; install Debian's postgresql package"; exit 1; }
+fi
+
+dir=$(mktemp -d /tmp/outbox-sync-pg.XXXXXX)
+chmod 755 "$dir"
+# initdb and postgres refuse to run as root: run them as the postgres user,
+# which Debian's package creates.
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || { say "running as root but there is no postgres user; install Debian's postgresql package"; exit 1; }
+  chown postgres: "$dir"
+  as_db() { runuser -u postgres -- "$@"; }
+else
+  as_db() { "$@"; }
+fi
+
+started=no
+cleanup() {
+  status=$?
+  if [ "$started" = yes ]; then
+    as_db "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || say "could not stop the cluster in $dir"
+  fi
+  rm -rf "$dir"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+as_db "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+  { cat "$dir/initdb.log" >&2; say "initdb failed (log above)"; exit 1; }
+
+# A loopback port free right now; another process may take it before the
+# server binds, so a failed start tries another port.
+free_port() {
+  if command -v node >/dev/null; then
+    node -e 'const s = require("net").createServer();
+      s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+  else
+    echo $((20000 + RANDOM % 40000))
+  fi
+}
+
+for attempt in 1 2 3 4 5; do
+  port=$(free_port)
+  if as_db "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null; then
+    started=yes
+    break
+  fi
+  say "start on port $port failed (attempt $attempt); its log:"
+  tail -n 5 "$dir/server.log" >&2 || true
+done
+[ "$started" = yes ] || { say "PostgreSQL did not start"; exit 1; }
+
+"$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres outbox_test
+export OUTBOX_SYNC_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/outbox_test"
+say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $OUTBOX_SYNC_TEST_DATABASE_URL (data in $dir, removed on exit)"
+
+if [ $# -eq 0 ]; then
+  say "no command given: waiting until Ctrl-C"
+  while :; do sleep 3600 & wait $!; done
+fi
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"

@@ -1,0 +1,376 @@
+//! The PostgreSQL store: several server instances can share one database.
+//!
+//! Every write transaction first locks the single `seq` row of `counters`
+//! (`SELECT … FOR UPDATE`), then decides and writes. That one row lock
+//! serialises writers across all instances, so versions are taken and
+//! committed in the same order: a pull never sees version N+1 while N is
+//! still invisible, and never skips a change. Under the lock the
+//! idempotency key is checked again (each statement of a READ COMMITTED
+//! transaction sees every commit made before it started), so the same key
+//! sent to two instances at once is applied once and the other gets the
+//! stored outcome. Reads use one REPEATABLE READ snapshot, so a page and the
+//! tombstone horizon it is checked against agree.
+
+mod connect;
+
+use std::time::Duration;
+
+use outbox_sync_protocol::Record;
+use postgres::error::SqlState;
+use postgres::IsolationLevel;
+use r2d2::{Pool, PooledConnection};
+
+use self::connect::{describe, Conn, LogErrors, Manager};
+use super::rows::{self, Decided};
+use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
+use crate::apply::State;
+
+pub use self::connect::redact;
+
+/// How many times a transaction that PostgreSQL aborted (deadlock,
+/// serialization failure) runs before the request answers `503`.
+const ATTEMPTS: u32 = 5;
+
+/// How long a request waits for a free pooled connection before `503`.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Records, keys and horizons in a PostgreSQL database.
+pub struct PostgresStore {
+    /// `None` only while dropping (see `Drop`).
+    pool: Option<Pool<Manager>>,
+    epoch: String,
+}
+
+/// Why a transaction stopped.
+enum Fault {
+    /// PostgreSQL refused or the connection failed.
+    Db(postgres::Error),
+    /// Anything else (unreadable stored JSON).
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Fault {
+    fn from(error: postgres::Error) -> Self {
+        Fault::Db(error)
+    }
+}
+
+impl From<StoreError> for Fault {
+    fn from(error: StoreError) -> Self {
+        Fault::Store(error)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url`, applies the missing migrations and keeps up to
+    /// `pool_size` connections. Blocking: call it outside async code (the
+    /// server does so on tokio's blocking pool). The error says what failed.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, String> {
+        let config = connect::config(url)?;
+        let mut client = config
+            .connect(postgres::NoTls)
+            .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+        let epoch = connect::migrate(&mut client)?;
+        drop(client);
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(LogErrors))
+            .build(Manager::new(config))
+            .map_err(|e| format!("cannot start the connection pool: {e}"))?;
+        Ok(PostgresStore {
+            pool: Some(pool),
+            epoch,
+        })
+    }
+
+    fn connection(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        let pool = self.pool.as_ref().expect("the pool lives until drop");
+        pool.get().map_err(|e| {
+            tracing::warn!(error = %e, "no PostgreSQL connection free or reachable");
+            StoreError::Busy
+        })
+    }
+
+    /// Runs `work` on a pooled connection, again when PostgreSQL aborted
+    /// the transaction for a reason that a new attempt can clear.
+    fn run<T>(&self, mut work: impl FnMut(&mut Conn) -> Result<T, Fault>) -> Result<T, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let mut conn = self.connection()?;
+            let error = match work(&mut conn) {
+                Ok(value) => return Ok(value),
+                Err(Fault::Store(error)) => return Err(error),
+                Err(Fault::Db(error)) => error,
+            };
+            if retryable(&error) && attempt < ATTEMPTS {
+                tracing::debug!(error = %describe(&error), attempt, "transaction aborted; retrying");
+                std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)) + jitter());
+                attempt += 1;
+                continue;
+            }
+            return Err(classify(&error));
+        }
+    }
+}
+
+/// Aborted transactions that another attempt can get through.
+fn retryable(error: &postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            &SqlState::T_R_SERIALIZATION_FAILURE
+                | &SqlState::T_R_DEADLOCK_DETECTED
+                | &SqlState::UNIQUE_VIOLATION
+        )
+    )
+}
+
+/// `Busy` (the client retries after `Retry-After`) for waits, overload and
+/// lost connections; `Other` for the rest.
+fn classify(error: &postgres::Error) -> StoreError {
+    let busy = error.is_closed()
+        || matches!(
+            error.code(),
+            Some(
+                &SqlState::LOCK_NOT_AVAILABLE
+                    | &SqlState::QUERY_CANCELED
+                    | &SqlState::TOO_MANY_CONNECTIONS
+                    | &SqlState::CANNOT_CONNECT_NOW
+                    | &SqlState::ADMIN_SHUTDOWN
+                    | &SqlState::T_R_SERIALIZATION_FAILURE
+                    | &SqlState::T_R_DEADLOCK_DETECTED
+            )
+        );
+    if busy {
+        tracing::warn!(error = %describe(error), "PostgreSQL is busy or unreachable");
+        StoreError::Busy
+    } else {
+        StoreError::Other(format!("PostgreSQL: {}", describe(error)))
+    }
+}
+
+/// A few milliseconds that differ between threads, so transactions that
+/// deadlocked do not collide again in step.
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    Duration::from_micros(u64::from(nanos % 5_000))
+}
+
+fn load(
+    client: &mut impl postgres::GenericClient,
+    conn_sql: &connect::Statements,
+    user: &str,
+    collection: &str,
+    record_id: &str,
+) -> Result<Option<State>, Fault> {
+    let row = client.query_opt(&conn_sql.load, &[&user, &collection, &record_id])?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let deleted: i32 = row.get(1);
+    let state = rows::state_of(row.get(0), deleted != 0, row.get(2), row.get(3))?;
+    Ok(Some(state))
+}
+
+/// One attempt at applying an event.
+fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fault> {
+    let Conn { client, sql } = conn;
+    let event = request.event;
+    // A replay needs no lock: a stored key never changes.
+    if let Some(key) = request.key {
+        if let Some(row) = client.query_opt(&sql.seen, &[&request.user, &key])? {
+            return Ok(rows::replay(request, row.get(0), row.get(1))?);
+        }
+    }
+    let mut tx = client.transaction()?;
+    let seq: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+    // Under the lock: an instance that applied this key first has committed.
+    if let Some(key) = request.key {
+        if let Some(row) = tx.query_opt(&sql.seen, &[&request.user, &key])? {
+            return Ok(rows::replay(request, row.get(0), row.get(1))?);
+        }
+    }
+    let current = load(
+        &mut tx,
+        sql,
+        request.user,
+        &event.collection,
+        &event.record_id,
+    )?;
+    let next = seq + 1;
+    let decided = rows::decide(request, current.as_ref(), next as u64);
+    if let Decided::Apply { state, .. } = &decided {
+        let (data, fields) = rows::columns_of(state)?;
+        tx.execute(&sql.set_seq, &[&next])?;
+        tx.execute(
+            &sql.upsert,
+            &[
+                &request.user,
+                &event.collection,
+                &event.record_id,
+                &next,
+                &i32::from(state.deleted),
+                &data,
+                &fields,
+                &request.now_ms,
+            ],
+        )?;
+    }
+    let outcome = decided.outcome();
+    if let Some(key) = request.key {
+        let stored = rows::outcome_column(outcome)?;
+        tx.execute(
+            &sql.remember,
+            &[
+                &request.user,
+                &key,
+                &request.request_hash,
+                &stored,
+                &request.now_ms,
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Applied::Fresh(outcome.clone()))
+}
+
+fn changes_once(
+    conn: &mut Conn,
+    user: &str,
+    since: Option<u64>,
+    limit: usize,
+) -> Result<Changes, Fault> {
+    let Conn { client, sql } = conn;
+    // One snapshot for the horizon and the page: an expiry committing in
+    // between cannot make the page skip purged tombstones.
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let position = since.unwrap_or(0);
+    if since.is_some() {
+        let horizon: Option<i64> = tx.query_opt(&sql.horizon, &[&user])?.map(|row| row.get(0));
+        if horizon.is_some_and(|h| position < h as u64) {
+            return Ok(Changes::Gone);
+        }
+    }
+    let found = tx.query(
+        &sql.page,
+        &[&user, &(position as i64), &((limit + 1) as i64)],
+    )?;
+    tx.commit()?;
+    let mut records = Vec::with_capacity(found.len());
+    for row in &found {
+        let deleted: i32 = row.get(3);
+        records.push(rows::change_of(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            deleted != 0,
+            row.get(4),
+        )?);
+    }
+    let has_more = records.len() > limit;
+    records.truncate(limit);
+    let position = records.last().map_or(position, |r| r.version);
+    Ok(Changes::Page {
+        records,
+        position,
+        has_more,
+    })
+}
+
+fn expire_once(
+    conn: &mut Conn,
+    keys_before_ms: i64,
+    tombstones_before_ms: i64,
+) -> Result<Expired, Fault> {
+    let client = &mut conn.client;
+    // Keys need no lock: a key is only ever read, or inserted once.
+    let keys = client.execute(
+        "DELETE FROM idempotency WHERE created_at < $1",
+        &[&keys_before_ms],
+    )?;
+    // Tombstones go under the `seq` lock, so no write decides against a
+    // tombstone that disappears before it commits. The horizon is computed
+    // from exactly the rows deleted.
+    let mut tx = client.transaction()?;
+    tx.query_one(
+        "SELECT value FROM counters WHERE name = 'seq' FOR UPDATE",
+        &[],
+    )?;
+    let tombstones: i64 = tx
+        .query_one(
+            "WITH purged AS (
+                DELETE FROM records WHERE deleted = 1 AND updated_at < $1
+                RETURNING user_id, version
+            ), moved AS (
+                INSERT INTO horizons (user_id, seq)
+                SELECT user_id, MAX(version) FROM purged GROUP BY user_id
+                ON CONFLICT (user_id) DO UPDATE SET seq = GREATEST(horizons.seq, excluded.seq)
+            )
+            SELECT COUNT(*) FROM purged",
+            &[&tombstones_before_ms],
+        )?
+        .get(0);
+    tx.commit()?;
+    Ok(Expired {
+        keys,
+        tombstones: tombstones as u64,
+    })
+}
+
+impl Store for PostgresStore {
+    fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError> {
+        self.run(|conn| apply_once(conn, request))
+    }
+
+    fn get(
+        &self,
+        user: &str,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        self.run(|conn| {
+            let Conn { client, sql } = conn;
+            let state = load(client, sql, user, collection, record_id)?;
+            Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
+        })
+    }
+
+    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
+        self.run(|conn| changes_once(conn, user, since, limit))
+    }
+
+    fn expire(
+        &self,
+        keys_before_ms: i64,
+        tombstones_before_ms: i64,
+    ) -> Result<Expired, StoreError> {
+        self.run(|conn| expire_once(conn, keys_before_ms, tombstones_before_ms))
+    }
+
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+}
+
+impl Drop for PostgresStore {
+    /// The sync client closes its connection by blocking on its own
+    /// runtime, which panics inside async code; the last `Arc` of the store
+    /// is often dropped there (a test's end, the server's shutdown), so the
+    /// pool is closed on a plain thread.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closing = std::thread::spawn(move || drop(pool));
+            let _ = closing.join();
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Reaching PostgreSQL: the connection settings read from the URL, the
+//! connection pool with each connection's prepared statements, and the
+//! migrations run once at start.
+
+use std::time::Duration;
+
+use postgres::{Client, Config, NoTls, Statement};
+
+use crate::store::schema::SCHEMA;
+
+/// Schema steps, applied in order; `schema_version` holds how many ran.
+/// Append new steps; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[SCHEMA];
+
+/// Advisory lock key held while migrating, so instances starting together
+/// do not create the same tables at once ("outbox-s" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6f75_7462_6f78_2d73;
+
+/// A write waits this long for the `seq` row (or any lock) before the
+/// request answers `503` with `Retry-After`.
+const LOCK_TIMEOUT_MS: u32 = 5_000;
+
+/// A session idle inside a transaction this long is ended by PostgreSQL, so
+/// a stalled instance cannot hold the `seq` row and stop every writer.
+const IDLE_IN_TRANSACTION_MS: u32 = 30_000;
+
+/// Parses `url` (a `postgres://` URL or `key=value` pairs) and adds the
+/// server's session settings; settings in the URL's `options` come first,
+/// so a `lock_timeout` given there is overridden.
+pub fn config(url: &str) -> Result<Config, String> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| format!("the URL is not valid: {e}"))?;
+    let options = format!(
+        "{} -c lock_timeout={LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        config.get_options().unwrap_or_default()
+    );
+    config.options(options.trim());
+    if config.get_application_name().is_none() {
+        config.application_name("outbox-sync-server");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+/// `url` with its password replaced by `***`, for logs and messages.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
+            }
+        }
+        return url.to_owned();
+    }
+    // key=value form: hide the value of `password`.
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs the missing migration steps and returns the database's epoch
+/// (created on first use). Safe to run from several instances at once.
+pub fn migrate(client: &mut Client) -> Result<String, String> {
+    let fail = |e: postgres::Error| format!("setting up the tables failed: {}", describe(&e));
+    let mut tx = client.transaction().map_err(fail)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(fail)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(fail)?;
+    let done: Option<i32> = tx
+        .query_one("SELECT MAX(version) FROM schema_version", &[])
+        .map_err(fail)?
+        .get(0);
+    let done = done.unwrap_or(0);
+    let known = MIGRATIONS.len() as i32;
+    if done > known {
+        return Err(format!(
+            "the database was set up by a newer outbox-sync-server (schema version {done}; \
+             this one knows up to {known}): run the newer server, or point --database-url \
+             at another database"
+        ));
+    }
+    for (step, sql) in (1..).zip(MIGRATIONS).skip(done as usize) {
+        tx.batch_execute(sql).map_err(fail)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&step])
+            .map_err(fail)?;
+    }
+    tx.execute(
+        "INSERT INTO meta (name, value)
+         VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 16))
+         ON CONFLICT (name) DO NOTHING",
+        &[],
+    )
+    .map_err(fail)?;
+    let epoch: String = tx
+        .query_one("SELECT value FROM meta WHERE name = 'epoch'", &[])
+        .map_err(fail)?
+        .get(0);
+    tx.commit().map_err(fail)?;
+    Ok(epoch)
+}
+
+/// A PostgreSQL error with the server's message when there is one.
+pub fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+/// The statements every request uses, prepared once per connection so a
+/// statement costs one round trip.
+pub struct Statements {
+    /// `(user, key)` → `request_hash, outcome`.
+    pub seen: Statement,
+    /// Locks the `seq` row until commit; → `value`.
+    pub lock_seq: Statement,
+    /// `(value)`: the new `seq`.
+    pub set_seq: Statement,
+    /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
+    pub load: Statement,
+    /// Inserts or replaces a record row.
+    pub upsert: Statement,
+    /// Stores a key and its outcome.
+    pub remember: Statement,
+    /// `(user)` → `seq`: the tombstone horizon.
+    pub horizon: Statement,
+    /// `(user, after, limit)` → `collection, record_id, version, deleted, data`.
+    pub page: Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Statements {
+            seen: client.prepare(
+                "SELECT request_hash, outcome FROM idempotency WHERE user_id = $1 AND idem_key = $2",
+            )?,
+            lock_seq: client.prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")?,
+            set_seq: client.prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")?,
+            load: client.prepare(
+                "SELECT version, deleted, data, field_versions FROM records
+                 WHERE user_id = $1 AND collection = $2 AND record_id = $3",
+            )?,
+            upsert: client.prepare(
+                "INSERT INTO records
+                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
+            )?,
+            remember: client.prepare(
+                "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )?,
+            horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
+            page: client.prepare(
+                "SELECT collection, record_id, version, deleted, data FROM records
+                 WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+            )?,
+        })
+    }
+}
+
+/// A pooled connection and its prepared statements.
+pub struct Conn {
+    /// The connection.
+    pub client: Client,
+    /// Its prepared statements.
+    pub sql: Statements,
+}
+
+/// Opens connections for the pool (after the migrations ran, so the
+/// statements can be prepared).
+#[derive(Debug)]
+pub struct Manager {
+    config: Config,
+}
+
+impl Manager {
+    /// A manager connecting with `config`.
+    pub fn new(config: Config) -> Self {
+        Manager { config }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        let sql = Statements::prepare(&mut client)?;
+        Ok(Conn { client, sql })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// Sends the pool's connection failures to the server's log.
+#[derive(Debug)]
+pub struct LogErrors;
+
+impl r2d2::HandleError<postgres::Error> for LogErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(error = %describe(&error), "cannot open a PostgreSQL connection; will retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.internal:5432/outbox?sslmode=disable"),
+            "postgres://app:***@db.internal:5432/outbox?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://app@127.0.0.1/outbox"),
+            "postgres://app@127.0.0.1/outbox"
+        );
+        assert_eq!(
+            redact("host=db user=app password=s3cret dbname=outbox"),
+            "host=db user=app password=*** dbname=outbox"
+        );
+    }
+
+    #[test]
+    fn session_settings_are_added_to_the_url_options() {
+        let parsed =
+            config("postgres://app@127.0.0.1/outbox?options=-c%20search_path%3Dt1").unwrap();
+        let options = parsed.get_options().unwrap();
+        assert!(
+            options.starts_with("-c search_path=t1 -c lock_timeout="),
+            "{options}"
+        );
+        assert_eq!(parsed.get_application_name(), Some("outbox-sync-server"));
+        assert!(config("postgres://[nope")
+            .unwrap_err()
+            .contains("not valid"));
+    }
+}
