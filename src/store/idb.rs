@@ -6,6 +6,8 @@
 //! the core's shared helpers, so this store and
 //! [`MemoryOutbox`](crate::core::memory::MemoryOutbox) cannot drift apart.
 
+use std::cell::Cell;
+
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{
@@ -32,6 +34,10 @@ use crate::core::{LocalRecord, StatusSummary};
 pub struct IdbOutbox {
     db: Database,
     config: StoreConfig,
+    /// Every event with a lower `seq` is synced (a state no event leaves,
+    /// and new events get higher `seq`s), so walks in send order start
+    /// here instead of stepping over every synced event kept for retention.
+    unsent_from: Cell<u64>,
 }
 
 impl IdbOutbox {
@@ -42,7 +48,11 @@ impl IdbOutbox {
     /// library wrote it, and [`StoreError::Unavailable`] without IndexedDB.
     pub async fn open(name: &str, config: StoreConfig) -> Result<IdbOutbox, StoreError> {
         let db = schema::open(name).await?;
-        Ok(IdbOutbox { db, config })
+        Ok(IdbOutbox {
+            db,
+            config,
+            unsent_from: Cell::new(0),
+        })
     }
 
     /// The database's name.
@@ -236,17 +246,21 @@ impl OutboxStore for IdbOutbox {
         // One transaction, so an event moving from queued to syncing meanwhile
         // is listed once.
         let tx = self.read(&[OUTBOX])?;
-        let mut events = Vec::new();
-        {
-            let outbox = tx.object_store(OUTBOX)?;
-            for state in EventState::ALL.into_iter().filter(|s| s.is_unsent()) {
-                events.extend(ops::in_state(&outbox, state).await?);
-            }
-        }
+        let events = ops::unsent_from(
+            &tx.object_store(OUTBOX)?,
+            self.unsent_from.get(),
+            limit as usize,
+        )
+        .await?;
         commit(tx).await?;
-        events.sort_by_key(|e| e.seq);
-        events.truncate(limit as usize);
         Ok(events)
+    }
+
+    async fn next_attempt_at(&self) -> Result<Option<u64>, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let earliest = ops::earliest_queued_deadline(&tx.object_store(OUTBOX)?).await?;
+        commit(tx).await?;
+        Ok(earliest)
     }
 
     async fn status(&self) -> Result<StatusSummary, StoreError> {
@@ -268,7 +282,15 @@ impl OutboxStore for IdbOutbox {
         let tx = self.write(&[OUTBOX])?;
         let batch = {
             let outbox = tx.object_store(OUTBOX)?;
-            let mut batch = ops::select_batch(&outbox, self.config.clock, now_ms, limit).await?;
+            let (mut batch, unsent_from) = ops::select_batch(
+                &outbox,
+                self.config.clock,
+                now_ms,
+                limit,
+                self.unsent_from.get(),
+            )
+            .await?;
+            self.unsent_from.set(unsent_from);
             for event in &mut batch {
                 event.start_sync(now_ms + self.config.lease_ms)?;
                 ops::put_event(&outbox, event).await?;

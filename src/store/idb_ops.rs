@@ -161,22 +161,85 @@ pub(super) async fn unsent_of(
     Ok(events)
 }
 
-/// Walks the outbox in send order and picks the next batch, one event per record.
+/// Walks the outbox in send order from `from_seq` and picks the next batch,
+/// one event per record. Also returns the `seq` of the first unsent event
+/// it met (or one past the last event when every event it met was synced),
+/// the new lowest point to start from.
 pub(super) async fn select_batch(
     outbox: &ObjectStore<'_>,
     clock: Clock,
     now_ms: u64,
     limit: usize,
-) -> Result<Vec<OutboxEvent>, StoreError> {
+    from_seq: u64,
+) -> Result<(Vec<OutboxEvent>, u64), StoreError> {
     let mut selector = BatchSelector::new(clock, now_ms, limit);
-    if let Some(mut cursor) = outbox.open_cursor().await? {
+    let mut first_unsent = None;
+    let mut next = from_seq;
+    if let Some(mut cursor) = outbox
+        .open_cursor()
+        .with_query::<f64, _>(KeyRange::LowerBound(from_seq as f64, false))
+        .await?
+    {
         while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            let seq = seq_of(&event)?;
+            next = seq + 1;
+            if event.state.is_unsent() && first_unsent.is_none() {
+                first_unsent = Some(seq);
+            }
             if !selector.offer(event) {
                 break;
             }
         }
     }
-    Ok(selector.finish())
+    Ok((selector.finish(), first_unsent.unwrap_or(next)))
+}
+
+/// At most `limit` unsent events from `from_seq` on, in send order, read
+/// one at a time (synced events with large payloads are never all in memory).
+pub(super) async fn unsent_from(
+    outbox: &ObjectStore<'_>,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let mut found = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
+    if let Some(mut cursor) = outbox
+        .open_cursor()
+        .with_query::<f64, _>(KeyRange::LowerBound(from_seq as f64, false))
+        .await?
+    {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            if event.state.is_unsent() {
+                found.push(event);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The earliest backoff deadline among queued events, read one at a time.
+pub(super) async fn earliest_queued_deadline(
+    outbox: &ObjectStore<'_>,
+) -> Result<Option<u64>, StoreError> {
+    let mut earliest: Option<u64> = None;
+    if let Some(mut cursor) = outbox
+        .index(BY_STATE)?
+        .open_cursor()
+        .with_query(EventState::Queued.as_str())
+        .await?
+    {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            if let Some(at) = event.next_attempt_at_ms {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+    }
+    Ok(earliest)
 }
 
 /// The key of a record in the records store: `[collection, record_id]`.

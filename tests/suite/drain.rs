@@ -428,3 +428,26 @@ async fn unsent_lists_every_unconfirmed_state_once_in_send_order() {
     );
     assert_eq!(outbox.unsent(1).await.unwrap().len(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn walks_start_after_the_synced_events_and_agree_with_a_fresh_connection() {
+    let (outbox, name) = fresh().await;
+    let changes: Vec<_> = (0..6).map(|n| put(&format!("r{n}"), "1")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    for event in outbox.take_batch(100, 4).await.unwrap() {
+        outbox.complete(event.event_id, Some(1), 200).await.unwrap();
+    }
+    // r1's second change comes after r4 and r5; r0 stays synced behind.
+    outbox.enqueue(put("r1", "2"), 300).await.unwrap();
+    assert_eq!(seqs(&outbox.take_batch(400, 1).await.unwrap()), vec![5]);
+    assert_eq!(seqs(&outbox.unsent(10).await.unwrap()), vec![5, 6, 7]);
+    assert_eq!(seqs(&outbox.unsent(2).await.unwrap()), vec![5, 6]);
+    // Another tab's connection starts from the beginning and sees the same.
+    let other = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(seqs(&other.unsent(10).await.unwrap()), vec![5, 6, 7]);
+    assert_eq!(seqs(&other.take_batch(500, 10).await.unwrap()), vec![6, 7]);
+    assert!(outbox.take_batch(600, 10).await.unwrap().is_empty());
+    assert_eq!(outbox.next_attempt_at().await.unwrap(), None);
+}
