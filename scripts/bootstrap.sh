@@ -61,6 +61,12 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else present+=(chromium chromedriver); fi
 
+# PostgreSQL, for the server's tests on PostgreSQL: scripts/postgres.sh runs a
+# throwaway cluster from these binaries (nothing is started here).
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  apt_install postgresql
+else present+=(postgresql); fi
+
 # Node.js for the package, the demo and the browser end-to-end tests.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm

@@ -75,6 +75,9 @@ cargo clippy -p outbox-sync --target wasm32-unknown-unknown --all-targets --quie
 step "native tests (core, protocol, server over 127.0.0.1)"
 cargo test --workspace 2>&1 | tee -a "$log"
 
+step "server tests again on PostgreSQL (a throwaway cluster from scripts/postgres.sh), with several server instances on one database (server/tests/api/instances.rs)"
+scripts/postgres.sh cargo test -p outbox-sync-server 2>&1 | tee -a "$log"
+
 step "wasm tests in headless Chromium: page (tests/browser.rs) and service worker (tests/worker.rs), against outbox-sync-server"
 start_test_server
 # The URL is baked into the test build (option_env!); without it the net tests fail.
