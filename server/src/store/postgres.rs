@@ -20,7 +20,7 @@ use postgres::error::SqlState;
 use postgres::IsolationLevel;
 use r2d2::{Pool, PooledConnection};
 
-use self::connect::{describe, Conn, LogErrors, Manager};
+use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use super::rows::{self, Decided};
 use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
 use crate::apply::State;
@@ -163,13 +163,13 @@ fn jitter() -> Duration {
 }
 
 fn load(
-    client: &mut impl postgres::GenericClient,
-    conn_sql: &connect::Statements,
+    client: &mut postgres::Client,
+    sql: &Statements,
     user: &str,
     collection: &str,
     record_id: &str,
 ) -> Result<Option<State>, Fault> {
-    let row = client.query_opt(&conn_sql.load, &[&user, &collection, &record_id])?;
+    let row = client.query_opt(&sql.load, &[&user, &collection, &record_id])?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -178,7 +178,9 @@ fn load(
     Ok(Some(state))
 }
 
-/// One attempt at applying an event.
+/// One attempt at applying an event: at most 2 round trips before the
+/// `seq` lock, 3 while holding it (lock, re-check and load, write), then
+/// the commit.
 fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fault> {
     let Conn { client, sql } = conn;
     let event = request.event;
@@ -190,51 +192,74 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
     }
     let mut tx = client.transaction()?;
     let seq: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-    // Under the lock: an instance that applied this key first has committed.
-    if let Some(key) = request.key {
-        if let Some(row) = tx.query_opt(&sql.seen, &[&request.user, &key])? {
-            return Ok(rows::replay(request, row.get(0), row.get(1))?);
-        }
-    }
-    let current = load(
-        &mut tx,
-        sql,
-        request.user,
-        &event.collection,
-        &event.record_id,
+    // This statement starts after the lock was granted, so it sees every
+    // commit made before: an instance that applied this key first, and the
+    // record as the last writer left it.
+    let row = tx.query_one(
+        &sql.recheck,
+        &[
+            &request.user,
+            &request.key,
+            &event.collection,
+            &event.record_id,
+        ],
     )?;
+    if let Some(hash) = row.get::<_, Option<&str>>(0) {
+        return Ok(rows::replay(request, hash, row.get(1))?);
+    }
+    let current = match row.get::<_, Option<i64>>(2) {
+        None => None,
+        Some(version) => {
+            let deleted: i32 = row.get(3);
+            Some(rows::state_of(
+                version,
+                deleted != 0,
+                row.get(4),
+                row.get(5),
+            )?)
+        }
+    };
     let next = seq + 1;
     let decided = rows::decide(request, current.as_ref(), next as u64);
-    if let Decided::Apply { state, .. } = &decided {
-        let (data, fields) = rows::columns_of(state)?;
-        tx.execute(&sql.set_seq, &[&next])?;
-        tx.execute(
-            &sql.upsert,
-            &[
-                &request.user,
-                &event.collection,
-                &event.record_id,
-                &next,
-                &i32::from(state.deleted),
-                &data,
-                &fields,
-                &request.now_ms,
-            ],
-        )?;
-    }
     let outcome = decided.outcome();
-    if let Some(key) = request.key {
-        let stored = rows::outcome_column(outcome)?;
-        tx.execute(
-            &sql.remember,
-            &[
-                &request.user,
-                &key,
-                &request.request_hash,
-                &stored,
-                &request.now_ms,
-            ],
-        )?;
+    let stored = match request.key {
+        Some(_) => Some(rows::outcome_column(outcome)?),
+        None => None,
+    };
+    match &decided {
+        Decided::Apply { state, .. } => {
+            let (data, fields) = rows::columns_of(state)?;
+            tx.execute(
+                &sql.write,
+                &[
+                    &request.user,
+                    &event.collection,
+                    &event.record_id,
+                    &next,
+                    &i32::from(state.deleted),
+                    &data,
+                    &fields,
+                    &request.now_ms,
+                    &request.key,
+                    &request.request_hash,
+                    &stored,
+                ],
+            )?;
+        }
+        Decided::Conflict(_) => {
+            if let (Some(key), Some(stored)) = (request.key, &stored) {
+                tx.execute(
+                    &sql.remember,
+                    &[
+                        &request.user,
+                        &key,
+                        &request.request_hash,
+                        stored,
+                        &request.now_ms,
+                    ],
+                )?;
+            }
+        }
     }
     tx.commit()?;
     Ok(Applied::Fresh(outcome.clone()))

@@ -123,13 +123,19 @@ pub struct Statements {
     pub seen: Statement,
     /// Locks the `seq` row until commit; → `value`.
     pub lock_seq: Statement,
-    /// `(value)`: the new `seq`.
-    pub set_seq: Statement,
+    /// `(user, key or NULL, collection, record_id)` → `request_hash,
+    /// outcome` of the key and `version, deleted, data, field_versions` of
+    /// the record (NULLs for what does not exist): one round trip under
+    /// the lock.
+    pub recheck: Statement,
     /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
     pub load: Statement,
-    /// Inserts or replaces a record row.
-    pub upsert: Statement,
-    /// Stores a key and its outcome.
+    /// `(user, collection, record_id, version, deleted, data, field_versions,
+    /// now, key or NULL, request_hash, outcome)`: moves `seq` to `version`,
+    /// writes the record and, with a key, stores it; one round trip.
+    pub write: Statement,
+    /// `(user, key, request_hash, outcome, now)`: stores a key alone (for
+    /// an event that conflicted).
     pub remember: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
@@ -144,18 +150,29 @@ impl Statements {
                 "SELECT request_hash, outcome FROM idempotency WHERE user_id = $1 AND idem_key = $2",
             )?,
             lock_seq: client.prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")?,
-            set_seq: client.prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")?,
+            recheck: client.prepare(
+                "SELECT i.request_hash, i.outcome, r.version, r.deleted, r.data, r.field_versions
+                 FROM (SELECT 1) AS one
+                 LEFT JOIN idempotency i ON i.user_id = $1 AND i.idem_key = $2
+                 LEFT JOIN records r ON r.user_id = $1 AND r.collection = $3 AND r.record_id = $4",
+            )?,
             load: client.prepare(
                 "SELECT version, deleted, data, field_versions FROM records
                  WHERE user_id = $1 AND collection = $2 AND record_id = $3",
             )?,
-            upsert: client.prepare(
-                "INSERT INTO records
-                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
-                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
-                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
+            write: client.prepare(
+                "WITH seq AS (
+                    UPDATE counters SET value = $4 WHERE name = 'seq'
+                 ), record AS (
+                    INSERT INTO records
+                        (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                        version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                        field_versions = excluded.field_versions, updated_at = excluded.updated_at
+                 )
+                 INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
+                 SELECT $1, $9, $10, $11, $8 WHERE $9::text IS NOT NULL",
             )?,
             remember: client.prepare(
                 "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
