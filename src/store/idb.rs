@@ -376,18 +376,19 @@ impl OutboxStore for IdbOutbox {
         let tx = self.write(&[OUTBOX])?;
         let changed = {
             let outbox = tx.object_store(OUTBOX)?;
-            let mut waiting = ops::in_state(&outbox, EventState::Queued).await?;
+            // Seqs first, events one at a time: a long queue is never all in memory.
+            let due = |e: &OutboxEvent| needs_retry_now(e, include_failed);
+            let mut waiting = ops::seqs_in_state(&outbox, EventState::Queued, due).await?;
             if include_failed {
-                waiting.extend(ops::in_state(&outbox, EventState::Failed).await?);
+                waiting.extend(ops::seqs_in_state(&outbox, EventState::Failed, due).await?);
             }
             let mut changed = 0;
-            for mut event in waiting
-                .into_iter()
-                .filter(|e| needs_retry_now(e, include_failed))
-            {
-                event.retry_now()?;
-                ops::put_event(&outbox, &event).await?;
-                changed += 1;
+            for seq in waiting {
+                if let Some(mut event) = ops::event_at(&outbox, seq).await? {
+                    event.retry_now()?;
+                    ops::put_event(&outbox, &event).await?;
+                    changed += 1;
+                }
             }
             changed
         };

@@ -222,6 +222,37 @@ pub(super) async fn unsent_from(
     Ok(found)
 }
 
+/// The `seq` of every event in `state` that `keep` selects, in send order,
+/// read one event at a time.
+pub(super) async fn seqs_in_state(
+    outbox: &ObjectStore<'_>,
+    state: EventState,
+    keep: impl Fn(&OutboxEvent) -> bool,
+) -> Result<Vec<u64>, StoreError> {
+    let mut seqs = Vec::new();
+    if let Some(mut cursor) = outbox
+        .index(BY_STATE)?
+        .open_cursor()
+        .with_query(state.as_str())
+        .await?
+    {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            if keep(&event) {
+                seqs.push(seq_of(&event)?);
+            }
+        }
+    }
+    Ok(seqs)
+}
+
+/// The event stored under `seq`.
+pub(super) async fn event_at(
+    outbox: &ObjectStore<'_>,
+    seq: u64,
+) -> Result<Option<OutboxEvent>, StoreError> {
+    Ok(outbox.get::<OutboxEvent, _, _>(seq as f64).serde()?.await?)
+}
+
 /// The earliest backoff deadline among queued events, read one at a time.
 pub(super) async fn earliest_queued_deadline(
     outbox: &ObjectStore<'_>,
