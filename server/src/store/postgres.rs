@@ -67,9 +67,15 @@ impl PostgresStore {
     /// server does so on tokio's blocking pool). The error says what failed.
     pub fn open(url: &str, pool_size: u32) -> Result<Self, String> {
         let config = connect::config(url)?;
-        let mut client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+        let mut client = config.connect(postgres::NoTls).map_err(|e| {
+            let hint = if e.to_string().contains("TLS") {
+                "; this server connects without TLS: drop sslmode=require, or reach \
+                     PostgreSQL through a TLS proxy (docs/deployment.md)"
+            } else {
+                ""
+            };
+            format!("cannot connect: {}{hint}", describe(&e))
+        })?;
         let epoch = connect::migrate(&mut client)?;
         drop(client);
         let pool = Pool::builder()

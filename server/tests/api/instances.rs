@@ -6,6 +6,7 @@
 //! why and pass; scripts/test.sh always runs them (through
 //! scripts/postgres.sh).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,18 +18,25 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-/// Two servers sharing one fresh schema, or `None` (with a message) when
-/// the tests run on SQLite only.
-async fn two_instances(test: &str) -> Option<(TestServer, TestServer)> {
+/// A fresh schema, or `None` (with a message) when the tests run on SQLite
+/// only.
+async fn shared_schema(test: &str) -> Option<Arc<Schema>> {
     let Some(base) = postgres_url() else {
-        eprintln!(
-            "skipped {test}: several instances on one database need PostgreSQL; \
+        // Straight to stderr: cargo test hides eprintln! of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "instances::{test} skipped: several instances on one database need PostgreSQL; \
              set {POSTGRES_ENV} (scripts/postgres.sh starts a throwaway cluster and sets it; \
              scripts/test.sh runs these tests that way)"
         );
         return None;
     };
-    let schema = Schema::create(&base).await;
+    Some(Schema::create(&base).await)
+}
+
+/// Two servers sharing one fresh schema, or `None` on SQLite.
+async fn two_instances(test: &str) -> Option<(TestServer, TestServer)> {
+    let schema = shared_schema(test).await?;
     let a = TestServer::start_in(Some(schema.clone()), |c| c).await;
     let b = TestServer::start_in(Some(schema), |c| c).await;
     Some((a, b))
@@ -36,7 +44,9 @@ async fn two_instances(test: &str) -> Option<(TestServer, TestServer)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_sent_to_two_instances_at_once_is_applied_once() {
-    let Some((a, b)) = two_instances("the_same_event_sent_to_two_instances_at_once").await else {
+    let Some((a, b)) =
+        two_instances("the_same_event_sent_to_two_instances_at_once_is_applied_once").await
+    else {
         return;
     };
     for round in 0..3 {
@@ -84,7 +94,8 @@ async fn the_same_event_sent_to_two_instances_at_once_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_on_two_instances_writes_once() {
-    let Some((a, b)) = two_instances("the_same_idempotency_key_on_two_instances").await else {
+    let Some((a, b)) = two_instances("the_same_idempotency_key_on_two_instances_writes_once").await
+    else {
         return;
     };
     let write = |server: &TestServer, i: usize, key: String| {
@@ -271,6 +282,23 @@ async fn concurrent_writers_on_both_instances_are_pulled_once_in_order() {
         .collect();
     assert_eq!(from_scratch, written, "a full pull gives the same order");
     assert_eq!(a.pull_all(ALICE).await, b.pull_all(ALICE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_set_up_one_database() {
+    let Some(schema) = shared_schema("instances_starting_together_set_up_one_database").await
+    else {
+        return;
+    };
+    let starts = (0..4).map(|_| TestServer::start_in(Some(schema.clone()), |c| c));
+    let servers = join_all(starts).await;
+    let epochs: Vec<String> = servers
+        .iter()
+        .map(|s| s.server.store().epoch().to_owned())
+        .collect();
+    assert!(epochs.iter().all(|e| e == &epochs[0]), "{epochs:?}");
+    put(&servers[0], ALICE, "items", "x", None, json!({})).await;
+    assert_eq!(servers[3].pull_all(ALICE).await.len(), 1);
 }
 
 #[tokio::test]
