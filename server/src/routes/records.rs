@@ -135,10 +135,19 @@ async fn change(
         Outcome::Applied { record, .. } => Ok(with_etag(StatusCode::OK, record, replayed)),
         Outcome::Conflict {
             current, message, ..
-        } => Err(
-            ApiError::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", message)
-                .with_current(current),
-        ),
+        } => {
+            let error = ApiError::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", message)
+                .with_current(current);
+            if !replayed {
+                return Err(error);
+            }
+            // The stored answer of the first request, marked as such.
+            let mut response = error.into_response();
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            Ok(response)
+        }
         other => Err(ApiError::store(crate::store::StoreError::Other(format!(
             "unexpected stored outcome {}",
             other.status()

@@ -241,6 +241,28 @@ async fn if_match_gives_412_with_the_current_record_and_strict_needs_it() {
     assert_eq!(body["error"]["code"], "version_mismatch");
     assert_eq!(body["current"]["data"], json!({"a": 1.0, "b": 2.0}));
     assert_eq!(headers["etag"].to_str().unwrap(), new_tag);
+    assert!(!headers.contains_key("idempotent-replayed"));
+
+    // The same refused write again with its key: the stored 412, marked replayed.
+    let keyed: Vec<(&str, &str)> = matching
+        .iter()
+        .copied()
+        .chain([("Idempotency-Key", "refused-once")])
+        .collect();
+    for replay in [false, true] {
+        let (status, headers, body) = server
+            .call(
+                Method::PATCH,
+                path,
+                Some(ALICE),
+                Some(&json!({"c": 3})),
+                &keyed,
+            )
+            .await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(body["current"]["data"], json!({"a": 1.0, "b": 2.0}));
+        assert_eq!(headers.contains_key("idempotent-replayed"), replay);
+    }
 
     let (status, _, body) = server
         .call(
