@@ -100,7 +100,8 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// The store, for tools and tests that run maintenance themselves.
+    /// The store, for tools and tests that run maintenance themselves. Its
+    /// calls block: from async code, make them inside `spawn_blocking`.
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
