@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests: they never fail on a number). Today: the reference
+# Benchmarks (not tests: they never fail on a number). First the reference
 # server's push throughput and cost per event as stored idempotency keys grow,
-# each size beside the smallest as the baseline. Writes bench/results/server-push.md.
+# each size beside the smallest as the baseline: bench/results/server-push.md.
 # BENCH_MAX_KEYS, BENCH_EVENTS, BENCH_BATCH, BENCH_DURABLE tune it (see
-# server/examples/bench_push.rs). The browser-side benchmarks are issue 7's.
+# server/examples/bench_push.rs). Then the browser side in headless Chromium,
+# ours beside raw IndexedDB, Dexie and Workbox (bench/browser/run.mjs):
+# bench/results/browser.md and browser.json (about 15 minutes on 2 cores).
+# BENCH_ONLY=server skips the browser side, BENCH_ONLY=browser the push
+# benchmark; BENCH_SMOKE=1 runs the browser side at tiny sizes (into a
+# temporary folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh >/dev/null
 mkdir -p bench/results
 out=bench/results/server-push.md
+only="${BENCH_ONLY:-all}"
+if [ "$only" != browser ]; then
 {
   echo "# Server push benchmark"
   echo
@@ -18,6 +25,13 @@ out=bench/results/server-push.md
   cargo run --quiet --release -p outbox-sync-server --example bench_push
 } | tee "$out"
 echo "written: $out"
+fi
+
+if [ "$only" != server ]; then
+  scripts/build.sh
+  cargo build --quiet --release -p outbox-sync-server --bin outbox-sync-server
+  OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/run.mjs
+fi
 
 # The server under load: many clients pushing and pulling for a minute on a
 # release build (server/tests/api/load.rs; LOAD_SECONDS, LOAD_CLIENTS tune it).

@@ -94,6 +94,10 @@ step "end-to-end in headless Chromium: the demo and the API (tests/e2e/), the pa
 OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
   node --test --test-concurrency=1 tests/e2e/ tests/package/ 2>&1 | tee -a "$log"
 
+step "benchmark harness, smoke run (tests/bench/: tiny sizes, the numbers are not checked)"
+OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/outbox-sync-server" \
+  node --test tests/bench/ 2>&1 | tee -a "$log"
+
 # One closing line over every runner above (cargo's and wasm-bindgen's
 # "test result" lines, node's "# pass" and "# fail" lines).
 passed=$(

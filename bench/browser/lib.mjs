@@ -112,7 +112,7 @@ export async function rawEnqueueOne(db, i, durability, prefix = "r") {
 // ---------------------------------------------------------------------------
 // Our outbox.
 
-/** Opens our outbox; `durability` is passed when the build supports it. */
+/** Opens our outbox. It always commits with strict durability; `durability` is passed for a build that has the option. */
 export async function openOurs(name, durability) {
   await ready();
   return Outbox.open(name, { durability });
