@@ -9,32 +9,13 @@ use outbox_sync_protocol::{Outcome, PushResponse, Record};
 use uuid::Uuid;
 
 use super::event::OutboxEvent;
+use super::reply::Reply;
 use super::retry::RetryPolicy;
 use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN};
 
-/// The server's answer to one push, as the transport saw it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PushReply {
-    /// `200` with one result per event.
-    Results(PushResponse),
-    /// Any other HTTP status, with what the error body and headers said.
-    Status {
-        /// The HTTP status code.
-        status: u16,
-        /// `Retry-After`, in milliseconds, when the server sent one.
-        retry_after_ms: Option<u64>,
-        /// The error body's stable code, when it could be read.
-        code: Option<String>,
-        /// The error body's sentence, when it could be read.
-        message: Option<String>,
-    },
-    /// The request never got an answer: offline, DNS, connection reset.
-    Network,
-    /// No answer within the request timeout.
-    Timeout,
-    /// A `200` whose body could not be read as results.
-    Malformed(String),
-}
+/// The server's answer to one push, as the transport saw it: `Answer`
+/// holds one result per event.
+pub type PushReply = Reply<PushResponse>;
 
 /// What happens to one event of the batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +108,7 @@ pub fn plan(
     let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(1);
     let backoff_at = now_ms + policy.delay_ms(attempts, random);
     match reply {
-        PushReply::Results(response) => from_results(batch, response, backoff_at),
+        PushReply::Answer(response) => from_results(batch, response, backoff_at),
         PushReply::Network => wait(batch, backoff_at, now_ms, OFFLINE),
         PushReply::Timeout => wait(batch, backoff_at, now_ms, NOT_ANSWERING),
         PushReply::Malformed(why) => {

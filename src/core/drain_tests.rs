@@ -95,7 +95,7 @@ fn each_outcome_becomes_its_step() {
     ];
     let plan = plan(
         &batch,
-        PushReply::Results(PushResponse { results }),
+        PushReply::Answer(PushResponse { results }),
         &RetryPolicy::default(),
         NOW,
         0.5,
@@ -137,7 +137,7 @@ fn an_answer_naming_another_record_is_not_used() {
     name_record(&mut conflict.outcome, "r1");
     let plan = plan(
         &batch,
-        PushReply::Results(PushResponse {
+        PushReply::Answer(PushResponse {
             results: vec![applied, conflict],
         }),
         &RetryPolicy::default(),
@@ -333,7 +333,7 @@ proptest! {
             outcome: Outcome::Rejected { code: "c".into(), message: "m".into() },
         }));
         let policy = RetryPolicy::default();
-        let plan = plan(&batch, PushReply::Results(PushResponse { results }), &policy, NOW, 0.5);
+        let plan = plan(&batch, PushReply::Answer(PushResponse { results }), &policy, NOW, 0.5);
         prop_assert_eq!(plan.steps.len(), batch.len());
         for (step, event) in plan.steps.iter().zip(&batch) {
             prop_assert_eq!(step.event_id(), event.event_id);

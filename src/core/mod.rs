@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod pull;
 pub mod record;
 pub mod remote;
+pub mod reply;
 pub mod retry;
 pub mod schedule;
 pub mod status;

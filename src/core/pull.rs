@@ -7,32 +7,13 @@
 
 use outbox_sync_protocol::ChangesResponse;
 
-/// The server's answer to one pull, as the transport saw it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PullReply {
-    /// `200`: a page of changes, its next token and whether more are waiting.
-    Page(ChangesResponse),
-    /// `410`: the token is older than the server keeps deletions for, or
-    /// comes from another database; pull again without `since`.
-    ResyncRequired,
-    /// Any other HTTP status, with what the error body and headers said.
-    Status {
-        /// The HTTP status code.
-        status: u16,
-        /// `Retry-After`, in milliseconds, when the server sent one.
-        retry_after_ms: Option<u64>,
-        /// The error body's stable code, when it could be read.
-        code: Option<String>,
-        /// The error body's sentence, when it could be read.
-        message: Option<String>,
-    },
-    /// The request never got an answer: offline, DNS, connection reset.
-    Network,
-    /// No answer within the request timeout.
-    Timeout,
-    /// A `200` whose body could not be read as a page of changes.
-    Malformed(String),
-}
+use super::reply::Reply;
+
+/// The server's answer to one pull, as the transport saw it: `Answer` holds
+/// a page of changes. A `410` (`Status { status: 410, .. }`) means the token
+/// is older than the server keeps deletions for, or comes from another
+/// database: pull again without `since`.
+pub type PullReply = Reply<ChangesResponse>;
 
 /// Reads a `Retry-After` value as a delay in milliseconds from `now_ms`.
 ///

@@ -33,7 +33,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 .pull(token.as_deref(), self.config.pull_limit)
                 .await;
             let halt = match reply {
-                PullReply::Page(page) => {
+                PullReply::Answer(page) => {
                     report.pages += 1;
                     report.changed += self
                         .store
@@ -44,12 +44,12 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     }
                     return Ok(report);
                 }
-                PullReply::ResyncRequired if !report.resynced => {
+                PullReply::Status { status: 410, .. } if !report.resynced => {
                     report.resynced = true;
                     self.store.reset_sync_token().await?;
                     continue;
                 }
-                PullReply::ResyncRequired => {
+                PullReply::Status { status: 410, .. } => {
                     Halt::Failed("The server asked for a full resync twice in a row".to_owned())
                 }
                 PullReply::Status {

@@ -80,18 +80,18 @@ impl Transport for &FakeServer {
             self.drop_after_commit.set(self.drop_after_commit.get() - 1);
             return PushReply::Network;
         }
-        PushReply::Results(PushResponse { results })
+        PushReply::Answer(PushResponse { results })
     }
 
     async fn pull(&self, since: Option<&str>, limit: u32) -> PullReply {
         let from: usize = match since.map(str::parse) {
             None => 0,
             Some(Ok(n)) => n,
-            Some(Err(_)) => return PullReply::ResyncRequired,
+            Some(Err(_)) => return PullReply::status(410),
         };
         let log = self.log.borrow();
         let end = (from + limit as usize).min(log.len());
-        PullReply::Page(ChangesResponse {
+        PullReply::Answer(ChangesResponse {
             changes: log[from.min(end)..end].to_vec(),
             next_token: end.to_string(),
             has_more: end < log.len(),

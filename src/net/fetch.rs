@@ -9,9 +9,12 @@ use gloo_net::http::{Method, RequestBuilder};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortController;
 
+use serde::de::DeserializeOwned;
+
 use super::json::{describe, from_json};
 use super::Endpoint;
 use crate::core::pull::retry_after_ms;
+use crate::core::reply::Reply;
 use outbox_sync_protocol::ErrorResponse;
 
 #[wasm_bindgen]
@@ -129,8 +132,36 @@ fn no_answer(endpoint: &Endpoint, url: &str, why: &str) -> Answer {
     Answer::Network
 }
 
+/// Reads an answer as a [`Reply`]: a `200` body as a `T`, any other status
+/// with what its error body says.
+pub(crate) fn read_reply<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
+    match answer {
+        Answer::Timeout => Reply::Timeout,
+        Answer::Network => Reply::Network,
+        Answer::Response {
+            status: 200, body, ..
+        } => match body.and_then(|text| from_json::<T>(&text)) {
+            Ok(value) => Reply::Answer(value),
+            Err(why) => Reply::Malformed(why),
+        },
+        Answer::Response {
+            status,
+            retry_after_ms,
+            body,
+        } => {
+            let (code, message) = error_details(body);
+            Reply::Status {
+                status,
+                retry_after_ms,
+                code,
+                message,
+            }
+        }
+    }
+}
+
 /// The stable code and sentence of an error body, when it is one.
-pub(crate) fn error_details(body: Result<String, String>) -> (Option<String>, Option<String>) {
+fn error_details(body: Result<String, String>) -> (Option<String>, Option<String>) {
     match body.ok().and_then(|t| from_json::<ErrorResponse>(&t).ok()) {
         Some(error) => (Some(error.error.code), Some(error.error.message)),
         None => (None, None),

@@ -2,10 +2,10 @@
 
 use gloo_net::http::Method;
 use outbox_sync_protocol::api::PUSH_PATH;
-use outbox_sync_protocol::{Event, Op, PushRequest, PushResponse};
+use outbox_sync_protocol::{Event, Op, PushRequest};
 
-use super::fetch::{error_details, send, Answer};
-use super::json::{from_json, to_json};
+use super::fetch::{read_reply, send};
+use super::json::to_json;
 use super::Endpoint;
 use crate::core::drain::PushReply;
 use crate::core::event::{Operation, OutboxEvent};
@@ -48,31 +48,5 @@ pub async fn push(endpoint: &Endpoint, events: &[OutboxEvent]) -> PushReply {
             web_sys::console::debug_1(&line.into());
         }
     }
-    classify(send(endpoint, Method::POST, &endpoint.url(PUSH_PATH), Some(body)).await)
-}
-
-fn classify(answer: Answer) -> PushReply {
-    match answer {
-        Answer::Timeout => PushReply::Timeout,
-        Answer::Network => PushReply::Network,
-        Answer::Response {
-            status: 200, body, ..
-        } => match body.and_then(|text| from_json::<PushResponse>(&text)) {
-            Ok(response) => PushReply::Results(response),
-            Err(why) => PushReply::Malformed(why),
-        },
-        Answer::Response {
-            status,
-            retry_after_ms,
-            body,
-        } => {
-            let (code, message) = error_details(body);
-            PushReply::Status {
-                status,
-                retry_after_ms,
-                code,
-                message,
-            }
-        }
-    }
+    read_reply(send(endpoint, Method::POST, &endpoint.url(PUSH_PATH), Some(body)).await)
 }

@@ -36,7 +36,7 @@ async fn server_changes(collection: &str) -> Vec<Record> {
     let mut since: Option<String> = None;
     loop {
         match outbox_sync::net::pull(&endpoint(), since.as_deref(), 1000).await {
-            outbox_sync::core::pull::PullReply::Page(page) => {
+            outbox_sync::core::pull::PullReply::Answer(page) => {
                 all.extend(
                     page.changes
                         .into_iter()
@@ -197,7 +197,7 @@ async fn a_strict_conflict_is_kept_and_keep_mine_wins_against_the_latest_version
     let record = format!("r-{}", Uuid::now_v7().simple());
     // Another device creates the record first.
     let theirs = put("net_strict", &record, "theirs");
-    let PushReply::Results(_) = push(&endpoint(), &[theirs]).await else {
+    let PushReply::Answer(_) = push(&endpoint(), &[theirs]).await else {
         panic!("pushed")
     };
     store
@@ -250,7 +250,7 @@ async fn a_poison_event_fails_alone_and_other_records_go_through() {
     let collection = fresh_collection();
     // The key was used before for other content: the server refuses this one for good.
     let poison = put(&collection, "bad", "original");
-    let PushReply::Results(_) = push(&endpoint(), std::slice::from_ref(&poison)).await else {
+    let PushReply::Answer(_) = push(&endpoint(), std::slice::from_ref(&poison)).await else {
         panic!("pushed")
     };
     let mut reused = put(&collection, "bad", "different content");
@@ -335,7 +335,7 @@ async fn a_drainer_killed_after_sending_loses_nothing_and_doubles_nothing() {
     // A drainer takes the batch, the server applies it, and the drainer dies
     // before it records anything.
     let taken = store.take_batch(BrowserEnv.now_ms(), 10).await.unwrap();
-    let PushReply::Results(_) = push(&endpoint(), &taken).await else {
+    let PushReply::Answer(_) = push(&endpoint(), &taken).await else {
         panic!("pushed")
     };
     let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());

@@ -80,7 +80,7 @@ fn with_base(mut event: OutboxEvent, base_version: u64) -> OutboxEvent {
 
 fn results(reply: PushReply) -> PushResponse {
     match reply {
-        PushReply::Results(response) => response,
+        PushReply::Answer(response) => response,
         other => panic!("expected results, got {other:?}"),
     }
 }

@@ -18,7 +18,7 @@ async fn pull_all(
     let mut pages = Vec::new();
     loop {
         match pull(endpoint, since.as_deref(), limit).await {
-            PullReply::Page(page) => {
+            PullReply::Answer(page) => {
                 assert_ne!(since.as_deref(), Some(page.next_token.as_str()));
                 pages.push(page.changes);
                 since = Some(page.next_token);
@@ -83,10 +83,14 @@ async fn a_garbage_since_is_refused_or_asks_for_a_resync() {
         other => panic!("expected 400, got {other:?}"),
     }
     // Well-formed, but from another database.
-    assert_eq!(
-        pull(&endpoint(), Some("another-epoch.5"), 10).await,
-        PullReply::ResyncRequired
-    );
+    match pull(&endpoint(), Some("another-epoch.5"), 10).await {
+        PullReply::Status {
+            status: 410, code, ..
+        } => {
+            assert_eq!(code.as_deref(), Some("resync_required"))
+        }
+        other => panic!("expected 410, got {other:?}"),
+    }
 }
 
 #[wasm_bindgen_test]
