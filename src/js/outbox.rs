@@ -17,6 +17,7 @@ use crate::core::{
 };
 use crate::engine::broadcast::announce;
 use crate::store::IdbOutbox;
+use crate::sw::property;
 
 /// Most changes listed by `pendingChanges()` when no limit is given.
 const DEFAULT_LIST_LIMIT: u32 = 500;
@@ -349,8 +350,6 @@ fn now_ms() -> u64 {
 
 /// `navigator.onLine`, in pages and workers; `true` where it is unknown.
 fn is_online() -> bool {
-    let navigator =
-        js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
-    let online = js_sys::Reflect::get(&navigator, &"onLine".into()).unwrap_or_default();
-    online.as_bool().unwrap_or(true)
+    let navigator = property(&js_sys::global(), "navigator");
+    property(&navigator, "onLine").as_bool().unwrap_or(true)
 }

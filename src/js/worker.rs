@@ -8,7 +8,7 @@ use super::outbox::{to_js, Outbox};
 use super::run::sync_once;
 use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
-use crate::sw::{request_sync, trigger_of, Trigger, Via};
+use crate::sw::{property, request_sync, trigger_of, Trigger, Via};
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
@@ -59,7 +59,9 @@ impl Outbox {
             }
             let report = match sync_once(store).await {
                 Ok(report) => report,
-                Err(error) if string_field(&error, "code").as_deref() == Some("not_connected") => {
+                Err(error)
+                    if property(&error, "code").as_string().as_deref() == Some("not_connected") =>
+                {
                     return Ok(JsValue::NULL)
                 }
                 Err(error) => return Err(error),
@@ -74,14 +76,6 @@ impl Outbox {
             }
         })
     }
-}
-
-/// `value[field]` when it is a string.
-fn string_field(value: &JsValue, field: &str) -> Option<String> {
-    if value.is_undefined() || value.is_null() {
-        return None;
-    }
-    js_sys::Reflect::get(value, &field.into()).ok()?.as_string()
 }
 
 #[wasm_bindgen]

@@ -62,13 +62,13 @@ impl Via {
 /// says the page has to sync itself.
 pub async fn request_sync() -> Result<Via, JsValue> {
     let global = js_sys::global();
-    let container = get(&get(&global, "navigator"), "serviceWorker");
-    if container.is_undefined() || get(&container, "controller").is_null() {
+    let container = property(&property(&global, "navigator"), "serviceWorker");
+    if container.is_undefined() || property(&container, "controller").is_null() {
         return Ok(Via::Page);
     }
-    let ready: js_sys::Promise = get(&container, "ready").unchecked_into();
+    let ready: js_sys::Promise = property(&container, "ready").unchecked_into();
     let registration = JsFuture::from(ready).await?;
-    let manager = get(&registration, "sync");
+    let manager = property(&registration, "sync");
     if !manager.is_undefined() && !manager.is_null() {
         let manager: SyncManager = manager.unchecked_into();
         // A refused registration (permission, policy) falls back to a message.
@@ -78,7 +78,7 @@ pub async fn request_sync() -> Result<Via, JsValue> {
             }
         }
     }
-    let controller: web_sys::ServiceWorker = get(&container, "controller").unchecked_into();
+    let controller: web_sys::ServiceWorker = property(&container, "controller").unchecked_into();
     let message = js_sys::Object::new();
     js_sys::Reflect::set(&message, &"type".into(), &SYNC_MESSAGE.into())?;
     controller.post_message(&message)?;
@@ -116,8 +116,8 @@ pub fn trigger_of(event: &web_sys::Event) -> Trigger {
             }
         }
         "message" => {
-            let data = get(event, "data");
-            if get(&data, "type").as_string().as_deref() == Some(SYNC_MESSAGE) {
+            let data = property(event, "data");
+            if property(&data, "type").as_string().as_deref() == Some(SYNC_MESSAGE) {
                 Trigger::Message
             } else {
                 Trigger::Other
@@ -128,7 +128,9 @@ pub fn trigger_of(event: &web_sys::Event) -> Trigger {
     }
 }
 
-fn get(target: &JsValue, name: &str) -> JsValue {
+/// `target[name]`, or `undefined` when `target` is `undefined` or `null`
+/// or the read throws: feature checks on globals that may lack a property.
+pub(crate) fn property(target: &JsValue, name: &str) -> JsValue {
     if target.is_undefined() || target.is_null() {
         return JsValue::UNDEFINED;
     }
