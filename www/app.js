@@ -26,6 +26,19 @@ function badge(state) {
   return span;
 }
 
+/** When `at` (ms since the epoch) comes, as people say it: "now", "in 30 s", "in 2 min". */
+function whenWords(at) {
+  const seconds = Math.ceil((at - Date.now()) / 1000);
+  if (seconds <= 0) return "now";
+  return seconds <= 90 ? `in ${seconds} s` : `in ${Math.ceil(seconds / 60)} min`;
+}
+
+/** A problem and, while changes wait for their next try, a live countdown. */
+function problemWords(lastError, nextAttemptAt) {
+  if (!lastError) return "";
+  return nextAttemptAt ? `${lastError}, retrying ${whenWords(nextAttemptAt)}` : lastError;
+}
+
 function element(tag, className = "", text = "", attributes = {}) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -71,14 +84,24 @@ async function main() {
     await refresh();
   };
 
-  async function refresh() {
-    const status = await outbox.status();
+  // The status line is redrawn every second so its countdown stays true.
+  let shownStatus = null;
+  function renderStatus() {
+    const status = shownStatus;
+    if (!status) return;
     const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
-    const problem = status.lastError ? `. ${status.lastError}` : "";
+    const problem = problemWords(status.lastError, status.nextAttemptAt);
     const paused = status.paused ? " Sync is paused." : "";
     $("status").textContent = settled
       ? `All changes saved${paused}`
-      : `${status.message} — saved on this device${problem}${paused}`;
+      : `${status.message} — saved on this device${problem ? `. ${problem}` : ""}${paused}`;
+  }
+  setInterval(renderStatus, 1000);
+
+  async function refresh() {
+    const status = await outbox.status();
+    shownStatus = status;
+    renderStatus();
     $("auth").hidden = !status.authRequired;
     $("pause").textContent = status.paused ? "Resume sync" : "Pause sync";
     await Promise.all([renderNotes(), renderPending(), renderMetrics()]);
@@ -107,7 +130,10 @@ async function main() {
         );
       }
       if (change.state === "conflict") item.append(button("Choose a version", () => resolve(change.eventId)));
-      if (change.lastError) item.append(element("span", "reason", change.lastError));
+      if (change.lastError) {
+        const waiting = change.state === "queued" ? change.nextAttemptAt : null;
+        item.append(element("span", "reason", problemWords(change.lastError, waiting)));
+      }
       return item;
     }));
   }

@@ -109,11 +109,11 @@ pub fn plan(
     let backoff_at = now_ms + policy.delay_ms(attempts, random);
     match reply {
         PushReply::Answer(response) => from_results(batch, response, backoff_at),
-        PushReply::Network => wait(batch, backoff_at, now_ms, OFFLINE),
-        PushReply::Timeout => wait(batch, backoff_at, now_ms, NOT_ANSWERING),
+        PushReply::Network => wait(batch, backoff_at, OFFLINE),
+        PushReply::Timeout => wait(batch, backoff_at, NOT_ANSWERING),
         PushReply::Malformed(why) => {
             let reason = format!("The server's answer could not be read ({why})");
-            wait(batch, backoff_at, now_ms, &reason)
+            wait(batch, backoff_at, &reason)
         }
         PushReply::Status {
             status,
@@ -129,7 +129,7 @@ pub fn plan(
             Verdict::Wait(what) => {
                 let at =
                     retry_after_ms.map_or(backoff_at, |ms| now_ms + policy.server_delay_ms(ms));
-                wait(batch, at, now_ms, what)
+                wait(batch, at, what)
             }
             Verdict::Refused => refused(batch, status, code, message, now_ms),
         },
@@ -258,15 +258,15 @@ fn code_suffix(code: Option<&str>) -> String {
 }
 
 /// Every event back to the queue until `at_ms`, and the drain waits too.
-fn wait(batch: &[OutboxEvent], at_ms: u64, now_ms: u64, what: &str) -> Plan {
-    let sentence = format!(
-        "{what}, retrying {}",
-        in_words(at_ms.saturating_sub(now_ms))
-    );
+///
+/// The reason says what went wrong, not when the next try is: it is read
+/// long after it was written, and the time left is in the event's
+/// `next_attempt_at_ms` (and the status's `nextAttemptAt`) for a live countdown.
+fn wait(batch: &[OutboxEvent], at_ms: u64, what: &str) -> Plan {
     Plan {
-        steps: retry_all(batch, at_ms, &sentence),
+        steps: retry_all(batch, at_ms, what),
         next: Next::WaitUntil(at_ms),
-        error: Some(sentence),
+        error: Some(what.to_owned()),
     }
 }
 
@@ -279,16 +279,6 @@ fn retry_all(batch: &[OutboxEvent], at_ms: u64, reason: &str) -> Vec<Step> {
             reason: reason.to_owned(),
         })
         .collect()
-}
-
-/// A delay as people say it: "now", "in 30 s", "in 2 min".
-pub fn in_words(delay_ms: u64) -> String {
-    let seconds = delay_ms.div_ceil(1000);
-    match seconds {
-        0 => "now".to_owned(),
-        1..=90 => format!("in {seconds} s"),
-        _ => format!("in {} min", seconds.div_ceil(60)),
-    }
 }
 
 #[cfg(all(test, not(target_family = "wasm")))]

@@ -171,10 +171,7 @@ fn busy_server_is_honoured_within_the_maximum() {
     let policy = RetryPolicy::default();
     let plan1 = plan(&[event(1)], status(429, Some(30_000)), &policy, NOW, 0.5);
     assert_eq!(plan1.next, Next::WaitUntil(NOW + 30_000));
-    assert_eq!(
-        plan1.error.as_deref(),
-        Some("Server busy, retrying in 30 s")
-    );
+    assert_eq!(plan1.error.as_deref(), Some("Server busy"));
     let plan2 = plan(
         &[event(1)],
         status(503, Some(u64::MAX / 2)),
@@ -183,10 +180,7 @@ fn busy_server_is_honoured_within_the_maximum() {
         0.5,
     );
     assert_eq!(plan2.next, Next::WaitUntil(NOW + policy.max_ms));
-    assert!(plan2
-        .error
-        .unwrap()
-        .starts_with("Server unavailable, retrying in 5 min"));
+    assert_eq!(plan2.error.as_deref(), Some("Server unavailable"));
 }
 
 #[test]
@@ -211,10 +205,7 @@ fn server_errors_and_network_failures_back_off() {
         );
     }
     let offline = plan(&[event(1)], PushReply::Network, &policy, NOW, 0.0);
-    assert_eq!(
-        offline.error.as_deref(),
-        Some("No internet connection, retrying now")
-    );
+    assert_eq!(offline.error.as_deref(), Some("No internet connection"));
 }
 
 #[test]
@@ -266,14 +257,6 @@ fn refused_request_is_split_then_failed() {
         bare.error.as_deref(),
         Some("The server refused the change (HTTP 400)")
     );
-}
-
-#[test]
-fn delays_in_words() {
-    assert_eq!(in_words(0), "now");
-    assert_eq!(in_words(1), "in 1 s");
-    assert_eq!(in_words(30_000), "in 30 s");
-    assert_eq!(in_words(120_000), "in 2 min");
 }
 
 proptest! {

@@ -1,6 +1,5 @@
 //! The pull loop: pages of changes after the stored token, until none is left.
 
-use crate::core::drain::in_words;
 use crate::core::pull::PullReply;
 use crate::core::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
 use crate::core::{StoreError, SyncStore};
@@ -83,7 +82,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         let until_ms = self.env.now_ms() + delay;
         Halt::Wait {
             until_ms,
-            reason: format!("{what}, retrying {}", in_words(delay)),
+            reason: what.to_owned(),
         }
     }
 }

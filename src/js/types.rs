@@ -60,7 +60,7 @@ export interface Status {
   /** The server wants new credentials: call setCredentials(). */
   authRequired: boolean;
   lastSyncedAt: number | null;
-  /** Why the last sync stopped, as a sentence for the user ("No internet connection, retrying in 30 s"). */
+  /** Why the last sync stopped, as a sentence for the user ("No internet connection"); `nextAttemptAt` says when the next try is. */
   lastError: string | null;
   nextAttemptAt: number | null;
 }

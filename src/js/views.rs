@@ -86,7 +86,9 @@ pub struct StatusView {
     paused: bool,
     /// When a sync last finished with nothing stopping it.
     last_synced_at: Option<u64>,
-    /// Why the last sync stopped, as a sentence for the user ("No internet connection, retrying in 30 s").
+    /// Why the last sync stopped, as a sentence for the user ("No internet
+    /// connection"); `nextAttemptAt` says when the next try is, for a live
+    /// countdown.
     last_error: Option<String>,
     /// The server wants new credentials: call `setCredentials()`.
     auth_required: bool,
