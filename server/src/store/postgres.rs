@@ -12,15 +12,16 @@
 //! tombstone horizon it is checked against agree.
 
 mod connect;
+mod errors;
 
 use std::time::Duration;
 
 use outbox_sync_protocol::Record;
-use postgres::error::SqlState;
 use postgres::IsolationLevel;
 use r2d2::{Pool, PooledConnection};
 
 use self::connect::{describe, Conn, LogErrors, Manager, Statements};
+use self::errors::{classify, connection_lost, jitter, retryable, Fault};
 use super::rows::{self, Decided};
 use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
 use crate::apply::State;
@@ -39,26 +40,6 @@ pub struct PostgresStore {
     /// `None` only while dropping (see `Drop`).
     pool: Option<Pool<Manager>>,
     epoch: String,
-}
-
-/// Why a transaction stopped.
-enum Fault {
-    /// PostgreSQL refused or the connection failed.
-    Db(postgres::Error),
-    /// Anything else (unreadable stored JSON).
-    Store(StoreError),
-}
-
-impl From<postgres::Error> for Fault {
-    fn from(error: postgres::Error) -> Self {
-        Fault::Db(error)
-    }
-}
-
-impl From<StoreError> for Fault {
-    fn from(error: StoreError) -> Self {
-        Fault::Store(error)
-    }
 }
 
 impl PostgresStore {
@@ -101,9 +82,17 @@ impl PostgresStore {
     }
 
     /// Runs `work` on a pooled connection, again when PostgreSQL aborted
-    /// the transaction for a reason that a new attempt can clear.
-    fn run<T>(&self, mut work: impl FnMut(&mut Conn) -> Result<T, Fault>) -> Result<T, StoreError> {
-        let mut attempt = 1;
+    /// the transaction for a reason that a new attempt can clear, and, if
+    /// `repeatable` (running `work` twice does no harm), when the
+    /// connection turned out to be lost (a database restart or failover
+    /// leaves every pooled connection dead, each found on first use).
+    fn run<T>(
+        &self,
+        repeatable: bool,
+        mut work: impl FnMut(&mut Conn) -> Result<T, Fault>,
+    ) -> Result<T, StoreError> {
+        let mut aborted = 1;
+        let mut lost = 0;
         loop {
             let mut conn = self.connection()?;
             let error = match work(&mut conn) {
@@ -111,61 +100,22 @@ impl PostgresStore {
                 Err(Fault::Store(error)) => return Err(error),
                 Err(Fault::Db(error)) => error,
             };
-            if retryable(&error) && attempt < ATTEMPTS {
-                tracing::debug!(error = %describe(&error), attempt, "transaction aborted; retrying");
-                std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)) + jitter());
-                attempt += 1;
+            if retryable(&error) && aborted < ATTEMPTS {
+                tracing::debug!(error = %describe(&error), aborted, "transaction aborted; retrying");
+                std::thread::sleep(Duration::from_millis(5 * u64::from(aborted)) + jitter());
+                aborted += 1;
+                continue;
+            }
+            let pool_size = self.pool.as_ref().map_or(1, Pool::max_size);
+            conn.lost = connection_lost(&error);
+            if repeatable && conn.lost && lost < pool_size {
+                tracing::warn!(error = %describe(&error), "lost a PostgreSQL connection; retrying on another");
+                lost += 1;
                 continue;
             }
             return Err(classify(&error));
         }
     }
-}
-
-/// Aborted transactions that another attempt can get through.
-fn retryable(error: &postgres::Error) -> bool {
-    matches!(
-        error.code(),
-        Some(
-            &SqlState::T_R_SERIALIZATION_FAILURE
-                | &SqlState::T_R_DEADLOCK_DETECTED
-                | &SqlState::UNIQUE_VIOLATION
-        )
-    )
-}
-
-/// `Busy` (the client retries after `Retry-After`) for waits, overload and
-/// lost connections; `Other` for the rest.
-fn classify(error: &postgres::Error) -> StoreError {
-    let busy = error.is_closed()
-        || matches!(
-            error.code(),
-            Some(
-                &SqlState::LOCK_NOT_AVAILABLE
-                    | &SqlState::QUERY_CANCELED
-                    | &SqlState::TOO_MANY_CONNECTIONS
-                    | &SqlState::CANNOT_CONNECT_NOW
-                    | &SqlState::ADMIN_SHUTDOWN
-                    | &SqlState::T_R_SERIALIZATION_FAILURE
-                    | &SqlState::T_R_DEADLOCK_DETECTED
-            )
-        );
-    if busy {
-        tracing::warn!(error = %describe(error), "PostgreSQL is busy or unreachable");
-        StoreError::Busy
-    } else {
-        StoreError::Other(format!("PostgreSQL: {}", describe(error)))
-    }
-}
-
-/// A few milliseconds that differ between threads, so transactions that
-/// deadlocked do not collide again in step.
-fn jitter() -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    Duration::from_micros(u64::from(nanos % 5_000))
 }
 
 fn load(
@@ -188,7 +138,7 @@ fn load(
 /// `seq` lock, 3 while holding it (lock, re-check and load, write), then
 /// the commit.
 fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fault> {
-    let Conn { client, sql } = conn;
+    let Conn { client, sql, .. } = conn;
     let event = request.event;
     // A replay needs no lock: a stored key never changes.
     if let Some(key) = request.key {
@@ -277,7 +227,7 @@ fn changes_once(
     since: Option<u64>,
     limit: usize,
 ) -> Result<Changes, Fault> {
-    let Conn { client, sql } = conn;
+    let Conn { client, sql, .. } = conn;
     // One snapshot for the horizon and the page: an expiry committing in
     // between cannot make the page skip purged tombstones.
     let mut tx = client
@@ -360,7 +310,9 @@ fn expire_once(
 
 impl Store for PostgresStore {
     fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError> {
-        self.run(|conn| apply_once(conn, request))
+        // With a key, a second run after a lost connection is safe: if the
+        // first committed, the key is found and its outcome replayed.
+        self.run(request.key.is_some(), |conn| apply_once(conn, request))
     }
 
     fn get(
@@ -369,15 +321,15 @@ impl Store for PostgresStore {
         collection: &str,
         record_id: &str,
     ) -> Result<Option<Record>, StoreError> {
-        self.run(|conn| {
-            let Conn { client, sql } = conn;
+        self.run(true, |conn| {
+            let Conn { client, sql, .. } = conn;
             let state = load(client, sql, user, collection, record_id)?;
             Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
         })
     }
 
     fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
-        self.run(|conn| changes_once(conn, user, since, limit))
+        self.run(true, |conn| changes_once(conn, user, since, limit))
     }
 
     fn expire(
@@ -385,7 +337,9 @@ impl Store for PostgresStore {
         keys_before_ms: i64,
         tombstones_before_ms: i64,
     ) -> Result<Expired, StoreError> {
-        self.run(|conn| expire_once(conn, keys_before_ms, tombstones_before_ms))
+        self.run(true, |conn| {
+            expire_once(conn, keys_before_ms, tombstones_before_ms)
+        })
     }
 
     fn epoch(&self) -> &str {

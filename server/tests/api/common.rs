@@ -57,6 +57,23 @@ impl Schema {
         })
     }
 
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on the test database (outside this schema), as the
+    /// test database's user, off the async threads.
+    pub async fn admin(&self, sql: String) -> Vec<postgres::Row> {
+        let url = self.base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query(&sql, &[]).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     /// The base URL with this schema first on the search path.
     pub fn url(&self) -> String {
         let join = if self.base.contains('?') { '&' } else { '?' };
@@ -83,6 +100,22 @@ impl Drop for Schema {
             eprintln!("could not drop a test schema: {e}");
         }
     }
+}
+
+/// A fresh schema for a test that needs PostgreSQL, or `None` after saying
+/// on stderr why the test is skipped (cargo shows it even for passing tests).
+pub async fn postgres_only(test: &str) -> Option<Arc<Schema>> {
+    let Some(base) = postgres_url() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test} skipped: it needs PostgreSQL; set {POSTGRES_ENV} \
+             (scripts/postgres.sh starts a throwaway cluster and sets it; \
+             scripts/test.sh runs these tests that way)"
+        );
+        return None;
+    };
+    Some(Schema::create(&base).await)
 }
 
 /// A running server, its HTTP client and its temporary data directory (or

@@ -6,7 +6,6 @@
 //! why and pass; scripts/test.sh always runs them (through
 //! scripts/postgres.sh).
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,25 +17,9 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-/// A fresh schema, or `None` (with a message) when the tests run on SQLite
-/// only.
-async fn shared_schema(test: &str) -> Option<Arc<Schema>> {
-    let Some(base) = postgres_url() else {
-        // Straight to stderr: cargo test hides eprintln! of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "instances::{test} skipped: several instances on one database need PostgreSQL; \
-             set {POSTGRES_ENV} (scripts/postgres.sh starts a throwaway cluster and sets it; \
-             scripts/test.sh runs these tests that way)"
-        );
-        return None;
-    };
-    Some(Schema::create(&base).await)
-}
-
 /// Two servers sharing one fresh schema, or `None` on SQLite.
 async fn two_instances(test: &str) -> Option<(TestServer, TestServer)> {
-    let schema = shared_schema(test).await?;
+    let schema = postgres_only(&format!("instances::{test}")).await?;
     let a = TestServer::start_in(Some(schema.clone()), |c| c).await;
     let b = TestServer::start_in(Some(schema), |c| c).await;
     Some((a, b))
@@ -286,7 +269,8 @@ async fn concurrent_writers_on_both_instances_are_pulled_once_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_set_up_one_database() {
-    let Some(schema) = shared_schema("instances_starting_together_set_up_one_database").await
+    let Some(schema) =
+        postgres_only("instances::instances_starting_together_set_up_one_database").await
     else {
         return;
     };

@@ -12,5 +12,6 @@ mod instances;
 mod isolation;
 mod load;
 mod ops;
+mod postgres;
 mod pull;
 mod secrets;

@@ -193,6 +193,9 @@ pub struct Conn {
     pub client: Client,
     /// Its prepared statements.
     pub sql: Statements,
+    /// Set when a request found the connection lost, so the pool drops it
+    /// (a reset socket does not always mark the client closed).
+    pub lost: bool,
 }
 
 /// Opens connections for the pool (after the migrations ran, so the
@@ -216,7 +219,11 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<Conn, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
         let sql = Statements::prepare(&mut client)?;
-        Ok(Conn { client, sql })
+        Ok(Conn {
+            client,
+            sql,
+            lost: false,
+        })
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
@@ -224,7 +231,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
+        conn.lost || conn.client.is_closed()
     }
 }
 
