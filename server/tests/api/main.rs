@@ -14,4 +14,3 @@ mod load;
 mod ops;
 mod postgres;
 mod pull;
-mod secrets;

@@ -1,5 +1,9 @@
 //! No secret reaches the logs: every request of this test is logged at the
 //! most detailed level, and the tokens it used must not appear.
+//!
+//! A test binary of its own: `tracing` caches, per log site, whether anyone
+//! listens, and tests running alongside (with no subscriber) would make this
+//! test's subscriber miss lines.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -7,7 +11,11 @@ use std::sync::{Arc, Mutex};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::*;
+#[path = "api/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use common::*;
 
 /// A log writer that keeps everything in memory.
 #[derive(Clone, Default)]
