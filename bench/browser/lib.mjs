@@ -387,18 +387,26 @@ export async function drainMemory({ n, durability, serverUrl, token, batch = 100
     const before = { heap: heap(), wasm: wasm() };
     let peakHeap = before.heap;
     let peakWasm = before.wasm;
+    // [seconds, JS heap MB, wasm MB], once a second: flat means paged.
+    const heapTimeline = [];
+    const t0 = now();
+    let nextSample = 0;
     const timer = setInterval(() => {
       peakHeap = Math.max(peakHeap, heap());
       peakWasm = Math.max(peakWasm, wasm());
+      const at = (now() - t0) / 1000;
+      if (at >= nextSample) {
+        heapTimeline.push([Math.round(at), +(heap() / 2 ** 20).toFixed(1), +(wasm() / 2 ** 20).toFixed(1)]);
+        nextSample = Math.floor(at) + 1;
+      }
     }, 25);
-    const t0 = now();
     const report = await outbox.syncNow();
     const ms = now() - t0;
     clearInterval(timer);
     peakHeap = Math.max(peakHeap, heap());
     peakWasm = Math.max(peakWasm, wasm());
     if (report.synced !== n) throw new Error(`synced ${report.synced} of ${n}`);
-    return { ms, heapBefore: before.heap, peakHeap, wasmBefore: before.wasm, peakWasm };
+    return { ms, heapBefore: before.heap, peakHeap, wasmBefore: before.wasm, peakWasm, heapTimeline };
   } finally {
     outbox.close();
     await deleteDatabase(name);

@@ -49,6 +49,9 @@ const N = SMOKE
 Object.assign(N, JSON.parse(process.env.BENCH_SIZES ?? "{}"));
 const MID_RUNS = Math.min(RUNS, 3); // drains and 10k pulls
 const LARGE_RUNS = 1; // Workbox, the 100k pull, memory
+// BENCH_FIGURES=memory,startup (any of enqueue, latency, drain, workbox, pull,
+// startup, memory) runs only those groups.
+const FIGURES = new Set((process.env.BENCH_FIGURES ?? "enqueue,latency,drain,workbox,pull,startup,memory").split(","));
 
 const log = (...args) => console.error("bench:", ...args);
 
@@ -198,9 +201,11 @@ async function main() {
   const results = { samples: {}, figures: {}, settings: { smoke: SMOKE, runs: RUNS, midRuns: MID_RUNS, largeRuns: LARGE_RUNS, sizes: N, disk: work.fs } };
   const add = (key, value) => (results.samples[key] ??= []).push(value);
   try {
-    log("seeding the server for the pull benchmarks");
-    await seed(server.url, TOKENS.pullSmall, N.pullSmall, "s");
-    await seed(server.url, TOKENS.pullLarge, N.pullLarge, "l");
+    if (FIGURES.has("pull")) {
+      log("seeding the server for the pull benchmarks");
+      await seed(server.url, TOKENS.pullSmall, N.pullSmall, "s");
+      await seed(server.url, TOKENS.pullLarge, N.pullLarge, "l");
+    }
 
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -221,7 +226,7 @@ async function main() {
     const inSw = (name, params) => page.evaluate(([n, p]) => window.bench.inServiceWorker(n, p), [name, params]);
 
     // Burst enqueue and single enqueue latency, per durability mode.
-    for (const durability of MODES) {
+    for (const durability of FIGURES.has("enqueue") ? MODES : []) {
       for (let run = 0; run < RUNS; run++) {
         log(`enqueue (${durability}) run ${run + 1}/${RUNS}`);
         const ours = durability === "strict";
@@ -230,6 +235,8 @@ async function main() {
         add(`enqueue.raw-each.${durability}`, await inPage("enqueueBurst", { how: "raw-each", n: N.each, durability }));
         if (ours) add(`enqueue.ours-each.${durability}`, await inPage("enqueueBurst", { how: "ours-each", n: N.each, durability }));
       }
+    }
+    for (const durability of FIGURES.has("latency") ? MODES : []) {
       log(`single enqueue latency (${durability})`);
       for (let run = 0; run < RUNS; run++) {
         for (const how of durability === "strict" ? ["ours", "raw"] : ["raw"]) {
@@ -242,7 +249,7 @@ async function main() {
 
     // Drains, in the service worker.
     const drainParams = () => ({ serverUrl: server.url, token: nextDrainToken() });
-    for (const durability of MODES) {
+    for (const durability of FIGURES.has("drain") ? MODES : []) {
       for (let run = 0; run < MID_RUNS; run++) {
         log(`drain (${durability}) run ${run + 1}/${MID_RUNS}`);
         for (const how of ["ours", "raw"]) {
@@ -254,7 +261,7 @@ async function main() {
         }
       }
     }
-    for (let run = 0; run < LARGE_RUNS; run++) {
+    for (let run = 0; run < (FIGURES.has("workbox") ? LARGE_RUNS : 0); run++) {
       log(`drain (workbox) run ${run + 1}/${LARGE_RUNS}`);
       const r = await inSw("drain", { ...drainParams(), how: "workbox", n: N.workbox, run: `wb${run}` });
       add("drain.workbox.default", r.ms);
@@ -262,7 +269,7 @@ async function main() {
     }
 
     // Pull and apply, in the page.
-    for (const [size, token, n] of [["small", TOKENS.pullSmall, N.pullSmall], ["large", TOKENS.pullLarge, N.pullLarge]]) {
+    for (const [size, token, n] of FIGURES.has("pull") ? [["small", TOKENS.pullSmall, N.pullSmall], ["large", TOKENS.pullLarge, N.pullLarge]] : []) {
       const runs = size === "small" ? MID_RUNS : LARGE_RUNS;
       for (const durability of MODES) {
         for (let run = 0; run < runs; run++) {
@@ -276,6 +283,7 @@ async function main() {
     }
 
     // Start-up: fresh module workers (see the notes), warm after the first.
+    if (FIGURES.has("startup")) {
     log("start-up");
     const database = "bench-startup";
     await inPage("createForStartup", database);
@@ -284,12 +292,14 @@ async function main() {
       add("startup.ours", await page.evaluate(([db]) => window.bench.startup("ours", db), [database]));
       add("startup.raw", await page.evaluate(([db]) => window.bench.startup("raw", db), [database]));
     }
+    }
 
     // Memory while draining a large queue (strict, as shipped).
     log(`memory: draining ${N.memory} events`);
-    for (let run = 0; run < LARGE_RUNS; run++) {
+    for (let run = 0; run < (FIGURES.has("memory") ? LARGE_RUNS : 0); run++) {
       const r = await inPage("drainMemory", { n: N.memory, durability: "strict", ...drainParams(), run: `mem${run}` });
-      for (const [k, v] of Object.entries(r)) add(`memory.${k}`, v);
+      for (const [k, v] of Object.entries(r)) if (typeof v === "number") add(`memory.${k}`, v);
+      results.heapTimeline = r.heapTimeline;
     }
   } finally {
     await context?.close();
@@ -298,6 +308,7 @@ async function main() {
   }
 
   results.machine = machine();
+  results.commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]).toString().trim();
   results.sizes = sizes();
   results.date = new Date().toISOString();
   results.seconds = Math.round((Date.now() - started) / 1000);
@@ -306,7 +317,23 @@ async function main() {
   writeFileSync(join(OUT, "browser.json"), JSON.stringify(results, null, 2) + "\n");
   writeFileSync(join(OUT, "browser.md"), report(results));
   log(`written: ${join(OUT, "browser.md")} and browser.json (${results.seconds} s)`);
+  if (!SMOKE && !process.env.BENCH_OUT && !process.env.BENCH_FIGURES) updateReadme(readFileSync(join(OUT, "browser.md"), "utf8"));
   return results;
+}
+
+/** Puts the latest table (with its machine line) between the README's bench markers. */
+function updateReadme(markdown) {
+  const path = join(ROOT, "README.md");
+  const readme = readFileSync(path, "utf8");
+  const start = "<!-- bench:browser:start -->";
+  const end = "<!-- bench:browser:end -->";
+  const from = readme.indexOf(start);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) return log("README.md has no bench markers; not updated");
+  const lines = markdown.split("\n");
+  const body = [lines[2], "", ...lines.filter((l) => l.startsWith("|"))].join("\n");
+  writeFileSync(path, `${readme.slice(0, from + start.length)}\n${body}\n${readme.slice(to)}`);
+  log("README.md: the latest table is in its Benchmarks section");
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +416,7 @@ function report(r) {
     "# Browser benchmarks",
     "",
     `${r.date.slice(0, 16)}Z on ${m.cores} cores (${m.cpu}), ${m.ramGiB} GiB RAM, ${m.chromium}, headless, profile on ${r.settings.disk}` +
-      `${r.settings.smoke ? " — **smoke run: tiny sizes, not a measurement**" : ""}.`,
+      `${r.settings.smoke ? " — **smoke run: tiny sizes, not a measurement**" : ""}; package built from ${r.commit}.`,
     `Median of ${r.settings.runs} runs for enqueue, latency and start-up, ${r.settings.midRuns} for drains and the ${n.pullSmall}-change pull, ${r.settings.largeRuns} for Workbox, the ${n.pullLarge}-change pull and memory; min–max in brackets; took ${r.seconds} s.`,
     "Written by `npm run bench` (`bench/browser/run.mjs`); every sample is in `browser.json`; what the numbers mean and what remains: `bench/results/analysis.md`.",
     "",

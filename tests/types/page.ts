@@ -22,6 +22,7 @@ export async function usesEverything(userId: string, token: string): Promise<voi
   // @ts-expect-error: fields are JSON values, not functions
   await outbox.put("notes", "n3", { callback: () => 1 });
   await outbox.delete("notes", "n2");
+  const many: Change[] = await outbox.putMany("notes", [{ recordId: "n4", fields: { title: "Valve 2" } }]);
   const record: LocalRecord | null = await outbox.get("notes", "n1");
   const title: string | undefined = typeof record?.fields?.title === "string" ? record.fields.title : undefined;
   const state: "queued" | "syncing" | "synced" | "failed" | "conflict" | undefined = record?.state;
