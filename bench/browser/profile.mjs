@@ -1,0 +1,97 @@
+// Where our time goes: runs one browser benchmark under the DevTools CPU
+// profiler and prints the functions with the most self time, and how the
+// time splits between wasm, JavaScript, garbage collection and waiting.
+//
+//   node bench/browser/profile.mjs enqueue|latency|pull|drain [n] [pkg dir]
+//
+// Release builds strip wasm function names; for names, pass a package
+// folder whose wasm kept them, e.g. made by
+//   wasm-bindgen --target web --out-dir /tmp/named target/wasm32-unknown-unknown/release/outbox_sync.wasm
+//   wasm-opt -Oz --debuginfo (build.sh's flags) /tmp/named/outbox_sync_bg.wasm -o /tmp/named/outbox_sync_bg.wasm
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { tmpdir } from "node:os";
+import { mkdtempSync, copyFileSync, readdirSync } from "node:fs";
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+import { fieldsOf } from "./fields.mjs";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const HERE = import.meta.dirname;
+const [what = "enqueue", nArg, pkgArg] = process.argv.slice(2);
+const n = Number(nArg ?? 5000);
+const pkg = resolve(pkgArg ?? join(ROOT, "pkg"));
+const SERVER_BIN = process.env.OUTBOX_SYNC_SERVER_BIN ?? join(ROOT, "target/release/outbox-sync-server");
+
+const dir = mkdtempSync(join(tmpdir(), "outbox-profile-"));
+const www = join(dir, "www");
+mkdirSync(www);
+await build({
+  entryPoints: { page: join(HERE, "page.mjs"), sw: join(HERE, "sw.mjs") },
+  outdir: www, bundle: true, format: "esm", target: "chrome120", external: ["/pkg/*"],
+  define: { "process.env.NODE_ENV": '"production"' }, logLevel: "warning",
+});
+for (const file of readdirSync(join(HERE, "static"))) copyFileSync(join(HERE, "static", file), join(www, file));
+writeFileSync(join(dir, "tokens"), "p=p\n");
+const server = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0", "--data", join(dir, "db.sqlite3"), "--fast-commits",
+  "--any-collection", "--www", www, "--pkg", pkg, "--tokens-file", join(dir, "tokens")], { stdio: ["ignore", "pipe", "inherit"] });
+const url = await new Promise((ok) => {
+  let out = "";
+  server.stdout.on("data", (c) => { out += c; const m = out.match(/listening on (http:\/\/\S+)/); if (m) ok(m[1]); });
+});
+if (what === "pull") {
+  for (let from = 0; from < n; from += 1000) {
+    const events = [];
+    for (let i = from; i < Math.min(n, from + 1000); i++) events.push({ event_id: crypto.randomUUID(), collection: "notes", record_id: `p${i}`, op: "put", payload: fieldsOf(i) });
+    await fetch(`${url}/v1/push`, { method: "POST", headers: { Authorization: "Bearer p", "Content-Type": "application/json" }, body: JSON.stringify({ events }) });
+  }
+}
+const context = await chromium.launchPersistentContext(join(dir, "profile"), {
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", headless: true, serviceWorkers: "block",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+});
+try {
+  const page = await context.newPage();
+  await page.goto(`${url}/index.html`);
+  await page.waitForFunction(() => window.bench);
+  await page.evaluate(() => window.bench.ready());
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.start");
+  const t0 = Date.now();
+  const params = { serverUrl: url, token: "p", durability: "strict", n, run: "p" };
+  const result = await page.evaluate(([w, p]) => {
+    const b = window.bench;
+    if (w === "enqueue") return b.enqueueBurst({ ...p, how: "ours-batch" });
+    if (w === "latency") return b.enqueueLatency({ ...p, how: "ours", samples: p.n, warmup: 0 });
+    if (w === "pull") return b.pullApply({ ...p, how: "ours" });
+    if (w === "drain") return b.drainMemory(p);
+    throw new Error(w);
+  }, [what, params]);
+  const wall = Date.now() - t0;
+  const { profile } = await cdp.send("Profiler.stop");
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map();
+  const dt = profile.timeDeltas;
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0) / 1000));
+  const byName = new Map();
+  const kinds = { wasm: 0, js: 0, gc: 0, idle: 0, program: 0 };
+  for (const [id, ms] of self) {
+    const f = byId.get(id).callFrame;
+    const name = f.functionName || "(anonymous)";
+    const wasm = f.url.includes(".wasm") || f.url.startsWith("wasm://") || name.startsWith("$");
+    const kind = name === "(idle)" ? "idle" : name === "(garbage collector)" ? "gc" : name === "(program)" ? "program" : wasm ? "wasm" : "js";
+    kinds[kind] += ms;
+    const key = `${kind === "wasm" ? "[wasm] " : ""}${name}${kind === "js" && f.url ? ` (${f.url.split("/").pop()}:${f.lineNumber + 1})` : ""}`;
+    byName.set(key, (byName.get(key) ?? 0) + ms);
+  }
+  console.log(`${what} n=${n}: ${JSON.stringify(result).slice(0, 200)}; wall ${wall} ms`);
+  console.log("split (ms):", Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, Math.round(v)])));
+  for (const [name, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${ms.toFixed(0).padStart(7)} ms  ${name.slice(0, 150)}`);
+} finally {
+  await context.close();
+  server.kill("SIGINT");
+  rmSync(dir, { recursive: true, force: true });
+}
