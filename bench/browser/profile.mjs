@@ -8,11 +8,10 @@
 // folder whose wasm kept them, e.g. made by
 //   wasm-bindgen --target web --out-dir /tmp/named target/wasm32-unknown-unknown/release/outbox_sync.wasm
 //   wasm-opt -Oz --debuginfo (build.sh's flags) /tmp/named/outbox_sync_bg.wasm -o /tmp/named/outbox_sync_bg.wasm
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { mkdtempSync, copyFileSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { fieldsOf } from "./fields.mjs";
