@@ -66,6 +66,10 @@ if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else present+=(ch
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   apt_install postgresql
 else present+=(postgresql); fi
+# openssl makes that cluster's throwaway CA and certificate (TLS tests).
+if ! command -v openssl >/dev/null; then
+  apt_install openssl
+else present+=(openssl); fi
 
 # Node.js for the package, the demo and the browser end-to-end tests.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

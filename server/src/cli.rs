@@ -59,6 +59,12 @@ pub struct Args {
     )]
     pub database_pool: u32,
 
+    /// A PEM file of CA certificates to trust for TLS to PostgreSQL,
+    /// besides the public CAs (for a private CA). TLS follows the URL's
+    /// sslmode: disable, prefer (the default) or require.
+    #[arg(long, env = "OUTBOX_SYNC_DATABASE_CA_FILE", value_name = "PATH")]
+    pub database_ca_file: Option<PathBuf>,
+
     /// A bearer token and the user it signs in (repeatable).
     #[arg(long = "token", value_name = "TOKEN=USER")]
     pub tokens: Vec<String>,
@@ -133,6 +139,11 @@ impl Args {
     fn database(&self) -> Result<Database, String> {
         let url = self.database_url.as_deref().map(str::trim);
         match url.filter(|url| !url.is_empty()) {
+            None if self.database_ca_file.is_some() => Err(
+                "--database-ca-file (also read from OUTBOX_SYNC_DATABASE_CA_FILE) is for \
+                 PostgreSQL: pass --database-url too, or drop it"
+                    .to_owned(),
+            ),
             None => Ok(Database::Sqlite {
                 path: self.data.clone().unwrap_or_else(|| DEFAULT_DATA.into()),
                 durable: !self.fast_commits,
@@ -150,6 +161,7 @@ impl Args {
             Some(url) => Ok(Database::Postgres {
                 url: url.to_owned(),
                 pool: self.database_pool,
+                ca_file: self.database_ca_file.clone(),
             }),
         }
     }
@@ -247,6 +259,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn args(extra: &[&str]) -> Args {
         let mut all = vec!["outbox-sync-server"];
@@ -311,7 +324,8 @@ mod tests {
             postgres.database,
             Database::Postgres {
                 url: url.to_owned(),
-                pool: 3
+                pool: 3,
+                ca_file: None
             }
         );
         assert_eq!(
@@ -327,6 +341,16 @@ mod tests {
             .into_config()
             .unwrap_err()
             .contains("SQLite only"));
+        let mut flags = base.to_vec();
+        flags.extend(["--database-url", url, "--database-ca-file", "/etc/ca.pem"]);
+        let tls = args(&flags).into_config().unwrap();
+        assert!(
+            matches!(&tls.database, Database::Postgres { ca_file: Some(f), .. } if f == Path::new("/etc/ca.pem"))
+        );
+        let mut flags = base.to_vec();
+        flags.extend(["--database-ca-file", "/etc/ca.pem"]);
+        let sqlite = args(&flags).into_config().unwrap_err();
+        assert!(sqlite.contains("is for PostgreSQL"), "{sqlite}");
         let mut flags = base.to_vec();
         flags.extend(["--database-url", url, "--database-pool", "0"]);
         let all = ["outbox-sync-server"].into_iter().chain(flags);

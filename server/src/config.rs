@@ -153,6 +153,10 @@ pub enum Database {
         url: String,
         /// Most connections this server keeps open.
         pool: u32,
+        /// A PEM file of CA certificates trusted for TLS besides Mozilla's
+        /// public roots (for a database whose certificate a private CA
+        /// signed).
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -160,11 +164,12 @@ impl Database {
     /// Connections per server when no pool size is given.
     pub const DEFAULT_POOL: u32 = 8;
 
-    /// PostgreSQL at `url` with the default pool size.
+    /// PostgreSQL at `url` with the default pool size and no CA file.
     pub fn postgres(url: impl Into<String>) -> Self {
         Database::Postgres {
             url: url.into(),
             pool: Self::DEFAULT_POOL,
+            ca_file: None,
         }
     }
 }

@@ -138,13 +138,15 @@ pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>, StartErro
                 .map_err(|e| StartError::Database(path.clone(), e.to_string()))?;
             Ok(Arc::new(store))
         }
-        Database::Postgres { url, pool } => {
+        Database::Postgres { url, pool, ca_file } => {
             let shown = database.to_string();
-            let (url, pool) = (url.clone(), *pool);
+            let (url, pool, ca_file) = (url.clone(), *pool, ca_file.clone());
             // The sync client blocks on its own runtime: not on this one.
-            let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url, pool))
-                .await
-                .map_err(|e| StartError::Postgres(shown.clone(), e.to_string()))?;
+            let opened = tokio::task::spawn_blocking(move || {
+                PostgresStore::open(&url, pool, ca_file.as_deref())
+            })
+            .await
+            .map_err(|e| StartError::Postgres(shown.clone(), e.to_string()))?;
             let store = opened.map_err(|e| StartError::Postgres(shown, e))?;
             Ok(Arc::new(store))
         }

@@ -13,7 +13,9 @@
 
 mod connect;
 mod errors;
+mod tls;
 
+use std::path::Path;
 use std::time::Duration;
 
 use outbox_sync_protocol::Record;
@@ -22,6 +24,7 @@ use r2d2::{Pool, PooledConnection};
 
 use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use self::errors::{classify, connection_lost, jitter, retryable, Fault};
+use self::tls::Connector;
 use super::rows::{self, Decided};
 use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
 use crate::apply::State;
@@ -44,17 +47,15 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to `url`, applies the missing migrations and keeps up to
-    /// `pool_size` connections. Blocking: call it outside async code (the
-    /// server does so on tokio's blocking pool). The error says what failed.
-    pub fn open(url: &str, pool_size: u32) -> Result<Self, String> {
+    /// `pool_size` connections. TLS follows the URL's `sslmode`, trusting
+    /// Mozilla's roots and the CA certificates in the PEM file `ca_file`.
+    /// Blocking: call it outside async code (the server does so on tokio's
+    /// blocking pool). The error says what failed.
+    pub fn open(url: &str, pool_size: u32, ca_file: Option<&Path>) -> Result<Self, String> {
         let config = connect::config(url)?;
-        let mut client = config.connect(postgres::NoTls).map_err(|e| {
-            let hint = if e.to_string().contains("TLS") {
-                "; this server connects without TLS: drop sslmode=require, or reach \
-                     PostgreSQL through a TLS proxy (docs/deployment.md)"
-            } else {
-                ""
-            };
+        let connector = Connector::new(ca_file)?;
+        let mut client = connector.connect(&config).map_err(|e| {
+            let hint = tls::hint(&e).unwrap_or_default();
             format!("cannot connect: {}{hint}", describe(&e))
         })?;
         let epoch = connect::migrate(&mut client)?;
@@ -65,7 +66,7 @@ impl PostgresStore {
             .test_on_check_out(false)
             .connection_timeout(CHECKOUT_TIMEOUT)
             .error_handler(Box::new(LogErrors))
-            .build(Manager::new(config))
+            .build(Manager::new(config, connector))
             .map_err(|e| format!("cannot start the connection pool: {e}"))?;
         Ok(PostgresStore {
             pool: Some(pool),

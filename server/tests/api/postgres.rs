@@ -1,11 +1,13 @@
-//! What only the PostgreSQL store does: waiting for the write lock, and
-//! riding over connections the database dropped. Without
-//! `OUTBOX_SYNC_TEST_DATABASE_URL` these print why and pass; scripts/test.sh
-//! always runs them.
+//! What only the PostgreSQL store does: waiting for the write lock, riding
+//! over connections the database dropped, and TLS as the URL's sslmode
+//! says. Without `OUTBOX_SYNC_TEST_DATABASE_URL` (and, for TLS,
+//! `OUTBOX_SYNC_TEST_DATABASE_CA`) these print why and pass;
+//! scripts/test.sh always runs them.
 
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
 
-use outbox_sync_server::Database;
+use outbox_sync_server::{serve, Database, StartError};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -80,7 +82,11 @@ async fn connections_the_database_dropped_are_replaced_without_an_error() {
     let name = schema.name().to_owned();
     let url = format!("{}&application_name={name}", schema.url());
     let server = TestServer::start_in(Some(schema.clone()), |mut c| {
-        c.database = Database::Postgres { url, pool: 4 };
+        c.database = Database::Postgres {
+            url,
+            pool: 4,
+            ca_file: None,
+        };
         c
     })
     .await;
@@ -122,4 +128,136 @@ async fn connections_the_database_dropped_are_replaced_without_an_error() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The variable naming the CA that signed the test database's certificate
+/// (scripts/postgres.sh makes one and sets it).
+const CA_ENV: &str = "OUTBOX_SYNC_TEST_DATABASE_CA";
+
+/// A fresh schema and the test CA's PEM file, or `None` after saying on
+/// stderr why the test is skipped.
+async fn tls_only(test: &str) -> Option<(Arc<Schema>, PathBuf)> {
+    let schema = postgres_only(test).await?;
+    match std::env::var_os(CA_ENV).filter(|ca| !ca.is_empty()) {
+        Some(ca) => Some((schema, PathBuf::from(ca))),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test} skipped: it needs PostgreSQL with TLS and {CA_ENV} naming the CA \
+                 that signed its certificate (scripts/postgres.sh sets both)"
+            );
+            None
+        }
+    }
+}
+
+/// The schema's URL with `params` added, under a connection name of its own.
+fn url_with(schema: &Schema, name: &str, params: &str) -> String {
+    format!("{}&application_name={name}{params}", schema.url())
+}
+
+/// How many of the connections named `name` use TLS, and how many do not.
+async fn connections(schema: &Schema, name: &str) -> (i64, i64) {
+    let rows = schema
+        .admin(format!(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = '{name}'"
+        ))
+        .await;
+    (rows[0].get(0), rows[0].get(1))
+}
+
+/// A server on `url` trusting `ca_file`, in the test's schema.
+async fn start_tls(schema: &Arc<Schema>, url: String, ca_file: Option<PathBuf>) -> TestServer {
+    TestServer::start_in(Some(schema.clone()), |mut c| {
+        c.database = Database::Postgres {
+            url,
+            pool: 2,
+            ca_file,
+        };
+        c
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sslmode_require_with_the_ca_file_syncs_over_tls() {
+    let Some((schema, ca)) = tls_only("postgres::sslmode_require_with_the_ca_file").await else {
+        return;
+    };
+    let name = format!("{}_tls", schema.name());
+    let url = url_with(&schema, &name, "&sslmode=require");
+    let server = start_tls(&schema, url, Some(ca)).await;
+    put(&server, ALICE, "items", "a", None, json!({ "n": 1 })).await;
+    let e = event(&id(), "items", "b", "put", None, json!({ "n": 2 }));
+    assert_eq!(server.push_ok(ALICE, vec![e]).await[0]["status"], "applied");
+    let changes = server.pull_all(ALICE).await;
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1]["data"]["n"], 2.0);
+    let (tls, plain) = connections(&schema, &name).await;
+    assert!(tls >= 1, "the server's connections use TLS");
+    assert_eq!(plain, 0, "and none goes without");
+}
+
+#[tokio::test]
+async fn sslmode_require_without_the_ca_file_fails_at_start_saying_what_to_pass() {
+    let Some((schema, _ca)) = tls_only("postgres::sslmode_require_without_the_ca_file").await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.database = Database::postgres(format!("{}&sslmode=require", schema.url()));
+    let error = serve(config)
+        .await
+        .err()
+        .expect("the certificate is refused");
+    assert!(matches!(error, StartError::Postgres(..)));
+    let message = error.to_string();
+    assert!(
+        message.contains("not signed by a known CA"),
+        "says why: {message}"
+    );
+    assert!(
+        message.contains("--database-ca-file"),
+        "says what to pass: {message}"
+    );
+}
+
+#[tokio::test]
+async fn sslmode_prefer_uses_tls_when_the_certificate_verifies_and_plain_otherwise() {
+    let Some((schema, ca)) = tls_only("postgres::sslmode_prefer").await else {
+        return;
+    };
+    // No sslmode in the URL: prefer, libpq's default.
+    let verified = format!("{}_ca", schema.name());
+    let server = start_tls(&schema, url_with(&schema, &verified, ""), Some(ca)).await;
+    put(&server, ALICE, "items", "a", None, json!({})).await;
+    let (tls, plain) = connections(&schema, &verified).await;
+    assert!(tls >= 1 && plain == 0, "TLS: {tls} with, {plain} without");
+
+    // Without the CA the certificate does not verify: plain, as before TLS.
+    let unverified = format!("{}_noca", schema.name());
+    let server = start_tls(&schema, url_with(&schema, &unverified, ""), None).await;
+    put(&server, ALICE, "items", "b", None, json!({})).await;
+    assert_eq!(server.pull_all(ALICE).await.len(), 2);
+    let (tls, plain) = connections(&schema, &unverified).await;
+    assert!(
+        tls == 0 && plain >= 1,
+        "plain: {tls} with TLS, {plain} without"
+    );
+
+    // sslmode=disable never tries TLS, whatever CA is given.
+    let disabled = format!("{}_off", schema.name());
+    let url = url_with(&schema, &disabled, "&sslmode=disable");
+    let ca = std::env::var_os(CA_ENV).map(PathBuf::from);
+    let server = start_tls(&schema, url, ca).await;
+    put(&server, ALICE, "items", "c", None, json!({})).await;
+    let (tls, plain) = connections(&schema, &disabled).await;
+    assert!(
+        tls == 0 && plain >= 1,
+        "plain: {tls} with TLS, {plain} without"
+    );
 }

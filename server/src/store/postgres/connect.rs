@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Statement};
+use postgres::{Client, Config, Statement};
 
+use super::tls::Connector;
 use crate::store::schema::SCHEMA;
 
 /// Schema steps, applied in order; `schema_version` holds how many ran.
@@ -26,11 +27,22 @@ const IDLE_IN_TRANSACTION_MS: u32 = 30_000;
 
 /// Parses `url` (a `postgres://` URL or `key=value` pairs) and adds the
 /// server's session settings; settings in the URL's `options` come first,
-/// so a `lock_timeout` given there is overridden.
+/// so a `lock_timeout` given there is overridden. `sslmode=verify-ca` and
+/// `verify-full` are read as `require`, which always verifies the
+/// certificate and the host name.
 pub fn config(url: &str) -> Result<Config, String> {
-    let mut config: Config = url
-        .parse()
-        .map_err(|e| format!("the URL is not valid: {e}"))?;
+    let url = url
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    let mut config: Config = url.parse().map_err(|e| {
+        let hint = if url.contains("sslrootcert") {
+            "; this server does not read sslrootcert: pass --database-ca-file (or \
+             OUTBOX_SYNC_DATABASE_CA_FILE) with the CA's PEM file instead"
+        } else {
+            ""
+        };
+        format!("the URL is not valid: {e}{hint}")
+    })?;
     let options = format!(
         "{} -c lock_timeout={LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
         config.get_options().unwrap_or_default()
@@ -203,12 +215,14 @@ pub struct Conn {
 #[derive(Debug)]
 pub struct Manager {
     config: Config,
+    connector: Connector,
 }
 
 impl Manager {
-    /// A manager connecting with `config`.
-    pub fn new(config: Config) -> Self {
-        Manager { config }
+    /// A manager connecting with `config` through `connector` (TLS as the
+    /// URL's `sslmode` says).
+    pub fn new(config: Config, connector: Connector) -> Self {
+        Manager { config, connector }
     }
 }
 
@@ -217,7 +231,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = self.connector.connect(&self.config)?;
         let sql = Statements::prepare(&mut client)?;
         Ok(Conn {
             client,
@@ -241,7 +255,8 @@ pub struct LogErrors;
 
 impl r2d2::HandleError<postgres::Error> for LogErrors {
     fn handle_error(&self, error: postgres::Error) {
-        tracing::warn!(error = %describe(&error), "cannot open a PostgreSQL connection; will retry");
+        let hint = super::tls::hint(&error).unwrap_or_default();
+        tracing::warn!(error = %format!("{}{hint}", describe(&error)), "cannot open a PostgreSQL connection; will retry");
     }
 }
 
@@ -278,5 +293,21 @@ mod tests {
         assert!(config("postgres://[nope")
             .unwrap_err()
             .contains("not valid"));
+    }
+
+    #[test]
+    fn verify_modes_read_as_require_and_sslrootcert_points_to_the_flag() {
+        use postgres::config::SslMode;
+        for mode in ["verify-ca", "verify-full", "require"] {
+            let url = format!("postgres://app@db.example.com/outbox?sslmode={mode}");
+            assert_eq!(config(&url).unwrap().get_ssl_mode(), SslMode::Require);
+            let pairs = format!("host=db.example.com user=app sslmode={mode}");
+            assert_eq!(config(&pairs).unwrap().get_ssl_mode(), SslMode::Require);
+        }
+        let default = config("postgres://app@db.example.com/outbox").unwrap();
+        assert_eq!(default.get_ssl_mode(), SslMode::Prefer);
+        let error =
+            config("postgres://app@db/outbox?sslmode=require&sslrootcert=/ca.pem").unwrap_err();
+        assert!(error.contains("--database-ca-file"), "{error}");
     }
 }
