@@ -106,6 +106,27 @@ pub trait OutboxStore {
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError>;
 
+    /// Marks several events confirmed, each as [`complete`](Self::complete)
+    /// would, all in one step where the store can (one transaction in
+    /// IndexedDB: a drained batch costs one commit, not one per event).
+    /// An event another drainer already finished is skipped; any other
+    /// error leaves every event as it was. Returns the events completed.
+    async fn complete_all(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut completed = Vec::with_capacity(confirmed.len());
+        for &(event_id, server_version) in confirmed {
+            match self.complete(event_id, server_version, now_ms).await {
+                Ok(event) => completed.push(event),
+                Err(StoreError::Transition(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(completed)
+    }
+
     /// Puts a syncing event back in the queue until `next_attempt_at_ms`.
     async fn requeue(
         &self,

@@ -54,7 +54,7 @@ pub fn apply_remote(
 /// Makes `remote` the record's base (when newer) and recomputes the local
 /// view from it and the `unconfirmed` events.
 pub fn rebase(record: &mut LocalRecord, remote: &Record, unconfirmed: &[OutboxEvent]) {
-    if record.base_version.map_or(true, |v| v < remote.version) {
+    if record.base_version.is_none_or(|v| v < remote.version) {
         record.base = server_fields(remote);
         record.base_version = Some(remote.version);
     }

@@ -68,9 +68,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     now_ms,
                     self.env.random(),
                 );
-                for step in plan.steps {
-                    self.apply(step, now_ms, &mut report).await?;
-                }
+                self.apply_all(plan.steps, now_ms, &mut report).await?;
                 match plan.next {
                     Next::Continue => continue,
                     Next::SendOneByOne => {
@@ -117,6 +115,42 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             requests.insert(0, small);
         }
         requests
+    }
+
+    /// Applies a request's steps: the confirmed events together (one commit
+    /// for the lot), then the rest one by one.
+    async fn apply_all(
+        &self,
+        steps: Vec<Step>,
+        now_ms: u64,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        let (synced, others): (Vec<Step>, Vec<Step>) = steps
+            .into_iter()
+            .partition(|step| matches!(step, Step::Synced { .. }));
+        let confirmed: Vec<_> = synced
+            .iter()
+            .filter_map(|step| match step {
+                Step::Synced {
+                    event_id, version, ..
+                } => Some((*event_id, Some(*version))),
+                _ => None,
+            })
+            .collect();
+        if self.config.debug {
+            for step in &synced {
+                self.env.log(&describe(step));
+            }
+        }
+        report.synced += confirmed.len() as u32;
+        for event in self.store.complete_all(&confirmed, now_ms).await? {
+            let waited = now_ms.saturating_sub(event.created_at_ms);
+            report.time_to_sync_ms.push(waited);
+        }
+        for step in others {
+            self.apply(step, now_ms, report).await?;
+        }
+        Ok(())
     }
 
     async fn apply(

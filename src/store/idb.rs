@@ -9,6 +9,7 @@
 use std::cell::Cell;
 
 use indexed_db_futures::database::Database;
+use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{
     Transaction, TransactionDurability, TransactionMode, TransactionOptions,
@@ -325,28 +326,43 @@ impl OutboxStore for IdbOutbox {
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
         let tx = self.write(&[OUTBOX, RECORDS])?;
-        let event = {
-            let outbox = tx.object_store(OUTBOX)?;
-            let records = tx.object_store(RECORDS)?;
-            let mut event = ops::find_event(&outbox, event_id)
-                .await?
-                .ok_or_else(|| not_found(event_id))?;
-            event.mark_synced(now_ms)?;
-            ops::put_event(&outbox, &event).await?;
-            let key = event.record_key();
-            if let Some(mut record) = ops::get_record(&records, &key).await? {
-                let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)
-                    .await?
-                    .into_iter()
-                    .filter(|e| e.state.is_unsent())
-                    .collect();
-                record.confirm(&event, server_version, &unconfirmed);
-                ops::put_record(&records, &record).await?;
-            }
-            event
-        };
+        let event = confirm_event(
+            &tx.object_store(OUTBOX)?,
+            &tx.object_store(RECORDS)?,
+            event_id,
+            server_version,
+            now_ms,
+        )
+        .await?;
         commit(tx).await?;
         Ok(event)
+    }
+
+    async fn complete_all(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        if confirmed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let mut completed = Vec::with_capacity(confirmed.len());
+        {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            for &(event_id, server_version) in confirmed {
+                match confirm_event(&outbox, &records, event_id, server_version, now_ms).await {
+                    Ok(event) => completed.push(event),
+                    // Another drainer finished it after this one's lease ran out.
+                    Err(StoreError::Transition(_)) => {}
+                    // Dropping the transaction unfinished rolls every event back.
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        commit(tx).await?;
+        Ok(completed)
     }
 
     async fn requeue(
@@ -459,4 +475,31 @@ impl OutboxStore for IdbOutbox {
         commit(tx).await?;
         Ok(record)
     }
+}
+
+/// Marks one event synced and folds it into its record's base, within the
+/// transaction the two stores belong to.
+async fn confirm_event(
+    outbox: &ObjectStore<'_>,
+    records: &ObjectStore<'_>,
+    event_id: Uuid,
+    server_version: Option<u64>,
+    now_ms: u64,
+) -> Result<OutboxEvent, StoreError> {
+    let mut event = ops::find_event(outbox, event_id)
+        .await?
+        .ok_or_else(|| not_found(event_id))?;
+    event.mark_synced(now_ms)?;
+    ops::put_event(outbox, &event).await?;
+    let key = event.record_key();
+    if let Some(mut record) = ops::get_record(records, &key).await? {
+        let unconfirmed: Vec<_> = ops::events_of_record(outbox, &key)
+            .await?
+            .into_iter()
+            .filter(|e| e.state.is_unsent())
+            .collect();
+        record.confirm(&event, server_version, &unconfirmed);
+        ops::put_record(records, &record).await?;
+    }
+    Ok(event)
 }

@@ -451,3 +451,38 @@ async fn walks_start_after_the_synced_events_and_agree_with_a_fresh_connection()
     assert!(outbox.take_batch(600, 10).await.unwrap().is_empty());
     assert_eq!(outbox.next_attempt_at().await.unwrap(), None);
 }
+
+#[wasm_bindgen_test]
+async fn complete_all_confirms_a_batch_in_one_step_and_skips_what_was_finished() {
+    let (outbox, _) = fresh().await;
+    let changes: Vec<_> = ["a", "b", "c"].iter().map(|r| put(r, "1")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let batch = outbox.take_batch(100, 10).await.unwrap();
+    let confirmed: Vec<_> = batch
+        .iter()
+        .zip(1..)
+        .map(|(e, version)| (e.event_id, Some(version)))
+        .collect();
+    // "a" was finished by another drainer first.
+    outbox
+        .complete(batch[0].event_id, Some(1), 150)
+        .await
+        .unwrap();
+
+    // An unknown event spoils the step: nothing changes.
+    let mut spoiled = confirmed.clone();
+    spoiled.push((uuid::Uuid::from_u128(99), Some(9)));
+    assert!(outbox.complete_all(&spoiled, 200).await.is_err());
+    assert_eq!(
+        outbox.count(EventState::Syncing).await.unwrap(),
+        2,
+        "b and c still unsent"
+    );
+
+    let completed = outbox.complete_all(&confirmed, 200).await.unwrap();
+    assert_eq!(seqs(&completed), vec![2, 3]);
+    assert_eq!(outbox.count(EventState::Syncing).await.unwrap(), 0);
+    assert_eq!(outbox.count(EventState::Synced).await.unwrap(), 3);
+    let c = outbox.record(&key("c")).await.unwrap().unwrap();
+    assert_eq!(c.base_version, Some(3));
+}

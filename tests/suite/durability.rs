@@ -143,7 +143,7 @@ fn rich_payload(i: usize) -> Value {
         "list".into(),
         Value::Array(vec![
             Value::Null,
-            Value::Bool(i % 2 == 0),
+            Value::Bool(i.is_multiple_of(2)),
             Value::from(-1.5 * i as f64),
         ]),
     );

@@ -215,7 +215,7 @@ async fn concurrent_writers_on_both_instances_are_pulled_once_in_order() {
             loop {
                 let finished = done.load(Ordering::SeqCst);
                 loop {
-                    let server = if turn % 2 == 0 { &a } else { &b };
+                    let server = if turn.is_multiple_of(2) { &a } else { &b };
                     turn += 1;
                     let (status, page) = server.pull(ALICE, token.as_deref(), 7).await;
                     assert_eq!(status, StatusCode::OK, "{page}");
