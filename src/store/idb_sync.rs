@@ -2,6 +2,9 @@
 //! token, conflicts kept for the user, and the user's choice, each in one
 //! transaction built from the core's shared steps.
 
+use std::collections::HashMap;
+
+use futures::future::{join, try_join_all, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
@@ -12,7 +15,13 @@ use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
 use crate::core::remote::{apply_remote, RemoteApply};
 use crate::core::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution};
-use crate::core::{OutboxEvent, RecordKey, StoreError, SyncStore};
+use crate::core::{LocalRecord, OutboxEvent, RecordKey, StoreError, SyncStore};
+
+/// What a pulled change does to the local records.
+enum PageWrite {
+    Put(LocalRecord),
+    Remove(RecordKey),
+}
 
 /// The meta key of the token to pull changes after.
 const SYNC_TOKEN: &str = "sync_token";
@@ -34,25 +43,55 @@ impl SyncStore for IdbOutbox {
         let changed = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
-            let mut changed = 0;
-            for remote in changes {
-                let key = RecordKey {
+            // A record named twice in a page (a backend that sends a log)
+            // ends as its last change says.
+            let mut last = HashMap::new();
+            for (index, remote) in changes.iter().enumerate() {
+                last.insert(
+                    (remote.collection.as_str(), remote.record_id.as_str()),
+                    index,
+                );
+            }
+            let page: Vec<&Record> = changes
+                .iter()
+                .enumerate()
+                .filter(|(index, r)| last[&(r.collection.as_str(), r.record_id.as_str())] == *index)
+                .map(|(_, remote)| remote)
+                .collect();
+            let keys: Vec<RecordKey> = page
+                .iter()
+                .map(|remote| RecordKey {
                     collection: remote.collection.clone(),
                     record_id: remote.record_id.clone(),
-                };
-                let unconfirmed = ops::unsent_of(&outbox, &key).await?;
-                let current = ops::get_record(&records, &key).await?;
-                match apply_remote(current, remote, &unconfirmed) {
-                    RemoteApply::Skip => continue,
-                    RemoteApply::Write(record) => ops::put_record(&records, &record).await?,
-                    RemoteApply::Remove(key) => {
-                        records
-                            .delete([key.collection.as_str(), key.record_id.as_str()])
-                            .await?
+                })
+                .collect();
+            // The page's reads go out together and its writes too: IndexedDB
+            // runs a transaction's requests in order, and not waiting for each
+            // answer before the next request saves a round trip per change.
+            let (unconfirmed, current) = join(
+                try_join_all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
+                try_join_all(keys.iter().map(|key| ops::get_record(&records, key))),
+            )
+            .await;
+            let (unconfirmed, current) = (unconfirmed?, current?);
+            let writes: Vec<PageWrite> = page
+                .iter()
+                .zip(current)
+                .zip(&unconfirmed)
+                .filter_map(|((remote, current), unconfirmed)| {
+                    match apply_remote(current, remote, unconfirmed) {
+                        RemoteApply::Skip => None,
+                        RemoteApply::Write(record) => Some(PageWrite::Put(record)),
+                        RemoteApply::Remove(key) => Some(PageWrite::Remove(key)),
                     }
-                }
-                changed += 1;
-            }
+                })
+                .collect();
+            try_join_all(writes.iter().map(|write| match write {
+                PageWrite::Put(record) => Either::Left(ops::put_record(&records, record)),
+                PageWrite::Remove(key) => Either::Right(ops::delete_record(&records, key)),
+            }))
+            .await?;
+            let changed = writes.len() as u32;
             let meta = tx.object_store(META)?;
             meta.put(next_token.to_owned())
                 .with_key(SYNC_TOKEN.to_owned())

@@ -172,3 +172,19 @@ async fn settings_survive_a_reopen_and_can_be_removed() {
         "apart from settings"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_record_named_twice_in_a_page_ends_as_its_last_change() {
+    let (outbox, _) = fresh().await;
+    let page = [
+        remote("a", 1, Some("first")),
+        remote("b", 2, Some("kept")),
+        remote("a", 3, None),
+        remote("c", 4, None),
+        remote("c", 5, Some("back")),
+    ];
+    assert_eq!(outbox.apply_pulled(&page, "token-1").await.unwrap(), 3);
+    assert_eq!(outbox.record(&key("a")).await.unwrap(), None);
+    assert_eq!(title(&outbox, "b").await, Some(Value::from("kept")));
+    assert_eq!(title(&outbox, "c").await, Some(Value::from("back")));
+}
