@@ -7,7 +7,7 @@
 //! [`MemoryOutbox`](crate::core::memory::MemoryOutbox) cannot drift apart.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::future::{join, try_join_all};
 use indexed_db_futures::database::Database;
@@ -131,33 +131,48 @@ impl IdbOutbox {
         let saved = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
-            let mut cache = ops::RecordCache::default();
-            let mut saved = Vec::with_capacity(items.len());
+            // Every request of a kind goes out at once (IndexedDB answers a
+            // transaction's requests in order): the records the batch
+            // touches, then its events, then the records' new views.
+            let mut touched: Vec<RecordKey> = Vec::new();
+            for item in &items {
+                let key = item.record_key();
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+            let stored =
+                try_join_all(touched.iter().map(|key| ops::get_record(&records, key))).await?;
+            let mut views: HashMap<RecordKey, Option<LocalRecord>> =
+                touched.into_iter().zip(stored).collect();
+            let mut events = Vec::with_capacity(items.len());
             for item in items {
+                let key = item.record_key();
+                let current = views.get(&key).cloned().flatten();
                 let (record, event) = match item {
-                    Insert::Change(change, now_ms) => {
-                        let key = RecordKey {
-                            collection: change.collection.clone(),
-                            record_id: change.record_id.clone(),
-                        };
-                        let current = cache.get(&records, &key).await?;
-                        prepare_change(
-                            &self.config.limits,
-                            current,
-                            change,
-                            Uuid::now_v7(),
-                            now_ms,
-                        )?
-                    }
+                    Insert::Change(change, now_ms) => prepare_change(
+                        &self.config.limits,
+                        current,
+                        change,
+                        Uuid::now_v7(),
+                        now_ms,
+                    )?,
                     Insert::Event(event) => {
-                        let current = cache.get(&records, &event.record_key()).await?;
                         (prepare_event(&self.config.limits, current, &event)?, event)
                     }
                 };
-                saved.push(ops::add_event(&outbox, event).await?);
-                cache.set(record);
+                views.insert(key, Some(record));
+                events.push(event);
             }
-            cache.save(&records).await?;
+            let saved =
+                try_join_all(events.into_iter().map(|e| ops::add_event(&outbox, e))).await?;
+            try_join_all(
+                views
+                    .values()
+                    .flatten()
+                    .map(|r| ops::put_record(&records, r)),
+            )
+            .await?;
             saved
         };
         commit(tx).await?;
@@ -169,6 +184,18 @@ impl IdbOutbox {
 enum Insert {
     Change(NewEvent, u64),
     Event(OutboxEvent),
+}
+
+impl Insert {
+    fn record_key(&self) -> RecordKey {
+        match self {
+            Insert::Change(change, _) => RecordKey {
+                collection: change.collection.clone(),
+                record_id: change.record_id.clone(),
+            },
+            Insert::Event(event) => event.record_key(),
+        }
+    }
 }
 
 fn not_found(event_id: Uuid) -> StoreError {

@@ -4,8 +4,6 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
-use std::collections::HashMap;
-
 use indexed_db_futures::error::{DomException, Error};
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
@@ -335,41 +333,4 @@ pub(super) async fn put_record(
 ) -> Result<(), StoreError> {
     records.put(record).serde()?.await?;
     Ok(())
-}
-
-/// The records a batch changes: each read once, changed in memory, saved once.
-#[derive(Default)]
-pub(super) struct RecordCache {
-    records: HashMap<RecordKey, LocalRecord>,
-}
-
-impl RecordCache {
-    /// The record's current view: as changed earlier in the batch, else as stored.
-    pub(super) async fn get(
-        &mut self,
-        records: &ObjectStore<'_>,
-        key: &RecordKey,
-    ) -> Result<Option<LocalRecord>, StoreError> {
-        match self.records.get(key) {
-            Some(record) => Ok(Some(record.clone())),
-            None => get_record(records, key).await,
-        }
-    }
-
-    /// Keeps the record's new view until [`save`](Self::save).
-    pub(super) fn set(&mut self, record: LocalRecord) {
-        let key = RecordKey {
-            collection: record.collection.clone(),
-            record_id: record.record_id.clone(),
-        };
-        self.records.insert(key, record);
-    }
-
-    /// Saves every changed record.
-    pub(super) async fn save(self, records: &ObjectStore<'_>) -> Result<(), StoreError> {
-        for record in self.records.values() {
-            put_record(records, record).await?;
-        }
-        Ok(())
-    }
 }
