@@ -156,7 +156,7 @@ function fmt(x, digits) {
   const d = digits ?? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2);
   return x.toFixed(d);
 }
-const range = (s, unit = "ms") => `${fmt(s.median)} ${unit} (${fmt(s.min)}–${fmt(s.max)})`;
+const range = (s, unit = "ms") => (s.runs ? `${fmt(s.median)} ${unit} (${fmt(s.min)}–${fmt(s.max)})` : "not run");
 
 function machine() {
   const version = (() => {
@@ -295,8 +295,8 @@ async function main() {
     }
 
     // Memory while draining a large queue (strict, as shipped).
-    log(`memory: draining ${N.memory} events`);
     for (let run = 0; run < (FIGURES.has("memory") ? LARGE_RUNS : 0); run++) {
+      log(`memory: draining ${N.memory} events`);
       const r = await inPage("drainMemory", { n: N.memory, durability: "strict", ...drainParams(), run: `mem${run}` });
       for (const [k, v] of Object.entries(r)) if (typeof v === "number") add(`memory.${k}`, v);
       results.heapTimeline = r.heapTimeline;
