@@ -29,8 +29,9 @@ async function openControlledDemo() {
 
 test("a sync event fired through the DevTools protocol drains the queue with no page open", async () => {
   const page = await openControlledDemo();
-  // The page's own syncs fail (its requests are cut; the service worker's are not).
-  await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
+  // Offline for the page and its service worker alike (a context route also
+  // catches the worker's requests): nothing can reach the server yet.
+  await browser.context.route("**/v1/**", (route) => route.abort("internetdisconnected"));
   await page.evaluate(async () => {
     const { default: init, Outbox } = await import("/pkg/outbox_sync.js");
     await init();
@@ -41,6 +42,9 @@ test("a sync event fired through the DevTools protocol drains the queue with no 
   await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
   await page.close();
   assert.equal(await serverRecord(server, "notes", "sw-1"), null);
+  // Back online: the browser's `sync` event (fired here through DevTools)
+  // sends what waited, with no page open.
+  await browser.context.unroute("**/v1/**");
 
   const blank = await browser.context.newPage();
   const cdp = await browser.context.newCDPSession(blank);
