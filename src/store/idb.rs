@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
-use futures::future::{join, try_join_all};
+use futures::future::join;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
@@ -19,6 +19,7 @@ use indexed_db_futures::transaction::{
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
+use super::pipeline;
 use super::schema::{self, BY_STATE, OUTBOX, RECORDS};
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
 use crate::core::{
@@ -142,7 +143,7 @@ impl IdbOutbox {
                 }
             }
             let stored =
-                try_join_all(touched.iter().map(|key| ops::get_record(&records, key))).await?;
+                pipeline::all(touched.iter().map(|key| ops::get_record(&records, key))).await?;
             let mut views: HashMap<RecordKey, Option<LocalRecord>> =
                 touched.into_iter().zip(stored).collect();
             let mut events = Vec::with_capacity(items.len());
@@ -165,8 +166,8 @@ impl IdbOutbox {
                 events.push(event);
             }
             let saved =
-                try_join_all(events.into_iter().map(|e| ops::add_event(&outbox, e))).await?;
-            try_join_all(
+                pipeline::all(events.into_iter().map(|e| ops::add_event(&outbox, e))).await?;
+            pipeline::all(
                 views
                     .values()
                     .flatten()
@@ -535,7 +536,7 @@ async fn confirm_events(
     confirmed: &[(Uuid, Option<u64>)],
     now_ms: u64,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let found = try_join_all(confirmed.iter().map(|(id, _)| ops::find_event(outbox, *id))).await?;
+    let found = pipeline::all(confirmed.iter().map(|(id, _)| ops::find_event(outbox, *id))).await?;
     let mut completed = Vec::with_capacity(confirmed.len());
     for ((event_id, server_version), event) in confirmed.iter().zip(found) {
         let mut event = event.ok_or_else(|| not_found(*event_id))?;
@@ -556,15 +557,15 @@ async fn confirm_events(
         }
         return Ok(done);
     }
-    try_join_all(
+    pipeline::all(
         completed
             .iter()
             .map(|(event, _)| ops::put_event(outbox, event)),
     )
     .await?;
     let (current, unsent) = join(
-        try_join_all(keys.iter().map(|key| ops::get_record(records, key))),
-        try_join_all(keys.iter().map(|key| ops::unsent_of(outbox, key))),
+        pipeline::all(keys.iter().map(|key| ops::get_record(records, key))),
+        pipeline::all(keys.iter().map(|key| ops::unsent_of(outbox, key))),
     )
     .await;
     let mut confirmed_records = Vec::new();
@@ -574,7 +575,7 @@ async fn confirm_events(
             confirmed_records.push(record);
         }
     }
-    try_join_all(
+    pipeline::all(
         confirmed_records
             .iter()
             .map(|record| ops::put_record(records, record)),

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use futures::future::{join, try_join_all, Either};
+use futures::future::{join, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
+use super::pipeline;
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
@@ -69,8 +70,8 @@ impl SyncStore for IdbOutbox {
             // runs a transaction's requests in order, and not waiting for each
             // answer before the next request saves a round trip per change.
             let (unconfirmed, current) = join(
-                try_join_all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
-                try_join_all(keys.iter().map(|key| ops::get_record(&records, key))),
+                pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
+                pipeline::all(keys.iter().map(|key| ops::get_record(&records, key))),
             )
             .await;
             let (unconfirmed, current) = (unconfirmed?, current?);
@@ -86,7 +87,7 @@ impl SyncStore for IdbOutbox {
                     }
                 })
                 .collect();
-            try_join_all(writes.iter().map(|write| match write {
+            pipeline::all(writes.iter().map(|write| match write {
                 PageWrite::Put(record) => Either::Left(ops::put_record(&records, record)),
                 PageWrite::Remove(key) => Either::Right(ops::delete_record(&records, key)),
             }))
