@@ -19,19 +19,29 @@ where
 {
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    // The first poll sends every request; later ones resume from the oldest
+    // unanswered request and stop at the first still waiting: answers come in
+    // order, so the rest cannot be ready yet, and a long batch is not scanned
+    // again on every answer.
+    let mut first_unanswered = 0;
+    let mut sent = false;
     poll_fn(move |cx| {
-        let mut finished = true;
-        for (output, future) in outputs.iter_mut().zip(pending.iter_mut()) {
-            if output.is_some() {
+        for index in first_unanswered..pending.len() {
+            if outputs[index].is_some() {
                 continue;
             }
-            match future.as_mut().poll(cx) {
-                Poll::Ready(Ok(value)) => *output = Some(value),
+            match pending[index].as_mut().poll(cx) {
+                Poll::Ready(Ok(value)) => outputs[index] = Some(value),
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => finished = false,
+                Poll::Pending if sent => break,
+                Poll::Pending => {}
             }
         }
-        if !finished {
+        sent = true;
+        while first_unanswered < outputs.len() && outputs[first_unanswered].is_some() {
+            first_unanswered += 1;
+        }
+        if first_unanswered < outputs.len() {
             return Poll::Pending;
         }
         Poll::Ready(Ok(outputs
