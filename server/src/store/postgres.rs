@@ -259,14 +259,7 @@ fn changes_once(
             row.get(4),
         )?);
     }
-    let has_more = records.len() > limit;
-    records.truncate(limit);
-    let position = records.last().map_or(position, |r| r.version);
-    Ok(Changes::Page {
-        records,
-        position,
-        has_more,
-    })
+    Ok(rows::page(records, limit, position))
 }
 
 fn expire_once(

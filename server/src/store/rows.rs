@@ -5,7 +5,7 @@
 
 use outbox_sync_protocol::{Map, Outcome, Record, Value};
 
-use super::{Applied, ApplyRequest, StoreError};
+use super::{Applied, ApplyRequest, Changes, StoreError};
 use crate::apply::{self, Decision, FieldVersions, State};
 
 /// The record as the trait's `Record`.
@@ -146,4 +146,17 @@ pub fn replay(
 /// A stored JSON column that does not parse.
 pub fn json_error(error: serde_json::Error) -> StoreError {
     StoreError::Other(format!("stored JSON is unreadable: {error}"))
+}
+
+/// A page of changes from up to `limit + 1` records read after `position`
+/// (the extra one only says that more follow).
+pub fn page(mut records: Vec<Record>, limit: usize, position: u64) -> Changes {
+    let has_more = records.len() > limit;
+    records.truncate(limit);
+    let position = records.last().map_or(position, |r| r.version);
+    Changes::Page {
+        records,
+        position,
+        has_more,
+    }
 }

@@ -246,14 +246,7 @@ impl Store for SqliteStore {
                 &data,
             )?);
         }
-        let has_more = records.len() > limit;
-        records.truncate(limit);
-        let position = records.last().map_or(position, |r| r.version);
-        Ok(Changes::Page {
-            records,
-            position,
-            has_more,
-        })
+        Ok(rows::page(records, limit, position))
     }
 
     fn expire(
