@@ -157,6 +157,19 @@ pub trait OutboxStore {
     /// The record's changes not yet confirmed by the server, in send order.
     async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError>;
 
+    /// [`unsent_events`](Self::unsent_events) of each record, in the order
+    /// given, read together (one transaction in IndexedDB).
+    async fn unsent_events_of(
+        &self,
+        keys: &[RecordKey],
+    ) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
+        let mut all = Vec::with_capacity(keys.len());
+        for key in keys {
+            all.push(self.unsent_events(key).await?);
+        }
+        Ok(all)
+    }
+
     /// The records of `collection` as the device sees them, by record id, at most `limit`.
     async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError>;
 

@@ -28,6 +28,14 @@ pub struct LocalRecord {
 }
 
 impl LocalRecord {
+    /// The record's key: its collection and id.
+    pub fn key(&self) -> RecordKey {
+        RecordKey {
+            collection: self.collection.clone(),
+            record_id: self.record_id.clone(),
+        }
+    }
+
     /// A record the device has never seen.
     pub fn empty(key: &RecordKey) -> Self {
         LocalRecord {

@@ -1,6 +1,5 @@
 //! `Outbox`: the durable outbox as a JavaScript class.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use outbox_sync_protocol::Value;
@@ -13,7 +12,7 @@ use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
 use crate::core::{
-    NewEvent, Operation, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
+    LocalRecord, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
 use crate::engine::broadcast::announce;
 use crate::store::IdbOutbox;
@@ -174,21 +173,16 @@ impl Outbox {
                 .records(&collection, limit)
                 .await
                 .map_err(|e| js_error(&e))?;
-            let mut unsent: HashMap<String, Vec<OutboxEvent>> = HashMap::new();
-            for event in store.unsent(u32::MAX).await.map_err(|e| js_error(&e))? {
-                if event.collection == collection {
-                    unsent
-                        .entry(event.record_id.clone())
-                        .or_default()
-                        .push(event);
-                }
-            }
+            // Only the listed records' changes: a long queue is never all read.
+            let keys: Vec<RecordKey> = records.iter().map(LocalRecord::key).collect();
+            let unsent = store
+                .unsent_events_of(&keys)
+                .await
+                .map_err(|e| js_error(&e))?;
             let views: Vec<_> = records
                 .iter()
-                .map(|r| {
-                    let events = unsent.get(&r.record_id).map_or(&[][..], Vec::as_slice);
-                    RecordView::new(r, record_state(events))
-                })
+                .zip(&unsent)
+                .map(|(r, events)| RecordView::new(r, record_state(events)))
                 .collect();
             to_js(&views)
         })

@@ -479,6 +479,19 @@ impl OutboxStore for IdbOutbox {
         Ok(events)
     }
 
+    async fn unsent_events_of(
+        &self,
+        keys: &[RecordKey],
+    ) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let all = {
+            let outbox = tx.object_store(OUTBOX)?;
+            pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))).await?
+        };
+        commit(tx).await?;
+        Ok(all)
+    }
+
     async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError> {
         // IndexedDB reads a limit of 0 as "no limit".
         if limit == 0 {
