@@ -1,5 +1,7 @@
 //! The drain loop: take a batch under a lease, push it, apply every result.
 
+use uuid::Uuid;
+
 use crate::core::drain::{plan, Next, Step};
 use crate::core::{OutboxEvent, StoreError, SyncStore};
 
@@ -125,30 +127,39 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         now_ms: u64,
         report: &mut DrainReport,
     ) -> Result<(), StoreError> {
-        let (synced, others): (Vec<Step>, Vec<Step>) = steps
-            .into_iter()
-            .partition(|step| matches!(step, Step::Synced { .. }));
-        let confirmed: Vec<_> = synced
-            .iter()
-            .filter_map(|step| match step {
+        let mut confirmed = Vec::new();
+        let mut others = Vec::new();
+        for step in steps {
+            match step {
                 Step::Synced {
                     event_id, version, ..
-                } => Some((*event_id, Some(*version))),
-                _ => None,
-            })
-            .collect();
-        if self.config.debug {
-            for step in &synced {
-                self.env.log(&describe(step));
+                } => {
+                    if self.config.debug {
+                        self.env.log(&describe(&step));
+                    }
+                    confirmed.push((event_id, Some(version)));
+                }
+                other => others.push(other),
             }
         }
-        report.synced += confirmed.len() as u32;
-        for event in self.store.complete_all(&confirmed, now_ms).await? {
-            let waited = now_ms.saturating_sub(event.created_at_ms);
-            report.time_to_sync_ms.push(waited);
-        }
+        self.confirm(&confirmed, now_ms, report).await?;
         for step in others {
             self.apply(step, now_ms, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes confirmed events in one store call and counts them.
+    async fn confirm(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        report.synced += confirmed.len() as u32;
+        for event in self.store.complete_all(confirmed, now_ms).await? {
+            let waited = now_ms.saturating_sub(event.created_at_ms);
+            report.time_to_sync_ms.push(waited);
         }
         Ok(())
     }
@@ -166,14 +177,8 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             Step::Synced {
                 event_id, version, ..
             } => {
-                report.synced += 1;
-                self.store
-                    .complete(event_id, Some(version), now_ms)
+                self.confirm(&[(event_id, Some(version))], now_ms, report)
                     .await
-                    .map(|event| {
-                        let waited = now_ms.saturating_sub(event.created_at_ms);
-                        report.time_to_sync_ms.push(waited);
-                    })
             }
             Step::Retry {
                 event_id,
