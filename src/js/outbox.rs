@@ -86,11 +86,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
-            let collection = string_arg(
-                &collection,
-                "collection",
-                "a collection name such as \"notes\"",
-            )?;
+            let collection = collection_arg(&collection)?;
             let Some(records) = records.dyn_ref::<js_sys::Array>() else {
                 return Err(js_error(&InvalidArgument(
                     "records must be an array of { recordId, fields }.".into(),
@@ -136,11 +132,7 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let key = RecordKey {
-                collection: string_arg(
-                    &collection,
-                    "collection",
-                    "a collection name such as \"notes\"",
-                )?,
+                collection: collection_arg(&collection)?,
                 record_id: string_arg(&record_id, "recordId", "the record's id")?,
             };
             let record = store.record(&key).await.map_err(|e| js_error(&e))?;
@@ -164,11 +156,7 @@ impl Outbox {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
         future_to_promise(async move {
-            let collection = string_arg(
-                &collection,
-                "collection",
-                "a collection name such as \"notes\"",
-            )?;
+            let collection = collection_arg(&collection)?;
             let records = store
                 .records(&collection, limit)
                 .await
@@ -282,11 +270,7 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let change = NewEvent {
-                collection: string_arg(
-                    &collection,
-                    "collection",
-                    "a collection name such as \"notes\"",
-                )?,
+                collection: collection_arg(&collection)?,
                 record_id: string_arg(&record_id, "recordId", "the record's id")?,
                 op,
                 payload: value_arg(payload)?,
@@ -315,6 +299,11 @@ pub(super) fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<Stri
             "{name} must be a string ({what}), but got {found}."
         )))
     })
+}
+
+/// The `collection` argument of a method.
+fn collection_arg(value: &JsValue) -> Result<String, JsValue> {
+    string_arg(value, "collection", "a collection name such as \"notes\"")
 }
 
 pub(super) fn value_arg(value: JsValue) -> Result<Value, JsValue> {
