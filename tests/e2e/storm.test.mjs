@@ -80,7 +80,11 @@ test("double taps and a retry storm on the same change send each change once", a
     const retry = page.getByRole("button", { name: "Retry now" });
     await Promise.all(Array.from({ length: 10 }, () => retry.click()));
     await assertConfirmedOnce(page, ["storm-1"]);
-    const { metrics } = await outboxState(page);
+    // The run saves its metrics after the changes are confirmed: wait for them.
+    const metrics = await eventually(async () => {
+      const { metrics } = await outboxState(page);
+      return metrics.synced >= 3 ? metrics : null;
+    });
     assert.equal(metrics.synced, 3, "three taps are three changes, each confirmed once");
   } finally {
     await browser.close();
