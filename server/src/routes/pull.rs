@@ -1,7 +1,12 @@
 //! `GET /v1/changes?since=TOKEN&limit=N`: changes in server order.
 //!
 //! A token is `<database epoch>.<position>`: opaque to clients, but it lets
-//! the server tell a token of another (or a reset) database.
+//! the server tell a token of another (or a reset) database. A page of a
+//! full resync that has more to come hands out `<epoch>.r<position>`: the
+//! rest of the resync, which is not checked against the tombstone horizon
+//! (the client is replacing its copies anyway, so purged tombstones do not
+//! matter to it); the resync's last page hands out a plain token at or
+//! above the horizon.
 
 use std::collections::HashMap;
 
@@ -13,7 +18,7 @@ use outbox_sync_protocol::ChangesResponse;
 use super::{blocking, AppState};
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::store::Changes;
+use crate::store::{Changes, Since};
 
 /// Changes per page when `limit` is not given.
 const DEFAULT_LIMIT: usize = 100;
@@ -37,39 +42,55 @@ pub async fn changes(
     };
     let epoch = state.store.epoch().to_owned();
     let since = match query.get("since").map(String::as_str) {
-        None | Some("") => None,
-        Some(token) => Some(parse_token(token, &epoch)?),
+        None | Some("") => Since::START,
+        Some(token) => parse_token(token, &epoch)?,
     };
     let page = blocking(&state, move |store| store.changes(&user, since, limit)).await?;
     match page {
         Changes::Gone => Err(gone(
             "This sync token is older than the server keeps deletions for",
         )),
+        Changes::NotIssued => Err(invalid_token()),
         Changes::Page {
             records,
-            position,
+            next,
             has_more,
         } => Ok(Json(ChangesResponse {
             changes: records,
-            next_token: format!("{epoch}.{position}"),
+            next_token: token(&epoch, next),
             has_more,
         })),
     }
 }
 
-fn parse_token(token: &str, epoch: &str) -> Result<u64, ApiError> {
-    let malformed = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "since is not a sync token from this server; pass the next_token of an earlier pull, or leave since out to start over.",
-        )
+/// The token that resumes at `since`.
+fn token(epoch: &str, since: Since) -> String {
+    let marker = if since.resync { "r" } else { "" };
+    format!("{epoch}.{marker}{}", since.position)
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::bad_request(
+        "invalid_token",
+        "since is not a sync token from this server; pass the next_token of an earlier pull, or leave since out to start over.",
+    )
+}
+
+fn parse_token(token: &str, epoch: &str) -> Result<Since, ApiError> {
+    let (token_epoch, position) = token.rsplit_once('.').ok_or_else(invalid_token)?;
+    let (resync, digits) = match position.strip_prefix('r') {
+        Some(digits) => (true, digits),
+        None => (false, position),
     };
-    let (token_epoch, position) = token.rsplit_once('.').ok_or_else(malformed)?;
-    let position: u64 = position.parse().map_err(|_| malformed())?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_token());
+    }
+    // All digits but too large for u64: never issued either.
+    let position: u64 = digits.parse().map_err(|_| invalid_token())?;
     if token_epoch != epoch {
         return Err(gone("This sync token comes from another server database"));
     }
-    Ok(position)
+    Ok(Since { position, resync })
 }
 
 fn gone(why: &str) -> ApiError {

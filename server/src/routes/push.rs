@@ -45,7 +45,7 @@ pub async fn push(
                 }
             }
             Ok(policy) => {
-                let key = Some(event_id.clone());
+                let key = Some(validate::key_of(&event_id));
                 match write(&state, &user, event, key, policy, InFlight::Wait).await? {
                     Written::Fresh(outcome) => outcome,
                     Written::Replayed(original) => Outcome::Duplicate {

@@ -47,6 +47,33 @@ pub enum Applied {
     KeyReused,
 }
 
+/// Where a pull starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since {
+    /// Records after this position are returned.
+    pub position: u64,
+    /// Whether this pull belongs to a full resync (started without a
+    /// token): it is not checked against the tombstone horizon, since a
+    /// resync replaces what the client has anyway.
+    pub resync: bool,
+}
+
+impl Since {
+    /// A full resync from the beginning.
+    pub const START: Since = Since {
+        position: 0,
+        resync: true,
+    };
+
+    /// An incremental pull after `position`.
+    pub fn after(position: u64) -> Since {
+        Since {
+            position,
+            resync: false,
+        }
+    }
+}
+
 /// One page of changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Changes {
@@ -54,13 +81,18 @@ pub enum Changes {
     Page {
         /// At most `limit` records.
         records: Vec<Record>,
-        /// The position after the last record (or the one asked for).
-        position: u64,
+        /// Where the next pull starts: after the last record, or, at the end
+        /// of a full resync, at least at the user's tombstone horizon (so
+        /// the token is never older than the horizon).
+        next: Since,
         /// Whether more records follow.
         has_more: bool,
     },
     /// Tombstones after the asked position were purged: resync from scratch.
     Gone,
+    /// The position is beyond anything this database has handed out: not
+    /// a token of this server.
+    NotIssued,
 }
 
 /// What a maintenance pass removed.
@@ -106,8 +138,8 @@ pub trait Store: Send + Sync + 'static {
         record_id: &str,
     ) -> Result<Option<Record>, StoreError>;
 
-    /// Up to `limit` records changed after `since` (`None`: from the start).
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError>;
+    /// Up to `limit` records changed after `since`.
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError>;
 
     /// Removes keys created before `keys_before_ms` and tombstones last
     /// changed before `tombstones_before_ms`, moving each user's horizon.

@@ -26,7 +26,7 @@ use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use self::errors::{classify, connection_lost, jitter, retryable, Fault};
 use self::tls::Connector;
 use super::rows::{self, Decided};
-use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
+use super::{Applied, ApplyRequest, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
 pub use self::connect::redact;
@@ -222,12 +222,7 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
     Ok(Applied::Fresh(outcome.clone()))
 }
 
-fn changes_once(
-    conn: &mut Conn,
-    user: &str,
-    since: Option<u64>,
-    limit: usize,
-) -> Result<Changes, Fault> {
+fn changes_once(conn: &mut Conn, user: &str, since: Since, limit: usize) -> Result<Changes, Fault> {
     let Conn { client, sql, .. } = conn;
     // One snapshot for the horizon and the page: an expiry committing in
     // between cannot make the page skip purged tombstones.
@@ -236,12 +231,11 @@ fn changes_once(
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    let position = since.unwrap_or(0);
-    if since.is_some() {
-        let horizon: Option<i64> = tx.query_opt(&sql.horizon, &[&user])?.map(|row| row.get(0));
-        if horizon.is_some_and(|h| position < h as u64) {
-            return Ok(Changes::Gone);
-        }
+    let position = since.position;
+    let horizon: Option<i64> = tx.query_opt(&sql.horizon, &[&user])?.map(|row| row.get(0));
+    let seq: i64 = tx.query_one(&sql.seq, &[])?.get(0);
+    if let Some(refused) = rows::refuse(since, horizon, seq) {
+        return Ok(refused);
     }
     let found = tx.query(
         &sql.page,
@@ -259,7 +253,7 @@ fn changes_once(
             row.get(4),
         )?);
     }
-    Ok(rows::page(records, limit, position))
+    Ok(rows::page(records, limit, since, horizon))
 }
 
 fn expire_once(
@@ -322,7 +316,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError> {
         self.run(true, |conn| changes_once(conn, user, since, limit))
     }
 

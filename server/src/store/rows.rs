@@ -5,7 +5,7 @@
 
 use outbox_sync_protocol::{Map, Outcome, Record, Value};
 
-use super::{Applied, ApplyRequest, Changes, StoreError};
+use super::{Applied, ApplyRequest, Changes, Since, StoreError};
 use crate::apply::{self, Decision, FieldVersions, State};
 
 /// The record as the trait's `Record`.
@@ -148,15 +148,31 @@ pub fn json_error(error: serde_json::Error) -> StoreError {
     StoreError::Other(format!("stored JSON is unreadable: {error}"))
 }
 
-/// A page of changes from up to `limit + 1` records read after `position`
-/// (the extra one only says that more follow).
-pub fn page(mut records: Vec<Record>, limit: usize, position: u64) -> Changes {
+/// Why a pull cannot start at `since`, given the user's tombstone
+/// `horizon` and the highest position the database has handed out (`seq`).
+pub fn refuse(since: Since, horizon: Option<i64>, seq: i64) -> Option<Changes> {
+    if since.position > seq.max(0) as u64 {
+        return Some(Changes::NotIssued);
+    }
+    let below = horizon.is_some_and(|h| since.position < h.max(0) as u64);
+    (below && !since.resync).then_some(Changes::Gone)
+}
+
+/// A page of changes from up to `limit + 1` records read after `since`
+/// (the extra one only says that more follow). The last page of a full
+/// resync moves to the user's `horizon` when that is further, since every
+/// purged tombstone lies below it.
+pub fn page(mut records: Vec<Record>, limit: usize, since: Since, horizon: Option<i64>) -> Changes {
     let has_more = records.len() > limit;
     records.truncate(limit);
-    let position = records.last().map_or(position, |r| r.version);
+    let mut position = records.last().map_or(since.position, |r| r.version);
+    let resync = since.resync && has_more;
+    if since.resync && !has_more {
+        position = position.max(horizon.unwrap_or(0).max(0) as u64);
+    }
     Changes::Page {
         records,
-        position,
+        next: Since { position, resync },
         has_more,
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::rows::{self, Decided};
 use super::schema::SCHEMA;
-use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
+use super::{Applied, ApplyRequest, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
 /// Records, keys and horizons in one SQLite file.
@@ -201,25 +201,23 @@ impl Store for SqliteStore {
         Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
     }
 
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError> {
         let mut conn = lock(&self.reader);
         let tx = conn.transaction().map_err(other)?;
-        let position = since.unwrap_or(0);
-        if since.is_some() {
-            let horizon: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM horizons WHERE user_id = ?1",
-                    params![user],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(other)?;
-            if horizon.is_some_and(|h| position < h as u64) {
-                return Ok(Changes::Gone);
-            }
+        let position = since.position;
+        let horizon: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM horizons WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row(params![user], |row| row.get(0)).optional())
+            .map_err(other)?;
+        let seq: i64 = tx
+            .prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(other)?;
+        if let Some(refused) = rows::refuse(since, horizon, seq) {
+            return Ok(refused);
         }
         let mut statement = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT collection, record_id, version, deleted, data FROM records
                  WHERE user_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
             )
@@ -246,7 +244,7 @@ impl Store for SqliteStore {
                 &data,
             )?);
         }
-        Ok(rows::page(records, limit, position))
+        Ok(rows::page(records, limit, since, horizon))
     }
 
     fn expire(

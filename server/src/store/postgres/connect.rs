@@ -151,6 +151,8 @@ pub struct Statements {
     pub remember: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
+    /// `()` → `value`: the last position handed out (no lock).
+    pub seq: Statement,
     /// `(user, after, limit)` → `collection, record_id, version, deleted, data`.
     pub page: Statement,
 }
@@ -191,6 +193,7 @@ impl Statements {
                  VALUES ($1, $2, $3, $4, $5)",
             )?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
+            seq: client.prepare("SELECT value FROM counters WHERE name = 'seq'")?,
             page: client.prepare(
                 "SELECT collection, record_id, version, deleted, data FROM records
                  WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",
