@@ -61,7 +61,9 @@ impl Binary {
                     break;
                 }
                 text.push_str(&String::from_utf8_lossy(&buf[..n]));
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -139,7 +141,10 @@ async fn odd_static_paths_are_404_without_error_logs_or_colour() {
     let log = server.log();
     assert!(log.contains("listening"), "{log}");
     assert!(!log.contains("ERROR"), "no error lines: {log}");
-    assert!(!log.contains('\u{1b}'), "no colour codes when not a terminal: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes when not a terminal: {log:?}"
+    );
 }
 
 #[tokio::test]
@@ -162,16 +167,32 @@ async fn static_files_are_compressed_and_cached_by_name() {
         let headers = response.headers().clone();
         assert_eq!(headers["content-encoding"], expected, "{accepted}");
         assert!(
-            headers["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"),
+            headers["vary"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
             "{headers:?}"
         );
-        assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert!(headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
         let len = response.bytes().await.unwrap().len();
-        assert!(len * 4 < plain_len, "{expected}: {len} of {plain_len} bytes");
+        assert!(
+            len * 4 < plain_len,
+            "{expected}: {len} of {plain_len} bytes"
+        );
     }
     let hashed = get("/chunk.0a1b2c3d.js", Some("gzip")).await.unwrap();
-    let cache = hashed.headers()["cache-control"].to_str().unwrap().to_owned();
-    assert!(cache.contains("immutable") && cache.contains("max-age="), "{cache}");
+    let cache = hashed.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cache.contains("immutable") && cache.contains("max-age="),
+        "{cache}"
+    );
     for path in ["/app.js", "/", "/index.html"] {
         let response = get(path, None).await.unwrap();
         assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
@@ -182,7 +203,11 @@ async fn static_files_are_compressed_and_cached_by_name() {
             .send()
             .await
             .unwrap();
-        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path} revalidates");
+        assert_eq!(
+            again.status(),
+            StatusCode::NOT_MODIFIED,
+            "{path} revalidates"
+        );
     }
 }
 
@@ -240,14 +265,26 @@ async fn stalled_connections_are_closed() {
     let started = Instant::now();
     let (said, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
     assert!(closed, "a silent connection is closed");
-    assert!(said.is_empty() || said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(
+        said.is_empty() || said.starts_with("HTTP/1.1 408"),
+        "{said}"
+    );
     let (said, closed) = read_until_closed(&mut half_head, Duration::from_secs(5)).await;
     assert!(closed, "a half-sent head is closed");
-    assert!(said.is_empty() || said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(
+        said.is_empty() || said.starts_with("HTTP/1.1 408"),
+        "{said}"
+    );
     let (said, closed) = read_until_closed(&mut half_body, Duration::from_secs(5)).await;
     assert!(closed, "a half-sent body is closed");
-    assert!(said.starts_with("HTTP/1.1 408"), "a half-sent body gets 408: {said}");
-    assert!(said.to_ascii_lowercase().contains("connection: close"), "{said}");
+    assert!(
+        said.starts_with("HTTP/1.1 408"),
+        "a half-sent body gets 408: {said}"
+    );
+    assert!(
+        said.to_ascii_lowercase().contains("connection: close"),
+        "{said}"
+    );
     assert!(said.contains("request_timeout"), "{said}");
     assert!(started.elapsed() < Duration::from_secs(4));
 
@@ -270,7 +307,10 @@ async fn health_answers_while_many_idle_connections_are_open() {
     let mut half = Vec::new();
     for _ in 0..50 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(b"GET /v1/health HTTP/1.1\r\nHo").await.unwrap();
+        stream
+            .write_all(b"GET /v1/health HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
         half.push(stream);
     }
     let http = reqwest::Client::builder()
@@ -282,9 +322,33 @@ async fn health_answers_while_many_idle_connections_are_open() {
         assert_eq!(response.status(), StatusCode::OK);
     }
     // The API works too, beside them.
-    put(&server, ALICE, "items", "still", None, serde_json::json!({})).await;
-    drop(idle);
-    drop(half);
+    put(
+        &server,
+        ALICE,
+        "items",
+        "still",
+        None,
+        serde_json::json!({}),
+    )
+    .await;
+    // And the server kept no more than its limit open: the oldest were
+    // closed to make room.
+    let mut streams: Vec<TcpStream> = idle.into_iter().chain(half).collect();
+    let closed = futures::future::join_all(streams.iter_mut().map(|stream| async move {
+        let mut buf = [0u8; 256];
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }))
+    .await
+    .into_iter()
+    .filter(|closed| *closed)
+    .count();
+    assert!(closed >= 350 - 64, "only {closed} of 350 were closed");
 }
 
 #[tokio::test]
@@ -300,7 +364,10 @@ async fn an_error_answer_before_the_body_was_read_says_connection_close() {
     stream.write_all(head.as_bytes()).await.unwrap();
     let (said, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     assert!(said.starts_with("HTTP/1.1 401"), "{said}");
-    assert!(said.to_ascii_lowercase().contains("connection: close"), "{said}");
+    assert!(
+        said.to_ascii_lowercase().contains("connection: close"),
+        "{said}"
+    );
     assert!(closed);
 
     // A read body keeps the connection open: two requests on one connection.
@@ -315,5 +382,8 @@ async fn an_error_answer_before_the_body_was_read_says_connection_close() {
     stream.write_all(request.as_bytes()).await.unwrap();
     let (said, _) = read_until_closed(&mut stream, Duration::from_millis(700)).await;
     assert_eq!(said.matches("HTTP/1.1 200").count(), 2, "{said}");
-    assert!(!said.to_ascii_lowercase().contains("connection: close"), "{said}");
+    assert!(
+        !said.to_ascii_lowercase().contains("connection: close"),
+        "{said}"
+    );
 }

@@ -7,6 +7,7 @@ mod common;
 mod conflicts;
 mod errors;
 mod fuzz;
+mod hardening;
 mod idempotency;
 mod instances;
 mod isolation;
