@@ -2,11 +2,10 @@
 //!
 //! A token is `<database epoch>.<position>`: opaque to clients, but it lets
 //! the server tell a token of another (or a reset) database. A page of a
-//! full resync that has more to come hands out `<epoch>.r<position>`: the
-//! rest of the resync, which is not checked against the tombstone horizon
-//! (the client is replacing its copies anyway, so purged tombstones do not
-//! matter to it); the resync's last page hands out a plain token at or
-//! above the horizon.
+//! full resync that has more to come hands out `<epoch>.<position>h<horizon>`:
+//! the rest of the resync, valid as long as no tombstone is purged beyond
+//! the horizon the resync began with (its records may lie below it); the
+//! resync's last page hands out a plain token at or above the horizon.
 
 use std::collections::HashMap;
 
@@ -65,8 +64,10 @@ pub async fn changes(
 
 /// The token that resumes at `since`.
 fn token(epoch: &str, since: Since) -> String {
-    let marker = if since.resync { "r" } else { "" };
-    format!("{epoch}.{marker}{}", since.position)
+    match since.valid_above {
+        Some(valid) if valid != since.position => format!("{epoch}.{}h{valid}", since.position),
+        _ => format!("{epoch}.{}", since.position),
+    }
 }
 
 fn invalid_token() -> ApiError {
@@ -76,21 +77,27 @@ fn invalid_token() -> ApiError {
     )
 }
 
-fn parse_token(token: &str, epoch: &str) -> Result<Since, ApiError> {
-    let (token_epoch, position) = token.rsplit_once('.').ok_or_else(invalid_token)?;
-    let (resync, digits) = match position.strip_prefix('r') {
-        Some(digits) => (true, digits),
-        None => (false, position),
-    };
+fn number(digits: &str) -> Result<u64, ApiError> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid_token());
     }
     // All digits but too large for u64: never issued either.
-    let position: u64 = digits.parse().map_err(|_| invalid_token())?;
+    digits.parse().map_err(|_| invalid_token())
+}
+
+fn parse_token(token: &str, epoch: &str) -> Result<Since, ApiError> {
+    let (token_epoch, rest) = token.rsplit_once('.').ok_or_else(invalid_token)?;
+    let since = match rest.split_once('h') {
+        None => Since::after(number(rest)?),
+        Some((position, valid)) => Since {
+            position: number(position)?,
+            valid_above: Some(number(valid)?),
+        },
+    };
     if token_epoch != epoch {
         return Err(gone("This sync token comes from another server database"));
     }
-    Ok(Since { position, resync })
+    Ok(since)
 }
 
 fn gone(why: &str) -> ApiError {

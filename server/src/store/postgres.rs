@@ -1,7 +1,8 @@
 //! The PostgreSQL store: several server instances can share one database.
 //!
-//! Every write transaction first locks the single `seq` row of `counters`
-//! (`SELECT … FOR UPDATE`), then decides and writes. That one row lock
+//! Every write transaction (one per push: all its events) first locks the
+//! single `seq` row of `counters` (`SELECT … FOR UPDATE`), then decides and
+//! writes each event, and moves `seq` once before it commits. That one row lock
 //! serialises writers across all instances, so versions are taken and
 //! committed in the same order: a pull never sees version N+1 while N is
 //! still invisible, and never skips a change. Under the lock the
@@ -16,6 +17,7 @@ mod errors;
 mod tls;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use outbox_sync_protocol::Record;
@@ -26,7 +28,7 @@ use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use self::errors::{classify, connection_lost, jitter, retryable, Fault};
 use self::tls::Connector;
 use super::rows::{self, Decided};
-use super::{Applied, ApplyRequest, Changes, Expired, Since, Store, StoreError};
+use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
 pub use self::connect::redact;
@@ -135,23 +137,72 @@ fn load(
     Ok(Some(state))
 }
 
-/// One attempt at applying an event: at most 2 round trips before the
-/// `seq` lock, 3 while holding it (lock, re-check and load, write), then
-/// the commit.
-fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fault> {
+/// One attempt at applying a batch in one transaction: replays without a
+/// lock when every key is known already; otherwise takes the `seq` lock
+/// once, applies each event in order ([`apply_event`]), moves `seq` once
+/// and commits.
+fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
-    let event = request.event;
     // A replay needs no lock: a stored key never changes.
-    if let Some(key) = request.key {
-        if let Some(row) = client.query_opt(&sql.seen, &[&request.user, &key])? {
-            return Ok(rows::replay(request, row.get(0), row.get(1))?);
-        }
+    if let Some(replayed) = replay_all(client, sql, batch)? {
+        return Ok(replayed);
     }
     let mut tx = client.transaction()?;
-    let seq: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-    // This statement starts after the lock was granted, so it sees every
+    let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+    let mut seq = start;
+    let mut answers = Vec::with_capacity(batch.writes.len());
+    for index in 0..batch.writes.len() {
+        answers.push(apply_event(&mut tx, sql, &batch.request(index), &mut seq)?);
+    }
+    if seq != start {
+        tx.execute(&sql.set_seq, &[&seq])?;
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// The stored outcomes when every event of `batch` has a key seen before
+/// (one round trip, no lock), or `None`.
+fn replay_all(
+    client: &mut postgres::Client,
+    sql: &Statements,
+    batch: &Batch,
+) -> Result<Option<Vec<Applied>>, Fault> {
+    let keys: Option<Vec<&str>> = batch.writes.iter().map(|w| w.key.as_deref()).collect();
+    let Some(keys) = keys else {
+        return Ok(None);
+    };
+    let rows = client.query(&sql.seen_any, &[&batch.user, &keys])?;
+    let mut seen = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        seen.insert(
+            row.get::<_, &str>(0),
+            (row.get::<_, &str>(1), row.get::<_, &str>(2)),
+        );
+    }
+    let mut replayed = Vec::with_capacity(keys.len());
+    for (index, key) in keys.iter().enumerate() {
+        let Some((hash, outcome)) = seen.get(key) else {
+            return Ok(None);
+        };
+        replayed.push(rows::replay(&batch.request(index), hash, outcome)?);
+    }
+    Ok(Some(replayed))
+}
+
+/// Applies one event inside the caller's transaction, which holds the `seq`
+/// lock: 2 round trips (re-check the key and load the record; write).
+/// Every write that belongs to the event goes here, in this transaction.
+fn apply_event(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &Statements,
+    request: &ApplyRequest<'_>,
+    seq: &mut i64,
+) -> Result<Applied, Fault> {
+    let event = request.event;
+    // This statement runs after the lock was granted, so it sees every
     // commit made before: an instance that applied this key first, and the
-    // record as the last writer left it.
+    // record as the last writer left it; and this transaction's own writes.
     let row = tx.query_one(
         &sql.recheck,
         &[
@@ -176,7 +227,7 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
             )?)
         }
     };
-    let next = seq + 1;
+    let next = *seq + 1;
     let decided = rows::decide(request, current.as_ref(), next as u64);
     let outcome = decided.outcome();
     let stored = match request.key {
@@ -202,6 +253,7 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
                     &stored,
                 ],
             )?;
+            *seq = next;
         }
         Decided::Conflict(_) => {
             if let (Some(key), Some(stored)) = (request.key, &stored) {
@@ -218,7 +270,6 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
             }
         }
     }
-    tx.commit()?;
     Ok(Applied::Fresh(outcome.clone()))
 }
 
@@ -297,10 +348,11 @@ fn expire_once(
 }
 
 impl Store for PostgresStore {
-    fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError> {
-        // With a key, a second run after a lost connection is safe: if the
-        // first committed, the key is found and its outcome replayed.
-        self.run(request.key.is_some(), |conn| apply_once(conn, request))
+    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
+        // With keys, a second run after a lost connection is safe: if the
+        // first committed, the keys are found and their outcomes replayed.
+        let repeatable = batch.writes.iter().all(|write| write.key.is_some());
+        self.run(repeatable, |conn| apply_once(conn, &batch))
     }
 
     fn get(

@@ -151,28 +151,38 @@ pub fn json_error(error: serde_json::Error) -> StoreError {
 /// Why a pull cannot start at `since`, given the user's tombstone
 /// `horizon` and the highest position the database has handed out (`seq`).
 pub fn refuse(since: Since, horizon: Option<i64>, seq: i64) -> Option<Changes> {
-    if since.position > seq.max(0) as u64 {
+    let seq = seq.max(0) as u64;
+    if since.position > seq || since.valid_above.is_some_and(|v| v > seq) {
         return Some(Changes::NotIssued);
     }
-    let below = horizon.is_some_and(|h| since.position < h.max(0) as u64);
-    (below && !since.resync).then_some(Changes::Gone)
+    let horizon = horizon.unwrap_or(0).max(0) as u64;
+    since
+        .valid_above
+        .is_some_and(|v| v < horizon)
+        .then_some(Changes::Gone)
 }
 
 /// A page of changes from up to `limit + 1` records read after `since`
-/// (the extra one only says that more follow). The last page of a full
-/// resync moves to the user's `horizon` when that is further, since every
-/// purged tombstone lies below it.
+/// (the extra one only says that more follow). The pages of a full resync
+/// stay valid against the horizon the resync began with; its last page
+/// moves to the user's `horizon` when that is further, since every purged
+/// tombstone lies below it.
 pub fn page(mut records: Vec<Record>, limit: usize, since: Since, horizon: Option<i64>) -> Changes {
     let has_more = records.len() > limit;
     records.truncate(limit);
-    let mut position = records.last().map_or(since.position, |r| r.version);
-    let resync = since.resync && has_more;
-    if since.resync && !has_more {
-        position = position.max(horizon.unwrap_or(0).max(0) as u64);
-    }
+    let last = records.last().map_or(since.position, |r| r.version);
+    let horizon = horizon.unwrap_or(0).max(0) as u64;
+    let next = match (since.is_resync(), has_more) {
+        (true, true) => Since {
+            position: last,
+            valid_above: Some(since.valid_above.unwrap_or(horizon)),
+        },
+        (true, false) => Since::after(last.max(horizon)),
+        (false, _) => Since::after(last),
+    };
     Changes::Page {
         records,
-        next: Since { position, resync },
+        next,
         has_more,
     }
 }

@@ -274,6 +274,26 @@ async fn a_full_resync_after_tombstones_expired_gives_a_usable_token() {
         assert_eq!(page["changes"], json!([]));
     }
 
+    // A purge in the middle of a full resync restarts it: a tombstone of a
+    // record the client may hold could be gone.
+    let (_, first_page) = server.pull(ALICE, None, 1).await;
+    assert_eq!(first_page["has_more"], true);
+    apply_all(
+        &server,
+        ALICE,
+        vec![event(&id(), "items", "n3", "delete", None, Value::Null)],
+    )
+    .await;
+    let retention = Retention {
+        tombstones: Duration::ZERO,
+        ..Retention::default()
+    };
+    assert_eq!(server.expire(retention).await.tombstones, 1);
+    let (status, _) = server
+        .pull(ALICE, first_page["next_token"].as_str(), 1)
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+
     let (status, page) = server.pull(BOB, None, 100).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["changes"], json!([]));
