@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::conflict::{Conflict, Resolution};
+use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::outbox::{
@@ -18,7 +19,9 @@ use super::outbox::{
 use super::record::LocalRecord;
 use super::remote::{apply_remote, RemoteApply};
 use super::schedule::BatchSelector;
+use super::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
+use super::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use outbox_sync_protocol::Record;
 
 #[derive(Debug, Clone, Default)]
@@ -53,6 +56,48 @@ impl Contents {
         self.events.insert(self.next_seq, event.clone());
         self.records.insert(event.record_key(), record);
         Ok(event)
+    }
+
+    /// Runs a write set, as IndexedDB runs it in one transaction.
+    fn apply(&mut self, writes: WriteSet) {
+        for write in writes.events {
+            match write {
+                EventWrite::Put(event) => {
+                    let seq = event.seq.expect("a write set puts stored events");
+                    self.events.insert(seq, event);
+                }
+                EventWrite::Delete(seq) => {
+                    self.events.remove(&seq);
+                }
+            }
+        }
+        for write in writes.records {
+            match write {
+                RecordWrite::Put(record) => {
+                    self.records.insert(record.key(), record);
+                }
+                RecordWrite::Delete(key) => {
+                    self.records.remove(&key);
+                }
+            }
+        }
+        for write in writes.conflicts {
+            match write {
+                ConflictWrite::Put(conflict) => {
+                    self.conflicts.insert(conflict.event_id, conflict);
+                }
+                ConflictWrite::Delete(event_id) => {
+                    self.conflicts.remove(&event_id);
+                }
+            }
+        }
+    }
+
+    fn find(&self, event_id: Uuid) -> Option<OutboxEvent> {
+        self.events
+            .values()
+            .find(|e| e.event_id == event_id)
+            .cloned()
     }
 
     fn unconfirmed_of(&self, key: &RecordKey) -> Vec<OutboxEvent> {
@@ -107,6 +152,10 @@ impl MemoryOutbox {
 }
 
 impl OutboxStore for MemoryOutbox {
+    fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError> {
         Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
     }
@@ -161,13 +210,7 @@ impl OutboxStore for MemoryOutbox {
     }
 
     async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
-        Ok(self
-            .contents
-            .borrow()
-            .events
-            .values()
-            .find(|e| e.event_id == event_id)
-            .cloned())
+        Ok(self.contents.borrow().find(event_id))
     }
 
     async fn events_in_state(
@@ -247,6 +290,24 @@ impl OutboxStore for MemoryOutbox {
                 record.confirm(&event, server_version, &unconfirmed);
             }
             Ok(event)
+        })
+    }
+
+    async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError> {
+        self.transact(|c| {
+            let events: Vec<_> = event_ids(&steps).into_iter().map(|id| c.find(id)).collect();
+            let records = records_to_read(&steps, &events)
+                .into_iter()
+                .map(|key| RecordRead {
+                    record: c.records.get(&key).cloned(),
+                    unsent: c.unconfirmed_of(&key),
+                    key,
+                })
+                .collect();
+            let keep = self.config.keeps_synced();
+            let settlement = plan_settlement(steps, events, records, keep, now_ms);
+            c.apply(settlement.writes.clone());
+            Ok(settlement)
         })
     }
 

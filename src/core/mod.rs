@@ -18,14 +18,16 @@ pub mod remote;
 pub mod reply;
 pub mod retry;
 pub mod schedule;
+pub mod settle;
 pub mod status;
 pub mod sync_store;
 pub mod validate;
 pub mod verdict;
+pub mod write_set;
 
 pub use error::{StoreError, TransitionError, ValidationError};
 pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};
-pub use outbox::{OutboxStore, StoreConfig};
+pub use outbox::{Durability, OutboxStore, StoreConfig};
 pub use record::LocalRecord;
 pub use retry::RetryPolicy;
 pub use schedule::{BatchSelector, Clock};

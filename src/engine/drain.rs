@@ -1,7 +1,5 @@
 //! The drain loop: take a batch under a lease, push it, apply every result.
 
-use uuid::Uuid;
-
 use crate::core::drain::{plan, Next, Step};
 use crate::core::{OutboxEvent, StoreError, SyncStore};
 
@@ -56,10 +54,16 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 let latest = now_ms.saturating_add(self.config.retry.max_ms);
                 report.next_attempt_at =
                     self.store.next_attempt_at().await?.map(|at| at.min(latest));
+                let retention = self.store.config().synced_retention_ms;
+                if retention > 0 {
+                    self.store
+                        .purge_synced(now_ms.saturating_sub(retention))
+                        .await?;
+                }
                 return Ok(report);
             }
             let mut requests = self.split_large(batch).into_iter();
-            for request in requests.by_ref() {
+            while let Some(request) = requests.next() {
                 report.requests += 1;
                 let reply = self.transport.push(&request).await;
                 let now_ms = self.env.now_ms();
@@ -70,38 +74,33 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     now_ms,
                     self.env.random(),
                 );
-                self.apply_all(plan.steps, now_ms, &mut report).await?;
-                match plan.next {
-                    Next::Continue => continue,
+                let halt = match plan.next {
+                    Next::Continue => None,
                     Next::SendOneByOne => {
                         batch_size = 1;
-                        continue;
+                        None
                     }
-                    Next::WaitUntil(until_ms) => {
-                        let reason = plan.error.unwrap_or_default();
-                        report.halt = Some(Halt::Wait { until_ms, reason });
-                    }
-                    Next::AuthRequired => report.halt = Some(Halt::AuthRequired),
+                    Next::WaitUntil(until_ms) => Some(Halt::Wait {
+                        until_ms,
+                        reason: plan.error.unwrap_or_default(),
+                    }),
+                    Next::AuthRequired => Some(Halt::AuthRequired),
+                };
+                let mut steps = plan.steps;
+                if halt.is_some() {
+                    // This batch's requests that were not sent go back to the
+                    // queue, due now, in the same transaction.
+                    steps.extend(requests.by_ref().flatten().map(|event| Step::Retry {
+                        event_id: event.event_id,
+                        at_ms: now_ms,
+                        reason: NOT_SENT_YET.into(),
+                    }));
                 }
-                break;
-            }
-            if report.halt.is_some() {
-                // This batch's requests that were not sent go back to the queue, due now.
-                let now_ms = self.env.now_ms();
-                for event in requests.flatten() {
-                    let reason = "Not sent yet; it will be sent with the next attempt.";
-                    self.apply(
-                        Step::Retry {
-                            event_id: event.event_id,
-                            at_ms: now_ms,
-                            reason: reason.into(),
-                        },
-                        now_ms,
-                        &mut report,
-                    )
-                    .await?;
+                self.settle(steps, now_ms, &mut report).await?;
+                if halt.is_some() {
+                    report.halt = halt;
+                    return Ok(report);
                 }
-                return Ok(report);
             }
         }
     }
@@ -119,100 +118,35 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         requests
     }
 
-    /// Applies a request's steps: the confirmed events together (one commit
-    /// for the lot), then the rest one by one.
-    async fn apply_all(
+    /// Writes a request's outcomes in one store transaction and counts them.
+    async fn settle(
         &self,
         steps: Vec<Step>,
         now_ms: u64,
         report: &mut DrainReport,
     ) -> Result<(), StoreError> {
-        let mut confirmed = Vec::new();
-        let mut others = Vec::new();
-        for step in steps {
+        for step in &steps {
+            if self.config.debug {
+                self.env.log(&describe(step));
+            }
             match step {
-                Step::Synced {
-                    event_id, version, ..
-                } => {
-                    if self.config.debug {
-                        self.env.log(&describe(&step));
-                    }
-                    confirmed.push((event_id, Some(version)));
-                }
-                other => others.push(other),
+                Step::Synced { .. } => report.synced += 1,
+                Step::Retry { .. } => report.retried += 1,
+                Step::Failed { .. } => report.failed += 1,
+                Step::Conflict { .. } => report.conflicts += 1,
             }
         }
-        self.confirm(&confirmed, now_ms, report).await?;
-        for step in others {
-            self.apply(step, now_ms, report).await?;
-        }
-        Ok(())
-    }
-
-    /// Completes confirmed events in one store call and counts them.
-    async fn confirm(
-        &self,
-        confirmed: &[(Uuid, Option<u64>)],
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        report.synced += confirmed.len() as u32;
-        for event in self.store.complete_all(confirmed, now_ms).await? {
+        let settlement = self.store.settle(steps, now_ms).await?;
+        for event in settlement.synced {
             let waited = now_ms.saturating_sub(event.created_at_ms);
             report.time_to_sync_ms.push(waited);
         }
         Ok(())
     }
-
-    async fn apply(
-        &self,
-        step: Step,
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        if self.config.debug {
-            self.env.log(&describe(&step));
-        }
-        let result = match step {
-            Step::Synced {
-                event_id, version, ..
-            } => {
-                self.confirm(&[(event_id, Some(version))], now_ms, report)
-                    .await
-            }
-            Step::Retry {
-                event_id,
-                at_ms,
-                reason,
-            } => {
-                report.retried += 1;
-                self.store.requeue(event_id, at_ms, &reason).await.map(drop)
-            }
-            Step::Failed { event_id, reason } => {
-                report.failed += 1;
-                self.store.fail(event_id, &reason).await.map(drop)
-            }
-            Step::Conflict {
-                event_id,
-                current,
-                fields,
-                reason,
-            } => {
-                report.conflicts += 1;
-                self.store
-                    .record_conflict(event_id, current, fields, &reason, now_ms)
-                    .await
-                    .map(drop)
-            }
-        };
-        match result {
-            // Another drainer took over after this one's lease ran out and got
-            // there first; the event is in good hands.
-            Err(StoreError::Transition(_)) => Ok(()),
-            other => other,
-        }
-    }
 }
+
+/// Why an event of a stopped batch is back in the queue.
+const NOT_SENT_YET: &str = "Not sent yet; it will be sent with the next attempt.";
 
 /// A debug line for a step, naming the event.
 fn describe(step: &Step) -> String {

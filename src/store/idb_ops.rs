@@ -243,6 +243,17 @@ pub(super) async fn seqs_in_state(
     Ok(seqs)
 }
 
+/// The payload bytes of every stored event, roughly, read one at a time.
+pub(super) async fn payload_bytes(outbox: &ObjectStore<'_>) -> Result<u64, StoreError> {
+    let mut bytes = 0;
+    if let Some(mut cursor) = outbox.open_cursor().await? {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            bytes += event.payload.approximate_size() as u64;
+        }
+    }
+    Ok(bytes)
+}
+
 /// The event stored under `seq`.
 pub(super) async fn event_at(
     outbox: &ObjectStore<'_>,

@@ -194,7 +194,7 @@ impl SyncStore for IdbOutbox {
                 record_id: conflict.record_id.clone(),
             };
             let unsent = ops::unsent_of(&outbox, &key).await?;
-            let limits = &self.config().limits;
+            let limits = &self.config.limits;
             let write = prepare_resolution(
                 limits,
                 &conflict,

@@ -7,6 +7,7 @@ mod durability;
 mod errors;
 mod net;
 mod schema;
+mod settle;
 mod sync;
 
 use outbox_sync::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig};
