@@ -13,6 +13,8 @@ use super::event::{OutboxEvent, RecordKey};
 use super::record::LocalRecord;
 
 /// One change to the outbox store.
+// Most writes are puts: boxing them would add an allocation to each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventWrite {
     /// Save a stored event (it has its `seq`) as it is now.
@@ -31,6 +33,7 @@ pub enum RecordWrite {
 }
 
 /// One change to the conflicts store.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConflictWrite {
     /// Save the conflict under its event id.
