@@ -1,14 +1,11 @@
 //! Small JSON settings kept with the outbox (never inside events): the sync
 //! server and token, the last run's state, the metrics.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use wasm_bindgen::JsValue;
-
-use super::error::js_error;
 use crate::core::{StoreError, SyncStore};
 use crate::net::json::{from_json, to_json};
 use crate::store::IdbOutbox;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The sync server's address and credentials, saved by `connect()`.
 pub const ENDPOINT: &str = "endpoint";
@@ -25,11 +22,9 @@ pub const PAUSED: &str = "paused";
 pub async fn load_saved<T: DeserializeOwned>(
     store: &IdbOutbox,
     name: &str,
-) -> Result<Option<T>, JsValue> {
-    match store.setting(name).await.map_err(|e| js_error(&e))? {
-        Some(text) => from_json(&text)
-            .map(Some)
-            .map_err(|e| js_error(&StoreError::Corrupt(e))),
+) -> Result<Option<T>, StoreError> {
+    match store.setting(name).await? {
+        Some(text) => from_json(&text).map(Some).map_err(StoreError::Corrupt),
         None => Ok(None),
     }
 }
@@ -39,18 +34,19 @@ pub async fn load_saved<T: DeserializeOwned>(
 pub async fn load<T: DeserializeOwned + Default>(
     store: &IdbOutbox,
     name: &str,
-) -> Result<T, JsValue> {
-    let saved = store.setting(name).await.map_err(|e| js_error(&e))?;
+) -> Result<T, StoreError> {
+    let saved = store.setting(name).await?;
     Ok(saved
         .and_then(|text| from_json(&text).ok())
         .unwrap_or_default())
 }
 
 /// Saves `value` as the setting `name`.
-pub async fn save<T: Serialize>(store: &IdbOutbox, name: &str, value: &T) -> Result<(), JsValue> {
-    let text = to_json(value).map_err(|e| js_error(&StoreError::Corrupt(e)))?;
-    store
-        .set_setting(name, Some(&text))
-        .await
-        .map_err(|e| js_error(&e))
+pub async fn save<T: Serialize>(
+    store: &IdbOutbox,
+    name: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let text = to_json(value).map_err(StoreError::Corrupt)?;
+    store.set_setting(name, Some(&text)).await
 }

@@ -9,7 +9,7 @@ use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
 use super::{run, settings};
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::{SyncState, SyncStore};
+use crate::core::{StoreError, SyncState, SyncStore};
 use crate::engine::broadcast::announce;
 use crate::engine::EngineConfig;
 use crate::net::Endpoint;
@@ -184,7 +184,7 @@ fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
     Ok(endpoint)
 }
 
-async fn save_endpoint(store: &IdbOutbox, endpoint: &Endpoint) -> Result<(), JsValue> {
+async fn save_endpoint(store: &IdbOutbox, endpoint: &Endpoint) -> Result<(), StoreError> {
     settings::save(store, settings::ENDPOINT, endpoint).await
 }
 
