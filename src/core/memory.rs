@@ -438,6 +438,30 @@ impl SyncStore for MemoryOutbox {
         })
     }
 
+    async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let contents = self.contents.borrow();
+        Ok(names
+            .iter()
+            .map(|name| contents.settings.get(*name).cloned())
+            .collect())
+    }
+
+    async fn update_settings<F>(&self, names: &[&str], change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
+    {
+        self.transact(|c| {
+            let current = names.iter().map(|n| c.settings.get(*n).cloned()).collect();
+            for (name, value) in names.iter().zip(change(current)?) {
+                match value {
+                    Some(value) => c.settings.insert((*name).to_owned(), value),
+                    None => c.settings.remove(*name),
+                };
+            }
+            Ok(())
+        })
+    }
+
     async fn record_conflict(
         &self,
         event_id: Uuid,

@@ -194,9 +194,13 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let counts = store.status().await.map_err(|e| js_error(&e))?;
-            let state = super::settings::load(&store, super::settings::STATE).await?;
-            let paused = super::settings::load(&store, super::settings::PAUSED).await?;
-            to_js(&StatusView::new(counts, state, is_online(), paused))
+            let settings = super::settings::Settings::load(&store).await?;
+            to_js(&StatusView::new(
+                counts,
+                settings.state,
+                is_online(),
+                settings.paused,
+            ))
         })
     }
 

@@ -7,14 +7,12 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use super::error::{js_error, NotConnected};
-use super::settings;
-use crate::core::metrics::Metrics;
+use super::settings::Settings;
 use crate::core::verdict::SIGN_IN_AGAIN;
-use crate::core::{StoreError, SyncState};
+use crate::core::StoreError;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
 use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
-use crate::net::Endpoint;
 use crate::store::IdbOutbox;
 
 /// Why a sync run could not run, typed until it reaches JavaScript.
@@ -54,16 +52,15 @@ impl From<SyncError> for JsValue {
 /// Lock. Resolves to a report; `{ ran: false }` when another context holds
 /// the lock, `{ ran: false, paused: true }` while syncing is paused.
 pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncError> {
-    if settings::load::<bool>(&store, settings::PAUSED).await? {
+    let settings = Settings::load(&store).await?;
+    if settings.paused {
         return Ok(SyncReport {
             paused: true,
             ..SyncReport::default()
         });
     }
-    let endpoint: Endpoint = settings::load_saved(&store, settings::ENDPOINT)
-        .await?
-        .ok_or(SyncError::NotConnected)?;
-    let batch_size: Option<usize> = settings::load(&store, settings::BATCH_SIZE).await?;
+    let endpoint = settings.endpoint.ok_or(SyncError::NotConnected)?;
+    let batch_size = settings.batch_size;
     let lock = format!("outbox-sync:drain:{}", store.name());
     let work = async move {
         let defaults = EngineConfig::default();
@@ -90,36 +87,38 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
         .unwrap_or_default())
 }
 
-/// Saves what the run found (for `status()`) and adds it to the metrics.
+/// Saves what the run found (for `status()`) and adds it to the metrics,
+/// in one transaction with whatever else changed the settings meanwhile.
 async fn record(
     store: &IdbOutbox,
     report: &SyncReport,
     drain: &DrainReport,
     pull: Option<&PullReport>,
 ) -> Result<(), StoreError> {
-    let mut state: SyncState = settings::load(store, settings::STATE).await?;
+    let now_ms = BrowserEnv.now_ms();
     let halt = report.halt.as_ref();
-    state.record_run(
-        BrowserEnv.now_ms(),
-        halt.map(|h| h.reason.clone()),
-        matches!(report.halted, Some(Halt::AuthRequired)),
-        halt.and_then(|h| h.until).or(report.next_attempt_at),
-    );
-    settings::save(store, settings::STATE, &state).await?;
-    let mut metrics: Metrics = settings::load(store, settings::METRICS).await?;
-    metrics.record_drain(
-        drain.synced,
-        drain.retried,
-        drain.failed,
-        drain.conflicts,
-        &drain.time_to_sync_ms,
-    );
-    if drain.halt.is_some() {
-        metrics.record_failure("push");
-    } else if pull.is_some_and(|p| p.halt.is_some()) {
-        metrics.record_failure("pull");
-    }
-    settings::save(store, settings::METRICS, &metrics).await
+    Settings::update(store, |settings| {
+        settings.state.record_run(
+            now_ms,
+            halt.map(|h| h.reason.clone()),
+            matches!(report.halted, Some(Halt::AuthRequired)),
+            halt.and_then(|h| h.until).or(report.next_attempt_at),
+        );
+        let metrics = &mut settings.metrics;
+        metrics.record_drain(
+            drain.synced,
+            drain.retried,
+            drain.failed,
+            drain.conflicts,
+            &drain.time_to_sync_ms,
+        );
+        if drain.halt.is_some() {
+            metrics.record_failure("push");
+        } else if pull.is_some_and(|p| p.halt.is_some()) {
+            metrics.record_failure("pull");
+        }
+    })
+    .await
 }
 
 /// What `syncNow()` did.

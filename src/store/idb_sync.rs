@@ -136,6 +136,57 @@ impl SyncStore for IdbOutbox {
         commit(tx).await
     }
 
+    async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let tx = self.read(&[META])?;
+        let values = {
+            let meta = tx.object_store(META)?;
+            let sent = names
+                .iter()
+                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut values = Vec::with_capacity(sent.len());
+            for request in sent {
+                values.push(request.await?);
+            }
+            values
+        };
+        commit(tx).await?;
+        Ok(values)
+    }
+
+    async fn update_settings<F>(&self, names: &[&str], change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
+    {
+        let tx = self.write(&[META])?;
+        {
+            let meta = tx.object_store(META)?;
+            let sent = names
+                .iter()
+                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut current = Vec::with_capacity(sent.len());
+            for request in sent {
+                current.push(request.await?);
+            }
+            let mut writes = Vec::with_capacity(names.len());
+            for (name, value) in names.iter().zip(change(current)?) {
+                writes.push(match value {
+                    Some(value) => meta
+                        .put(value)
+                        .with_key(setting_key(name))
+                        .without_key_type()
+                        .serde()?,
+                    None => meta.delete(setting_key(name)).primitive()?,
+                });
+            }
+            for write in writes {
+                write.await?;
+            }
+        }
+        commit(tx).await
+    }
+
     async fn record_conflict(
         &self,
         event_id: Uuid,

@@ -7,6 +7,7 @@ mod durability;
 mod errors;
 mod net;
 mod schema;
+mod settings;
 mod settle;
 mod sync;
 
