@@ -16,7 +16,7 @@ use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
 use super::record::LocalRecord;
-use super::remote::{apply_remote, RemoteApply};
+use super::remote::{apply_remote, last_change_of_each_record, RemoteApply};
 use super::schedule::BatchSelector;
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
 use outbox_sync_protocol::Record;
@@ -52,6 +52,24 @@ impl Contents {
         event.seq = Some(self.next_seq);
         self.events.insert(self.next_seq, event.clone());
         self.records.insert(event.record_key(), record);
+        Ok(event)
+    }
+
+    /// Marks an event synced and folds it into its record's base.
+    fn confirm(
+        &mut self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError> {
+        let seq = self.seq_of(event_id)?;
+        let event = self.events.get_mut(&seq).expect("seq_of found it");
+        event.mark_synced(now_ms)?;
+        let event = event.clone();
+        let unconfirmed = self.unconfirmed_of(&event.record_key());
+        if let Some(record) = self.records.get_mut(&event.record_key()) {
+            record.confirm(&event, server_version, &unconfirmed);
+        }
         Ok(event)
     }
 
@@ -237,16 +255,26 @@ impl OutboxStore for MemoryOutbox {
         server_version: Option<u64>,
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
+        self.transact(|c| c.confirm(event_id, server_version, now_ms))
+    }
+
+    async fn complete_all(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // One step, as in IndexedDB: an unknown event leaves every event as it was.
         self.transact(|c| {
-            let seq = c.seq_of(event_id)?;
-            let event = c.events.get_mut(&seq).expect("seq_of found it");
-            event.mark_synced(now_ms)?;
-            let event = event.clone();
-            let unconfirmed = c.unconfirmed_of(&event.record_key());
-            if let Some(record) = c.records.get_mut(&event.record_key()) {
-                record.confirm(&event, server_version, &unconfirmed);
+            let mut completed = Vec::with_capacity(confirmed.len());
+            for &(event_id, server_version) in confirmed {
+                match c.confirm(event_id, server_version, now_ms) {
+                    Ok(event) => completed.push(event),
+                    // Another drainer finished it first.
+                    Err(StoreError::Transition(_)) => {}
+                    Err(other) => return Err(other),
+                }
             }
-            Ok(event)
+            Ok(completed)
         })
     }
 
@@ -338,7 +366,7 @@ impl SyncStore for MemoryOutbox {
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
         self.transact(|c| {
             let mut changed = 0;
-            for remote in changes {
+            for remote in last_change_of_each_record(changes) {
                 let key = RecordKey {
                     collection: remote.collection.clone(),
                     record_id: remote.record_id.clone(),
