@@ -1,4 +1,6 @@
 //! An outbox kept in memory: the reference implementation for native tests.
+//! The store contract suite (`tests/contract/`, run by `tests/memory.rs`)
+//! checks it against the same tests as the IndexedDB store.
 //!
 //! Each operation works on a copy and swaps it in only when everything
 //! succeeded, which gives the same all-or-nothing behaviour as an IndexedDB
@@ -467,11 +469,3 @@ impl SyncStore for MemoryOutbox {
         })
     }
 }
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_tests.rs"]
-mod tests;
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_sync_tests.rs"]
-mod sync_tests;
