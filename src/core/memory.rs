@@ -17,7 +17,7 @@ use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
-use super::record::LocalRecord;
+use super::record::{id_order, LocalRecord};
 use super::remote::{apply_remote, last_change_of_each_record, RemoteApply};
 use super::schedule::BatchSelector;
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
@@ -350,7 +350,7 @@ impl OutboxStore for MemoryOutbox {
             .filter(|r| r.collection == collection)
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        found.sort_by(|a, b| id_order(&a.record_id, &b.record_id));
         found.truncate(limit as usize);
         Ok(found)
     }

@@ -1,7 +1,8 @@
 //! The drain cycle: batches, leases, backoff, failures and the counts they show.
 
 use outbox_sync::core::{
-    EventState, OutboxStore, StatusSummary, StoreConfig, StoreError, TransitionError,
+    Clock, EventState, Limits, OutboxStore, StatusSummary, StoreConfig, StoreError,
+    TransitionError, ValidationError,
 };
 use outbox_sync_protocol::Value;
 use uuid::Uuid;
@@ -269,4 +270,39 @@ pub async fn status_counts_every_unfinished_state(fresh: impl Fresh) {
         "3 changes pending, 1 change failed, 1 conflict to resolve"
     );
     assert_eq!(outbox.count(EventState::Synced).await.unwrap(), 1);
+}
+
+pub async fn the_store_keeps_to_its_configured_limits_and_clock(fresh: impl Fresh) {
+    let config = StoreConfig {
+        limits: Limits {
+            max_record_id_len: 4,
+            ..Limits::default()
+        },
+        clock: Clock {
+            max_lease_ms: 1_000,
+            max_backoff_ms: 1_000,
+        },
+        lease_ms: 500,
+    };
+    let outbox = fresh.open(config).await;
+    assert_eq!(
+        outbox.enqueue(put("toolong", "x"), 0).await.unwrap_err(),
+        StoreError::Invalid(ValidationError::RecordIdTooLong { len: 7, max: 4 })
+    );
+    outbox.enqueue(put("a", "1"), 0).await.unwrap();
+    let taken = outbox.take_batch(10_000, 10).await.unwrap();
+    assert_eq!(taken[0].lease_until_ms, Some(10_500));
+    // The clock moved back an hour: a lease further ahead than the longest
+    // one was set by the old clock, so it counts as run out.
+    assert_eq!(outbox.recover_leases(5_000).await.unwrap(), 1);
+    let again = outbox.take_batch(5_000, 10).await.unwrap();
+    outbox
+        .requeue(again[0].event_id, 100_000, "offline")
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(&outbox.take_batch(5_000, 10).await.unwrap()),
+        vec![1],
+        "a backoff longer than the longest one is due at once"
+    );
 }

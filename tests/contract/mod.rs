@@ -71,6 +71,7 @@ macro_rules! contract_suite {
             retry_all_now_clears_backoff_and_optionally_failures,
             refused_transitions_and_unknown_ids_change_nothing,
             status_counts_every_unfinished_state,
+            the_store_keeps_to_its_configured_limits_and_clock,
             // confirm.rs
             complete_confirms_the_record_and_moves_its_base,
             complete_all_confirms_a_batch_in_one_step_and_skips_what_was_finished,
@@ -79,6 +80,7 @@ macro_rules! contract_suite {
             purge_removes_only_old_synced_events,
             // reads.rs
             records_lists_one_collection_in_id_order,
+            records_are_in_the_order_indexeddb_keeps_keys,
             unsent_lists_every_unconfirmed_state_once_in_send_order,
             events_in_state_lists_in_send_order_up_to_the_limit,
             a_record_shows_its_most_pressing_change,

@@ -30,6 +30,36 @@ pub async fn records_lists_one_collection_in_id_order(fresh: impl Fresh) {
     assert!(outbox.records("notes", 0).await.unwrap().is_empty());
 }
 
+pub async fn records_are_in_the_order_indexeddb_keeps_keys(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    // IndexedDB compares strings by UTF-16 code units: a character past
+    // U+FFFF (a surrogate pair, from 0xD800) sorts before U+E000..U+FFFF,
+    // where UTF-8 bytes would put it after.
+    let ids = ["\u{FF5A}", "\u{1F600}", "a", "B", "\u{E9}"];
+    let changes = ids.iter().map(|id| put(id, "1")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let listed: Vec<_> = outbox
+        .records("notes", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(listed, ["B", "a", "\u{E9}", "\u{1F600}", "\u{FF5A}"]);
+    let first: Vec<_> = outbox
+        .records("notes", 4)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(
+        first,
+        listed[..4],
+        "a page holds the first ids in that order"
+    );
+}
+
 pub async fn unsent_lists_every_unconfirmed_state_once_in_send_order(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     outbox
