@@ -99,6 +99,43 @@ pub async fn complete_all_confirms_a_batch_in_one_step_and_skips_what_was_finish
     assert!(outbox.complete_all(&[], 300).await.unwrap().is_empty());
 }
 
+pub async fn complete_all_confirms_two_changes_of_one_record_in_order(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    // Confirmations that arrive after the leases ran out: both changes of
+    // "a" are queued again, and the server applied both.
+    let saved = outbox
+        .enqueue_batch(
+            vec![
+                put("a", "v1"),
+                patch("a", "body", Value::from("text")),
+                put("b", "1"),
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+    let confirmed: Vec<_> = saved
+        .iter()
+        .zip(1..)
+        .map(|(e, version)| (e.event_id, Some(version)))
+        .collect();
+    let completed = outbox.complete_all(&confirmed, 10).await.unwrap();
+    assert_eq!(seqs(&completed), vec![1, 2, 3]);
+    let a = outbox.record(&key("a")).await.unwrap().unwrap();
+    let both = Map::from([
+        ("title".to_owned(), Value::from("v1")),
+        ("body".to_owned(), Value::from("text")),
+    ]);
+    assert_eq!((a.base_version, a.pending), (Some(2), 0));
+    assert_eq!(
+        (a.base.as_ref(), a.local.as_ref()),
+        (Some(&both), Some(&both))
+    );
+    let b = outbox.record(&key("b")).await.unwrap().unwrap();
+    assert_eq!((b.base_version, b.pending), (Some(3), 0));
+    assert_eq!(outbox.count(EventState::Synced).await.unwrap(), 3);
+}
+
 pub async fn discard_rebuilds_the_local_view_from_what_remains(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     let first = outbox.enqueue(put("a", "base"), 0).await.unwrap();

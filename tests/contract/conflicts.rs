@@ -26,7 +26,13 @@ async fn in_conflict<F: Fresh>(fresh: &F) -> (F::Store, Uuid) {
     let theirs = remote("a", 5, Some(fields(&[("title", "theirs")])));
     let id = batch[0].event_id;
     outbox
-        .record_conflict(id, theirs, vec![], "changed on the server", 10)
+        .record_conflict(
+            id,
+            theirs,
+            vec!["title".to_owned()],
+            "changed on the server",
+            10,
+        )
         .await
         .unwrap();
     (outbox, id)
@@ -44,6 +50,7 @@ pub async fn a_conflict_keeps_both_versions_and_holds_back_only_its_record(fresh
     );
     assert_eq!(conflict.base, None, "a new record has no base");
     assert_eq!(conflict.theirs.version, 5);
+    assert_eq!(conflict.fields, ["title"]);
     assert_eq!(
         conflict.theirs_fields(),
         Some(fields(&[("title", "theirs")]))
@@ -70,6 +77,37 @@ pub async fn a_conflict_keeps_both_versions_and_holds_back_only_its_record(fresh
         "only a syncing event can conflict"
     );
     assert_eq!(outbox.conflicts().await.unwrap().len(), 1);
+}
+
+pub async fn conflicts_are_listed_oldest_first(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    let changes = ["a", "b", "c"].iter().map(|r| put(r, "mine")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let batch = outbox.take_batch(0, 10).await.unwrap();
+    // Found in another order than the events were made.
+    for (event, found_at) in batch.iter().zip([30, 10, 20]) {
+        let theirs = remote(&event.record_id, 2, None);
+        outbox
+            .record_conflict(event.event_id, theirs, vec![], "changed", found_at)
+            .await
+            .unwrap();
+    }
+    let listed: Vec<_> = outbox
+        .conflicts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.record_id, c.found_at_ms))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("b".to_owned(), 10),
+            ("c".to_owned(), 20),
+            ("a".to_owned(), 30)
+        ]
+    );
+    assert_eq!(outbox.status().await.unwrap().conflicts, 3);
 }
 
 pub async fn keep_mine_sends_my_version_against_theirs(fresh: impl Fresh) {

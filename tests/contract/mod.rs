@@ -75,6 +75,7 @@ macro_rules! contract_suite {
             // confirm.rs
             complete_confirms_the_record_and_moves_its_base,
             complete_all_confirms_a_batch_in_one_step_and_skips_what_was_finished,
+            complete_all_confirms_two_changes_of_one_record_in_order,
             discard_rebuilds_the_local_view_from_what_remains,
             discarding_after_a_confirmation_keeps_what_the_server_has,
             purge_removes_only_old_synced_events,
@@ -90,6 +91,7 @@ macro_rules! contract_suite {
             settings_are_kept_replaced_and_removed_apart_from_the_token,
             // conflicts.rs
             a_conflict_keeps_both_versions_and_holds_back_only_its_record,
+            conflicts_are_listed_oldest_first,
             keep_mine_sends_my_version_against_theirs,
             use_theirs_sends_nothing_and_a_conflict_resolves_once,
             merged_fields_are_sent_and_a_missing_record_is_created_fresh,
