@@ -1,4 +1,6 @@
 //! An outbox kept in memory: the reference implementation for native tests.
+//! The store contract suite (`tests/contract/`, run by `tests/memory.rs`)
+//! checks it against the same tests as the IndexedDB store.
 //!
 //! Each operation works on a copy and swaps it in only when everything
 //! succeeded, which gives the same all-or-nothing behaviour as an IndexedDB
@@ -16,8 +18,8 @@ use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
-use super::record::LocalRecord;
-use super::remote::{apply_remote, RemoteApply};
+use super::record::{id_order, LocalRecord};
+use super::remote::{apply_remote, last_change_of_each_record, RemoteApply};
 use super::schedule::BatchSelector;
 use super::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
@@ -98,6 +100,24 @@ impl Contents {
             .values()
             .find(|e| e.event_id == event_id)
             .cloned()
+    }
+
+    /// Marks an event synced and folds it into its record's base.
+    fn confirm(
+        &mut self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError> {
+        let seq = self.seq_of(event_id)?;
+        let event = self.events.get_mut(&seq).expect("seq_of found it");
+        event.mark_synced(now_ms)?;
+        let event = event.clone();
+        let unconfirmed = self.unconfirmed_of(&event.record_key());
+        if let Some(record) = self.records.get_mut(&event.record_key()) {
+            record.confirm(&event, server_version, &unconfirmed);
+        }
+        Ok(event)
     }
 
     fn unconfirmed_of(&self, key: &RecordKey) -> Vec<OutboxEvent> {
@@ -280,16 +300,26 @@ impl OutboxStore for MemoryOutbox {
         server_version: Option<u64>,
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
+        self.transact(|c| c.confirm(event_id, server_version, now_ms))
+    }
+
+    async fn complete_all(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // One step, as in IndexedDB: an unknown event leaves every event as it was.
         self.transact(|c| {
-            let seq = c.seq_of(event_id)?;
-            let event = c.events.get_mut(&seq).expect("seq_of found it");
-            event.mark_synced(now_ms)?;
-            let event = event.clone();
-            let unconfirmed = c.unconfirmed_of(&event.record_key());
-            if let Some(record) = c.records.get_mut(&event.record_key()) {
-                record.confirm(&event, server_version, &unconfirmed);
+            let mut completed = Vec::with_capacity(confirmed.len());
+            for &(event_id, server_version) in confirmed {
+                match c.confirm(event_id, server_version, now_ms) {
+                    Ok(event) => completed.push(event),
+                    // Another drainer finished it first.
+                    Err(StoreError::Transition(_)) => {}
+                    Err(other) => return Err(other),
+                }
             }
-            Ok(event)
+            Ok(completed)
         })
     }
 
@@ -351,6 +381,7 @@ impl OutboxStore for MemoryOutbox {
             let key = c.events[&seq].record_key();
             check_discardable(&c.events[&seq])?;
             c.events.remove(&seq);
+            c.conflicts.remove(&event_id);
             let unconfirmed = c.unconfirmed_of(&key);
             if let Some(record) = c.records.get_mut(&key) {
                 record.rebuild(&unconfirmed);
@@ -381,7 +412,7 @@ impl OutboxStore for MemoryOutbox {
             .filter(|r| r.collection == collection)
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        found.sort_by(|a, b| id_order(&a.record_id, &b.record_id));
         found.truncate(limit as usize);
         Ok(found)
     }
@@ -399,7 +430,7 @@ impl SyncStore for MemoryOutbox {
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
         self.transact(|c| {
             let mut changed = 0;
-            for remote in changes {
+            for remote in last_change_of_each_record(changes) {
                 let key = RecordKey {
                     collection: remote.collection.clone(),
                     record_id: remote.record_id.clone(),
@@ -524,11 +555,3 @@ impl SyncStore for MemoryOutbox {
         })
     }
 }
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_tests.rs"]
-mod tests;
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_sync_tests.rs"]
-mod sync_tests;

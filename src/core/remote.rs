@@ -4,6 +4,8 @@
 //! version becomes its new base and the local view is recomputed from that
 //! base plus the pending events, in order (a rebase).
 
+use std::collections::HashMap;
+
 use outbox_sync_protocol::{Map, Record, Value};
 
 use super::event::{OutboxEvent, RecordKey};
@@ -49,6 +51,21 @@ pub fn apply_remote(
     } else {
         RemoteApply::Write(record)
     }
+}
+
+/// The changes of a pulled page that count: a record named twice in a page
+/// (a backend that sends a log) ends as its last change says, so only each
+/// record's last change is kept, in page order.
+pub fn last_change_of_each_record(page: &[Record]) -> Vec<&Record> {
+    let mut last = HashMap::new();
+    for (index, remote) in page.iter().enumerate() {
+        last.insert((&remote.collection, &remote.record_id), index);
+    }
+    page.iter()
+        .enumerate()
+        .filter(|(index, r)| last[&(&r.collection, &r.record_id)] == *index)
+        .map(|(_, remote)| remote)
+        .collect()
 }
 
 /// Makes `remote` the record's base (when newer) and recomputes the local
@@ -122,6 +139,27 @@ mod tests {
             Some(fields(&[("title", "mine"), ("body", "new")]))
         );
         assert_eq!(record.pending, 1);
+    }
+
+    #[test]
+    fn a_page_keeps_each_records_last_change_in_page_order() {
+        let mut other = remote(9, None);
+        other.record_id = "n2".into();
+        let page = [
+            remote(1, Some(fields(&[("a", "1")]))),
+            other.clone(),
+            remote(3, None),
+        ];
+        let kept = last_change_of_each_record(&page);
+        assert_eq!(kept, vec![&other, &page[2]]);
+        let mut elsewhere = remote(4, None);
+        elsewhere.collection = "tasks".into();
+        assert_eq!(
+            last_change_of_each_record(&[page[0].clone(), elsewhere.clone()]).len(),
+            2,
+            "the same id in another collection is another record"
+        );
+        assert!(last_change_of_each_record(&[]).is_empty());
     }
 
     #[test]

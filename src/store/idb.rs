@@ -517,7 +517,7 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
@@ -527,6 +527,11 @@ impl OutboxStore for IdbOutbox {
             check_discardable(&event)?;
             let seq = ops::seq_of(&event)?;
             ops::delete_event(&outbox, seq).await?;
+            // A change discarded while in conflict takes its conflict along.
+            if event.state == EventState::Conflict {
+                let conflicts = tx.object_store(CONFLICTS)?;
+                conflicts.delete(event_id.to_string()).await?;
+            }
             let key = event.record_key();
             if let Some(mut record) = ops::get_record(&records, &key).await? {
                 let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)

@@ -2,8 +2,6 @@
 //! token, conflicts kept for the user, and the user's choice, each in one
 //! transaction built from the core's shared steps.
 
-use std::collections::HashMap;
-
 use futures::future::{join, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
@@ -14,7 +12,7 @@ use super::pipeline;
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::remote::{apply_remote, RemoteApply};
+use crate::core::remote::{apply_remote, last_change_of_each_record, RemoteApply};
 use crate::core::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution};
 use crate::core::{LocalRecord, OutboxEvent, RecordKey, StoreError, SyncStore};
 
@@ -44,21 +42,7 @@ impl SyncStore for IdbOutbox {
         let changed = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
-            // A record named twice in a page (a backend that sends a log)
-            // ends as its last change says.
-            let mut last = HashMap::new();
-            for (index, remote) in changes.iter().enumerate() {
-                last.insert(
-                    (remote.collection.as_str(), remote.record_id.as_str()),
-                    index,
-                );
-            }
-            let page: Vec<&Record> = changes
-                .iter()
-                .enumerate()
-                .filter(|(index, r)| last[&(r.collection.as_str(), r.record_id.as_str())] == *index)
-                .map(|(_, remote)| remote)
-                .collect();
+            let page = last_change_of_each_record(changes);
             let keys: Vec<RecordKey> = page
                 .iter()
                 .map(|remote| RecordKey {

@@ -169,7 +169,7 @@ async fn two_drainers_racing_never_send_an_event_twice() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.synced + b.synced, 30, "{a:?} {b:?}");
     assert_eq!(
-        super::super::total(&first).await,
+        crate::suite::total(&first).await,
         0,
         "every event confirmed and gone from the outbox"
     );
