@@ -7,6 +7,7 @@
 
 pub mod conflict;
 pub mod drain;
+pub mod drain_machine;
 pub mod error;
 pub mod event;
 pub mod memory;

@@ -1,7 +1,11 @@
-//! The drain loop: take a batch under a lease, push it, apply every result.
+//! The drain loop: runs the rounds of the core's [`DrainMachine`]: pushes,
+//! outcomes written and batches taken under a lease.
 
-use crate::core::drain::{plan, Next, Step};
-use crate::core::{OutboxEvent, StoreError, SyncStore};
+use futures::future::join;
+
+use crate::core::drain::Step;
+use crate::core::drain_machine::{DrainConfig, DrainMachine};
+use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
 
@@ -32,7 +36,9 @@ pub struct DrainReport {
 impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// Sends every sendable event, batch after batch, until none is left or
     /// the server says to stop. Events of one record go in order, one per
-    /// batch; a stuck event holds back only its own record.
+    /// batch; a stuck event holds back only its own record. What to do is
+    /// decided by the core's [`DrainMachine`]; this loop only moves the
+    /// requests and runs the store's work, beside the network when it can.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
         // Under the one drainer lock, no other drainer is alive: its leases
         // are ours to take back, however long they had to run.
@@ -45,108 +51,78 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             recovered: self.store.recover_leases(recover_at).await?,
             ..DrainReport::default()
         };
-        let mut batch_size = self.config.batch_size.max(1);
-        loop {
-            let now_ms = self.env.now_ms();
-            let batch = self.store.take_batch(now_ms, batch_size).await?;
-            if batch.is_empty() {
-                // A deadline set before the clock moved back is never waited for in full.
-                let latest = now_ms.saturating_add(self.config.retry.max_ms);
-                report.next_attempt_at =
-                    self.store.next_attempt_at().await?.map(|at| at.min(latest));
-                let retention = self.store.config().synced_retention_ms;
-                if retention > 0 {
-                    self.store
-                        .purge_synced(now_ms.saturating_sub(retention))
-                        .await?;
+        let mut machine = DrainMachine::new(DrainConfig {
+            batch_size: self.config.batch_size,
+            large_payload_bytes: self.config.large_payload_bytes,
+            retry: self.config.retry,
+        });
+        while let Some(round) = machine.poll_round() {
+            let sending = async {
+                match &round.send {
+                    Some(request) => Some(self.transport.push(request).await),
+                    None => None,
                 }
-                return Ok(report);
-            }
-            let mut requests = self.split_large(batch).into_iter();
-            while let Some(request) = requests.next() {
-                report.requests += 1;
-                let reply = self.transport.push(&request).await;
-                let now_ms = self.env.now_ms();
-                let plan = plan(
-                    &request,
-                    reply,
-                    &self.config.retry,
-                    now_ms,
-                    self.env.random(),
-                );
-                let halt = match plan.next {
-                    Next::Continue => None,
-                    Next::SendOneByOne => {
-                        batch_size = 1;
-                        None
+            };
+            let mut waits = Vec::new();
+            let storing = async {
+                if let Some(steps) = round.settle {
+                    self.settle(steps, &mut waits).await?;
+                }
+                match round.take {
+                    Some(limit) => {
+                        let now_ms = self.env.now_ms();
+                        self.store.take_batch(now_ms, limit).await.map(Some)
                     }
-                    Next::WaitUntil(until_ms) => Some(Halt::Wait {
-                        until_ms,
-                        reason: plan.error.unwrap_or_default(),
-                    }),
-                    Next::AuthRequired => Some(Halt::AuthRequired),
-                };
-                let mut steps = plan.steps;
-                if halt.is_some() {
-                    // This batch's requests that were not sent go back to the
-                    // queue, due now, in the same transaction.
-                    steps.extend(requests.by_ref().flatten().map(|event| Step::Retry {
-                        event_id: event.event_id,
-                        at_ms: now_ms,
-                        reason: NOT_SENT_YET.into(),
-                    }));
+                    None => Ok(None),
                 }
-                self.settle(steps, now_ms, &mut report).await?;
-                if halt.is_some() {
-                    report.halt = halt;
-                    return Ok(report);
-                }
+            };
+            let (reply, taken) = join(sending, storing).await;
+            report.time_to_sync_ms.extend(waits);
+            if let Some(reply) = reply {
+                machine.handle_reply(self.env.now_ms(), reply, self.env.random());
+            }
+            if let Some(batch) = taken? {
+                machine.handle_taken(batch);
             }
         }
-    }
-
-    /// Splits a batch so that every large event is pushed in a request of its own.
-    fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
-        let limit = self.config.large_payload_bytes;
-        let (large, small): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|e| e.payload.approximate_size() > limit);
-        let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
-        if !small.is_empty() {
-            requests.insert(0, small);
+        let counts = machine.counts();
+        report.requests = counts.requests;
+        report.synced = counts.synced;
+        report.retried = counts.retried;
+        report.failed = counts.failed;
+        report.conflicts = counts.conflicts;
+        report.halt = machine.halt().cloned();
+        if report.halt.is_none() {
+            let now_ms = self.env.now_ms();
+            // A deadline set before the clock moved back is never waited for in full.
+            let latest = now_ms.saturating_add(self.config.retry.max_ms);
+            report.next_attempt_at = self.store.next_attempt_at().await?.map(|at| at.min(latest));
+            let retention = self.store.config().synced_retention_ms;
+            if retention > 0 {
+                self.store
+                    .purge_synced(now_ms.saturating_sub(retention))
+                    .await?;
+            }
         }
-        requests
+        Ok(report)
     }
 
-    /// Writes a request's outcomes in one store transaction and counts them.
-    async fn settle(
-        &self,
-        steps: Vec<Step>,
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        for step in &steps {
-            if self.config.debug {
+    /// Writes a request's outcomes in one store transaction and notes how
+    /// long each confirmed event waited.
+    async fn settle(&self, steps: Vec<Step>, waits: &mut Vec<u64>) -> Result<(), StoreError> {
+        if self.config.debug {
+            for step in &steps {
                 self.env.log(&describe(step));
             }
-            match step {
-                Step::Synced { .. } => report.synced += 1,
-                Step::Retry { .. } => report.retried += 1,
-                Step::Failed { .. } => report.failed += 1,
-                Step::Conflict { .. } => report.conflicts += 1,
-            }
         }
+        let now_ms = self.env.now_ms();
         let settlement = self.store.settle(steps, now_ms).await?;
         for event in settlement.synced {
-            let waited = now_ms.saturating_sub(event.created_at_ms);
-            report.time_to_sync_ms.push(waited);
+            waits.push(now_ms.saturating_sub(event.created_at_ms));
         }
         Ok(())
     }
 }
-
-/// Why an event of a stopped batch is back in the queue.
-const NOT_SENT_YET: &str = "Not sent yet; it will be sent with the next attempt.";
 
 /// A debug line for a step, naming the event.
 fn describe(step: &Step) -> String {

@@ -16,6 +16,7 @@ use crate::core::drain::PushReply;
 use crate::core::pull::PullReply;
 use crate::core::{OutboxEvent, RetryPolicy, SyncStore};
 
+pub use crate::core::drain_machine::Halt;
 pub use drain::DrainReport;
 pub use pull::PullReport;
 
@@ -68,22 +69,6 @@ impl Default for EngineConfig {
             exclusive: false,
         }
     }
-}
-
-/// Why a drain or pull stopped before it was done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Halt {
-    /// Wait until `until_ms` before trying again (offline, server busy or failing).
-    Wait {
-        /// When to try again.
-        until_ms: u64,
-        /// What went wrong, as a sentence for the user.
-        reason: String,
-    },
-    /// The server wants new credentials: nothing is sent until the app supplies them.
-    AuthRequired,
-    /// The server's answer was unusable; the events are kept.
-    Failed(String),
 }
 
 /// Drains and pulls with one store, one transport and one environment.

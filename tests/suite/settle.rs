@@ -72,8 +72,9 @@ async fn an_offline_attempt_on_a_hundred_event_batch_is_one_transaction() {
     assert_eq!((report.requests, report.retried), (1, 100));
     assert_eq!(
         outbox.write_transactions() - before,
-        2,
-        "one transaction takes the batch under a lease, one writes every outcome"
+        3,
+        "one takes the batch under a lease, one looks for the next batch beside \
+         the push (finding none), and one writes every outcome"
     );
     assert_eq!(outbox.count(EventState::Queued).await.unwrap(), 100);
     let waiting = outbox
