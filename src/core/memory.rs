@@ -19,7 +19,7 @@ use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
 use super::record::{id_order, LocalRecord};
-use super::remote::{apply_remote, last_change_of_each_record, RemoteApply};
+use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
 use super::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
@@ -429,20 +429,13 @@ impl SyncStore for MemoryOutbox {
 
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
         self.transact(|c| {
-            let mut changed = 0;
-            for remote in last_change_of_each_record(changes) {
-                let key = RecordKey {
-                    collection: remote.collection.clone(),
-                    record_id: remote.record_id.clone(),
-                };
-                let unconfirmed = c.unconfirmed_of(&key);
-                match apply_remote(c.records.get(&key).cloned(), remote, &unconfirmed) {
-                    RemoteApply::Skip => continue,
-                    RemoteApply::Write(record) => c.records.insert(key, record),
-                    RemoteApply::Remove(key) => c.records.remove(&key),
-                };
-                changed += 1;
-            }
+            let page = last_change_of_each_record(changes);
+            let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
+            let current = keys.iter().map(|k| c.records.get(k).cloned()).collect();
+            let unsent = keys.iter().map(|k| c.unconfirmed_of(k)).collect();
+            let writes = plan_page(&page, current, unsent);
+            let changed = writes.records.len() as u32;
+            c.apply(writes);
             c.sync_token = Some(next_token.to_owned());
             Ok(changed)
         })

@@ -10,6 +10,7 @@ use outbox_sync_protocol::{Map, Record, Value};
 
 use super::event::{OutboxEvent, RecordKey};
 use super::record::LocalRecord;
+use super::write_set::WriteSet;
 
 /// What to do with the device's copy of a record after a pulled change.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,10 +38,7 @@ pub fn apply_remote(
     remote: &Record,
     unconfirmed: &[OutboxEvent],
 ) -> RemoteApply {
-    let key = RecordKey {
-        collection: remote.collection.clone(),
-        record_id: remote.record_id.clone(),
-    };
+    let key = remote_key(remote);
     let mut record = current.unwrap_or_else(|| LocalRecord::empty(&key));
     if record.base_version.is_some_and(|v| v >= remote.version) {
         return RemoteApply::Skip;
@@ -66,6 +64,35 @@ pub fn last_change_of_each_record(page: &[Record]) -> Vec<&Record> {
         .filter(|(index, r)| last[&(&r.collection, &r.record_id)] == *index)
         .map(|(_, remote)| remote)
         .collect()
+}
+
+/// The local key of a server record.
+pub fn remote_key(remote: &Record) -> RecordKey {
+    RecordKey {
+        collection: remote.collection.clone(),
+        record_id: remote.record_id.clone(),
+    }
+}
+
+/// Plans the writes of a pulled page: `page` holds each record's last
+/// change ([`last_change_of_each_record`]), `current` each record as stored
+/// and `unsent` its unconfirmed events, in the same order. A record the
+/// page does not change is left out. The caller saves the page's token in
+/// the same transaction.
+pub fn plan_page(
+    page: &[&Record],
+    current: Vec<Option<LocalRecord>>,
+    unsent: Vec<Vec<OutboxEvent>>,
+) -> WriteSet {
+    let mut writes = WriteSet::default();
+    for ((remote, current), unsent) in page.iter().zip(current).zip(unsent) {
+        match apply_remote(current, remote, &unsent) {
+            RemoteApply::Skip => {}
+            RemoteApply::Write(record) => writes.put_record(record),
+            RemoteApply::Remove(key) => writes.delete_record(key),
+        }
+    }
+    writes
 }
 
 /// Makes `remote` the record's base (when newer) and recomputes the local

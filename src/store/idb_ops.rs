@@ -328,15 +328,6 @@ pub(super) async fn records_of(
     Ok(found.collect::<Result<_, _>>()?)
 }
 
-/// Deletes the record stored under `key`, if any.
-pub(super) async fn delete_record(
-    records: &ObjectStore<'_>,
-    key: &RecordKey,
-) -> Result<(), StoreError> {
-    records.delete(record_key(key)).await?;
-    Ok(())
-}
-
 /// Saves a record under its `[collection, record_id]`.
 pub(super) async fn put_record(
     records: &ObjectStore<'_>,

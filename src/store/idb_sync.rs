@@ -2,25 +2,20 @@
 //! token, conflicts kept for the user, and the user's choice, each in one
 //! transaction built from the core's shared steps.
 
-use futures::future::{join, Either};
+use futures::future::{join, ready, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
+use super::idb_write::execute;
 use super::pipeline;
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::remote::{apply_remote, last_change_of_each_record, RemoteApply};
+use crate::core::remote::{last_change_of_each_record, plan_page, remote_key};
 use crate::core::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution};
-use crate::core::{LocalRecord, OutboxEvent, RecordKey, StoreError, SyncStore};
-
-/// What a pulled change does to the local records.
-enum PageWrite {
-    Put(LocalRecord),
-    Remove(RecordKey),
-}
+use crate::core::{OutboxEvent, RecordKey, StoreError, SyncStore};
 
 /// The meta key of the token to pull changes after.
 const SYNC_TOKEN: &str = "sync_token";
@@ -43,40 +38,30 @@ impl SyncStore for IdbOutbox {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
             let page = last_change_of_each_record(changes);
-            let keys: Vec<RecordKey> = page
-                .iter()
-                .map(|remote| RecordKey {
-                    collection: remote.collection.clone(),
-                    record_id: remote.record_id.clone(),
-                })
-                .collect();
-            // The page's reads go out together and its writes too: IndexedDB
-            // runs a transaction's requests in order, and not waiting for each
-            // answer before the next request saves a round trip per change.
-            let (unconfirmed, current) = join(
-                pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
-                pipeline::all(keys.iter().map(|key| ops::get_record(&records, key))),
-            )
-            .await;
-            let (unconfirmed, current) = (unconfirmed?, current?);
-            let writes: Vec<PageWrite> = page
-                .iter()
-                .zip(current)
-                .zip(&unconfirmed)
-                .filter_map(|((remote, current), unconfirmed)| {
-                    match apply_remote(current, remote, unconfirmed) {
-                        RemoteApply::Skip => None,
-                        RemoteApply::Write(record) => Some(PageWrite::Put(record)),
-                        RemoteApply::Remove(key) => Some(PageWrite::Remove(key)),
-                    }
-                })
-                .collect();
-            pipeline::all(writes.iter().map(|write| match write {
-                PageWrite::Put(record) => Either::Left(ops::put_record(&records, record)),
-                PageWrite::Remove(key) => Either::Right(ops::delete_record(&records, key)),
-            }))
-            .await?;
-            let changed = writes.len() as u32;
+            let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
+            // Two counts first: with no event in the outbox (synced ones
+            // leave it) no record has unsent changes, and with no record
+            // stored (a first sync) there is none to read, so a page's reads
+            // per record are skipped. Every read of a kind goes out at once.
+            let (events, stored) = (outbox.count().primitive()?, records.count().primitive()?);
+            let (events, stored) = (events.await?, stored.await?);
+            let n = keys.len();
+            let unsent = match events {
+                0 => Either::Left(ready(Ok(vec![Vec::new(); n]))),
+                _ => Either::Right(pipeline::all(
+                    keys.iter().map(|key| ops::unsent_of(&outbox, key)),
+                )),
+            };
+            let current = match stored {
+                0 => Either::Left(ready(Ok(vec![None; n]))),
+                _ => Either::Right(pipeline::all(
+                    keys.iter().map(|key| ops::get_record(&records, key)),
+                )),
+            };
+            let (unsent, current) = join(unsent, current).await;
+            let writes = plan_page(&page, current?, unsent?);
+            execute(&tx, &writes).await?;
+            let changed = writes.records.len() as u32;
             let meta = tx.object_store(META)?;
             meta.put(next_token.to_owned())
                 .with_key(SYNC_TOKEN.to_owned())
