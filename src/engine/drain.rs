@@ -54,7 +54,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         let mut machine = DrainMachine::new(DrainConfig {
             batch_size: self.config.batch_size,
             large_payload_bytes: self.config.large_payload_bytes,
-            retry: self.config.retry,
+            retry: self.retry(),
         });
         while let Some(round) = machine.poll_round() {
             let sending = async {
@@ -95,7 +95,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         if report.halt.is_none() {
             let now_ms = self.env.now_ms();
             // A deadline set before the clock moved back is never waited for in full.
-            let latest = now_ms.saturating_add(self.config.retry.max_ms);
+            let latest = now_ms.saturating_add(self.retry().max_ms);
             report.next_attempt_at = self.store.next_attempt_at().await?.map(|at| at.min(latest));
             let retention = self.store.config().synced_retention_ms;
             if retention > 0 {
