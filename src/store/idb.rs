@@ -194,15 +194,28 @@ impl IdbOutbox {
                 views.insert(key, Some(record));
                 events.push(event);
             }
-            let saved =
-                pipeline::all(events.into_iter().map(|e| ops::add_event(&outbox, e))).await?;
-            pipeline::all(
-                views
-                    .values()
-                    .flatten()
-                    .map(|r| ops::put_record(&records, r)),
-            )
-            .await?;
+            // The events and the records' new views go out together: a
+            // put() waits for one round trip after its read, not two.
+            let mut adds = Vec::with_capacity(events.len());
+            for mut event in events {
+                // Left out of the stored value so the key generator fills it.
+                event.seq = None;
+                let request = outbox.add(&event).with_key_type::<u64>().serde()?;
+                adds.push((event, request));
+            }
+            let puts = views
+                .values()
+                .flatten()
+                .map(|record| records.put(record).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut saved = Vec::with_capacity(adds.len());
+            for (mut event, request) in adds {
+                event.seq = Some(request.await.map_err(|e| ops::add_error(e, &event))?);
+                saved.push(event);
+            }
+            for request in puts {
+                request.await?;
+            }
             saved
         };
         commit(tx).await?;

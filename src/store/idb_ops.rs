@@ -43,11 +43,18 @@ pub(super) async fn add_event(
             event.seq = Some(seq);
             Ok(event)
         }
-        // The only constraint on the outbox is the unique `by_event_id` index.
-        Err(Error::DomException(DomException::ConstraintError(_))) => {
-            Err(StoreError::DuplicateEvent(event.event_id.to_string()))
+        Err(error) => Err(add_error(error, &event)),
+    }
+}
+
+/// Why adding `event` failed: the only constraint on the outbox is the
+/// unique `by_event_id` index, so a constraint error is a reused id.
+pub(super) fn add_error(error: Error, event: &OutboxEvent) -> StoreError {
+    match error {
+        Error::DomException(DomException::ConstraintError(_)) => {
+            StoreError::DuplicateEvent(event.event_id.to_string())
         }
-        Err(other) => Err(other.into()),
+        other => other.into(),
     }
 }
 
