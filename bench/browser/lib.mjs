@@ -112,7 +112,7 @@ export async function rawEnqueueOne(db, i, durability, prefix = "r") {
 // ---------------------------------------------------------------------------
 // Our outbox.
 
-/** Opens our outbox. It always commits with strict durability; `durability` is passed for a build that has the option. */
+/** Opens our outbox with `durability` ("strict" or "relaxed"), like the baselines. */
 export async function openOurs(name, durability) {
   await ready();
   return Outbox.open(name, { durability });

@@ -1,4 +1,6 @@
 //! An outbox kept in memory: the reference implementation for native tests.
+//! The store contract suite (`tests/contract/`, run by `tests/memory.rs`)
+//! checks it against the same tests as the IndexedDB store.
 //!
 //! Each operation works on a copy and swaps it in only when everything
 //! succeeded, which gives the same all-or-nothing behaviour as an IndexedDB
@@ -10,15 +12,18 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::conflict::{Conflict, Resolution};
+use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
-use super::record::LocalRecord;
-use super::remote::{apply_remote, RemoteApply};
+use super::record::{id_order, LocalRecord};
+use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
+use super::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
+use super::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use outbox_sync_protocol::Record;
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +57,66 @@ impl Contents {
         event.seq = Some(self.next_seq);
         self.events.insert(self.next_seq, event.clone());
         self.records.insert(event.record_key(), record);
+        Ok(event)
+    }
+
+    /// Runs a write set, as IndexedDB runs it in one transaction.
+    fn apply(&mut self, writes: WriteSet) {
+        for write in writes.events {
+            match write {
+                EventWrite::Put(event) => {
+                    let seq = event.seq.expect("a write set puts stored events");
+                    self.events.insert(seq, event);
+                }
+                EventWrite::Delete(seq) => {
+                    self.events.remove(&seq);
+                }
+            }
+        }
+        for write in writes.records {
+            match write {
+                RecordWrite::Put(record) => {
+                    self.records.insert(record.key(), record);
+                }
+                RecordWrite::Delete(key) => {
+                    self.records.remove(&key);
+                }
+            }
+        }
+        for write in writes.conflicts {
+            match write {
+                ConflictWrite::Put(conflict) => {
+                    self.conflicts.insert(conflict.event_id, conflict);
+                }
+                ConflictWrite::Delete(event_id) => {
+                    self.conflicts.remove(&event_id);
+                }
+            }
+        }
+    }
+
+    fn find(&self, event_id: Uuid) -> Option<OutboxEvent> {
+        self.events
+            .values()
+            .find(|e| e.event_id == event_id)
+            .cloned()
+    }
+
+    /// Marks an event synced and folds it into its record's base.
+    fn confirm(
+        &mut self,
+        event_id: Uuid,
+        server_version: Option<u64>,
+        now_ms: u64,
+    ) -> Result<OutboxEvent, StoreError> {
+        let seq = self.seq_of(event_id)?;
+        let event = self.events.get_mut(&seq).expect("seq_of found it");
+        event.mark_synced(now_ms)?;
+        let event = event.clone();
+        let unconfirmed = self.unconfirmed_of(&event.record_key());
+        if let Some(record) = self.records.get_mut(&event.record_key()) {
+            record.confirm(&event, server_version, &unconfirmed);
+        }
         Ok(event)
     }
 
@@ -107,6 +172,10 @@ impl MemoryOutbox {
 }
 
 impl OutboxStore for MemoryOutbox {
+    fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError> {
         Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
     }
@@ -161,13 +230,7 @@ impl OutboxStore for MemoryOutbox {
     }
 
     async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
-        Ok(self
-            .contents
-            .borrow()
-            .events
-            .values()
-            .find(|e| e.event_id == event_id)
-            .cloned())
+        Ok(self.contents.borrow().find(event_id))
     }
 
     async fn events_in_state(
@@ -237,16 +300,44 @@ impl OutboxStore for MemoryOutbox {
         server_version: Option<u64>,
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
+        self.transact(|c| c.confirm(event_id, server_version, now_ms))
+    }
+
+    async fn complete_all(
+        &self,
+        confirmed: &[(Uuid, Option<u64>)],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // One step, as in IndexedDB: an unknown event leaves every event as it was.
         self.transact(|c| {
-            let seq = c.seq_of(event_id)?;
-            let event = c.events.get_mut(&seq).expect("seq_of found it");
-            event.mark_synced(now_ms)?;
-            let event = event.clone();
-            let unconfirmed = c.unconfirmed_of(&event.record_key());
-            if let Some(record) = c.records.get_mut(&event.record_key()) {
-                record.confirm(&event, server_version, &unconfirmed);
+            let mut completed = Vec::with_capacity(confirmed.len());
+            for &(event_id, server_version) in confirmed {
+                match c.confirm(event_id, server_version, now_ms) {
+                    Ok(event) => completed.push(event),
+                    // Another drainer finished it first.
+                    Err(StoreError::Transition(_)) => {}
+                    Err(other) => return Err(other),
+                }
             }
-            Ok(event)
+            Ok(completed)
+        })
+    }
+
+    async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError> {
+        self.transact(|c| {
+            let events: Vec<_> = event_ids(&steps).into_iter().map(|id| c.find(id)).collect();
+            let records = records_to_read(&steps, &events)
+                .into_iter()
+                .map(|key| RecordRead {
+                    record: c.records.get(&key).cloned(),
+                    unsent: c.unconfirmed_of(&key),
+                    key,
+                })
+                .collect();
+            let keep = self.config.keeps_synced();
+            let settlement = plan_settlement(steps, events, records, keep, now_ms);
+            c.apply(settlement.writes.clone());
+            Ok(settlement)
         })
     }
 
@@ -290,6 +381,7 @@ impl OutboxStore for MemoryOutbox {
             let key = c.events[&seq].record_key();
             check_discardable(&c.events[&seq])?;
             c.events.remove(&seq);
+            c.conflicts.remove(&event_id);
             let unconfirmed = c.unconfirmed_of(&key);
             if let Some(record) = c.records.get_mut(&key) {
                 record.rebuild(&unconfirmed);
@@ -320,7 +412,7 @@ impl OutboxStore for MemoryOutbox {
             .filter(|r| r.collection == collection)
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        found.sort_by(|a, b| id_order(&a.record_id, &b.record_id));
         found.truncate(limit as usize);
         Ok(found)
     }
@@ -337,20 +429,13 @@ impl SyncStore for MemoryOutbox {
 
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
         self.transact(|c| {
-            let mut changed = 0;
-            for remote in changes {
-                let key = RecordKey {
-                    collection: remote.collection.clone(),
-                    record_id: remote.record_id.clone(),
-                };
-                let unconfirmed = c.unconfirmed_of(&key);
-                match apply_remote(c.records.get(&key).cloned(), remote, &unconfirmed) {
-                    RemoteApply::Skip => continue,
-                    RemoteApply::Write(record) => c.records.insert(key, record),
-                    RemoteApply::Remove(key) => c.records.remove(&key),
-                };
-                changed += 1;
-            }
+            let page = last_change_of_each_record(changes);
+            let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
+            let current = keys.iter().map(|k| c.records.get(k).cloned()).collect();
+            let unsent = keys.iter().map(|k| c.unconfirmed_of(k)).collect();
+            let writes = plan_page(&page, current, unsent);
+            let changed = writes.records.len() as u32;
+            c.apply(writes);
             c.sync_token = Some(next_token.to_owned());
             Ok(changed)
         })
@@ -373,6 +458,30 @@ impl SyncStore for MemoryOutbox {
                 Some(value) => c.settings.insert(name.to_owned(), value.to_owned()),
                 None => c.settings.remove(name),
             };
+            Ok(())
+        })
+    }
+
+    async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let contents = self.contents.borrow();
+        Ok(names
+            .iter()
+            .map(|name| contents.settings.get(*name).cloned())
+            .collect())
+    }
+
+    async fn update_settings<F>(&self, names: &[&str], change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
+    {
+        self.transact(|c| {
+            let current = names.iter().map(|n| c.settings.get(*n).cloned()).collect();
+            for (name, value) in names.iter().zip(change(current)?) {
+                match value {
+                    Some(value) => c.settings.insert((*name).to_owned(), value),
+                    None => c.settings.remove(*name),
+                };
+            }
             Ok(())
         })
     }
@@ -439,11 +548,3 @@ impl SyncStore for MemoryOutbox {
         })
     }
 }
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_tests.rs"]
-mod tests;
-
-#[cfg(all(test, not(target_family = "wasm")))]
-#[path = "memory_sync_tests.rs"]
-mod sync_tests;

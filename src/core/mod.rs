@@ -7,6 +7,7 @@
 
 pub mod conflict;
 pub mod drain;
+pub mod drain_machine;
 pub mod error;
 pub mod event;
 pub mod memory;
@@ -18,14 +19,16 @@ pub mod remote;
 pub mod reply;
 pub mod retry;
 pub mod schedule;
+pub mod settle;
 pub mod status;
 pub mod sync_store;
 pub mod validate;
 pub mod verdict;
+pub mod write_set;
 
 pub use error::{StoreError, TransitionError, ValidationError};
 pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};
-pub use outbox::{OutboxStore, StoreConfig};
+pub use outbox::{Durability, OutboxStore, StoreConfig};
 pub use record::LocalRecord;
 pub use retry::RetryPolicy;
 pub use schedule::{BatchSelector, Clock};

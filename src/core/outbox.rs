@@ -6,10 +6,12 @@
 
 use uuid::Uuid;
 
+use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::record::LocalRecord;
 use super::schedule::Clock;
+use super::settle::Settlement;
 use super::status::StatusSummary;
 use super::validate::Limits;
 
@@ -22,6 +24,19 @@ pub struct StoreConfig {
     pub clock: Clock,
     /// How long a drainer's lease on the events it takes lasts.
     pub lease_ms: u64,
+    /// How long a synced event stays in the outbox after the server
+    /// confirmed it. `0` (the default): it is removed in the transaction
+    /// that confirms it, so a synced photo does not stay on the device.
+    pub synced_retention_ms: u64,
+    /// How write transactions reach the disk.
+    pub durability: Durability,
+}
+
+impl StoreConfig {
+    /// Whether confirmed events stay in the outbox (as synced) for a while.
+    pub fn keeps_synced(&self) -> bool {
+        self.synced_retention_ms > 0
+    }
 }
 
 impl Default for StoreConfig {
@@ -30,6 +45,32 @@ impl Default for StoreConfig {
             limits: Limits::default(),
             clock: Clock::default(),
             lease_ms: 30_000,
+            synced_retention_ms: 0,
+            durability: Durability::Strict,
+        }
+    }
+}
+
+/// How a store's write transactions reach the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A write is reported done once it is on disk (IndexedDB `"strict"`):
+    /// a change reported saved survives a power cut.
+    #[default]
+    Strict,
+    /// A write is reported done once the operating system has it
+    /// (IndexedDB `"relaxed"`): faster, and still survives a closed tab or
+    /// a crashed browser, but not always a power cut.
+    Relaxed,
+}
+
+impl Durability {
+    /// Reads `"strict"` or `"relaxed"`.
+    pub fn parse(name: &str) -> Option<Durability> {
+        match name {
+            "strict" => Some(Durability::Strict),
+            "relaxed" => Some(Durability::Relaxed),
+            _ => None,
         }
     }
 }
@@ -42,6 +83,9 @@ impl Default for StoreConfig {
 // need no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait OutboxStore {
+    /// The configuration the store was opened with.
+    fn config(&self) -> &StoreConfig;
+
     /// Saves one change: its event and the updated local record, together.
     async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError>;
 
@@ -126,6 +170,13 @@ pub trait OutboxStore {
         }
         Ok(completed)
     }
+
+    /// Writes every outcome of one push in one transaction: the `steps` of
+    /// [`plan`](super::drain::plan), plus retries for the unsent rest of a
+    /// batch the drain stopped. Confirmed events fold into their records and
+    /// leave the outbox (unless [`StoreConfig::synced_retention_ms`] keeps
+    /// them); an event another drainer finished first is left alone.
+    async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError>;
 
     /// Puts a syncing event back in the queue until `next_attempt_at_ms`.
     async fn requeue(

@@ -1,13 +1,86 @@
-//! What the transport reports for a pull, and reading `Retry-After`.
+//! What a pull does with the server's answer, and reading `Retry-After`.
 //!
 //! The HTTP adapter (`net`) turns the server's answer to `GET /v1/changes`
-//! into a [`PullReply`]; the engine decides what to do with it. The
-//! `Retry-After` reader is shared by push and pull answers and lives here so
-//! that it is tested natively.
+//! into a [`PullReply`]; [`next_pull_step`] decides what it means (a page
+//! to apply, a full resync, a stop and why) and the engine carries it out.
+//! The `Retry-After` reader is shared by push and pull answers and lives
+//! here so that it is tested natively.
 
 use outbox_sync_protocol::ChangesResponse;
 
+use super::drain_machine::Halt;
 use super::reply::Reply;
+use super::retry::RetryPolicy;
+use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
+
+/// What the pull does after one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullStep {
+    /// Save this page with its token; pull again after it when `more`.
+    Apply {
+        /// The page.
+        page: ChangesResponse,
+        /// The server has more after this page (and its token moved on).
+        more: bool,
+    },
+    /// The token is older than the server keeps (`410`): forget it and
+    /// pull everything again, keeping pending local changes.
+    Resync,
+    /// Stop pulling.
+    Halt(Halt),
+}
+
+/// Decides what a pull answer means. `token` is the one the pull was sent
+/// with; `resynced` says this pull already started again once (a second
+/// `410` in a row stops it).
+pub fn next_pull_step(
+    reply: PullReply,
+    token: Option<&str>,
+    resynced: bool,
+    policy: &RetryPolicy,
+    now_ms: u64,
+    random: f64,
+) -> PullStep {
+    let wait = |retry_after_ms: Option<u64>, what: &str| {
+        let delay = retry_after_ms
+            .map(|ms| policy.server_delay_ms(ms))
+            .unwrap_or_else(|| policy.delay_ms(1, random));
+        PullStep::Halt(Halt::Wait {
+            until_ms: now_ms + delay,
+            reason: what.to_owned(),
+        })
+    };
+    match reply {
+        PullReply::Answer(page) => {
+            // A token that does not move would pull the same page for ever.
+            let more = page.has_more && page.next_token.as_str() != token.unwrap_or("");
+            PullStep::Apply { page, more }
+        }
+        PullReply::Status { status: 410, .. } if !resynced => PullStep::Resync,
+        PullReply::Status { status: 410, .. } => PullStep::Halt(Halt::Failed(
+            "The server asked for a full resync twice in a row".to_owned(),
+        )),
+        PullReply::Status {
+            status,
+            retry_after_ms,
+            message,
+            ..
+        } => {
+            match judge(status) {
+                Verdict::AuthRequired => PullStep::Halt(Halt::AuthRequired),
+                Verdict::Wait(what) => wait(retry_after_ms, what),
+                Verdict::Refused => PullStep::Halt(Halt::Failed(message.unwrap_or_else(|| {
+                    format!("The server refused to send changes (HTTP {status})")
+                }))),
+            }
+        }
+        PullReply::Network => wait(None, OFFLINE),
+        PullReply::Timeout => wait(None, NOT_ANSWERING),
+        PullReply::Malformed(why) => PullStep::Halt(Halt::Failed(format!(
+            "The server's changes could not be read ({why})"
+        ))),
+    }
+}
 
 /// The server's answer to one pull, as the transport saw it: `Answer` holds
 /// a page of changes. A `410` (`Status { status: 410, .. }`) means the token
@@ -100,6 +173,70 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 #[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     use super::*;
+
+    fn step(reply: PullReply, token: Option<&str>, resynced: bool) -> PullStep {
+        next_pull_step(reply, token, resynced, &RetryPolicy::default(), 1_000, 0.5)
+    }
+
+    fn status(status: u16, retry_after_ms: Option<u64>) -> PullReply {
+        PullReply::Status {
+            status,
+            retry_after_ms,
+            code: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_page_pulls_again_only_when_the_server_has_more_and_the_token_moved() {
+        let page = |token: &str, has_more| {
+            PullReply::Answer(ChangesResponse {
+                changes: vec![],
+                next_token: token.into(),
+                has_more,
+            })
+        };
+        let more = |s: PullStep| matches!(s, PullStep::Apply { more, .. } if more);
+        assert!(more(step(page("t2", true), Some("t1"), false)));
+        assert!(!more(step(page("t2", false), Some("t1"), false)));
+        assert!(
+            !more(step(page("t1", true), Some("t1"), false)),
+            "stuck token"
+        );
+    }
+
+    #[test]
+    fn gone_resyncs_once_then_stops() {
+        assert_eq!(step(status(410, None), Some("t"), false), PullStep::Resync);
+        assert!(matches!(
+            step(status(410, None), None, true),
+            PullStep::Halt(Halt::Failed(_))
+        ));
+    }
+
+    #[test]
+    fn the_server_s_status_says_whether_to_wait_sign_in_or_stop() {
+        assert_eq!(
+            step(status(401, None), None, false),
+            PullStep::Halt(Halt::AuthRequired)
+        );
+        let PullStep::Halt(Halt::Wait { until_ms, .. }) =
+            step(status(503, Some(7_000)), None, false)
+        else {
+            panic!("a busy server is waited for")
+        };
+        assert_eq!(until_ms, 8_000, "Retry-After is honoured");
+        let PullStep::Halt(Halt::Wait { until_ms, reason }) = step(PullReply::Network, None, false)
+        else {
+            panic!("offline is waited for")
+        };
+        assert!((1_000..=2_000).contains(&until_ms));
+        assert_eq!(reason, OFFLINE);
+        assert!(matches!(
+            step(status(400, None), None, false),
+            PullStep::Halt(Halt::Failed(_))
+        ));
+    }
 
     /// 1994-11-06T08:49:37Z, the RFC's example date.
     const EXAMPLE_MS: u64 = 784_111_777_000;

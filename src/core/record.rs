@@ -87,6 +87,14 @@ impl LocalRecord {
     }
 }
 
+/// Orders record ids as IndexedDB orders keys: by UTF-16 code units. `str`'s
+/// own order (UTF-8 bytes) differs for characters past U+FFFF, which sort
+/// before U+E000..U+FFFF in IndexedDB; a store that lists records in memory
+/// sorts with this so its pages match the browser's.
+pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
 /// The fields after applying one operation to `current`.
 pub fn apply(current: Option<Map>, op: Operation, payload: &Value) -> Option<Map> {
     match (op, payload) {
@@ -112,6 +120,20 @@ mod tests {
     use super::*;
     use crate::core::event::NewEvent;
     use uuid::Uuid;
+
+    #[test]
+    fn ids_sort_by_utf16_code_units_like_indexeddb() {
+        use std::cmp::Ordering::*;
+        assert_eq!(
+            id_order("\u{1F600}", "\u{FF5A}"),
+            Less,
+            "a surrogate pair first"
+        );
+        assert_eq!("\u{1F600}".cmp("\u{FF5A}"), Greater, "UTF-8 bytes disagree");
+        assert_eq!(id_order("B", "a"), Less);
+        assert_eq!(id_order("a", "ab"), Less);
+        assert_eq!(id_order("x", "x"), Equal);
+    }
 
     fn event(op: Operation, payload: Value) -> OutboxEvent {
         let change = NewEvent {

@@ -4,10 +4,13 @@
 //! version becomes its new base and the local view is recomputed from that
 //! base plus the pending events, in order (a rebase).
 
+use std::collections::HashMap;
+
 use outbox_sync_protocol::{Map, Record, Value};
 
 use super::event::{OutboxEvent, RecordKey};
 use super::record::LocalRecord;
+use super::write_set::WriteSet;
 
 /// What to do with the device's copy of a record after a pulled change.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +38,7 @@ pub fn apply_remote(
     remote: &Record,
     unconfirmed: &[OutboxEvent],
 ) -> RemoteApply {
-    let key = RecordKey {
-        collection: remote.collection.clone(),
-        record_id: remote.record_id.clone(),
-    };
+    let key = remote_key(remote);
     let mut record = current.unwrap_or_else(|| LocalRecord::empty(&key));
     if record.base_version.is_some_and(|v| v >= remote.version) {
         return RemoteApply::Skip;
@@ -49,6 +49,50 @@ pub fn apply_remote(
     } else {
         RemoteApply::Write(record)
     }
+}
+
+/// The changes of a pulled page that count: a record named twice in a page
+/// (a backend that sends a log) ends as its last change says, so only each
+/// record's last change is kept, in page order.
+pub fn last_change_of_each_record(page: &[Record]) -> Vec<&Record> {
+    let mut last = HashMap::new();
+    for (index, remote) in page.iter().enumerate() {
+        last.insert((&remote.collection, &remote.record_id), index);
+    }
+    page.iter()
+        .enumerate()
+        .filter(|(index, r)| last[&(&r.collection, &r.record_id)] == *index)
+        .map(|(_, remote)| remote)
+        .collect()
+}
+
+/// The local key of a server record.
+pub fn remote_key(remote: &Record) -> RecordKey {
+    RecordKey {
+        collection: remote.collection.clone(),
+        record_id: remote.record_id.clone(),
+    }
+}
+
+/// Plans the writes of a pulled page: `page` holds each record's last
+/// change ([`last_change_of_each_record`]), `current` each record as stored
+/// and `unsent` its unconfirmed events, in the same order. A record the
+/// page does not change is left out. The caller saves the page's token in
+/// the same transaction.
+pub fn plan_page(
+    page: &[&Record],
+    current: Vec<Option<LocalRecord>>,
+    unsent: Vec<Vec<OutboxEvent>>,
+) -> WriteSet {
+    let mut writes = WriteSet::default();
+    for ((remote, current), unsent) in page.iter().zip(current).zip(unsent) {
+        match apply_remote(current, remote, &unsent) {
+            RemoteApply::Skip => {}
+            RemoteApply::Write(record) => writes.put_record(record),
+            RemoteApply::Remove(key) => writes.delete_record(key),
+        }
+    }
+    writes
 }
 
 /// Makes `remote` the record's base (when newer) and recomputes the local
@@ -122,6 +166,27 @@ mod tests {
             Some(fields(&[("title", "mine"), ("body", "new")]))
         );
         assert_eq!(record.pending, 1);
+    }
+
+    #[test]
+    fn a_page_keeps_each_records_last_change_in_page_order() {
+        let mut other = remote(9, None);
+        other.record_id = "n2".into();
+        let page = [
+            remote(1, Some(fields(&[("a", "1")]))),
+            other.clone(),
+            remote(3, None),
+        ];
+        let kept = last_change_of_each_record(&page);
+        assert_eq!(kept, vec![&other, &page[2]]);
+        let mut elsewhere = remote(4, None);
+        elsewhere.collection = "tasks".into();
+        assert_eq!(
+            last_change_of_each_record(&[page[0].clone(), elsewhere.clone()]).len(),
+            2,
+            "the same id in another collection is another record"
+        );
+        assert!(last_change_of_each_record(&[]).is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             base_ms: 1_000,
-            max_ms: 5 * 60_000,
+            max_ms: super::schedule::MAX_BACKOFF_MS,
         }
     }
 }

@@ -9,7 +9,13 @@ use std::collections::HashSet;
 
 use super::event::{EventState, OutboxEvent, RecordKey};
 
+/// The longest backoff between two attempts, by default: the one bound
+/// [`RetryPolicy`](super::RetryPolicy) and [`Clock`] both start from.
+pub const MAX_BACKOFF_MS: u64 = 5 * 60_000;
+
 /// The longest deadlines the outbox sets, used to see through clock jumps.
+/// The engine takes its backoff ceiling from here too
+/// ([`Clock::retry_policy`]), so the two cannot disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
     /// The longest lease a drainer takes on an event.
@@ -22,12 +28,20 @@ impl Default for Clock {
     fn default() -> Self {
         Clock {
             max_lease_ms: 60_000,
-            max_backoff_ms: 5 * 60_000,
+            max_backoff_ms: MAX_BACKOFF_MS,
         }
     }
 }
 
 impl Clock {
+    /// Backoff from `base_ms`, capped at this clock's longest backoff.
+    pub fn retry_policy(&self, base_ms: u64) -> super::RetryPolicy {
+        super::RetryPolicy {
+            base_ms,
+            max_ms: self.max_backoff_ms,
+        }
+    }
+
     /// Whether a lease that runs until `lease_until_ms` has run out at `now_ms`.
     pub fn lease_expired(&self, lease_until_ms: u64, now_ms: u64) -> bool {
         now_ms >= lease_until_ms || lease_until_ms - now_ms > self.max_lease_ms

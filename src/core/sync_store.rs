@@ -36,6 +36,16 @@ pub trait SyncStore: OutboxStore {
     /// Saves (`Some`) or removes (`None`) a setting.
     async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
 
+    /// The settings `names`, read together in one transaction.
+    async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError>;
+
+    /// Reads the settings `names`, lets `change` turn their values into new
+    /// ones (`None` removes one), and saves those, all in one transaction:
+    /// another context's change can neither slip in between nor be lost.
+    async fn update_settings<F>(&self, names: &[&str], change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>;
+
     /// Marks a syncing event in conflict and keeps mine, base and theirs.
     async fn record_conflict(
         &self,

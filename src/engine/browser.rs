@@ -71,24 +71,26 @@ extern "C" {
 /// worker holds the lock: it is draining already. Where Web Locks are
 /// missing (old browsers), `work` runs at once; IndexedDB's leases still keep
 /// two drainers from sending the same event.
-pub async fn run_exclusive<T, F>(name: &str, work: F) -> Result<Option<T>, JsValue>
+pub async fn run_exclusive<T, E, F>(name: &str, work: F) -> Result<Option<T>, E>
 where
     T: 'static,
-    F: Future<Output = Result<T, JsValue>> + 'static,
+    E: From<JsValue> + 'static,
+    F: Future<Output = Result<T, E>> + 'static,
 {
     let Some(locks) = lock_manager() else {
         return work.await.map(Some);
     };
-    let result: Rc<RefCell<Option<T>>> = Rc::default();
+    let result: Rc<RefCell<Option<Result<T, E>>>> = Rc::default();
     let slot = result.clone();
     let work = RefCell::new(Some(work));
-    // The lock is held until the promise the callback returns settles.
+    // The lock is held until the promise the callback returns settles; the
+    // work's own result, error included, travels in `slot`.
     let callback = Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |lock: JsValue| {
         match work.borrow_mut().take() {
             Some(work) if !lock.is_null() => {
                 let slot = slot.clone();
                 future_to_promise(async move {
-                    *slot.borrow_mut() = Some(work.await?);
+                    *slot.borrow_mut() = Some(work.await);
                     Ok(JsValue::UNDEFINED)
                 })
             }
@@ -101,7 +103,7 @@ where
     JsFuture::from(promise).await?;
     drop(callback);
     let ran = result.borrow_mut().take();
-    Ok(ran)
+    ran.transpose()
 }
 
 /// Whether this context has Web Locks, so [`run_exclusive`] really excludes.

@@ -1,9 +1,11 @@
-//! The drain loop: take a batch under a lease, push it, apply every result.
+//! The drain loop: runs the rounds of the core's [`DrainMachine`]: pushes,
+//! outcomes written and batches taken under a lease.
 
-use uuid::Uuid;
+use futures::future::join;
 
-use crate::core::drain::{plan, Next, Step};
-use crate::core::{OutboxEvent, StoreError, SyncStore};
+use crate::core::drain::Step;
+use crate::core::drain_machine::{DrainConfig, DrainMachine};
+use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
 
@@ -34,7 +36,9 @@ pub struct DrainReport {
 impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// Sends every sendable event, batch after batch, until none is left or
     /// the server says to stop. Events of one record go in order, one per
-    /// batch; a stuck event holds back only its own record.
+    /// batch; a stuck event holds back only its own record. What to do is
+    /// decided by the core's [`DrainMachine`]; this loop only moves the
+    /// requests and runs the store's work, beside the network when it can.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
         // Under the one drainer lock, no other drainer is alive: its leases
         // are ours to take back, however long they had to run.
@@ -47,170 +51,76 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             recovered: self.store.recover_leases(recover_at).await?,
             ..DrainReport::default()
         };
-        let mut batch_size = self.config.batch_size.max(1);
-        loop {
+        let mut machine = DrainMachine::new(DrainConfig {
+            batch_size: self.config.batch_size,
+            large_payload_bytes: self.config.large_payload_bytes,
+            retry: self.retry(),
+        });
+        while let Some(round) = machine.poll_round() {
+            let sending = async {
+                match &round.send {
+                    Some(request) => Some(self.transport.push(request).await),
+                    None => None,
+                }
+            };
+            let mut waits = Vec::new();
+            let storing = async {
+                if let Some(steps) = round.settle {
+                    self.settle(steps, &mut waits).await?;
+                }
+                match round.take {
+                    Some(limit) => {
+                        let now_ms = self.env.now_ms();
+                        self.store.take_batch(now_ms, limit).await.map(Some)
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (reply, taken) = join(sending, storing).await;
+            report.time_to_sync_ms.extend(waits);
+            if let Some(reply) = reply {
+                machine.handle_reply(self.env.now_ms(), reply, self.env.random());
+            }
+            if let Some(batch) = taken? {
+                machine.handle_taken(batch);
+            }
+        }
+        let counts = machine.counts();
+        report.requests = counts.requests;
+        report.synced = counts.synced;
+        report.retried = counts.retried;
+        report.failed = counts.failed;
+        report.conflicts = counts.conflicts;
+        report.halt = machine.halt().cloned();
+        if report.halt.is_none() {
             let now_ms = self.env.now_ms();
-            let batch = self.store.take_batch(now_ms, batch_size).await?;
-            if batch.is_empty() {
-                // A deadline set before the clock moved back is never waited for in full.
-                let latest = now_ms.saturating_add(self.config.retry.max_ms);
-                report.next_attempt_at =
-                    self.store.next_attempt_at().await?.map(|at| at.min(latest));
-                return Ok(report);
-            }
-            let mut requests = self.split_large(batch).into_iter();
-            for request in requests.by_ref() {
-                report.requests += 1;
-                let reply = self.transport.push(&request).await;
-                let now_ms = self.env.now_ms();
-                let plan = plan(
-                    &request,
-                    reply,
-                    &self.config.retry,
-                    now_ms,
-                    self.env.random(),
-                );
-                self.apply_all(plan.steps, now_ms, &mut report).await?;
-                match plan.next {
-                    Next::Continue => continue,
-                    Next::SendOneByOne => {
-                        batch_size = 1;
-                        continue;
-                    }
-                    Next::WaitUntil(until_ms) => {
-                        let reason = plan.error.unwrap_or_default();
-                        report.halt = Some(Halt::Wait { until_ms, reason });
-                    }
-                    Next::AuthRequired => report.halt = Some(Halt::AuthRequired),
-                }
-                break;
-            }
-            if report.halt.is_some() {
-                // This batch's requests that were not sent go back to the queue, due now.
-                let now_ms = self.env.now_ms();
-                for event in requests.flatten() {
-                    let reason = "Not sent yet; it will be sent with the next attempt.";
-                    self.apply(
-                        Step::Retry {
-                            event_id: event.event_id,
-                            at_ms: now_ms,
-                            reason: reason.into(),
-                        },
-                        now_ms,
-                        &mut report,
-                    )
-                    .await?;
-                }
-                return Ok(report);
-            }
-        }
-    }
-
-    /// Splits a batch so that every large event is pushed in a request of its own.
-    fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
-        let limit = self.config.large_payload_bytes;
-        let (large, small): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|e| e.payload.approximate_size() > limit);
-        let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
-        if !small.is_empty() {
-            requests.insert(0, small);
-        }
-        requests
-    }
-
-    /// Applies a request's steps: the confirmed events together (one commit
-    /// for the lot), then the rest one by one.
-    async fn apply_all(
-        &self,
-        steps: Vec<Step>,
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        let mut confirmed = Vec::new();
-        let mut others = Vec::new();
-        for step in steps {
-            match step {
-                Step::Synced {
-                    event_id, version, ..
-                } => {
-                    if self.config.debug {
-                        self.env.log(&describe(&step));
-                    }
-                    confirmed.push((event_id, Some(version)));
-                }
-                other => others.push(other),
-            }
-        }
-        self.confirm(&confirmed, now_ms, report).await?;
-        for step in others {
-            self.apply(step, now_ms, report).await?;
-        }
-        Ok(())
-    }
-
-    /// Completes confirmed events in one store call and counts them.
-    async fn confirm(
-        &self,
-        confirmed: &[(Uuid, Option<u64>)],
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        report.synced += confirmed.len() as u32;
-        for event in self.store.complete_all(confirmed, now_ms).await? {
-            let waited = now_ms.saturating_sub(event.created_at_ms);
-            report.time_to_sync_ms.push(waited);
-        }
-        Ok(())
-    }
-
-    async fn apply(
-        &self,
-        step: Step,
-        now_ms: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
-        if self.config.debug {
-            self.env.log(&describe(&step));
-        }
-        let result = match step {
-            Step::Synced {
-                event_id, version, ..
-            } => {
-                self.confirm(&[(event_id, Some(version))], now_ms, report)
-                    .await
-            }
-            Step::Retry {
-                event_id,
-                at_ms,
-                reason,
-            } => {
-                report.retried += 1;
-                self.store.requeue(event_id, at_ms, &reason).await.map(drop)
-            }
-            Step::Failed { event_id, reason } => {
-                report.failed += 1;
-                self.store.fail(event_id, &reason).await.map(drop)
-            }
-            Step::Conflict {
-                event_id,
-                current,
-                fields,
-                reason,
-            } => {
-                report.conflicts += 1;
+            // A deadline set before the clock moved back is never waited for in full.
+            let latest = now_ms.saturating_add(self.retry().max_ms);
+            report.next_attempt_at = self.store.next_attempt_at().await?.map(|at| at.min(latest));
+            let retention = self.store.config().synced_retention_ms;
+            if retention > 0 {
                 self.store
-                    .record_conflict(event_id, current, fields, &reason, now_ms)
-                    .await
-                    .map(drop)
+                    .purge_synced(now_ms.saturating_sub(retention))
+                    .await?;
             }
-        };
-        match result {
-            // Another drainer took over after this one's lease ran out and got
-            // there first; the event is in good hands.
-            Err(StoreError::Transition(_)) => Ok(()),
-            other => other,
         }
+        Ok(report)
+    }
+
+    /// Writes a request's outcomes in one store transaction and notes how
+    /// long each confirmed event waited.
+    async fn settle(&self, steps: Vec<Step>, waits: &mut Vec<u64>) -> Result<(), StoreError> {
+        if self.config.debug {
+            for step in &steps {
+                self.env.log(&describe(step));
+            }
+        }
+        let now_ms = self.env.now_ms();
+        let settlement = self.store.settle(steps, now_ms).await?;
+        for event in settlement.synced {
+            waits.push(now_ms.saturating_sub(event.created_at_ms));
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::core::drain::PushReply;
 use crate::core::pull::PullReply;
 use crate::core::{OutboxEvent, RetryPolicy, SyncStore};
 
+pub use crate::core::drain_machine::Halt;
 pub use drain::DrainReport;
 pub use pull::PullReport;
 
@@ -47,8 +48,10 @@ pub struct EngineConfig {
     pub large_payload_bytes: usize,
     /// Most changes asked for in one pull.
     pub pull_limit: u32,
-    /// Backoff between attempts.
-    pub retry: RetryPolicy,
+    /// The ceiling of the first retry's delay. Delays double from there up
+    /// to the store's `clock.max_backoff_ms`: the one bound that the store
+    /// (seeing through clock jumps) and the engine (backing off) share.
+    pub retry_base_ms: u64,
     /// Log the `event_id` of every event synced, retried, failed or in conflict.
     pub debug: bool,
     /// Every drainer of this outbox runs under one lock (Web Locks), so a
@@ -63,27 +66,11 @@ impl Default for EngineConfig {
             batch_size: 100,
             large_payload_bytes: 256 * 1024,
             pull_limit: 500,
-            retry: RetryPolicy::default(),
+            retry_base_ms: RetryPolicy::default().base_ms,
             debug: false,
             exclusive: false,
         }
     }
-}
-
-/// Why a drain or pull stopped before it was done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Halt {
-    /// Wait until `until_ms` before trying again (offline, server busy or failing).
-    Wait {
-        /// When to try again.
-        until_ms: u64,
-        /// What went wrong, as a sentence for the user.
-        reason: String,
-    },
-    /// The server wants new credentials: nothing is sent until the app supplies them.
-    AuthRequired,
-    /// The server's answer was unusable; the events are kept.
-    Failed(String),
 }
 
 /// Drains and pulls with one store, one transport and one environment.
@@ -118,6 +105,14 @@ impl<'a, S: SyncStore, T: Transport, E: Environment> Engine<'a, S, T, E> {
     /// The environment.
     pub fn env(&self) -> &E {
         &self.env
+    }
+
+    /// The backoff: from the engine's base delay up to the store's ceiling.
+    fn retry(&self) -> RetryPolicy {
+        self.store
+            .config()
+            .clock
+            .retry_policy(self.config.retry_base_ms)
     }
 }
 

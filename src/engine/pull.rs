@@ -1,7 +1,6 @@
 //! The pull loop: pages of changes after the stored token, until none is left.
 
-use crate::core::pull::PullReply;
-use crate::core::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
+use crate::core::pull::{next_pull_step, PullStep};
 use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
@@ -31,58 +30,34 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 .transport
                 .pull(token.as_deref(), self.config.pull_limit)
                 .await;
-            let halt = match reply {
-                PullReply::Answer(page) => {
+            let step = next_pull_step(
+                reply,
+                token.as_deref(),
+                report.resynced,
+                &self.retry(),
+                self.env.now_ms(),
+                self.env.random(),
+            );
+            match step {
+                PullStep::Apply { page, more } => {
                     report.pages += 1;
                     report.changed += self
                         .store
                         .apply_pulled(&page.changes, &page.next_token)
                         .await?;
-                    if page.has_more && page.next_token.as_str() != token.as_deref().unwrap_or("") {
-                        continue;
+                    if !more {
+                        return Ok(report);
                     }
-                    return Ok(report);
                 }
-                PullReply::Status { status: 410, .. } if !report.resynced => {
+                PullStep::Resync => {
                     report.resynced = true;
                     self.store.reset_sync_token().await?;
-                    continue;
                 }
-                PullReply::Status { status: 410, .. } => {
-                    Halt::Failed("The server asked for a full resync twice in a row".to_owned())
+                PullStep::Halt(halt) => {
+                    report.halt = Some(halt);
+                    return Ok(report);
                 }
-                PullReply::Status {
-                    status,
-                    retry_after_ms,
-                    message,
-                    ..
-                } => match judge(status) {
-                    Verdict::AuthRequired => Halt::AuthRequired,
-                    Verdict::Wait(what) => self.wait(retry_after_ms, what),
-                    Verdict::Refused => Halt::Failed(message.unwrap_or_else(|| {
-                        format!("The server refused to send changes (HTTP {status})")
-                    })),
-                },
-                PullReply::Network => self.wait(None, OFFLINE),
-                PullReply::Timeout => self.wait(None, NOT_ANSWERING),
-                PullReply::Malformed(why) => {
-                    Halt::Failed(format!("The server's changes could not be read ({why})"))
-                }
-            };
-            report.halt = Some(halt);
-            return Ok(report);
-        }
-    }
-
-    fn wait(&self, retry_after_ms: Option<u64>, what: &str) -> Halt {
-        let policy = &self.config.retry;
-        let delay = retry_after_ms
-            .map(|ms| policy.server_delay_ms(ms))
-            .unwrap_or_else(|| policy.delay_ms(1, self.env.random()));
-        let until_ms = self.env.now_ms() + delay;
-        Halt::Wait {
-            until_ms,
-            reason: what.to_owned(),
+            }
         }
     }
 }

@@ -24,6 +24,14 @@ extern "C" {
 /// The longest single timer: browsers run longer ones at once.
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
+/// How long auto-sync waits after a saved change for the next one before it
+/// syncs: a burst of saves goes out together, and no sync work sits between
+/// one save and the next.
+const AFTER_CHANGE_MS: f64 = 50.0;
+
+/// The longest a change waits for the burst around it to end.
+const MAX_AFTER_CHANGE_MS: f64 = 1_000.0;
+
 #[wasm_bindgen]
 impl Outbox {
     /// Syncs from this page by itself: now, after every saved change, when
@@ -45,12 +53,16 @@ impl Outbox {
             locked_out: Cell::new(false),
             stopped: Cell::new(false),
             timer: RefCell::new(None),
+            after_change: RefCell::new(None),
         });
         let listeners = Listeners::install(&auto)?;
         auto.kick();
         let stop = Closure::once_into_js(move || {
             auto.stopped.set(true);
             auto.clear_timer();
+            if let Some(((id, _), _)) = auto.after_change.borrow_mut().take() {
+                clear_timeout(&id);
+            }
             listeners.remove();
         });
         Ok(stop.unchecked_into())
@@ -69,6 +81,9 @@ struct AutoSync {
     stopped: Cell<bool>,
     /// The timer for waiting changes.
     timer: RefCell<Option<Timer>>,
+    /// The timer that syncs once a burst of saved changes ends, with when
+    /// the burst began.
+    after_change: RefCell<Option<(Timer, f64)>>,
 }
 
 /// A pending `setTimeout`: its id, and its handler, kept alive with it.
@@ -103,6 +118,29 @@ impl AutoSync {
             }
             this.running.set(false);
         });
+    }
+
+    /// Syncs once saved changes stop coming for [`AFTER_CHANGE_MS`] (or
+    /// [`MAX_AFTER_CHANGE_MS`] after the first of them).
+    fn kick_after_change(self: &Rc<Self>) {
+        let now = js_sys::Date::now();
+        let began = match self.after_change.borrow_mut().take() {
+            Some(((id, _handler), began)) => {
+                clear_timeout(&id);
+                began
+            }
+            None => now,
+        };
+        let delay = AFTER_CHANGE_MS.min((began + MAX_AFTER_CHANGE_MS - now).max(0.0));
+        let this = Rc::downgrade(self);
+        let handler = Closure::<dyn FnMut()>::new(move || {
+            if let Some(this) = this.upgrade() {
+                this.after_change.borrow_mut().take();
+                this.kick();
+            }
+        });
+        let id = set_timeout(handler.as_ref().unchecked_ref(), delay);
+        *self.after_change.borrow_mut() = Some(((id, handler), began));
     }
 
     fn wake_at(self: &Rc<Self>, at_ms: u64) {
@@ -174,7 +212,7 @@ impl Listeners {
                     .ok()
                     .and_then(|k| k.as_string());
                 match kind.as_deref() {
-                    Some("changed") => auto.kick(),
+                    Some("changed") => auto.kick_after_change(),
                     Some("synced") if auto.locked_out.get() => auto.kick(),
                     _ => {}
                 }

@@ -6,9 +6,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, PendingChanges};
 use super::outbox::{to_js, Outbox};
-use super::settings;
-use crate::core::metrics::Metrics;
-use crate::core::{OutboxStore, SyncStore};
+use super::settings::Settings;
+use crate::core::OutboxStore;
 use crate::engine::broadcast::announce;
 
 #[wasm_bindgen]
@@ -32,7 +31,7 @@ impl Outbox {
     pub fn metrics(&self) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
-            let metrics: Metrics = settings::load(&store, settings::METRICS).await?;
+            let metrics = Settings::load(&store).await?.metrics;
             let status = store.status().await.map_err(|e| js_error(&e))?;
             to_js(&MetricsView {
                 queue_length: status.pending() + status.failed + status.conflicts,
@@ -89,11 +88,7 @@ impl Outbox {
     fn set_paused(&self, paused: bool) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
-            let value = paused.then_some("true");
-            store
-                .set_setting(settings::PAUSED, value)
-                .await
-                .map_err(|e| js_error(&e))?;
+            Settings::update(&store, |settings| settings.paused = paused).await?;
             announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)
         })

@@ -19,6 +19,13 @@ impl ErrorCode for StoreError {
     }
 }
 
+// Lets `?` carry a store error to the JS boundary as an `OutboxError`.
+impl From<StoreError> for JsValue {
+    fn from(error: StoreError) -> Self {
+        js_error(&error)
+    }
+}
+
 /// A bad argument from JavaScript, found before anything was stored.
 #[derive(Debug)]
 pub struct InvalidArgument(pub String);

@@ -9,7 +9,8 @@ mod control;
 mod error;
 mod outbox;
 mod run;
-mod settings;
+#[doc(hidden)]
+pub mod settings;
 mod sync;
 mod types;
 mod views;

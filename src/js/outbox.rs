@@ -12,7 +12,7 @@ use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
 use crate::core::{
-    LocalRecord, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
+    Durability, LocalRecord, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
 use crate::engine::broadcast::announce;
 use crate::store::IdbOutbox;
@@ -36,11 +36,23 @@ pub struct Outbox {
 #[wasm_bindgen]
 impl Outbox {
     /// Opens (creating or upgrading) the outbox database called `name`.
+    ///
+    /// `options.durability` is `"strict"` (the default: a change is on disk
+    /// before `put()` resolves) or `"relaxed"` (faster; it survives a closed
+    /// tab or a crashed browser, not always a power cut).
+    /// `options.syncedRetentionMs` keeps a synced change in the outbox that
+    /// long (default 0: it is removed once the server confirmed it).
+    ///
+    /// ```ts
+    /// const outbox = await Outbox.open("my-app:" + userId, { durability: "relaxed" });
+    /// ```
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<Outbox, JsValue> {
         let name = string_arg(&name, "name", "the database name, such as \"my-app\"")?;
-        let store = IdbOutbox::open(&name, StoreConfig::default())
+        let config = store_config_from_options(&options)?;
+        let store = IdbOutbox::open(&name, config)
             .await
             .map_err(|e| js_error(&e))?;
         Ok(Outbox {
@@ -182,9 +194,13 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let counts = store.status().await.map_err(|e| js_error(&e))?;
-            let state = super::settings::load(&store, super::settings::STATE).await?;
-            let paused = super::settings::load(&store, super::settings::PAUSED).await?;
-            to_js(&StatusView::new(counts, state, is_online(), paused))
+            let settings = super::settings::Settings::load(&store).await?;
+            to_js(&StatusView::new(
+                counts,
+                settings.state,
+                is_online(),
+                settings.paused,
+            ))
         })
     }
 
@@ -299,6 +315,56 @@ pub(super) fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<Stri
             "{name} must be a string ({what}), but got {found}."
         )))
     })
+}
+
+/// `Outbox.open()`'s options as the store's configuration.
+fn store_config_from_options(options: &JsValue) -> Result<StoreConfig, JsValue> {
+    let mut config = StoreConfig::default();
+    if options.is_undefined() || options.is_null() {
+        return Ok(config);
+    }
+    if !options.is_object() {
+        return Err(js_error(&InvalidArgument(
+            "Outbox.open() takes its options as an object such as { durability: \"strict\" }."
+                .into(),
+        )));
+    }
+    let field = |name: &str| js_sys::Reflect::get(options, &name.into()).unwrap_or_default();
+    let durability = field("durability");
+    if !durability.is_undefined() {
+        config.durability = durability
+            .as_string()
+            .and_then(|name| Durability::parse(&name))
+            .ok_or_else(|| {
+                js_error(&InvalidArgument(format!(
+                    "durability must be \"strict\" or \"relaxed\", not {}.",
+                    shown(&durability)
+                )))
+            })?;
+    }
+    let retention = field("syncedRetentionMs");
+    if !retention.is_undefined() {
+        config.synced_retention_ms = match retention.as_f64() {
+            Some(ms) if ms.fract() == 0.0 && (0.0..=MAX_RETENTION_MS).contains(&ms) => ms as u64,
+            _ => {
+                return Err(js_error(&InvalidArgument(format!(
+                    "syncedRetentionMs must be a whole number of milliseconds from 0 to {MAX_RETENTION_MS} (30 days), not {}.",
+                    shown(&retention)
+                ))))
+            }
+        };
+    }
+    Ok(config)
+}
+
+/// The longest `syncedRetentionMs`: 30 days.
+const MAX_RETENTION_MS: f64 = 30.0 * 24.0 * 3_600_000.0;
+
+/// A value as JSON, for an error message.
+fn shown(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value)
+        .map(String::from)
+        .unwrap_or_else(|_| "that".into())
 }
 
 /// The `collection` argument of a method.

@@ -6,29 +6,61 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
-use super::error::js_error;
-use super::settings;
-use super::sync::saved_endpoint;
-use crate::core::metrics::Metrics;
+use super::error::{js_error, NotConnected};
+use super::settings::Settings;
 use crate::core::verdict::SIGN_IN_AGAIN;
-use crate::core::SyncState;
+use crate::core::StoreError;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
 use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
 use crate::store::IdbOutbox;
 
+/// Why a sync run could not run, typed until it reaches JavaScript.
+#[derive(Debug)]
+pub(super) enum SyncError {
+    /// No `connect()` yet: there is no server to sync with.
+    NotConnected,
+    /// The outbox could not be read or written.
+    Store(StoreError),
+    /// A browser API (Web Locks) failed.
+    Browser(JsValue),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(error: StoreError) -> Self {
+        SyncError::Store(error)
+    }
+}
+
+impl From<JsValue> for SyncError {
+    fn from(error: JsValue) -> Self {
+        SyncError::Browser(error)
+    }
+}
+
+impl From<SyncError> for JsValue {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::NotConnected => js_error(&NotConnected),
+            SyncError::Store(error) => js_error(&error),
+            SyncError::Browser(error) => error,
+        }
+    }
+}
+
 /// Drains, then pulls (unless the drain had to stop), under the outbox's Web
 /// Lock. Resolves to a report; `{ ran: false }` when another context holds
 /// the lock, `{ ran: false, paused: true }` while syncing is paused.
-pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValue> {
-    if settings::load::<bool>(&store, settings::PAUSED).await? {
+pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncError> {
+    let settings = Settings::load(&store).await?;
+    if settings.paused {
         return Ok(SyncReport {
             paused: true,
             ..SyncReport::default()
         });
     }
-    let endpoint = saved_endpoint(&store).await?;
-    let batch_size: Option<usize> = settings::load(&store, settings::BATCH_SIZE).await?;
+    let endpoint = settings.endpoint.ok_or(SyncError::NotConnected)?;
+    let batch_size = settings.batch_size;
     let lock = format!("outbox-sync:drain:{}", store.name());
     let work = async move {
         let defaults = EngineConfig::default();
@@ -40,9 +72,9 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValu
         };
         let transport = FetchTransport { endpoint };
         let engine = Engine::new(&*store, transport, BrowserEnv, config);
-        let drain = engine.drain().await.map_err(|e| js_error(&e))?;
+        let drain = engine.drain().await?;
         let pull = match drain.halt {
-            None => Some(engine.pull().await.map_err(|e| js_error(&e))?),
+            None => Some(engine.pull().await?),
             Some(_) => None,
         };
         let report = SyncReport::new(&drain, pull.as_ref());
@@ -50,39 +82,43 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, JsValu
         announce(&store.name(), "synced");
         Ok(report)
     };
-    Ok(run_exclusive(&lock, work).await?.unwrap_or_default())
+    Ok(run_exclusive::<_, SyncError, _>(&lock, work)
+        .await?
+        .unwrap_or_default())
 }
 
-/// Saves what the run found (for `status()`) and adds it to the metrics.
+/// Saves what the run found (for `status()`) and adds it to the metrics,
+/// in one transaction with whatever else changed the settings meanwhile.
 async fn record(
     store: &IdbOutbox,
     report: &SyncReport,
     drain: &DrainReport,
     pull: Option<&PullReport>,
-) -> Result<(), JsValue> {
-    let mut state: SyncState = settings::load(store, settings::STATE).await?;
+) -> Result<(), StoreError> {
+    let now_ms = BrowserEnv.now_ms();
     let halt = report.halt.as_ref();
-    state.record_run(
-        BrowserEnv.now_ms(),
-        halt.map(|h| h.reason.clone()),
-        halt.is_some_and(|h| h.kind == "auth"),
-        halt.and_then(|h| h.until).or(report.next_attempt_at),
-    );
-    settings::save(store, settings::STATE, &state).await?;
-    let mut metrics: Metrics = settings::load(store, settings::METRICS).await?;
-    metrics.record_drain(
-        drain.synced,
-        drain.retried,
-        drain.failed,
-        drain.conflicts,
-        &drain.time_to_sync_ms,
-    );
-    if drain.halt.is_some() {
-        metrics.record_failure("push");
-    } else if pull.is_some_and(|p| p.halt.is_some()) {
-        metrics.record_failure("pull");
-    }
-    settings::save(store, settings::METRICS, &metrics).await
+    Settings::update(store, |settings| {
+        settings.state.record_run(
+            now_ms,
+            halt.map(|h| h.reason.clone()),
+            matches!(report.halted, Some(Halt::AuthRequired)),
+            halt.and_then(|h| h.until).or(report.next_attempt_at),
+        );
+        let metrics = &mut settings.metrics;
+        metrics.record_drain(
+            drain.synced,
+            drain.retried,
+            drain.failed,
+            drain.conflicts,
+            &drain.time_to_sync_ms,
+        );
+        if drain.halt.is_some() {
+            metrics.record_failure("push");
+        } else if pull.is_some_and(|p| p.halt.is_some()) {
+            metrics.record_failure("pull");
+        }
+    })
+    .await
 }
 
 /// What `syncNow()` did.
@@ -104,6 +140,9 @@ pub(super) struct SyncReport {
     /// `null`, or why syncing stopped: `{ kind: "wait", until, reason }`,
     /// `{ kind: "auth", reason }` or `{ kind: "failed", reason }`.
     pub(super) halt: Option<HaltView>,
+    /// The same, typed, for the Rust side.
+    #[serde(skip)]
+    pub(super) halted: Option<Halt>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,12 +156,8 @@ impl SyncReport {
     /// When this context should sync again by itself, if at all: when the
     /// server or the network allows, or when waiting changes fall due.
     pub(super) fn next_sync_at(&self) -> Option<u64> {
-        match &self.halt {
-            Some(HaltView {
-                kind: "wait",
-                until,
-                ..
-            }) => *until,
+        match &self.halted {
+            Some(Halt::Wait { until_ms, .. }) => Some(*until_ms),
             Some(_) => None,
             None => self.next_attempt_at,
         }
@@ -143,6 +178,7 @@ impl SyncReport {
             resynced: pull.is_some_and(|p| p.resynced),
             next_attempt_at: drain.next_attempt_at,
             halt: halt.map(HaltView::from),
+            halted: halt.cloned(),
         }
     }
 }

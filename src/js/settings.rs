@@ -1,56 +1,96 @@
-//! Small JSON settings kept with the outbox (never inside events): the sync
-//! server and token, the last run's state, the metrics.
+//! What the outbox keeps for syncing (never inside events), as one typed
+//! record: the sync server and token, the push size, whether syncing is
+//! paused, the last run's state and the metrics.
+//!
+//! It is read in one transaction and changed in one ([`Settings::update`]),
+//! so a `setCredentials()` made while a sync run records its state is never
+//! overwritten by the run, and the service worker sees a refreshed token on
+//! its next run.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use wasm_bindgen::JsValue;
+use serde::{Deserialize, Serialize};
 
-use super::error::js_error;
-use crate::core::{StoreError, SyncStore};
+use crate::core::metrics::Metrics;
+use crate::core::{StoreError, SyncState, SyncStore};
 use crate::net::json::{from_json, to_json};
+use crate::net::Endpoint;
 use crate::store::IdbOutbox;
 
-/// The sync server's address and credentials, saved by `connect()`.
-pub const ENDPOINT: &str = "endpoint";
-/// The last sync run's [`SyncState`](crate::core::SyncState).
-pub const STATE: &str = "sync_state";
-/// The [`Metrics`](crate::core::metrics::Metrics).
-pub const METRICS: &str = "metrics";
-/// The most changes in one push, set by `connect()`.
-pub const BATCH_SIZE: &str = "batch_size";
-/// Whether syncing is paused (`"true"`), apart from the state a run writes.
-pub const PAUSED: &str = "paused";
+/// Everything the outbox keeps for syncing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The sync server's address and credentials, saved by `connect()`.
+    pub endpoint: Option<Endpoint>,
+    /// The most changes in one push, set by `connect()`.
+    pub batch_size: Option<usize>,
+    /// Syncing is paused (`pause()`), apart from the state a run writes.
+    pub paused: bool,
+    /// The last sync run.
+    pub state: SyncState,
+    /// Counts and timings of every run.
+    pub metrics: Metrics,
+}
 
-/// The setting `name`, or `None`; an unreadable one is an error.
-pub async fn load_saved<T: DeserializeOwned>(
-    store: &IdbOutbox,
-    name: &str,
-) -> Result<Option<T>, JsValue> {
-    match store.setting(name).await.map_err(|e| js_error(&e))? {
-        Some(text) => from_json(&text)
-            .map(Some)
-            .map_err(|e| js_error(&StoreError::Corrupt(e))),
-        None => Ok(None),
+/// A value that starts afresh when it is missing or unreadable.
+fn lenient<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+    text.and_then(|t| from_json(&t).ok())
+}
+
+/// The meta setting that holds the record.
+const SETTINGS: &str = "sync";
+
+/// Where each part lived before they became one record (schema 2 wrote
+/// them one by one); read once and removed by the first update.
+const OLD: [&str; 5] = ["endpoint", "batch_size", "paused", "sync_state", "metrics"];
+
+/// Every setting [`Settings`] reads: the record, then the old parts.
+const NAMES: [&str; 6] = [SETTINGS, OLD[0], OLD[1], OLD[2], OLD[3], OLD[4]];
+
+impl Settings {
+    /// Reads the settings, in one transaction.
+    pub async fn load(store: &IdbOutbox) -> Result<Settings, StoreError> {
+        Settings::from_stored(store.settings(&NAMES).await?)
     }
-}
 
-/// The setting `name`, starting afresh when it is missing or unreadable
-/// (for state and counters, which rebuild themselves).
-pub async fn load<T: DeserializeOwned + Default>(
-    store: &IdbOutbox,
-    name: &str,
-) -> Result<T, JsValue> {
-    let saved = store.setting(name).await.map_err(|e| js_error(&e))?;
-    Ok(saved
-        .and_then(|text| from_json(&text).ok())
-        .unwrap_or_default())
-}
+    /// Changes the settings with `change`, in one transaction, and returns
+    /// what `change` returned.
+    pub async fn update<R>(
+        store: &IdbOutbox,
+        change: impl FnOnce(&mut Settings) -> R,
+    ) -> Result<R, StoreError> {
+        let mut out = None;
+        store
+            .update_settings(&NAMES, |stored| {
+                let mut settings = Settings::from_stored(stored)?;
+                out = Some(change(&mut settings));
+                let text = to_json(&settings).map_err(StoreError::Corrupt)?;
+                let mut values = vec![Some(text)];
+                values.extend(OLD.iter().map(|_| None));
+                Ok(values)
+            })
+            .await?;
+        Ok(out.expect("update_settings ran the change"))
+    }
 
-/// Saves `value` as the setting `name`.
-pub async fn save<T: Serialize>(store: &IdbOutbox, name: &str, value: &T) -> Result<(), JsValue> {
-    let text = to_json(value).map_err(|e| js_error(&StoreError::Corrupt(e)))?;
-    store
-        .set_setting(name, Some(&text))
-        .await
-        .map_err(|e| js_error(&e))
+    /// The record from its stored values (see [`NAMES`]). The endpoint must
+    /// be readable (without it nothing syncs, and saying so beats a silent
+    /// "not connected"); state and counters start afresh when they are not.
+    fn from_stored(values: Vec<Option<String>>) -> Result<Settings, StoreError> {
+        let mut values = values.into_iter();
+        if let Some(text) = values.next().flatten() {
+            return from_json(&text).map_err(StoreError::Corrupt);
+        }
+        let [endpoint, batch_size, paused, state, metrics] =
+            std::array::from_fn(|_| values.next().flatten());
+        Ok(Settings {
+            endpoint: match endpoint {
+                Some(text) => Some(from_json(&text).map_err(StoreError::Corrupt)?),
+                None => None,
+            },
+            batch_size: lenient(batch_size).flatten(),
+            paused: lenient(paused).unwrap_or_default(),
+            state: lenient(state).unwrap_or_default(),
+            metrics: lenient(metrics).unwrap_or_default(),
+        })
+    }
 }

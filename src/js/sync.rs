@@ -7,13 +7,13 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
-use super::{run, settings};
+use super::run;
+use super::settings::Settings;
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::{SyncState, SyncStore};
+use crate::core::SyncStore;
 use crate::engine::broadcast::announce;
 use crate::engine::EngineConfig;
 use crate::net::Endpoint;
-use crate::store::IdbOutbox;
 
 #[wasm_bindgen]
 impl Outbox {
@@ -33,15 +33,15 @@ impl Outbox {
         let batch_size = batch_size_from_options(&options);
         let store = self.store.clone();
         future_to_promise(async move {
-            let (endpoint, batch_size) = (endpoint?, batch_size?);
-            // Pages connect on every load: write only what changed.
-            let saved = settings::load_saved::<Endpoint>(&store, settings::ENDPOINT).await;
-            if saved.ok().flatten().as_ref() != Some(&endpoint) {
-                save_endpoint(&store, &endpoint).await?;
-            }
-            let saved_size: Option<usize> = settings::load(&store, settings::BATCH_SIZE).await?;
-            if saved_size != Some(batch_size) {
-                settings::save(&store, settings::BATCH_SIZE, &batch_size).await?;
+            let (endpoint, batch_size) = (Some(endpoint?), Some(batch_size?));
+            // Pages connect on every load: write only when something changed.
+            let saved = Settings::load(&store).await.unwrap_or_default();
+            if saved.endpoint != endpoint || saved.batch_size != batch_size {
+                Settings::update(&store, |settings| {
+                    settings.endpoint = endpoint;
+                    settings.batch_size = batch_size;
+                })
+                .await?;
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -58,12 +58,18 @@ impl Outbox {
         let store = self.store.clone();
         future_to_promise(async move {
             let token = token?;
-            let mut endpoint = saved_endpoint(&store).await?;
-            endpoint.token = Some(token);
-            save_endpoint(&store, &endpoint).await?;
-            let mut state: SyncState = settings::load(&store, settings::STATE).await?;
-            state.credentials_updated();
-            settings::save(&store, settings::STATE, &state).await?;
+            let connected = Settings::update(&store, |settings| {
+                let Some(endpoint) = settings.endpoint.as_mut() else {
+                    return false;
+                };
+                endpoint.token = Some(token);
+                settings.state.credentials_updated();
+                true
+            })
+            .await?;
+            if !connected {
+                return Err(js_error(&NotConnected));
+            }
             announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)
         })
@@ -182,22 +188,6 @@ fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
     }
     endpoint.debug = field("debug").is_truthy();
     Ok(endpoint)
-}
-
-async fn save_endpoint(store: &IdbOutbox, endpoint: &Endpoint) -> Result<(), JsValue> {
-    settings::save(store, settings::ENDPOINT, endpoint).await
-}
-
-/// The endpoint saved by `connect()`, read each time so that a token
-/// refreshed by a page reaches the service worker too.
-pub(super) async fn saved_endpoint(store: &IdbOutbox) -> Result<Endpoint, JsValue> {
-    settings::load_saved(store, settings::ENDPOINT)
-        .await?
-        .ok_or_else(not_connected)
-}
-
-fn not_connected() -> JsValue {
-    js_error(&NotConnected)
 }
 
 /// A conflict as `conflicts()` lists it.

@@ -138,6 +138,14 @@ export interface ConnectOptions {
   debug?: boolean;
 }
 
+/** Options of Outbox.open(). */
+export interface OpenOptions {
+  /** "strict" (default): a change is on disk before put() resolves. "relaxed": faster; it survives a closed tab or a crashed browser, not always a power cut. */
+  durability?: "strict" | "relaxed";
+  /** How long a synced change stays in the outbox (ms, default 0: removed once the server confirmed it). */
+  syncedRetentionMs?: number;
+}
+
 /** Options of signOut(). */
 export interface SignOutOptions {
   /** Delete changes that have not reached the server too. */

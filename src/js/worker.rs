@@ -5,10 +5,11 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, RetryLater};
 use super::outbox::{to_js, Outbox};
-use super::run::sync_once;
+use super::run::{sync_once, SyncError};
 use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
-use crate::sw::{property, request_sync, trigger_of, Trigger, Via};
+use crate::engine::Halt;
+use crate::sw::{request_sync, trigger_of, Trigger, Via};
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
@@ -59,19 +60,14 @@ impl Outbox {
             }
             let report = match sync_once(store).await {
                 Ok(report) => report,
-                Err(error)
-                    if property(&error, "code").as_string().as_deref() == Some("not_connected") =>
-                {
-                    return Ok(JsValue::NULL)
-                }
-                Err(error) => return Err(error),
+                Err(SyncError::NotConnected) => return Ok(JsValue::NULL),
+                Err(error) => return Err(error.into()),
             };
-            match (&trigger, &report.halt) {
-                (Trigger::BackgroundSync { last_chance: false }, Some(halt))
-                    if halt.kind == "wait" =>
-                {
-                    Err(js_error(&RetryLater(halt.reason.clone())))
-                }
+            match (&trigger, &report.halted) {
+                (
+                    Trigger::BackgroundSync { last_chance: false },
+                    Some(Halt::Wait { reason, .. }),
+                ) => Err(js_error(&RetryLater(reason.clone()))),
                 _ => to_js(&report),
             }
         })

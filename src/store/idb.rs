@@ -19,11 +19,15 @@ use indexed_db_futures::transaction::{
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
+use super::idb_write::execute;
 use super::pipeline;
-use super::schema::{self, BY_STATE, OUTBOX, RECORDS};
+use super::schema::{self, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
+use crate::core::drain::Step;
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
+use crate::core::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
+use crate::core::write_set::WriteSet;
 use crate::core::{
-    EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
+    Durability, EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
     ValidationError,
 };
 use crate::core::{LocalRecord, StatusSummary};
@@ -37,11 +41,14 @@ use crate::core::{LocalRecord, StatusSummary};
 #[derive(Debug)]
 pub struct IdbOutbox {
     db: Database,
-    config: StoreConfig,
+    pub(super) config: StoreConfig,
     /// Every event with a lower `seq` is synced (a state no event leaves,
     /// and new events get higher `seq`s), so walks in send order start
     /// here instead of stepping over every synced event kept for retention.
     unsent_from: Cell<u64>,
+    /// Read-write transactions this connection has opened (for tests that
+    /// check how many commits an operation costs).
+    write_transactions: Cell<u64>,
 }
 
 impl IdbOutbox {
@@ -56,17 +63,13 @@ impl IdbOutbox {
             db,
             config,
             unsent_from: Cell::new(0),
+            write_transactions: Cell::new(0),
         })
     }
 
     /// The database's name.
     pub fn name(&self) -> String {
         self.db.name()
-    }
-
-    /// The configuration the store was opened with.
-    pub fn config(&self) -> &StoreConfig {
-        &self.config
     }
 
     /// Closes the connection once its running transactions finish; later
@@ -95,9 +98,35 @@ impl IdbOutbox {
             .build()?)
     }
 
-    /// A read-write transaction whose commit reaches the disk before it reports success.
+    /// How many read-write transactions this connection has opened: every
+    /// write the store makes is one, so tests can count what an operation
+    /// costs.
+    #[doc(hidden)]
+    pub fn write_transactions(&self) -> u64 {
+        self.write_transactions.get()
+    }
+
+    /// The bytes the outbox's events hold in their payloads, roughly (for
+    /// tests that check what a synced change leaves behind), read one event
+    /// at a time.
+    #[doc(hidden)]
+    pub async fn stored_event_bytes(&self) -> Result<u64, StoreError> {
+        let tx = self.read(&[OUTBOX])?;
+        let bytes = ops::payload_bytes(&tx.object_store(OUTBOX)?).await?;
+        commit(tx).await?;
+        Ok(bytes)
+    }
+
+    /// A read-write transaction with the configured durability (strict: its
+    /// commit reaches the disk before it reports success).
     pub(super) fn write(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
-        let options = TransactionOptions::new().with_durability(TransactionDurability::Strict);
+        let durability = match self.config.durability {
+            Durability::Strict => TransactionDurability::Strict,
+            Durability::Relaxed => TransactionDurability::Relaxed,
+        };
+        self.write_transactions
+            .set(self.write_transactions.get() + 1);
+        let options = TransactionOptions::new().with_durability(durability);
         Ok(self
             .db
             .transaction(stores)
@@ -165,15 +194,28 @@ impl IdbOutbox {
                 views.insert(key, Some(record));
                 events.push(event);
             }
-            let saved =
-                pipeline::all(events.into_iter().map(|e| ops::add_event(&outbox, e))).await?;
-            pipeline::all(
-                views
-                    .values()
-                    .flatten()
-                    .map(|r| ops::put_record(&records, r)),
-            )
-            .await?;
+            // The events and the records' new views go out together: a
+            // put() waits for one round trip after its read, not two.
+            let mut adds = Vec::with_capacity(events.len());
+            for mut event in events {
+                // Left out of the stored value so the key generator fills it.
+                event.seq = None;
+                let request = outbox.add(&event).with_key_type::<u64>().serde()?;
+                adds.push((event, request));
+            }
+            let puts = views
+                .values()
+                .flatten()
+                .map(|record| records.put(record).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut saved = Vec::with_capacity(adds.len());
+            for (mut event, request) in adds {
+                event.seq = Some(request.await.map_err(|e| ops::add_error(e, &event))?);
+                saved.push(event);
+            }
+            for request in puts {
+                request.await?;
+            }
             saved
         };
         commit(tx).await?;
@@ -204,6 +246,10 @@ fn not_found(event_id: Uuid) -> StoreError {
 }
 
 impl OutboxStore for IdbOutbox {
+    fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     async fn enqueue(&self, change: NewEvent, now_ms: u64) -> Result<OutboxEvent, StoreError> {
         Ok(self.enqueue_batch(vec![change], now_ms).await?.remove(0))
     }
@@ -322,10 +368,12 @@ impl OutboxStore for IdbOutbox {
             )
             .await?;
             self.unsent_from.set(unsent_from);
+            let mut writes = WriteSet::default();
             for event in &mut batch {
                 event.start_sync(now_ms + self.config.lease_ms)?;
-                ops::put_event(&outbox, event).await?;
+                writes.put_event(event.clone());
             }
+            execute(&tx, &writes).await?;
             batch
         };
         commit(tx).await?;
@@ -333,17 +381,30 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError> {
-        let tx = self.write(&[OUTBOX])?;
-        let recovered = {
-            let outbox = tx.object_store(OUTBOX)?;
-            let mut recovered = 0;
-            for mut event in ops::in_state(&outbox, EventState::Syncing).await? {
-                if event.recover_lease(&self.config.clock, now_ms) {
-                    ops::put_event(&outbox, &event).await?;
-                    recovered += 1;
+        // Most drains find no lease to take back: look first, write only then.
+        let clock = self.config.clock;
+        let expired = |events: &[OutboxEvent]| -> WriteSet {
+            let mut writes = WriteSet::default();
+            for event in events {
+                let mut event = event.clone();
+                if event.recover_lease(&clock, now_ms) {
+                    writes.put_event(event);
                 }
             }
-            recovered
+            writes
+        };
+        let tx = self.read(&[OUTBOX])?;
+        let syncing = ops::in_state(&tx.object_store(OUTBOX)?, EventState::Syncing).await?;
+        commit(tx).await?;
+        if expired(&syncing).is_empty() {
+            return Ok(0);
+        }
+        let tx = self.write(&[OUTBOX])?;
+        let recovered = {
+            let syncing = ops::in_state(&tx.object_store(OUTBOX)?, EventState::Syncing).await?;
+            let writes = expired(&syncing);
+            execute(&tx, &writes).await?;
+            writes.len() as u32
         };
         commit(tx).await?;
         Ok(recovered)
@@ -384,6 +445,41 @@ impl OutboxStore for IdbOutbox {
         };
         commit(tx).await?;
         Ok(completed)
+    }
+
+    async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError> {
+        if steps.is_empty() {
+            return Ok(Settlement::default());
+        }
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let settlement = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let records = tx.object_store(RECORDS)?;
+            let ids = event_ids(&steps);
+            let events = pipeline::all(ids.iter().map(|id| ops::find_event(&outbox, *id))).await?;
+            let keys = records_to_read(&steps, &events);
+            let (current, unsent) = join(
+                pipeline::all(keys.iter().map(|key| ops::get_record(&records, key))),
+                pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
+            )
+            .await;
+            let reads = keys
+                .into_iter()
+                .zip(current?)
+                .zip(unsent?)
+                .map(|((key, record), unsent)| RecordRead {
+                    key,
+                    record,
+                    unsent,
+                })
+                .collect();
+            let keep = self.config.keeps_synced();
+            let settlement = plan_settlement(steps, events, reads, keep, now_ms);
+            execute(&tx, &settlement.writes).await?;
+            settlement
+        };
+        commit(tx).await?;
+        Ok(settlement)
     }
 
     async fn requeue(
@@ -434,7 +530,7 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
@@ -444,6 +540,11 @@ impl OutboxStore for IdbOutbox {
             check_discardable(&event)?;
             let seq = ops::seq_of(&event)?;
             ops::delete_event(&outbox, seq).await?;
+            // A change discarded while in conflict takes its conflict along.
+            if event.state == EventState::Conflict {
+                let conflicts = tx.object_store(CONFLICTS)?;
+                conflicts.delete(event_id.to_string()).await?;
+            }
             let key = event.record_key();
             if let Some(mut record) = ops::get_record(&records, &key).await? {
                 let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)

@@ -43,11 +43,18 @@ pub(super) async fn add_event(
             event.seq = Some(seq);
             Ok(event)
         }
-        // The only constraint on the outbox is the unique `by_event_id` index.
-        Err(Error::DomException(DomException::ConstraintError(_))) => {
-            Err(StoreError::DuplicateEvent(event.event_id.to_string()))
+        Err(error) => Err(add_error(error, &event)),
+    }
+}
+
+/// Why adding `event` failed: the only constraint on the outbox is the
+/// unique `by_event_id` index, so a constraint error is a reused id.
+pub(super) fn add_error(error: Error, event: &OutboxEvent) -> StoreError {
+    match error {
+        Error::DomException(DomException::ConstraintError(_)) => {
+            StoreError::DuplicateEvent(event.event_id.to_string())
         }
-        Err(other) => Err(other.into()),
+        other => other.into(),
     }
 }
 
@@ -243,6 +250,17 @@ pub(super) async fn seqs_in_state(
     Ok(seqs)
 }
 
+/// The payload bytes of every stored event, roughly, read one at a time.
+pub(super) async fn payload_bytes(outbox: &ObjectStore<'_>) -> Result<u64, StoreError> {
+    let mut bytes = 0;
+    if let Some(mut cursor) = outbox.open_cursor().await? {
+        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            bytes += event.payload.approximate_size() as u64;
+        }
+    }
+    Ok(bytes)
+}
+
 /// The event stored under `seq`.
 pub(super) async fn event_at(
     outbox: &ObjectStore<'_>,
@@ -315,15 +333,6 @@ pub(super) async fn records_of(
         .serde()?
         .await?;
     Ok(found.collect::<Result<_, _>>()?)
-}
-
-/// Deletes the record stored under `key`, if any.
-pub(super) async fn delete_record(
-    records: &ObjectStore<'_>,
-    key: &RecordKey,
-) -> Result<(), StoreError> {
-    records.delete(record_key(key)).await?;
-    Ok(())
 }
 
 /// Saves a record under its `[collection, record_id]`.

@@ -2,27 +2,20 @@
 //! token, conflicts kept for the user, and the user's choice, each in one
 //! transaction built from the core's shared steps.
 
-use std::collections::HashMap;
-
-use futures::future::{join, Either};
+use futures::future::{join, ready, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
+use super::idb_write::execute;
 use super::pipeline;
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
-use crate::core::remote::{apply_remote, RemoteApply};
+use crate::core::remote::{last_change_of_each_record, plan_page, remote_key};
 use crate::core::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution};
-use crate::core::{LocalRecord, OutboxEvent, RecordKey, StoreError, SyncStore};
-
-/// What a pulled change does to the local records.
-enum PageWrite {
-    Put(LocalRecord),
-    Remove(RecordKey),
-}
+use crate::core::{OutboxEvent, RecordKey, StoreError, SyncStore};
 
 /// The meta key of the token to pull changes after.
 const SYNC_TOKEN: &str = "sync_token";
@@ -44,55 +37,31 @@ impl SyncStore for IdbOutbox {
         let changed = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
-            // A record named twice in a page (a backend that sends a log)
-            // ends as its last change says.
-            let mut last = HashMap::new();
-            for (index, remote) in changes.iter().enumerate() {
-                last.insert(
-                    (remote.collection.as_str(), remote.record_id.as_str()),
-                    index,
-                );
-            }
-            let page: Vec<&Record> = changes
-                .iter()
-                .enumerate()
-                .filter(|(index, r)| last[&(r.collection.as_str(), r.record_id.as_str())] == *index)
-                .map(|(_, remote)| remote)
-                .collect();
-            let keys: Vec<RecordKey> = page
-                .iter()
-                .map(|remote| RecordKey {
-                    collection: remote.collection.clone(),
-                    record_id: remote.record_id.clone(),
-                })
-                .collect();
-            // The page's reads go out together and its writes too: IndexedDB
-            // runs a transaction's requests in order, and not waiting for each
-            // answer before the next request saves a round trip per change.
-            let (unconfirmed, current) = join(
-                pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
-                pipeline::all(keys.iter().map(|key| ops::get_record(&records, key))),
-            )
-            .await;
-            let (unconfirmed, current) = (unconfirmed?, current?);
-            let writes: Vec<PageWrite> = page
-                .iter()
-                .zip(current)
-                .zip(&unconfirmed)
-                .filter_map(|((remote, current), unconfirmed)| {
-                    match apply_remote(current, remote, unconfirmed) {
-                        RemoteApply::Skip => None,
-                        RemoteApply::Write(record) => Some(PageWrite::Put(record)),
-                        RemoteApply::Remove(key) => Some(PageWrite::Remove(key)),
-                    }
-                })
-                .collect();
-            pipeline::all(writes.iter().map(|write| match write {
-                PageWrite::Put(record) => Either::Left(ops::put_record(&records, record)),
-                PageWrite::Remove(key) => Either::Right(ops::delete_record(&records, key)),
-            }))
-            .await?;
-            let changed = writes.len() as u32;
+            let page = last_change_of_each_record(changes);
+            let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
+            // Two counts first: with no event in the outbox (synced ones
+            // leave it) no record has unsent changes, and with no record
+            // stored (a first sync) there is none to read, so a page's reads
+            // per record are skipped. Every read of a kind goes out at once.
+            let (events, stored) = (outbox.count().primitive()?, records.count().primitive()?);
+            let (events, stored) = (events.await?, stored.await?);
+            let n = keys.len();
+            let unsent = match events {
+                0 => Either::Left(ready(Ok(vec![Vec::new(); n]))),
+                _ => Either::Right(pipeline::all(
+                    keys.iter().map(|key| ops::unsent_of(&outbox, key)),
+                )),
+            };
+            let current = match stored {
+                0 => Either::Left(ready(Ok(vec![None; n]))),
+                _ => Either::Right(pipeline::all(
+                    keys.iter().map(|key| ops::get_record(&records, key)),
+                )),
+            };
+            let (unsent, current) = join(unsent, current).await;
+            let writes = plan_page(&page, current?, unsent?);
+            execute(&tx, &writes).await?;
+            let changed = writes.records.len() as u32;
             let meta = tx.object_store(META)?;
             meta.put(next_token.to_owned())
                 .with_key(SYNC_TOKEN.to_owned())
@@ -132,6 +101,57 @@ impl SyncStore for IdbOutbox {
                     .await?;
             }
             None => meta.delete(setting_key(name)).await?,
+        }
+        commit(tx).await
+    }
+
+    async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let tx = self.read(&[META])?;
+        let values = {
+            let meta = tx.object_store(META)?;
+            let sent = names
+                .iter()
+                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut values = Vec::with_capacity(sent.len());
+            for request in sent {
+                values.push(request.await?);
+            }
+            values
+        };
+        commit(tx).await?;
+        Ok(values)
+    }
+
+    async fn update_settings<F>(&self, names: &[&str], change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
+    {
+        let tx = self.write(&[META])?;
+        {
+            let meta = tx.object_store(META)?;
+            let sent = names
+                .iter()
+                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut current = Vec::with_capacity(sent.len());
+            for request in sent {
+                current.push(request.await?);
+            }
+            let mut writes = Vec::with_capacity(names.len());
+            for (name, value) in names.iter().zip(change(current)?) {
+                writes.push(match value {
+                    Some(value) => meta
+                        .put(value)
+                        .with_key(setting_key(name))
+                        .without_key_type()
+                        .serde()?,
+                    None => meta.delete(setting_key(name)).primitive()?,
+                });
+            }
+            for write in writes {
+                write.await?;
+            }
         }
         commit(tx).await
     }
@@ -194,7 +214,7 @@ impl SyncStore for IdbOutbox {
                 record_id: conflict.record_id.clone(),
             };
             let unsent = ops::unsent_of(&outbox, &key).await?;
-            let limits = &self.config().limits;
+            let limits = &self.config.limits;
             let write = prepare_resolution(
                 limits,
                 &conflict,

@@ -8,6 +8,7 @@ pub mod error;
 mod idb;
 mod idb_ops;
 mod idb_sync;
+mod idb_write;
 mod pipeline;
 pub mod schema;
 mod timer;

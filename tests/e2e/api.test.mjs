@@ -157,3 +157,31 @@ test("signing out with unsent changes warns and keeps them; asked to discard, th
   assert.equal(result.connected, false, "the token went with the database");
   assert.equal(await serverRecord(server, "notes", "signout-1"), null);
 });
+
+test("Outbox.open takes a durability and a retention, and refuses bad ones with a sentence", async () => {
+  const result = await inPage(async (Outbox, url, token) => {
+    const errors = [];
+    for (const options of [{ durability: "fast" }, { syncedRetentionMs: -1 }, { syncedRetentionMs: 1.5 }, "relaxed"]) {
+      try {
+        (await Outbox.open("api-open-bad", options)).close();
+        errors.push(null);
+      } catch (error) {
+        errors.push({ name: error.name, code: error.code, message: error.message });
+      }
+    }
+    const relaxed = await Outbox.open("api-open-relaxed", { durability: "relaxed", syncedRetentionMs: 0 });
+    await relaxed.connect({ serverUrl: url, token });
+    await relaxed.put("notes", "relaxed-1", { title: "quick" });
+    const report = await relaxed.syncNow();
+    const status = await relaxed.status();
+    relaxed.close();
+    return { errors, report, status };
+  });
+  assert.deepEqual(result.errors.map((e) => e?.code), ["invalid_argument", "invalid_argument", "invalid_argument", "invalid_argument"]);
+  assert.match(result.errors[0].message, /durability must be "strict" or "relaxed", not "fast"/);
+  assert.match(result.errors[1].message, /syncedRetentionMs must be a whole number of milliseconds/);
+  assert.match(result.errors[3].message, /takes its options as an object/);
+  assert.equal(result.report.synced, 1);
+  assert.equal(result.status.pending, 0);
+  assert.equal((await serverRecord(server, "notes", "relaxed-1")).data.title, "quick");
+});

@@ -1,14 +1,12 @@
-//! Saved work stays saved: across reconnects, all or nothing, under concurrency, at size.
+//! Saved work stays saved: across closing and reopening the database, at size.
 
-use futures::future::{join, join_all};
-use outbox_sync::core::{
-    EventState, NewEvent, Operation, OutboxStore, StoreConfig, StoreError, ValidationError,
-};
+use outbox_sync::core::{EventState, NewEvent, Operation, OutboxStore, StoreConfig, SyncStore};
 use outbox_sync::store::IdbOutbox;
 use outbox_sync_protocol::{Map, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use super::{fresh, key, patch, put, seqs, title, total};
+use super::contract::{fields, remote};
+use super::{fresh, key, patch, put, seqs, title};
 
 #[wasm_bindgen_test]
 async fn enqueue_survives_closing_and_reopening() {
@@ -39,101 +37,6 @@ async fn enqueue_survives_closing_and_reopening() {
     assert_eq!(reopened.count(EventState::Queued).await.unwrap(), 2);
     let next = reopened.enqueue(put("c", "third"), 20).await.unwrap();
     assert_eq!(next.seq, Some(3), "numbering continues after a reopen");
-}
-
-#[wasm_bindgen_test]
-async fn event_and_record_are_written_together_or_not_at_all() {
-    let (outbox, _) = fresh().await;
-    let first = outbox.enqueue(put("a", "one"), 0).await.unwrap();
-
-    // The batch's first event is valid and written before the second one
-    // breaks the unique event-id index: the whole transaction must roll back.
-    let fresh_event =
-        outbox_sync::core::OutboxEvent::queued(put("c", "new"), uuid::Uuid::now_v7(), None, 5);
-    let mut copy = first.clone();
-    copy.record_id = "b".into();
-    let err = outbox
-        .insert_events(vec![fresh_event.clone(), copy])
-        .await
-        .unwrap_err();
-    assert_eq!(err, StoreError::DuplicateEvent(first.event_id.to_string()));
-    assert_eq!(
-        outbox.event(fresh_event.event_id).await.unwrap(),
-        None,
-        "the first event rolled back"
-    );
-    assert_eq!(
-        outbox.record(&key("c")).await.unwrap(),
-        None,
-        "its record rolled back"
-    );
-    assert_eq!(outbox.record(&key("b")).await.unwrap(), None);
-    assert_eq!(total(&outbox).await, 1);
-
-    // An invalid change late in a batch stores none of it either.
-    let mut bad = put("d", "x");
-    bad.payload = Value::from("not an object");
-    let err = outbox
-        .enqueue_batch(vec![put("a", "changed"), put("e", "new"), bad], 9)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Invalid(ValidationError::PayloadNotObject { .. })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(title(&outbox, "a").await, Some(Value::from("one")));
-    assert_eq!(outbox.record(&key("e")).await.unwrap(), None);
-    assert_eq!(total(&outbox).await, 1);
-    let record = outbox.record(&key("a")).await.unwrap().unwrap();
-    assert_eq!(record.pending, 1);
-}
-
-#[wasm_bindgen_test]
-async fn concurrent_enqueues_from_two_connections_lose_nothing() {
-    let (one, name) = fresh().await;
-    let two = IdbOutbox::open(&name, StoreConfig::default())
-        .await
-        .unwrap();
-    let connections = [&one, &two];
-
-    // Forty changes to separate records and forty patches to one shared record,
-    // all in flight at once, alternating between the two connections.
-    let separate = (0..40)
-        .map(|i| connections[i % 2].enqueue(put(&format!("r{i}"), &i.to_string()), i as u64));
-    let shared = (0..40).map(|i| {
-        connections[i % 2].enqueue(
-            patch("shared", &format!("f{i}"), Value::from(i as f64)),
-            i as u64,
-        )
-    });
-    let (separate, shared) = join(join_all(separate), join_all(shared)).await;
-    let mut saved: Vec<_> = separate
-        .into_iter()
-        .chain(shared)
-        .map(Result::unwrap)
-        .collect();
-
-    saved.sort_by_key(|e| e.seq);
-    let mut unique = seqs(&saved);
-    unique.dedup();
-    assert_eq!(unique.len(), 80, "every event got its own seq");
-    assert_eq!(one.count(EventState::Queued).await.unwrap(), 80);
-    assert_eq!(two.count(EventState::Queued).await.unwrap(), 80);
-    for event in &saved {
-        assert_eq!(
-            two.event(event.event_id).await.unwrap().as_ref(),
-            Some(event)
-        );
-    }
-    // No read-modify-write of the shared record was lost.
-    let shared = one.record(&key("shared")).await.unwrap().unwrap();
-    assert_eq!(shared.pending, 40);
-    let fields = shared.local.unwrap();
-    assert_eq!(fields.len(), 40);
-    assert!((0..40).all(|i| fields.get(&format!("f{i}")) == Some(&Value::from(i as f64))));
 }
 
 /// A payload using every kind of value, different for each `i`.
@@ -196,18 +99,6 @@ async fn a_thousand_events_round_trip_intact() {
         read, saved,
         "every field of every event reads back as written"
     );
-    assert_eq!(
-        reopened
-            .events_in_state(EventState::Queued, 10)
-            .await
-            .unwrap(),
-        saved[..10].to_vec()
-    );
-    assert!(reopened
-        .events_in_state(EventState::Queued, 0)
-        .await
-        .unwrap()
-        .is_empty());
 }
 
 #[wasm_bindgen_test]
@@ -242,4 +133,57 @@ async fn a_ten_megabyte_payload_round_trips_intact() {
         .unwrap()
         .unwrap();
     assert_eq!(record.local, Some(fields));
+}
+
+#[wasm_bindgen_test]
+async fn a_pulled_page_and_its_token_survive_a_reopen() {
+    let (outbox, name) = fresh().await;
+    outbox
+        .enqueue(patch("a", "tag", Value::from("mine")), 0)
+        .await
+        .unwrap();
+    let page = [
+        remote("a", 3, Some(fields(&[("title", "theirs")]))),
+        remote("b", 4, Some(fields(&[("title", "new")]))),
+        remote("c", 5, None),
+    ];
+    assert_eq!(outbox.apply_pulled(&page, "token-1").await.unwrap(), 3);
+    outbox.close();
+
+    let outbox = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.sync_token().await.unwrap().as_deref(),
+        Some("token-1")
+    );
+    let a = outbox.record(&key("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (a.local, a.base_version, a.pending),
+        (
+            Some(fields(&[("title", "theirs"), ("tag", "mine")])),
+            Some(3),
+            1
+        )
+    );
+    assert_eq!(title(&outbox, "b").await, Some(Value::from("new")));
+    assert_eq!(outbox.record(&key("c")).await.unwrap(), None);
+    assert_eq!(outbox.count(EventState::Queued).await.unwrap(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn settings_survive_a_reopen() {
+    let (outbox, name) = fresh().await;
+    outbox
+        .set_setting("endpoint", Some("{\"serverUrl\":\"/\"}"))
+        .await
+        .unwrap();
+    outbox.apply_pulled(&[], "token").await.unwrap();
+    outbox.close();
+    let outbox = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    let saved = outbox.setting("endpoint").await.unwrap();
+    assert_eq!(saved.as_deref(), Some("{\"serverUrl\":\"/\"}"));
+    assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("token"));
 }

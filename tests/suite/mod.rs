@@ -1,17 +1,26 @@
 //! The IndexedDB outbox suite, shared by `browser.rs` (a page) and
 //! `worker.rs` (a service worker). Every test opens its own randomly named
 //! database, so tests never see each other's data.
+//!
+//! The store contract (`tests/contract/`, also run natively against
+//! `MemoryOutbox`) runs here against `IdbOutbox` in [`store_contract`]; the
+//! other modules test what only IndexedDB has: reopening, several
+//! connections, closing, corrupt data, schema versions, and the network.
 
-mod drain;
+mod connections;
+#[path = "../contract/mod.rs"]
+mod contract;
 mod durability;
 mod errors;
 mod net;
 mod schema;
-mod sync;
+mod settings;
+mod settle;
 
-use outbox_sync::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig};
+pub use contract::{key, patch, put, seqs, title, total};
+
+use outbox_sync::core::StoreConfig;
 use outbox_sync::store::IdbOutbox;
-use outbox_sync_protocol::{Map, Value};
 
 /// A database name no other test uses.
 pub fn db_name() -> String {
@@ -34,57 +43,22 @@ pub async fn fresh_with(config: StoreConfig) -> (IdbOutbox, String) {
     )
 }
 
-/// A put of `{ title }` on `notes/<record>`.
-pub fn put(record: &str, title: &str) -> NewEvent {
-    let fields = Map::from([("title".to_owned(), Value::from(title))]);
-    NewEvent {
-        collection: "notes".into(),
-        record_id: record.into(),
-        op: Operation::Put,
-        payload: Value::Object(fields),
+/// Empty IndexedDB outboxes, each in a database of its own.
+struct Idb;
+
+impl contract::Fresh for Idb {
+    type Store = IdbOutbox;
+
+    async fn open(&self, config: StoreConfig) -> IdbOutbox {
+        fresh_with(config).await.0
     }
 }
 
-/// A patch setting one field on `notes/<record>`.
-pub fn patch(record: &str, field: &str, value: Value) -> NewEvent {
-    let fields = Map::from([(field.to_owned(), value)]);
-    NewEvent {
-        collection: "notes".into(),
-        record_id: record.into(),
-        op: Operation::Patch,
-        payload: Value::Object(fields),
-    }
-}
+/// The store contract (`tests/contract/`) against IndexedDB.
+mod store_contract {
+    use super::{contract, Idb};
 
-/// The key of `notes/<record>`.
-pub fn key(record: &str) -> RecordKey {
-    RecordKey {
-        collection: "notes".into(),
-        record_id: record.into(),
-    }
-}
-
-/// The title the user sees on `notes/<record>`.
-pub async fn title(outbox: &IdbOutbox, record: &str) -> Option<Value> {
-    let record = outbox.record(&key(record)).await.unwrap()?;
-    record.local?.get("title").cloned()
-}
-
-/// The seqs of `events`, in order.
-pub fn seqs(events: &[outbox_sync::core::OutboxEvent]) -> Vec<u64> {
-    events
-        .iter()
-        .map(|e| e.seq.expect("stored events have a seq"))
-        .collect()
-}
-
-/// How many events are in the outbox, whatever their state.
-pub async fn total(outbox: &IdbOutbox) -> u32 {
-    let mut total = 0;
-    for state in EventState::ALL {
-        total += outbox.count(state).await.unwrap();
-    }
-    total
+    contract::contract_suite!(wasm: Idb);
 }
 
 /// The suite really runs where its harness says: `worker.rs` in a service

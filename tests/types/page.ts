@@ -15,6 +15,10 @@ import init, {
 export async function usesEverything(userId: string, token: string): Promise<void> {
   await init();
   const outbox: Outbox = await Outbox.open(`my-app:${userId}`);
+  const relaxed: Outbox = await Outbox.open(`my-app:${userId}:drafts`, { durability: "relaxed", syncedRetentionMs: 60_000 });
+  relaxed.close();
+  // @ts-expect-error: durability is "strict" or "relaxed"
+  await Outbox.open("x", { durability: "fast" });
   await outbox.connect({ serverUrl: "https://sync.example.com", token, timeoutMs: 10_000, batchSize: 50, debug: false });
 
   const saved: Change = await outbox.put("notes", "n1", { title: "Pump 3 leaks", tags: ["pump"], priority: 2 });

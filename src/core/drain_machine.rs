@@ -1,0 +1,238 @@
+//! The drain as a state machine with no I/O: the caller polls it for the
+//! next round of work, runs the round (a push, a store write, a store take)
+//! and hands the results back.
+//!
+//! The machine keeps every policy of a drain: requests of one batch (a large
+//! event travels alone), one event per request after a refused batch, what a
+//! stopped drain puts back, and when the drain is over. It also overlaps the
+//! local work with the network: while a request is on its way, the round
+//! writes the outcomes of the request before it and takes the next batch, so
+//! the store's commits wait on the server's answer instead of adding to it.
+//!
+//! The events of a request that is on its way are still syncing, so the
+//! batch taken meanwhile never holds a later change of their records: the
+//! server still sees a record's changes one after another.
+
+use std::collections::VecDeque;
+
+use super::drain::{plan, Next, PushReply, Step};
+use super::event::OutboxEvent;
+use super::retry::RetryPolicy;
+
+/// Why a drain or pull stopped before it was done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// Wait until `until_ms` before trying again (offline, server busy or failing).
+    Wait {
+        /// When to try again.
+        until_ms: u64,
+        /// What went wrong, as a sentence for the user.
+        reason: String,
+    },
+    /// The server wants new credentials: nothing is sent until the app supplies them.
+    AuthRequired,
+    /// The server's answer was unusable; the events are kept.
+    Failed(String),
+}
+
+/// How a drain batches and backs off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// Most events in one push.
+    pub batch_size: usize,
+    /// An event whose payload is larger than this (bytes, roughly) is pushed alone.
+    pub large_payload_bytes: usize,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+}
+
+/// One round of work: `send` goes to the server while `settle` is written
+/// and then `take` is taken, in that order, by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    /// The request to push, if any; hand its answer to
+    /// [`DrainMachine::handle_reply`].
+    pub send: Option<Vec<OutboxEvent>>,
+    /// Outcomes to write in one transaction
+    /// ([`settle`](super::OutboxStore::settle)), if any.
+    pub settle: Option<Vec<Step>>,
+    /// Take the next batch of at most this many events
+    /// ([`take_batch`](super::OutboxStore::take_batch)) after `settle`, and
+    /// hand it to [`DrainMachine::handle_taken`].
+    pub take: Option<usize>,
+}
+
+/// What a drain counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainCounts {
+    /// Requests answered (or that failed on the way).
+    pub requests: u32,
+    /// Events the server confirmed.
+    pub synced: u32,
+    /// Events put back to wait (backoff, interrupted, not sent).
+    pub retried: u32,
+    /// Events the server refused for good.
+    pub failed: u32,
+    /// Events in conflict.
+    pub conflicts: u32,
+}
+
+/// A drain in progress.
+#[derive(Debug)]
+pub struct DrainMachine {
+    config: DrainConfig,
+    batch_size: usize,
+    /// The current batch's requests not sent yet.
+    requests: VecDeque<Vec<OutboxEvent>>,
+    /// The request the server is answering.
+    in_flight: Option<Vec<OutboxEvent>>,
+    /// Outcomes not written yet.
+    to_settle: Vec<Step>,
+    /// The round's take ran while nothing was on its way, after every
+    /// outcome was written: if it finds nothing, nothing is left to send.
+    take_is_final: bool,
+    /// A take came back empty with nothing on its way: the drain is over.
+    exhausted: bool,
+    /// When the last answer came, for what a stopped drain puts back.
+    now_ms: u64,
+    halt: Option<Halt>,
+    counts: DrainCounts,
+}
+
+impl DrainMachine {
+    /// A drain that has not started: its first round takes a batch.
+    pub fn new(config: DrainConfig) -> Self {
+        DrainMachine {
+            batch_size: config.batch_size.max(1),
+            config,
+            requests: VecDeque::new(),
+            in_flight: None,
+            to_settle: Vec::new(),
+            take_is_final: false,
+            exhausted: false,
+            now_ms: 0,
+            halt: None,
+            counts: DrainCounts::default(),
+        }
+    }
+
+    /// What the drain counted so far.
+    pub fn counts(&self) -> DrainCounts {
+        self.counts
+    }
+
+    /// Why the drain stopped, if it did.
+    pub fn halt(&self) -> Option<&Halt> {
+        self.halt.as_ref()
+    }
+
+    /// The next round of work, or `None` when the drain is over (every
+    /// outcome written; see [`halt`](Self::halt) for why it stopped, if it
+    /// did).
+    pub fn poll_round(&mut self) -> Option<Round> {
+        let settle = (!self.to_settle.is_empty()).then(|| std::mem::take(&mut self.to_settle));
+        if self.halt.is_some() || self.exhausted {
+            // Only what is left to write, then stop.
+            return settle.map(|steps| Round {
+                send: None,
+                settle: Some(steps),
+                take: None,
+            });
+        }
+        let send = self.requests.pop_front();
+        // The next batch is taken while the last request of this one is on
+        // its way (or at once when nothing is).
+        let take = self.requests.is_empty().then_some(self.batch_size);
+        self.take_is_final = send.is_none();
+        self.in_flight.clone_from(&send);
+        Some(Round { send, settle, take })
+    }
+
+    /// Takes the server's answer to the request that was sent.
+    pub fn handle_reply(&mut self, now_ms: u64, reply: PushReply, random: f64) {
+        let request = self
+            .in_flight
+            .take()
+            .expect("an answer comes for a request that was sent");
+        self.now_ms = now_ms;
+        self.counts.requests += 1;
+        let plan = plan(&request, reply, &self.config.retry, now_ms, random);
+        match plan.next {
+            Next::Continue => {}
+            Next::SendOneByOne => self.batch_size = 1,
+            Next::WaitUntil(until_ms) => {
+                self.halt = Some(Halt::Wait {
+                    until_ms,
+                    reason: plan.error.unwrap_or_default(),
+                })
+            }
+            Next::AuthRequired => self.halt = Some(Halt::AuthRequired),
+        }
+        self.add_steps(plan.steps);
+        if self.halt.is_some() {
+            // This batch's requests that were not sent go back, due now.
+            let unsent: Vec<OutboxEvent> = self.requests.drain(..).flatten().collect();
+            self.put_back(unsent);
+        }
+    }
+
+    /// Takes the batch the round's `take` found.
+    pub fn handle_taken(&mut self, batch: Vec<OutboxEvent>) {
+        if self.halt.is_some() {
+            // Taken while the answer that stopped the drain was on its way.
+            self.put_back(batch);
+        } else if batch.is_empty() {
+            self.exhausted = self.take_is_final;
+        } else {
+            self.requests = self.split_large(batch).into();
+        }
+    }
+
+    /// Events that were taken but will not be sent in this drain: back to
+    /// the queue, due now.
+    fn put_back(&mut self, events: Vec<OutboxEvent>) {
+        let at_ms = self.now_ms;
+        let steps = events
+            .into_iter()
+            .map(|event| Step::Retry {
+                event_id: event.event_id,
+                at_ms,
+                reason: NOT_SENT_YET.into(),
+            })
+            .collect();
+        self.add_steps(steps);
+    }
+
+    fn add_steps(&mut self, steps: Vec<Step>) {
+        for step in &steps {
+            let count = match step {
+                Step::Synced { .. } => &mut self.counts.synced,
+                Step::Retry { .. } => &mut self.counts.retried,
+                Step::Failed { .. } => &mut self.counts.failed,
+                Step::Conflict { .. } => &mut self.counts.conflicts,
+            };
+            *count += 1;
+        }
+        self.to_settle.extend(steps);
+    }
+
+    /// A batch as requests: every large event alone, the rest together, first.
+    fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
+        let limit = self.config.large_payload_bytes;
+        let (large, small): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|e| e.payload.approximate_size() > limit);
+        let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
+        if !small.is_empty() {
+            requests.insert(0, small);
+        }
+        requests
+    }
+}
+
+/// Why an event of a stopped batch is back in the queue.
+pub const NOT_SENT_YET: &str = "Not sent yet; it will be sent with the next attempt.";
+
+#[cfg(all(test, not(target_family = "wasm")))]
+#[path = "drain_machine_tests.rs"]
+mod tests;

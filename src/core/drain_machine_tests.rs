@@ -1,0 +1,190 @@
+//! The drain machine, driven by hand: rounds, overlap, stops and splits.
+
+use outbox_sync_protocol::{Map, Outcome, PushResponse, PushResult, Record, Value};
+use uuid::Uuid;
+
+use super::*;
+use crate::core::event::{NewEvent, Operation};
+
+fn config(batch_size: usize) -> DrainConfig {
+    DrainConfig {
+        batch_size,
+        large_payload_bytes: 1_000,
+        retry: RetryPolicy::default(),
+    }
+}
+
+fn event(record: &str, bytes: usize) -> OutboxEvent {
+    let fields = Map::from([("title".to_owned(), Value::from("x".repeat(bytes)))]);
+    let change = NewEvent {
+        collection: "notes".into(),
+        record_id: record.into(),
+        op: Operation::Put,
+        payload: Value::Object(fields),
+    };
+    let mut event = OutboxEvent::queued(change, Uuid::now_v7(), None, 0);
+    event.seq = Some(1);
+    event.start_sync(30_000).unwrap();
+    event
+}
+
+fn applied(request: &[OutboxEvent]) -> PushReply {
+    let results = request
+        .iter()
+        .enumerate()
+        .map(|(i, e)| PushResult {
+            event_id: e.event_id.to_string(),
+            outcome: Outcome::Applied {
+                version: i as u64 + 1,
+                record: Record {
+                    collection: e.collection.clone(),
+                    record_id: e.record_id.clone(),
+                    version: i as u64 + 1,
+                    deleted: false,
+                    data: e.payload.clone(),
+                },
+            },
+        })
+        .collect();
+    PushReply::Answer(PushResponse { results })
+}
+
+fn kinds(steps: &[Step]) -> Vec<&'static str> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Synced { .. } => "synced",
+            Step::Retry { .. } => "retry",
+            Step::Failed { .. } => "failed",
+            Step::Conflict { .. } => "conflict",
+        })
+        .collect()
+}
+
+#[test]
+fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_its_way() {
+    let mut drain = DrainMachine::new(config(100));
+    let first = drain.poll_round().unwrap();
+    assert_eq!(
+        (first.send, first.settle, first.take),
+        (None, None, Some(100))
+    );
+    let batch = vec![event("a", 10), event("b", 10)];
+    drain.handle_taken(batch.clone());
+
+    let second = drain.poll_round().unwrap();
+    assert_eq!(second.send.as_deref(), Some(&batch[..]));
+    assert_eq!(
+        (second.settle, second.take),
+        (None, Some(100)),
+        "taken beside the push"
+    );
+    drain.handle_reply(10, applied(&batch), 0.5);
+    let next = vec![event("c", 10)];
+    drain.handle_taken(next.clone());
+
+    let third = drain.poll_round().unwrap();
+    assert_eq!(third.send.as_deref(), Some(&next[..]));
+    assert_eq!(kinds(&third.settle.unwrap()), ["synced", "synced"]);
+    assert_eq!(third.take, Some(100));
+    drain.handle_reply(20, applied(&next), 0.5);
+    // Taken while c was on its way: empty says nothing yet (c's record may
+    // have a later change that waits for c).
+    drain.handle_taken(vec![]);
+
+    let fourth = drain.poll_round().unwrap();
+    assert_eq!(fourth.send, None);
+    assert_eq!(kinds(&fourth.settle.unwrap()), ["synced"]);
+    assert_eq!(fourth.take, Some(100), "taken after c's outcome is written");
+    drain.handle_taken(vec![]);
+    assert_eq!(drain.poll_round(), None, "nothing left to send");
+    let counts = drain.counts();
+    assert_eq!((counts.requests, counts.synced), (2, 3));
+    assert_eq!(drain.halt(), None);
+}
+
+#[test]
+fn a_stop_puts_back_what_was_taken_beside_it_in_the_same_write() {
+    let mut drain = DrainMachine::new(config(100));
+    drain.poll_round().unwrap();
+    let batch = vec![event("a", 10)];
+    drain.handle_taken(batch.clone());
+    let round = drain.poll_round().unwrap();
+    assert!(round.send.is_some() && round.take.is_some());
+    drain.handle_reply(1_000, PushReply::Network, 0.5);
+    let prefetched = vec![event("b", 10), event("c", 10)];
+    drain.handle_taken(prefetched.clone());
+
+    let last = drain.poll_round().unwrap();
+    assert_eq!(
+        (last.send, last.take),
+        (None, None),
+        "nothing more is sent or taken"
+    );
+    let steps = last.settle.unwrap();
+    assert_eq!(
+        kinds(&steps),
+        ["retry", "retry", "retry"],
+        "one write for all"
+    );
+    let Step::Retry { at_ms, .. } = &steps[0] else {
+        unreachable!()
+    };
+    assert!(*at_ms > 1_000, "the sent one backs off");
+    for step in &steps[1..] {
+        assert!(
+            matches!(step, Step::Retry { at_ms: 1_000, reason, .. } if reason == NOT_SENT_YET),
+            "the ones never sent are due now: {step:?}"
+        );
+    }
+    assert_eq!(drain.poll_round(), None);
+    assert!(matches!(drain.halt(), Some(Halt::Wait { .. })));
+    assert_eq!(drain.counts().retried, 3);
+}
+
+#[test]
+fn large_events_travel_alone_after_the_small_ones() {
+    let mut drain = DrainMachine::new(config(100));
+    drain.poll_round().unwrap();
+    let (a, b, c) = (event("a", 2_000), event("b", 10), event("c", 2_000));
+    drain.handle_taken(vec![a.clone(), b.clone(), c.clone()]);
+    let mut sent = Vec::new();
+    while let Some(round) = drain.poll_round() {
+        let taking = round.take.is_some();
+        if let Some(request) = round.send {
+            sent.push(
+                request
+                    .iter()
+                    .map(|e| e.record_id.clone())
+                    .collect::<Vec<_>>(),
+            );
+            drain.handle_reply(5, applied(&request), 0.5);
+        }
+        if taking {
+            drain.handle_taken(vec![]);
+        }
+    }
+    assert_eq!(sent, [vec!["b"], vec!["a"], vec!["c"]]);
+    assert_eq!(drain.counts().synced, 3);
+}
+
+#[test]
+fn after_a_refused_batch_the_drain_takes_one_event_at_a_time() {
+    let mut drain = DrainMachine::new(config(50));
+    drain.poll_round().unwrap();
+    let batch = vec![event("a", 10), event("b", 10)];
+    drain.handle_taken(batch);
+    drain.poll_round().unwrap();
+    let refused = PushReply::Status {
+        status: 400,
+        retry_after_ms: None,
+        code: Some("invalid_event".into()),
+        message: None,
+    };
+    drain.handle_reply(5, refused, 0.5);
+    drain.handle_taken(vec![]);
+    let round = drain.poll_round().unwrap();
+    assert_eq!(kinds(&round.settle.unwrap()), ["retry", "retry"]);
+    assert_eq!(round.take, Some(1));
+    assert_eq!(drain.halt(), None);
+}

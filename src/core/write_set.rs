@@ -1,0 +1,98 @@
+//! Write sets: everything one transaction writes, decided by the core.
+//!
+//! A store reads what a rule needs, the core decides and returns a
+//! [`WriteSet`], and the store runs it whole in one transaction: IndexedDB
+//! with every request in flight at once, [`MemoryOutbox`](super::memory::MemoryOutbox)
+//! on its maps. Both stores write exactly what the rules decided, so they
+//! cannot drift apart.
+
+use uuid::Uuid;
+
+use super::conflict::Conflict;
+use super::event::{OutboxEvent, RecordKey};
+use super::record::LocalRecord;
+
+/// One change to the outbox store.
+// Most writes are puts: boxing them would add an allocation to each for no gain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventWrite {
+    /// Save a stored event (it has its `seq`) as it is now.
+    Put(OutboxEvent),
+    /// Remove the event stored under this `seq`.
+    Delete(u64),
+}
+
+/// One change to the records store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordWrite {
+    /// Save the record under its `[collection, record_id]`.
+    Put(LocalRecord),
+    /// Remove the record.
+    Delete(RecordKey),
+}
+
+/// One change to the conflicts store.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictWrite {
+    /// Save the conflict under its event id.
+    Put(Conflict),
+    /// Remove the conflict of this event.
+    Delete(Uuid),
+}
+
+/// Puts and deletes across the outbox, records and conflicts, run in one
+/// transaction. No key appears twice in one set, so the order of its
+/// requests does not matter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteSet {
+    /// Changes to stored events.
+    pub events: Vec<EventWrite>,
+    /// Changes to local records.
+    pub records: Vec<RecordWrite>,
+    /// Changes to kept conflicts.
+    pub conflicts: Vec<ConflictWrite>,
+}
+
+impl WriteSet {
+    /// Whether the set writes nothing (a store then commits no transaction).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.records.is_empty() && self.conflicts.is_empty()
+    }
+
+    /// How many writes the set holds.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.records.len() + self.conflicts.len()
+    }
+
+    /// Saves `event` (a stored event, with its `seq`).
+    pub fn put_event(&mut self, event: OutboxEvent) {
+        self.events.push(EventWrite::Put(event));
+    }
+
+    /// Removes the event stored under `seq`.
+    pub fn delete_event(&mut self, seq: u64) {
+        self.events.push(EventWrite::Delete(seq));
+    }
+
+    /// Saves `record`.
+    pub fn put_record(&mut self, record: LocalRecord) {
+        self.records.push(RecordWrite::Put(record));
+    }
+
+    /// Removes the record under `key`.
+    pub fn delete_record(&mut self, key: RecordKey) {
+        self.records.push(RecordWrite::Delete(key));
+    }
+
+    /// Saves `conflict`.
+    pub fn put_conflict(&mut self, conflict: Conflict) {
+        self.conflicts.push(ConflictWrite::Put(conflict));
+    }
+
+    /// Removes the conflict of `event_id`.
+    pub fn delete_conflict(&mut self, event_id: Uuid) {
+        self.conflicts.push(ConflictWrite::Delete(event_id));
+    }
+}

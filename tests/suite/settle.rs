@@ -1,0 +1,168 @@
+//! What one push's answer costs and leaves behind on real IndexedDB: every
+//! outcome in one transaction, and nothing synced left in the outbox.
+
+use std::cell::Cell;
+
+use outbox_sync::core::drain::PushReply;
+use outbox_sync::core::pull::PullReply;
+use outbox_sync::core::{Durability, EventState, OutboxEvent, OutboxStore, StoreConfig};
+use outbox_sync::engine::browser::BrowserEnv;
+use outbox_sync::engine::{Engine, EngineConfig, Halt, Transport};
+use outbox_sync_protocol::{Outcome, PushResponse, PushResult, Record, Value};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::{fresh, fresh_with, key, put, title, total};
+
+/// A network that is down: every push fails before reaching a server.
+struct Offline;
+
+impl Transport for Offline {
+    async fn push(&self, _: &[OutboxEvent]) -> PushReply {
+        PushReply::Network
+    }
+    async fn pull(&self, _: Option<&str>, _: u32) -> PullReply {
+        PullReply::Network
+    }
+}
+
+/// A server that applies every event it gets, at increasing versions.
+#[derive(Default)]
+struct Applies {
+    version: Cell<u64>,
+}
+
+impl Transport for Applies {
+    async fn push(&self, events: &[OutboxEvent]) -> PushReply {
+        let results = events
+            .iter()
+            .map(|event| {
+                self.version.set(self.version.get() + 1);
+                let version = self.version.get();
+                PushResult {
+                    event_id: event.event_id.to_string(),
+                    outcome: Outcome::Applied {
+                        version,
+                        record: Record {
+                            collection: event.collection.clone(),
+                            record_id: event.record_id.clone(),
+                            version,
+                            deleted: false,
+                            data: event.payload.clone(),
+                        },
+                    },
+                }
+            })
+            .collect();
+        PushReply::Answer(PushResponse { results })
+    }
+    async fn pull(&self, _: Option<&str>, _: u32) -> PullReply {
+        PullReply::Network
+    }
+}
+
+#[wasm_bindgen_test]
+async fn an_offline_attempt_on_a_hundred_event_batch_is_one_transaction() {
+    let (outbox, _) = fresh().await;
+    let changes = (0..100).map(|i| put(&format!("r{i}"), "x")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let engine = Engine::new(&outbox, Offline, BrowserEnv, EngineConfig::default());
+    let before = outbox.write_transactions();
+    let report = engine.drain().await.unwrap();
+    assert!(matches!(report.halt, Some(Halt::Wait { .. })), "{report:?}");
+    assert_eq!((report.requests, report.retried), (1, 100));
+    assert_eq!(
+        outbox.write_transactions() - before,
+        3,
+        "one takes the batch under a lease, one looks for the next batch beside \
+         the push (finding none), and one writes every outcome"
+    );
+    assert_eq!(outbox.count(EventState::Queued).await.unwrap(), 100);
+    let waiting = outbox
+        .events_in_state(EventState::Queued, 100)
+        .await
+        .unwrap();
+    assert!(waiting
+        .iter()
+        .all(|e| e.next_attempt_at_ms.is_some() && e.last_error.is_some()));
+}
+
+#[wasm_bindgen_test]
+async fn a_stopped_batch_puts_its_unsent_requests_back_in_the_same_transaction() {
+    let (outbox, _) = fresh().await;
+    // Two large events travel in requests of their own; the first fails
+    // offline, so the second is never sent and goes back with it.
+    let big = "x".repeat(300 * 1024);
+    let changes = vec![put("a", &big), put("b", &big), put("c", "small")];
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let engine = Engine::new(&outbox, Offline, BrowserEnv, EngineConfig::default());
+    let before = outbox.write_transactions();
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.requests, report.retried), (1, 3), "{report:?}");
+    assert_eq!(outbox.write_transactions() - before, 2);
+    assert_eq!(outbox.count(EventState::Queued).await.unwrap(), 3);
+    assert_eq!(outbox.count(EventState::Syncing).await.unwrap(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_synced_photo_leaves_the_outbox_in_the_transaction_that_confirms_it() {
+    let (outbox, _) = fresh().await;
+    let baseline = outbox.stored_event_bytes().await.unwrap();
+    let photo = format!("data:image/jpeg;base64,{}", "A".repeat(10 * 1024 * 1024));
+    outbox.enqueue(put("p", &photo), 0).await.unwrap();
+    assert!(outbox.stored_event_bytes().await.unwrap() > 10 * 1024 * 1024);
+    let engine = Engine::new(
+        &outbox,
+        Applies::default(),
+        BrowserEnv,
+        EngineConfig::default(),
+    );
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.synced, &report.halt), (1, &None), "{report:?}");
+    assert_eq!(total(&outbox).await, 0, "no event is left, synced or not");
+    let after = outbox.stored_event_bytes().await.unwrap();
+    assert!(after <= baseline + 1024, "{after} bytes left in the outbox");
+    assert_eq!(title(&outbox, "p").await, Some(Value::from(photo)));
+    let record = outbox.record(&key("p")).await.unwrap().unwrap();
+    assert_eq!((record.pending, record.base_version), (0, Some(1)));
+}
+
+#[wasm_bindgen_test]
+async fn with_a_retention_synced_events_stay_until_it_ends() {
+    let config = StoreConfig {
+        synced_retention_ms: 60_000,
+        ..StoreConfig::default()
+    };
+    let (outbox, _) = fresh_with(config).await;
+    outbox.enqueue(put("a", "kept"), 0).await.unwrap();
+    let engine = Engine::new(
+        &outbox,
+        Applies::default(),
+        BrowserEnv,
+        EngineConfig::default(),
+    );
+    assert_eq!(engine.drain().await.unwrap().synced, 1);
+    assert_eq!(outbox.count(EventState::Synced).await.unwrap(), 1);
+    // Past the retention, the next drain's pass removes it.
+    let later = js_sys::Date::now() as u64 + 120_000;
+    assert_eq!(outbox.purge_synced(later - 60_000).await.unwrap(), 1);
+    assert_eq!(total(&outbox).await, 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_relaxed_outbox_saves_and_syncs_like_a_strict_one() {
+    let config = StoreConfig {
+        durability: Durability::Relaxed,
+        ..StoreConfig::default()
+    };
+    let (outbox, _) = fresh_with(config).await;
+    outbox.enqueue(put("r", "quick"), 0).await.unwrap();
+    assert_eq!(title(&outbox, "r").await, Some(Value::from("quick")));
+    let engine = Engine::new(
+        &outbox,
+        Applies::default(),
+        BrowserEnv,
+        EngineConfig::default(),
+    );
+    assert_eq!(engine.drain().await.unwrap().synced, 1);
+    assert_eq!(total(&outbox).await, 0);
+}
