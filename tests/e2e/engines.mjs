@@ -18,10 +18,11 @@ export const ENGINES = { firefox: "Firefox", webkit: "WebKit" };
 
 /**
  * Launches `engine` ("firefox" or "webkit"); resolves to
- * `{ open(url) -> tab, close(), restart() }`. A tab has `evaluate(fn, ...args)`,
- * `goto(url)`, `show()` (makes it the tab the user looks at) and `close()`.
- * `restart()` closes the browser and starts it again on the same profile
- * (where the engine keeps a profile: Firefox), as a person reopening the app.
+ * `{ open(url?) -> tab, close(), restart() }`. A tab has `evaluate(fn, ...args)`,
+ * `goto(url)`, `back()` (the history's back), `show()` (makes it the tab the
+ * user looks at) and `close()`. `restart()` closes the browser and starts it
+ * again on the same profile (where the engine keeps a profile: Firefox), as a
+ * person reopening the app.
  */
 export async function launch(engine) {
   if (engine === "firefox") return launchFirefox();
@@ -59,6 +60,7 @@ async function launchFirefox() {
   const tab = (page) => ({
     evaluate: (fn, ...args) => page.evaluate(fn, ...args),
     goto: (url) => page.goto(url, { waitUntil: "load" }),
+    back: () => page.goBack(),
     show: () => page.bringToFront(),
     close: () => page.close(),
     page,
@@ -154,14 +156,18 @@ async function launchWebKit() {
       const script = `const done = arguments[arguments.length - 1];
         Promise.resolve().then(() => (${fn}).apply(null, Array.from(arguments).slice(0, -1)))
           .then((value) => done({ value: value === undefined ? null : value }),
-                (error) => done({ error: String((error && error.stack) || error) }));`;
+                (error) => done({ thrown: String(error) + " " + ((error && error.stack) || "") }));`;
       const result = await command(base, "POST", s("/execute/async"), { script, args });
-      if (result?.error) throw new Error(`in the page: ${result.error}`);
+      if (result?.thrown) throw new Error(`in the page: ${result.thrown}`);
       return result?.value;
     }),
     goto: (url) => serial(async () => {
       await focus(handle);
       await command(base, "POST", s("/url"), { url });
+    }),
+    back: () => serial(async () => {
+      await focus(handle);
+      await command(base, "POST", s("/back"), {});
     }),
     show: () => serial(() => focus(handle)),
     close: () => serial(async () => {
