@@ -118,7 +118,10 @@ scripts/postgres.sh cargo test -p outbox-sync-server --test api --test secrets -
 step "wasm tests in Chromium, Firefox and WebKit: page (tests/browser.rs) and service worker (tests/worker.rs), against outbox-sync-server"
 start_test_server
 # The URL is baked into the test build (option_env!); without it the net tests fail.
-export OUTBOX_SYNC_TEST_SERVER="$server_url" WASM_BINDGEN_TEST_ADDRESS="$runner_addr"
+# The runner's budget for one test binary, browser start included, is 20 s by
+# default: Firefox on a busy 2-core machine needs more.
+export OUTBOX_SYNC_TEST_SERVER="$server_url" WASM_BINDGEN_TEST_ADDRESS="$runner_addr" \
+  WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 failed_engines=()
 wasm_engine() {
   name=$1; shift
@@ -132,7 +135,9 @@ wasm_engine WebKit xvfb-run -a wasm-pack test --headless --safari --safaridriver
 unset OUTBOX_SYNC_TEST_SERVER WASM_BINDGEN_TEST_ADDRESS
 echo
 for name in Chromium Firefox WebKit; do
-  echo "wasm suite in $name: $(counts_line "$logs/wasm-$name.log")"
+  # A runner that stops early (a browser that never answered) prints no count.
+  case " ${failed_engines[*]} " in *" $name "*) verdict=" (FAILED: see its output above)" ;; *) verdict= ;; esac
+  echo "wasm suite in $name: $(counts_line "$logs/wasm-$name.log")$verdict"
 done
 if [ ${#failed_engines[@]} -gt 0 ]; then
   echo "the wasm suite failed in: ${failed_engines[*]}"
