@@ -104,7 +104,7 @@ async function launchWebKit() {
   const port = await freePort();
   // xvfb-run gives the driver, and the MiniBrowser it starts, a display of
   // their own; a process group of their own so that all of it stops together.
-  const driver = spawn("xvfb-run", ["-a", WEBKIT_DRIVER, `--port=${port}`], {
+  const driver = spawn("xvfb-run", ["-a", WEBKIT_DRIVER, "--host=127.0.0.1", `--port=${port}`], {
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
