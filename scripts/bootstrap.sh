@@ -61,6 +61,31 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; else present+=(chromium chromedriver); fi
 
+# Firefox and WebKit (the Safari engine), for the wasm suite and the
+# end-to-end tests in every engine. Module service workers need Firefox >= 147
+# (Debian's firefox-esr from its security updates); geckodriver comes from
+# crates.io; WebKitGTK's WebDriver runs its MiniBrowser under a virtual X
+# display (xvfb-run; xauth is what xvfb-run needs beside Xvfb).
+min_firefox=147
+firefox_major() { firefox-esr --version 2>/dev/null | grep -Eo '[0-9]+' | head -n 1 || true; }
+missing=()
+if [ "$(firefox_major)" -ge "$min_firefox" ] 2>/dev/null; then present+=("firefox-esr $(firefox_major)"); else missing+=(firefox-esr); fi
+if [ -x /usr/bin/WebKitWebDriver ]; then present+=(WebKitWebDriver); else missing+=(webkit2gtk-driver); fi
+if command -v xvfb-run >/dev/null && command -v xauth >/dev/null; then present+=(xvfb-run); else missing+=(xvfb xauth); fi
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+if ! [ "$(firefox_major)" -ge "$min_firefox" ] 2>/dev/null; then
+  say "firefox-esr $(firefox_major) is too old: the service-worker tests need Firefox $min_firefox or newer;"
+  say "enable Debian's security updates in the apt sources (they carry a newer firefox-esr) and run this again"
+  exit 1
+fi
+# Read whole: geckodriver panics when a pipe closes before it finishes printing.
+if gecko_version=$(geckodriver --version 2>/dev/null); then
+  present+=("${gecko_version%%$'\n'*}")
+else
+  say "installing geckodriver (about 2 minutes)"
+  cargo install geckodriver --locked
+fi
+
 # PostgreSQL, for the server's tests on PostgreSQL: scripts/postgres.sh runs a
 # throwaway cluster from these binaries (nothing is started here).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then

@@ -35,10 +35,11 @@ const MAX_AFTER_CHANGE_MS: f64 = 1_000.0;
 #[wasm_bindgen]
 impl Outbox {
     /// Syncs from this page by itself: now, after every saved change, when
-    /// the browser comes back online (waiting changes are retried at once),
-    /// when the page becomes visible, when waiting changes fall due, and after
-    /// another tab or the service worker finished a sync this page could not
-    /// join. Returns a function that stops it.
+    /// the browser comes back online or the page is shown again (visible,
+    /// focused, or back from the back-forward cache): waiting changes are
+    /// retried at once then; when waiting changes fall due, and after another
+    /// tab or the service worker finished a sync this page could not join.
+    /// Returns a function that stops it.
     ///
     /// ```ts
     /// await outbox.connect({ serverUrl, token });
@@ -143,6 +144,18 @@ impl AutoSync {
         *self.after_change.borrow_mut() = Some(((id, handler), began));
     }
 
+    /// Makes every waiting change due now, then syncs: the moments when the
+    /// network may be back though no timer says so (`online`; the page shown
+    /// or focused again, where a browser without Background Sync may have
+    /// sent no `online` while it was in the background).
+    fn retry_now_and_kick(self: &Rc<Self>) {
+        let this = self.clone();
+        spawn_local(async move {
+            let _ = this.store.retry_all_now(false).await;
+            this.kick();
+        });
+    }
+
     fn wake_at(self: &Rc<Self>, at_ms: u64) {
         // A deadline set before the user corrected a clock that ran ahead
         // lies a day away: it is due now, not in a day.
@@ -172,6 +185,8 @@ struct Listeners {
     channel: Option<web_sys::BroadcastChannel>,
     on_online: Closure<dyn FnMut()>,
     on_visible: Closure<dyn FnMut()>,
+    on_page_show: Closure<dyn FnMut(web_sys::Event)>,
+    on_focus: Closure<dyn FnMut()>,
     on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
 
@@ -185,11 +200,7 @@ impl Listeners {
         let weak = Rc::downgrade(auto);
         let on_online = Closure::<dyn FnMut()>::new(move || {
             if let Some(auto) = weak.upgrade() {
-                // What waited for the network is due now.
-                spawn_local(async move {
-                    let _ = auto.store.retry_all_now(false).await;
-                    auto.kick();
-                });
+                auto.retry_now_and_kick();
             }
         });
         let weak = Rc::downgrade(auto);
@@ -200,10 +211,23 @@ impl Listeners {
                 .and_then(|d| js_sys::Reflect::get(d, &"visibilityState".into()).ok());
             if visible.and_then(|v| v.as_string()).as_deref() == Some("visible") {
                 if let Some(auto) = weak.upgrade() {
-                    auto.kick();
+                    auto.retry_now_and_kick();
                 }
             }
         });
+        let weak = Rc::downgrade(auto);
+        // A page restored from the back-forward cache: its timers and
+        // listeners were frozen meanwhile.
+        let on_page_show =
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                let restored =
+                    js_sys::Reflect::get(&event, &"persisted".into()).unwrap_or_default();
+                if restored.is_truthy() {
+                    if let Some(auto) = weak.upgrade() {
+                        auto.retry_now_and_kick();
+                    }
+                }
+            });
         let weak = Rc::downgrade(auto);
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
             move |event: web_sys::MessageEvent| {
@@ -218,7 +242,18 @@ impl Listeners {
                 }
             },
         );
+        let weak = Rc::downgrade(auto);
+        // Back to this window (WebKit under test reports every window hidden,
+        // so focus is what says the person looks at it again).
+        let on_focus = Closure::<dyn FnMut()>::new(move || {
+            if let Some(auto) = weak.upgrade() {
+                auto.retry_now_and_kick();
+            }
+        });
         global.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())?;
+        global.add_event_listener_with_callback("focus", on_focus.as_ref().unchecked_ref())?;
+        global
+            .add_event_listener_with_callback("pageshow", on_page_show.as_ref().unchecked_ref())?;
         if let Some(document) = &document {
             document.add_event_listener_with_callback(
                 "visibilitychange",
@@ -235,6 +270,8 @@ impl Listeners {
             channel,
             on_online,
             on_visible,
+            on_page_show,
+            on_focus,
             on_message,
         })
     }
@@ -243,6 +280,13 @@ impl Listeners {
         let _ = self
             .global
             .remove_event_listener_with_callback("online", self.on_online.as_ref().unchecked_ref());
+        let _ = self
+            .global
+            .remove_event_listener_with_callback("focus", self.on_focus.as_ref().unchecked_ref());
+        let on_page_show = self.on_page_show.as_ref().unchecked_ref();
+        let _ = self
+            .global
+            .remove_event_listener_with_callback("pageshow", on_page_show);
         if let Some(document) = &self.document {
             let handler = self.on_visible.as_ref().unchecked_ref();
             let _ = document.remove_event_listener_with_callback("visibilitychange", handler);

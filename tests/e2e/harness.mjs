@@ -27,8 +27,9 @@ export async function startServer(extraArgs = [], { www = join(ROOT, "www") } = 
   ], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk) => { stderr += chunk; });
+  // Everything the server printed: its log, read by tests that check what it applied.
+  let stdout = "";
   const url = await new Promise((resolveUrl, reject) => {
-    let stdout = "";
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
       const match = stdout.match(/listening on (http:\/\/\S+)/);
@@ -38,6 +39,8 @@ export async function startServer(extraArgs = [], { www = join(ROOT, "www") } = 
   });
   return {
     url,
+    /** What the server printed so far (its log, with `--log-format json` one JSON object a line). */
+    output: () => stdout + stderr,
     async stop() {
       child.kill("SIGINT");
       await new Promise((done) => (child.exitCode !== null ? done() : child.on("exit", done)));
