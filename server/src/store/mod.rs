@@ -16,6 +16,7 @@ use std::fmt;
 
 use outbox_sync_protocol::{Event, Outcome, Record};
 
+use crate::audit::AuditTrail;
 use crate::config::Policy;
 
 /// One event to apply, with what idempotency needs.
@@ -70,6 +71,8 @@ pub struct Expired {
     pub keys: u64,
     /// Tombstones removed.
     pub tombstones: u64,
+    /// Audit entries removed.
+    pub audit: u64,
 }
 
 /// A storage failure.
@@ -92,8 +95,8 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Durable storage of one server.
-pub trait Store: Send + Sync + 'static {
+/// Durable storage of one server, with its audit trail.
+pub trait Store: AuditTrail + Send + Sync + 'static {
     /// Applies one event in its own transaction, writing the change and the
     /// idempotency record (key, request hash, outcome) together.
     fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError>;

@@ -11,6 +11,7 @@
 //! stored outcome. Reads use one REPEATABLE READ snapshot, so a page and the
 //! tombstone horizon it is checked against agree.
 
+mod audit;
 mod connect;
 mod errors;
 mod tls;
@@ -179,6 +180,7 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
     let next = seq + 1;
     let decided = rows::decide(request, current.as_ref(), next as u64);
     let outcome = decided.outcome();
+    audit::append(&mut tx, &sql.audit, &crate::audit::row(request, outcome))?;
     let stored = match request.key {
         Some(_) => Some(rows::outcome_column(outcome)?),
         None => None,
@@ -299,6 +301,7 @@ fn expire_once(
     Ok(Expired {
         keys,
         tombstones: tombstones as u64,
+        ..Expired::default()
     })
 }
 

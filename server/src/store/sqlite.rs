@@ -1,6 +1,8 @@
 //! The embedded SQLite store: one writer connection (so versions commit in
 //! order) and one reader connection, in WAL mode.
 
+mod audit;
+
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,7 +13,7 @@ use rusqlite::{
 use sha2::{Digest, Sha256};
 
 use super::rows::{self, Decided};
-use super::schema::SCHEMA;
+use super::schema::STEPS;
 use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
 use crate::apply::State;
 
@@ -27,7 +29,9 @@ impl SqliteStore {
     /// every commit is flushed to disk before it is acknowledged.
     pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
         let writer = connect(path, durable)?;
-        writer.execute_batch(SCHEMA).map_err(other)?;
+        for step in STEPS {
+            writer.execute_batch(step).map_err(other)?;
+        }
         let fresh_epoch = hex::encode(&random_bytes()[..8]);
         writer
             .execute(
@@ -170,6 +174,7 @@ impl Store for SqliteStore {
             .map_err(other)?;
         }
         let outcome = decided.outcome();
+        audit::append(&tx, &crate::audit::row(request, outcome))?;
         if let Some(key) = request.key {
             let stored = rows::outcome_column(outcome)?;
             tx.execute(
@@ -283,6 +288,7 @@ impl Store for SqliteStore {
         Ok(Expired {
             keys: keys as u64,
             tombstones: tombstones as u64,
+            ..Expired::default()
         })
     }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 use postgres::{Client, Config, Statement};
 
 use super::tls::Connector;
-use crate::store::schema::SCHEMA;
+use crate::store::schema::STEPS;
 
 /// Schema steps, applied in order; `schema_version` holds how many ran.
-/// Append new steps; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[SCHEMA];
+/// Append new steps (in `schema.rs`); never edit one that has shipped.
+const MIGRATIONS: &[&str] = STEPS;
 
 /// Advisory lock key held while migrating, so instances starting together
 /// do not create the same tables at once ("outbox-s" in ASCII).
@@ -149,6 +149,8 @@ pub struct Statements {
     /// `(user, key, request_hash, outcome, now)`: stores a key alone (for
     /// an event that conflicted).
     pub remember: Statement,
+    /// Appends an audit row (`audit::APPEND`).
+    pub audit: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
     /// `(user, after, limit)` → `collection, record_id, version, deleted, data`.
@@ -190,6 +192,7 @@ impl Statements {
                 "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
                  VALUES ($1, $2, $3, $4, $5)",
             )?,
+            audit: client.prepare(super::audit::APPEND)?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
             page: client.prepare(
                 "SELECT collection, record_id, version, deleted, data FROM records
