@@ -12,15 +12,20 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(Command::Audit(audit)) = &args.command {
+        // Its standard output is the entries alone: logs go to stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return find_event(audit).await;
+    }
     match args.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
             .init(),
-    }
-    if let Some(Command::Audit(audit)) = &args.command {
-        return find_event(audit).await;
     }
     let config = match args.into_config() {
         Ok(config) => config,

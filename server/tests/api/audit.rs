@@ -274,3 +274,43 @@ async fn the_audit_command_never_creates_a_database() {
     assert!(err.contains("there is no database"), "{err}");
     assert!(!missing.exists());
 }
+
+#[tokio::test]
+async fn a_database_from_before_the_audit_trail_gets_it_on_start() {
+    use outbox_sync_server::store::schema::SCHEMA;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    let schema = match postgres_url() {
+        Some(base) => {
+            let schema = Schema::create(&base).await;
+            let sql = format!(
+                "SET search_path TO {name}; {SCHEMA}
+                 CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version (version) VALUES (1);",
+                name = schema.name()
+            );
+            let url = base.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                client.batch_execute(&sql).unwrap();
+            })
+            .await
+            .unwrap();
+            Some(schema)
+        }
+        None => {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            None
+        }
+    };
+    let server = TestServer::start_in(schema, |mut config| {
+        if let Database::Sqlite { path: file, .. } = &mut config.database {
+            file.clone_from(&path);
+        }
+        config
+    })
+    .await;
+    put(&server, ALICE, "items", "i1", None, json!({})).await;
+    assert_eq!(server.history(ALICE, "items", "i1").await.len(), 1);
+}
