@@ -57,11 +57,13 @@ test("airplane mode toggled again and again during uploads loses nothing", async
     const { total: heldBefore } = await heldAnswers(server);
     for (let round = 0; round < ids.length / 2; round += 1) {
       // Online: an upload starts; the server commits it and holds the answer.
-      await setFaults(server, { hold_next: 1 });
+      await setFaults(server, { hold_next: 1, drop_next: 1, drop_mode: "close" });
       await saveNote(page, ids[2 * round], `Reading ${2 * round}`);
       const held = await waitForHeld(server, heldBefore + round + 1);
       assert.equal(held.held, 1, "the upload is in flight when the network goes");
-      // Airplane mode while it is in flight; its answer is let go into a dead network.
+      // Airplane mode while it is in flight: its answer never arrives (the
+      // connection breaks), so the device must send it again, and the server
+      // must not apply it again.
       await browser.context.setOffline(true);
       await releaseHeld(server);
       await saveNote(page, ids[2 * round + 1], `Reading ${2 * round + 1}`);

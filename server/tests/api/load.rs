@@ -310,9 +310,9 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
     if let Ok(path) = std::env::var("LOAD_REPORT") {
         std::fs::write(&path, &report).expect("the report is written");
     }
+    assert!(problems.is_empty(), "{problems:#?}");
     assert!(
         events > 0 && tally.duplicates > 0,
         "the load reached too little"
     );
-    assert!(problems.is_empty(), "{problems:#?}");
 }
