@@ -118,6 +118,23 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::default().max_depth, value_name = "N")]
     pub max_depth: usize,
 
+    /// Time a connection has to send a complete request head (also ends idle
+    /// keep-alive connections).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_timeout: Duration,
+
+    /// Time a request body has to arrive after its head (else 408).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub body_timeout: Duration,
+
+    /// Time a connection may go without a byte moving either way.
+    #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// Most connections open at once; beyond, the oldest is asked to close.
+    #[arg(long, default_value_t = Limits::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+
     /// How long idempotency keys are kept (at least 7d recommended).
     #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DURATION")]
     pub key_retention: Duration,
@@ -244,6 +261,10 @@ impl Args {
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
             max_depth: self.max_depth,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
             ..Limits::default()
         };
         config.retention = Retention {

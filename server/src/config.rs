@@ -99,6 +99,16 @@ pub struct Limits {
     pub max_key_len: usize,
     /// Most changes in one pull page.
     pub max_pull_limit: usize,
+    /// How long a connection may take to send a complete request head,
+    /// counted from when it opens or from its previous answer (so it also
+    /// ends idle keep-alive connections).
+    pub header_timeout: Duration,
+    /// How long a request body may take to arrive after its head (`408`).
+    pub body_timeout: Duration,
+    /// How long a connection may go without a byte moving either way.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; beyond, the oldest is asked to close.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -111,6 +121,10 @@ impl Default for Limits {
             max_record_id_len: 256,
             max_key_len: 128,
             max_pull_limit: 1000,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 4096,
         }
     }
 }

@@ -6,11 +6,13 @@
 pub mod apply;
 pub mod audit;
 pub mod auth;
+pub mod bodies;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod faults;
 pub mod keys;
+pub mod listen;
 pub mod logging;
 pub mod maintenance;
 pub mod routes;
@@ -184,18 +186,18 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
     if !config.cors_origins.is_empty() {
         app = app.layer(cors(&config.cors_origins));
     }
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        config.limits.body_timeout,
+        bodies::watch,
+    ));
+    let limits = config.limits.clone();
     let maintenance = maintenance::spawn(store.clone(), config.retention.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "server stopped");
-        }
+        listen::serve(listener, app, &limits, shutdown).await;
     });
     tracing::info!(%addr, database = %config.database, "listening");
     Ok(Server {

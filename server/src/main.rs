@@ -1,6 +1,7 @@
 //! The `outbox-sync-server` binary: parses flags, sets up logging, serves
 //! until Ctrl-C.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,8 +21,14 @@ async fn main() -> ExitCode {
             .init();
         return find_event(audit).await;
     }
+    // Colour only for a person watching a terminal: never in a file, a pipe
+    // or a log collector, and never with NO_COLOR set.
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     match args.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour)
+            .init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)

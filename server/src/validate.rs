@@ -48,6 +48,17 @@ pub fn key(key: &str, limits: &Limits, must_be_uuid: bool) -> Result<(), Rejecti
     Ok(())
 }
 
+/// The idempotency key a client's id stands for: a UUID in lower case
+/// (UUIDs are case-insensitive, so `ABCDEF01-…` and `abcdef01-…` are one
+/// key), any other key as it is.
+pub fn key_of(id: &str) -> String {
+    if is_uuid(id) {
+        id.to_ascii_lowercase()
+    } else {
+        id.to_owned()
+    }
+}
+
 /// Checks everything about `event` except its key; returns the policy of
 /// its collection.
 pub fn event(
@@ -207,5 +218,14 @@ mod tests {
         );
         assert!(key("abc", &limits, false).is_ok());
         assert!(key("a b", &limits, false).is_err());
+    }
+
+    #[test]
+    fn uuids_are_one_key_in_any_case() {
+        assert_eq!(
+            key_of("ABCDEF01-2345-4789-ABCD-0123456789AB"),
+            "abcdef01-2345-4789-abcd-0123456789ab"
+        );
+        assert_eq!(key_of("Order-17"), "Order-17");
     }
 }

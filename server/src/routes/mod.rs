@@ -24,7 +24,7 @@ use crate::config::{Collections, Limits, Policy};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::keys::KeyLocks;
-use crate::store::{Applied, ApplyRequest, Store, StoreError};
+use crate::store::{Applied, Batch, Store, StoreError, Write};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -191,32 +191,59 @@ pub async fn write(
         },
     };
     let hash = request_hash(&event);
-    let store = state.store.clone();
-    let owner = user.to_owned();
-    let (event, applied) = tokio::task::spawn_blocking(move || {
-        let request = ApplyRequest {
-            user: &owner,
-            event: &event,
-            key: key.as_deref(),
-            request_hash: &hash,
+    let batch = Batch {
+        user: user.to_owned(),
+        writes: vec![Write {
+            event,
+            key,
+            request_hash: hash,
             policy,
-            now_ms: now_ms(),
-        };
-        let applied = store.apply(&request);
-        (event, applied)
-    })
-    .await
-    .map_err(|e| ApiError::store(StoreError::Other(format!("apply task failed: {e}"))))?;
-    let written = match applied? {
-        Applied::Fresh(outcome) => Written::Fresh(outcome),
-        Applied::Replayed(outcome) => Written::Replayed(outcome),
-        Applied::KeyReused => Written::KeyReused,
+        }],
+        now_ms: now_ms(),
     };
-    log(user, &event, &written);
+    let (batch, mut written) = apply_batch(state, batch).await?;
+    let written = written.pop().ok_or_else(|| {
+        ApiError::store(StoreError::Other(
+            "the store answered no outcome".to_owned(),
+        ))
+    })?;
+    log(user, &batch.writes[0].event, &written);
     Ok(written)
 }
 
-fn log(user: &str, event: &Event, written: &Written) {
+/// Applies a batch's events in one store transaction (shared with other
+/// requests' batches where the store groups commits); one answer per
+/// event, in order. The batch comes back for logging.
+pub async fn apply_batch(
+    state: &AppState,
+    batch: Batch,
+) -> Result<(Arc<Batch>, Vec<Written>), ApiError> {
+    let batch = Arc::new(batch);
+    let store = state.store.clone();
+    let sent = batch.clone();
+    let applied = tokio::task::spawn_blocking(move || store.apply(sent))
+        .await
+        .map_err(|e| ApiError::store(StoreError::Other(format!("apply task failed: {e}"))))??;
+    if applied.len() != batch.writes.len() {
+        return Err(ApiError::store(StoreError::Other(format!(
+            "the store answered {} outcomes for {} events",
+            applied.len(),
+            batch.writes.len()
+        ))));
+    }
+    let written = applied
+        .into_iter()
+        .map(|applied| match applied {
+            Applied::Fresh(outcome) => Written::Fresh(outcome),
+            Applied::Replayed(outcome) => Written::Replayed(outcome),
+            Applied::KeyReused => Written::KeyReused,
+        })
+        .collect();
+    Ok((batch, written))
+}
+
+/// Logs what became of an event.
+pub fn log(user: &str, event: &Event, written: &Written) {
     let (status, outcome) = match written {
         Written::Fresh(outcome) => (outcome.status(), Some(outcome)),
         Written::Replayed(outcome) => ("duplicate", Some(outcome)),
@@ -240,7 +267,7 @@ fn log(user: &str, event: &Event, written: &Written) {
 }
 
 /// SHA-256 of everything that defines the request except its key.
-fn request_hash(event: &Event) -> String {
+pub fn request_hash(event: &Event) -> String {
     let canonical = serde_json::to_vec(&(
         &event.collection,
         &event.record_id,

@@ -1,7 +1,11 @@
 //! `GET /v1/changes?since=TOKEN&limit=N`: changes in server order.
 //!
 //! A token is `<database epoch>.<position>`: opaque to clients, but it lets
-//! the server tell a token of another (or a reset) database.
+//! the server tell a token of another (or a reset) database. A page of a
+//! full resync that has more to come hands out `<epoch>.<position>h<horizon>`:
+//! the rest of the resync, valid as long as no tombstone is purged beyond
+//! the horizon the resync began with (its records may lie below it); the
+//! resync's last page hands out a plain token at or above the horizon.
 
 use std::collections::HashMap;
 
@@ -13,7 +17,7 @@ use outbox_sync_protocol::ChangesResponse;
 use super::{blocking, AppState};
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::store::Changes;
+use crate::store::{Changes, Since};
 
 /// Changes per page when `limit` is not given.
 const DEFAULT_LIMIT: usize = 100;
@@ -37,39 +41,63 @@ pub async fn changes(
     };
     let epoch = state.store.epoch().to_owned();
     let since = match query.get("since").map(String::as_str) {
-        None | Some("") => None,
-        Some(token) => Some(parse_token(token, &epoch)?),
+        None | Some("") => Since::START,
+        Some(token) => parse_token(token, &epoch)?,
     };
     let page = blocking(&state, move |store| store.changes(&user, since, limit)).await?;
     match page {
         Changes::Gone => Err(gone(
             "This sync token is older than the server keeps deletions for",
         )),
+        Changes::NotIssued => Err(invalid_token()),
         Changes::Page {
             records,
-            position,
+            next,
             has_more,
         } => Ok(Json(ChangesResponse {
             changes: records,
-            next_token: format!("{epoch}.{position}"),
+            next_token: token(&epoch, next),
             has_more,
         })),
     }
 }
 
-fn parse_token(token: &str, epoch: &str) -> Result<u64, ApiError> {
-    let malformed = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "since is not a sync token from this server; pass the next_token of an earlier pull, or leave since out to start over.",
-        )
+/// The token that resumes at `since`.
+fn token(epoch: &str, since: Since) -> String {
+    match since.valid_above {
+        Some(valid) if valid != since.position => format!("{epoch}.{}h{valid}", since.position),
+        _ => format!("{epoch}.{}", since.position),
+    }
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::bad_request(
+        "invalid_token",
+        "since is not a sync token from this server; pass the next_token of an earlier pull, or leave since out to start over.",
+    )
+}
+
+fn number(digits: &str) -> Result<u64, ApiError> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_token());
+    }
+    // All digits but too large for u64: never issued either.
+    digits.parse().map_err(|_| invalid_token())
+}
+
+fn parse_token(token: &str, epoch: &str) -> Result<Since, ApiError> {
+    let (token_epoch, rest) = token.rsplit_once('.').ok_or_else(invalid_token)?;
+    let since = match rest.split_once('h') {
+        None => Since::after(number(rest)?),
+        Some((position, valid)) => Since {
+            position: number(position)?,
+            valid_above: Some(number(valid)?),
+        },
     };
-    let (token_epoch, position) = token.rsplit_once('.').ok_or_else(malformed)?;
-    let position: u64 = position.parse().map_err(|_| malformed())?;
     if token_epoch != epoch {
         return Err(gone("This sync token comes from another server database"));
     }
-    Ok(position)
+    Ok(since)
 }
 
 fn gone(why: &str) -> ApiError {

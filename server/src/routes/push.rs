@@ -1,5 +1,6 @@
-//! `POST /v1/push`: applies a batch of events in order, each in its own
-//! transaction, and answers one result per event.
+//! `POST /v1/push`: validates each event, applies the valid ones in order in
+//! ONE store transaction (each with its own outcome), and answers one
+//! result per event.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -8,9 +9,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use outbox_sync_protocol::{Outcome, PushRequest, PushResponse, PushResult};
 
-use super::{read_json, write, AppState, InFlight, Written};
+use super::{apply_batch, log, now_ms, read_json, request_hash, AppState, Written};
 use crate::auth::User;
 use crate::error::ApiError;
+use crate::store::{Batch, Write};
 use crate::validate;
 
 /// Handles `POST /v1/push`.
@@ -31,22 +33,61 @@ pub async fn push(
             ),
         ));
     }
-    let mut results = Vec::with_capacity(request.events.len());
+    // Rejected events get their outcome now; the rest go to the store
+    // together, in order, as one batch.
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(request.events.len());
+    let mut event_ids = Vec::with_capacity(request.events.len());
+    let mut writes = Vec::with_capacity(request.events.len());
     for event in request.events {
         let event_id = event.event_id.clone();
         let checked = validate::key(&event_id, &state.limits, true)
             .and_then(|()| validate::event(&event, &state.limits, &state.collections));
-        let outcome = match checked {
+        match checked {
             Err(rejection) => {
                 tracing::info!(event_id = %event_id, user, code = rejection.code, "event rejected");
-                Outcome::Rejected {
+                outcomes.push(Some(Outcome::Rejected {
                     code: rejection.code.to_owned(),
                     message: rejection.message,
-                }
+                }));
             }
             Ok(policy) => {
-                let key = Some(event_id.clone());
-                match write(&state, &user, event, key, policy, InFlight::Wait).await? {
+                outcomes.push(None);
+                writes.push(Write {
+                    key: Some(validate::key_of(&event_id)),
+                    request_hash: request_hash(&event),
+                    event,
+                    policy,
+                });
+            }
+        }
+        event_ids.push(event_id);
+    }
+    let mut written = Vec::new().into_iter();
+    let mut batch = None;
+    if !writes.is_empty() {
+        let (applied, answers) = apply_batch(
+            &state,
+            Batch {
+                user: user.clone(),
+                writes,
+                now_ms: now_ms(),
+            },
+        )
+        .await?;
+        written = answers.into_iter();
+        batch = Some(applied);
+    }
+    let mut logged = batch.iter().flat_map(|batch| batch.writes.iter());
+    let results = event_ids
+        .into_iter()
+        .zip(outcomes)
+        .map(|(event_id, outcome)| {
+            let outcome = outcome.unwrap_or_else(|| {
+                let answer = written.next().unwrap_or(Written::Busy);
+                if let Some(write) = logged.next() {
+                    log(&user, &write.event, &answer);
+                }
+                match answer {
                     Written::Fresh(outcome) => outcome,
                     Written::Replayed(original) => Outcome::Duplicate {
                         original: Box::new(original),
@@ -58,11 +99,11 @@ pub async fn push(
                              give every new change its own event_id."
                         ),
                     },
-                    Written::Busy => unreachable!("push waits for keys in flight"),
+                    Written::Busy => unreachable!("the store answers every event"),
                 }
-            }
-        };
-        results.push(PushResult { event_id, outcome });
-    }
+            });
+            PushResult { event_id, outcome }
+        })
+        .collect();
     Ok(Json(PushResponse { results }))
 }

@@ -100,7 +100,7 @@ async fn change(
             let key = value.to_str().unwrap_or("\u{0}").to_owned();
             validate::key(&key, &state.limits, false)
                 .map_err(|r| ApiError::bad_request("invalid_idempotency_key", r.message))?;
-            Some(key)
+            Some(validate::key_of(&key))
         }
     };
     let (base_version, policy) = precondition(&headers, configured)?;

@@ -13,6 +13,7 @@ pub mod schema;
 pub mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
 use outbox_sync_protocol::{Event, Outcome, Record};
 
@@ -37,6 +38,46 @@ pub struct ApplyRequest<'a> {
     pub now_ms: i64,
 }
 
+/// One event of a [`Batch`], with what idempotency needs.
+#[derive(Debug, Clone)]
+pub struct Write {
+    /// The validated event.
+    pub event: Event,
+    /// The idempotency key, or `None` for a write sent without one.
+    pub key: Option<String>,
+    /// Hash of everything in the request except the key.
+    pub request_hash: String,
+    /// The conflict policy to apply.
+    pub policy: Policy,
+}
+
+/// The events of one request (a push, or a single-record write), applied
+/// in order in one transaction.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Whose data this is.
+    pub user: String,
+    /// The events, in the order they are applied.
+    pub writes: Vec<Write>,
+    /// Wall-clock time, for expiry only (never for ordering).
+    pub now_ms: i64,
+}
+
+impl Batch {
+    /// The [`ApplyRequest`] of the `index`th write.
+    pub fn request(&self, index: usize) -> ApplyRequest<'_> {
+        let write = &self.writes[index];
+        ApplyRequest {
+            user: &self.user,
+            event: &write.event,
+            key: write.key.as_deref(),
+            request_hash: &write.request_hash,
+            policy: write.policy,
+            now_ms: self.now_ms,
+        }
+    }
+}
+
 /// What `apply` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
@@ -48,6 +89,40 @@ pub enum Applied {
     KeyReused,
 }
 
+/// Where a pull starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since {
+    /// Records after this position are returned.
+    pub position: u64,
+    /// The tombstone horizon this pull must not be behind (`410` when the
+    /// user's horizon is above it): the position itself for an incremental
+    /// pull; for the later pages of a full resync, the horizon when the
+    /// resync began (so a purge during the resync restarts it, and nothing
+    /// else does); `None` for the first page of a full resync.
+    pub valid_above: Option<u64>,
+}
+
+impl Since {
+    /// A full resync from the beginning.
+    pub const START: Since = Since {
+        position: 0,
+        valid_above: None,
+    };
+
+    /// An incremental pull after `position`.
+    pub fn after(position: u64) -> Since {
+        Since {
+            position,
+            valid_above: Some(position),
+        }
+    }
+
+    /// Whether this pull is part of a full resync.
+    pub fn is_resync(&self) -> bool {
+        self.valid_above != Some(self.position)
+    }
+}
+
 /// One page of changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Changes {
@@ -55,13 +130,18 @@ pub enum Changes {
     Page {
         /// At most `limit` records.
         records: Vec<Record>,
-        /// The position after the last record (or the one asked for).
-        position: u64,
+        /// Where the next pull starts: after the last record, or, at the end
+        /// of a full resync, at least at the user's tombstone horizon (so
+        /// the token is never older than the horizon).
+        next: Since,
         /// Whether more records follow.
         has_more: bool,
     },
     /// Tombstones after the asked position were purged: resync from scratch.
     Gone,
+    /// The position is beyond anything this database has handed out: not
+    /// a token of this server.
+    NotIssued,
 }
 
 /// What a maintenance pass removed.
@@ -76,7 +156,7 @@ pub struct Expired {
 }
 
 /// A storage failure.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StoreError {
     /// The database is locked by another writer for too long: retry later.
     Busy,
@@ -97,9 +177,12 @@ impl std::error::Error for StoreError {}
 
 /// Durable storage of one server, with its audit trail.
 pub trait Store: AuditTrail + Send + Sync + 'static {
-    /// Applies one event in its own transaction, writing the change and the
-    /// idempotency record (key, request hash, outcome) together.
-    fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError>;
+    /// Applies a batch's events in order in one transaction, each with its
+    /// own outcome (a conflict or a reused key refuses that event only),
+    /// writing every change with its idempotency record (key, request hash,
+    /// outcome). Returns once the transaction is committed (flushed, for a
+    /// durable store); on an error nothing of the batch is kept.
+    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError>;
 
     /// The record, tombstones included, or `None` when there is none.
     fn get(
@@ -109,8 +192,8 @@ pub trait Store: AuditTrail + Send + Sync + 'static {
         record_id: &str,
     ) -> Result<Option<Record>, StoreError>;
 
-    /// Up to `limit` records changed after `since` (`None`: from the start).
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError>;
+    /// Up to `limit` records changed after `since`.
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError>;
 
     /// Removes keys created before `keys_before_ms` and tombstones last
     /// changed before `tombstones_before_ms`, moving each user's horizon.

@@ -1,7 +1,8 @@
 //! The PostgreSQL store: several server instances can share one database.
 //!
-//! Every write transaction first locks the single `seq` row of `counters`
-//! (`SELECT … FOR UPDATE`), then decides and writes. That one row lock
+//! Every write transaction (one per push: all its events) first locks the
+//! single `seq` row of `counters` (`SELECT … FOR UPDATE`), then decides and
+//! writes each event, and moves `seq` once before it commits. That one row lock
 //! serialises writers across all instances, so versions are taken and
 //! committed in the same order: a pull never sees version N+1 while N is
 //! still invisible, and never skips a change. Under the lock the
@@ -17,6 +18,7 @@ mod errors;
 mod tls;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use outbox_sync_protocol::Record;
@@ -27,7 +29,7 @@ use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use self::errors::{classify, connection_lost, jitter, retryable, Fault};
 use self::tls::Connector;
 use super::rows::{self, Decided};
-use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
+use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
 pub use self::connect::redact;
@@ -136,23 +138,72 @@ fn load(
     Ok(Some(state))
 }
 
-/// One attempt at applying an event: at most 2 round trips before the
-/// `seq` lock, 3 while holding it (lock, re-check and load, write), then
-/// the commit.
-fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fault> {
+/// One attempt at applying a batch in one transaction: replays without a
+/// lock when every key is known already; otherwise takes the `seq` lock
+/// once, applies each event in order ([`apply_event`]), moves `seq` once
+/// and commits.
+fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
-    let event = request.event;
     // A replay needs no lock: a stored key never changes.
-    if let Some(key) = request.key {
-        if let Some(row) = client.query_opt(&sql.seen, &[&request.user, &key])? {
-            return Ok(rows::replay(request, row.get(0), row.get(1))?);
-        }
+    if let Some(replayed) = replay_all(client, sql, batch)? {
+        return Ok(replayed);
     }
     let mut tx = client.transaction()?;
-    let seq: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-    // This statement starts after the lock was granted, so it sees every
+    let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+    let mut seq = start;
+    let mut answers = Vec::with_capacity(batch.writes.len());
+    for index in 0..batch.writes.len() {
+        answers.push(apply_event(&mut tx, sql, &batch.request(index), &mut seq)?);
+    }
+    if seq != start {
+        tx.execute(&sql.set_seq, &[&seq])?;
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// The stored outcomes when every event of `batch` has a key seen before
+/// (one round trip, no lock), or `None`.
+fn replay_all(
+    client: &mut postgres::Client,
+    sql: &Statements,
+    batch: &Batch,
+) -> Result<Option<Vec<Applied>>, Fault> {
+    let keys: Option<Vec<&str>> = batch.writes.iter().map(|w| w.key.as_deref()).collect();
+    let Some(keys) = keys else {
+        return Ok(None);
+    };
+    let rows = client.query(&sql.seen_any, &[&batch.user, &keys])?;
+    let mut seen = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        seen.insert(
+            row.get::<_, &str>(0),
+            (row.get::<_, &str>(1), row.get::<_, &str>(2)),
+        );
+    }
+    let mut replayed = Vec::with_capacity(keys.len());
+    for (index, key) in keys.iter().enumerate() {
+        let Some((hash, outcome)) = seen.get(key) else {
+            return Ok(None);
+        };
+        replayed.push(rows::replay(&batch.request(index), hash, outcome)?);
+    }
+    Ok(Some(replayed))
+}
+
+/// Applies one event inside the caller's transaction, which holds the `seq`
+/// lock: 2 round trips (re-check the key and load the record; write).
+/// Every write that belongs to the event goes here, in this transaction.
+fn apply_event(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &Statements,
+    request: &ApplyRequest<'_>,
+    seq: &mut i64,
+) -> Result<Applied, Fault> {
+    let event = request.event;
+    // This statement runs after the lock was granted, so it sees every
     // commit made before: an instance that applied this key first, and the
-    // record as the last writer left it.
+    // record as the last writer left it; and this transaction's own writes.
     let row = tx.query_one(
         &sql.recheck,
         &[
@@ -177,10 +228,10 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
             )?)
         }
     };
-    let next = seq + 1;
+    let next = *seq + 1;
     let decided = rows::decide(request, current.as_ref(), next as u64);
     let outcome = decided.outcome();
-    audit::append(&mut tx, &sql.audit, &crate::audit::row(request, outcome))?;
+    audit::append(tx, &sql.audit, &crate::audit::row(request, outcome))?;
     let stored = match request.key {
         Some(_) => Some(rows::outcome_column(outcome)?),
         None => None,
@@ -204,6 +255,7 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
                     &stored,
                 ],
             )?;
+            *seq = next;
         }
         Decided::Conflict(_) => {
             if let (Some(key), Some(stored)) = (request.key, &stored) {
@@ -220,16 +272,10 @@ fn apply_once(conn: &mut Conn, request: &ApplyRequest<'_>) -> Result<Applied, Fa
             }
         }
     }
-    tx.commit()?;
     Ok(Applied::Fresh(outcome.clone()))
 }
 
-fn changes_once(
-    conn: &mut Conn,
-    user: &str,
-    since: Option<u64>,
-    limit: usize,
-) -> Result<Changes, Fault> {
+fn changes_once(conn: &mut Conn, user: &str, since: Since, limit: usize) -> Result<Changes, Fault> {
     let Conn { client, sql, .. } = conn;
     // One snapshot for the horizon and the page: an expiry committing in
     // between cannot make the page skip purged tombstones.
@@ -238,12 +284,11 @@ fn changes_once(
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    let position = since.unwrap_or(0);
-    if since.is_some() {
-        let horizon: Option<i64> = tx.query_opt(&sql.horizon, &[&user])?.map(|row| row.get(0));
-        if horizon.is_some_and(|h| position < h as u64) {
-            return Ok(Changes::Gone);
-        }
+    let position = since.position;
+    let horizon: Option<i64> = tx.query_opt(&sql.horizon, &[&user])?.map(|row| row.get(0));
+    let seq: i64 = tx.query_one(&sql.seq, &[])?.get(0);
+    if let Some(refused) = rows::refuse(since, horizon, seq) {
+        return Ok(refused);
     }
     let found = tx.query(
         &sql.page,
@@ -261,7 +306,7 @@ fn changes_once(
             row.get(4),
         )?);
     }
-    Ok(rows::page(records, limit, position))
+    Ok(rows::page(records, limit, since, horizon))
 }
 
 fn expire_once(
@@ -306,10 +351,11 @@ fn expire_once(
 }
 
 impl Store for PostgresStore {
-    fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError> {
-        // With a key, a second run after a lost connection is safe: if the
-        // first committed, the key is found and its outcome replayed.
-        self.run(request.key.is_some(), |conn| apply_once(conn, request))
+    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
+        // With keys, a second run after a lost connection is safe: if the
+        // first committed, the keys are found and their outcomes replayed.
+        let repeatable = batch.writes.iter().all(|write| write.key.is_some());
+        self.run(repeatable, |conn| apply_once(conn, &batch))
     }
 
     fn get(
@@ -325,7 +371,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError> {
         self.run(true, |conn| changes_once(conn, user, since, limit))
     }
 

@@ -5,7 +5,7 @@
 
 use outbox_sync_protocol::{Map, Outcome, Record, Value};
 
-use super::{Applied, ApplyRequest, Changes, StoreError};
+use super::{Applied, ApplyRequest, Changes, Since, StoreError};
 use crate::apply::{self, Decision, FieldVersions, State};
 
 /// The record as the trait's `Record`.
@@ -148,15 +148,41 @@ pub fn json_error(error: serde_json::Error) -> StoreError {
     StoreError::Other(format!("stored JSON is unreadable: {error}"))
 }
 
-/// A page of changes from up to `limit + 1` records read after `position`
-/// (the extra one only says that more follow).
-pub fn page(mut records: Vec<Record>, limit: usize, position: u64) -> Changes {
+/// Why a pull cannot start at `since`, given the user's tombstone
+/// `horizon` and the highest position the database has handed out (`seq`).
+pub fn refuse(since: Since, horizon: Option<i64>, seq: i64) -> Option<Changes> {
+    let seq = seq.max(0) as u64;
+    if since.position > seq || since.valid_above.is_some_and(|v| v > seq) {
+        return Some(Changes::NotIssued);
+    }
+    let horizon = horizon.unwrap_or(0).max(0) as u64;
+    since
+        .valid_above
+        .is_some_and(|v| v < horizon)
+        .then_some(Changes::Gone)
+}
+
+/// A page of changes from up to `limit + 1` records read after `since`
+/// (the extra one only says that more follow). The pages of a full resync
+/// stay valid against the horizon the resync began with; its last page
+/// moves to the user's `horizon` when that is further, since every purged
+/// tombstone lies below it.
+pub fn page(mut records: Vec<Record>, limit: usize, since: Since, horizon: Option<i64>) -> Changes {
     let has_more = records.len() > limit;
     records.truncate(limit);
-    let position = records.last().map_or(position, |r| r.version);
+    let last = records.last().map_or(since.position, |r| r.version);
+    let horizon = horizon.unwrap_or(0).max(0) as u64;
+    let next = match (since.is_resync(), has_more) {
+        (true, true) => Since {
+            position: last,
+            valid_above: Some(since.valid_above.unwrap_or(horizon)),
+        },
+        (true, false) => Since::after(last.max(horizon)),
+        (false, _) => Since::after(last),
+    };
     Changes::Page {
         records,
-        position,
+        next,
         has_more,
     }
 }

@@ -1,25 +1,51 @@
 //! The embedded SQLite store: one writer connection (so versions commit in
 //! order) and one reader connection, in WAL mode.
+//!
+//! The writer lives on its own thread. Requests queue their batches; the
+//! thread takes every batch waiting, applies them in ONE transaction (each
+//! batch in a savepoint, each event with its own outcome) and commits once:
+//! **group commit**. While one commit is being flushed the next group
+//! gathers, so concurrent pushes share a flush and a durable commit costs
+//! one `fsync` per group rather than per event. The `seq` counter is read
+//! once per group and written once at its end. Statements are prepared once
+//! and cached on the connection.
 
 mod audit;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use outbox_sync_protocol::Record;
-use rusqlite::{
-    params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::rows::{self, Decided};
 use super::schema::STEPS;
-use super::{Applied, ApplyRequest, Changes, Expired, Store, StoreError};
+use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
+
+/// Most events one group commit takes; more wait for the next group, so a
+/// flood of pushes cannot make one transaction (and its answers) huge.
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+/// Work for the writer thread.
+enum Job {
+    /// A batch to apply in the next group commit.
+    Apply {
+        batch: Arc<Batch>,
+        reply: SyncSender<Result<Vec<Applied>, StoreError>>,
+    },
+    /// Anything else that writes (expiry), run alone between groups.
+    Run(Box<dyn FnOnce(&mut Connection) + Send>),
+}
 
 /// Records, keys and horizons in one SQLite file.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    /// `None` only while dropping.
+    jobs: Option<Mutex<Sender<Job>>>,
+    writer: Option<JoinHandle<()>>,
     reader: Mutex<Connection>,
     epoch: String,
 }
@@ -45,12 +71,225 @@ impl SqliteStore {
             })
             .map_err(other)?;
         let reader = connect(path, durable)?;
+        let (jobs, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            jobs: Some(Mutex::new(jobs)),
+            writer: Some(thread),
             reader: Mutex::new(reader),
             epoch,
         })
     }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().expect("the queue lives until drop");
+        lock(jobs).send(job).map_err(|_| stopped())
+    }
+
+    /// Runs `work` on the writer connection between two groups.
+    fn run_on_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Job::Run(Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        })))?;
+        answer.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer after the jobs already queued.
+        self.jobs.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Other("the SQLite writer thread stopped".to_owned())
+}
+
+/// The writer thread: one group commit per turn, built from every batch
+/// waiting in the queue.
+fn write_loop(mut conn: Connection, queue: Receiver<Job>) {
+    let mut next = queue.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Run(work) => work(&mut conn),
+            Job::Apply { batch, reply } => {
+                let mut events = batch.writes.len();
+                let mut group = vec![(batch, reply)];
+                while events < MAX_GROUP_EVENTS {
+                    match queue.try_recv() {
+                        Ok(Job::Apply { batch, reply }) => {
+                            events += batch.writes.len();
+                            group.push((batch, reply));
+                        }
+                        Ok(run) => {
+                            next = Some(run);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let batches: Vec<&Batch> = group.iter().map(|(batch, _)| batch.as_ref()).collect();
+                let answers = commit_group(&mut conn, &batches);
+                for ((_, reply), answer) in group.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+        if next.is_none() {
+            next = queue.recv().ok();
+        }
+    }
+}
+
+/// Applies `batches` in one transaction, each in its own savepoint (a
+/// batch that fails is rolled back alone), and commits once. Returns one
+/// answer per batch.
+fn commit_group(
+    conn: &mut Connection,
+    batches: &[&Batch],
+) -> Vec<Result<Vec<Applied>, StoreError>> {
+    let fail_all = |error: StoreError| batches.iter().map(|_| Err(error.clone())).collect();
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(other(e)),
+    };
+    let start = match read_seq(&tx) {
+        Ok(seq) => seq,
+        Err(e) => return fail_all(e),
+    };
+    let mut seq = start;
+    let mut answers = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let before = seq;
+        let answer = tx.savepoint().map_err(other).and_then(|savepoint| {
+            let applied = apply_batch(&savepoint, batch, &mut seq)?;
+            savepoint.commit().map_err(other)?;
+            Ok(applied)
+        });
+        if answer.is_err() {
+            // The savepoint rolled back when dropped.
+            seq = before;
+        }
+        answers.push(answer);
+    }
+    if seq != start {
+        if let Err(e) = tx
+            .prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'seq'")
+            .and_then(|mut update| update.execute(params![seq]))
+        {
+            return fail_all(other(e));
+        }
+    }
+    match tx.commit() {
+        Ok(()) => answers,
+        Err(e) => fail_all(other(e)),
+    }
+}
+
+/// The push path's loop: each event of `batch` in order, on the open
+/// transaction.
+fn apply_batch(
+    conn: &Connection,
+    batch: &Batch,
+    seq: &mut i64,
+) -> Result<Vec<Applied>, StoreError> {
+    (0..batch.writes.len())
+        .map(|index| apply_event(conn, &batch.request(index), seq))
+        .collect()
+}
+
+fn read_seq(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
+        .and_then(|mut select| select.query_row([], |row| row.get(0)))
+        .map_err(other)
+}
+
+/// Applies one event on `conn`, inside the caller's transaction: replays a
+/// known key, or decides against the record, writes the change (taking the
+/// next version from `seq`) and stores the key with its outcome. Every
+/// write that belongs to the event goes here, in this transaction.
+fn apply_event(
+    conn: &Connection,
+    request: &ApplyRequest<'_>,
+    seq: &mut i64,
+) -> Result<Applied, StoreError> {
+    let event = request.event;
+    if let Some(key) = request.key {
+        let seen: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT request_hash, outcome FROM idempotency WHERE user_id = ?1 AND idem_key = ?2",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_row(params![request.user, key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()
+            })
+            .map_err(other)?;
+        if let Some((hash, outcome)) = seen {
+            return rows::replay(request, &hash, &outcome);
+        }
+    }
+    let current = load(conn, request.user, &event.collection, &event.record_id)?;
+    let next = *seq as u64 + 1;
+    let decided = rows::decide(request, current.as_ref(), next);
+    if let Decided::Apply { state, .. } = &decided {
+        let (data, fields) = rows::columns_of(state)?;
+        conn.prepare_cached(
+            "INSERT INTO records
+                (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                field_versions = excluded.field_versions, updated_at = excluded.updated_at",
+        )
+        .and_then(|mut upsert| {
+            upsert.execute(params![
+                request.user,
+                event.collection,
+                event.record_id,
+                next as i64,
+                i64::from(state.deleted),
+                data,
+                fields,
+                request.now_ms
+            ])
+        })
+        .map_err(other)?;
+        *seq = next as i64;
+    }
+    let outcome = decided.outcome();
+    audit::append(conn, &crate::audit::row(request, outcome))?;
+    if let Some(key) = request.key {
+        let stored = rows::outcome_column(outcome)?;
+        conn.prepare_cached(
+            "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                request.user,
+                key,
+                request.request_hash,
+                stored,
+                request.now_ms
+            ])
+        })
+        .map_err(other)?;
+    }
+    Ok(Applied::Fresh(outcome.clone()))
 }
 
 fn connect(path: &Path, durable: bool) -> Result<Connection, StoreError> {
@@ -82,7 +321,7 @@ fn other(error: rusqlite::Error) -> StoreError {
     }
 }
 
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a transaction open
     // (rusqlite rolls back on drop), so the connection is still sound.
     mutex
@@ -91,26 +330,28 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 fn load(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     user: &str,
     collection: &str,
     record_id: &str,
 ) -> Result<Option<State>, StoreError> {
-    let row = tx
-        .query_row(
+    let row = conn
+        .prepare_cached(
             "SELECT version, deleted, data, field_versions FROM records
              WHERE user_id = ?1 AND collection = ?2 AND record_id = ?3",
-            params![user, collection, record_id],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            },
         )
-        .optional()
+        .and_then(|mut select| {
+            select
+                .query_row(params![user, collection, record_id], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .optional()
+        })
         .map_err(other)?;
     row.map(|(version, deleted, data, fields)| {
         rows::state_of(version, deleted != 0, &data, &fields)
@@ -119,79 +360,10 @@ fn load(
 }
 
 impl Store for SqliteStore {
-    fn apply(&self, request: &ApplyRequest<'_>) -> Result<Applied, StoreError> {
-        let event = request.event;
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(other)?;
-        if let Some(key) = request.key {
-            let seen: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT request_hash, outcome FROM idempotency WHERE user_id = ?1 AND idem_key = ?2",
-                    params![request.user, key],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(other)?;
-            if let Some((hash, outcome)) = seen {
-                return rows::replay(request, &hash, &outcome);
-            }
-        }
-        let current = load(&tx, request.user, &event.collection, &event.record_id)?;
-        let seq: i64 = tx
-            .query_row("SELECT value FROM counters WHERE name = 'seq'", [], |row| {
-                row.get(0)
-            })
-            .map_err(other)?;
-        let next = seq as u64 + 1;
-        let decided = rows::decide(request, current.as_ref(), next);
-        if let Decided::Apply { state, .. } = &decided {
-            tx.execute(
-                "UPDATE counters SET value = ?1 WHERE name = 'seq'",
-                params![next as i64],
-            )
-            .map_err(other)?;
-            let (data, fields) = rows::columns_of(state)?;
-            tx.execute(
-                "INSERT INTO records
-                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
-                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
-                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
-                params![
-                    request.user,
-                    event.collection,
-                    event.record_id,
-                    next as i64,
-                    i64::from(state.deleted),
-                    data,
-                    fields,
-                    request.now_ms
-                ],
-            )
-            .map_err(other)?;
-        }
-        let outcome = decided.outcome();
-        audit::append(&tx, &crate::audit::row(request, outcome))?;
-        if let Some(key) = request.key {
-            let stored = rows::outcome_column(outcome)?;
-            tx.execute(
-                "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    request.user,
-                    key,
-                    request.request_hash,
-                    stored,
-                    request.now_ms
-                ],
-            )
-            .map_err(other)?;
-        }
-        tx.commit().map_err(other)?;
-        Ok(Applied::Fresh(outcome.clone()))
+    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Job::Apply { batch, reply })?;
+        answer.recv().map_err(|_| stopped())?
     }
 
     fn get(
@@ -206,25 +378,23 @@ impl Store for SqliteStore {
         Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
     }
 
-    fn changes(&self, user: &str, since: Option<u64>, limit: usize) -> Result<Changes, StoreError> {
+    fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError> {
         let mut conn = lock(&self.reader);
         let tx = conn.transaction().map_err(other)?;
-        let position = since.unwrap_or(0);
-        if since.is_some() {
-            let horizon: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM horizons WHERE user_id = ?1",
-                    params![user],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(other)?;
-            if horizon.is_some_and(|h| position < h as u64) {
-                return Ok(Changes::Gone);
-            }
+        let position = since.position;
+        let horizon: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM horizons WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row(params![user], |row| row.get(0)).optional())
+            .map_err(other)?;
+        let seq: i64 = tx
+            .prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(other)?;
+        if let Some(refused) = rows::refuse(since, horizon, seq) {
+            return Ok(refused);
         }
         let mut statement = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT collection, record_id, version, deleted, data FROM records
                  WHERE user_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
             )
@@ -251,7 +421,7 @@ impl Store for SqliteStore {
                 &data,
             )?);
         }
-        Ok(rows::page(records, limit, position))
+        Ok(rows::page(records, limit, since, horizon))
     }
 
     fn expire(
@@ -259,40 +429,171 @@ impl Store for SqliteStore {
         keys_before_ms: i64,
         tombstones_before_ms: i64,
     ) -> Result<Expired, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(other)?;
-        let keys = tx
-            .execute(
-                "DELETE FROM idempotency WHERE created_at < ?1",
-                params![keys_before_ms],
-            )
-            .map_err(other)?;
-        tx.execute(
-            "INSERT INTO horizons (user_id, seq)
-             SELECT user_id, MAX(version) FROM records
-             WHERE deleted = 1 AND updated_at < ?1 GROUP BY user_id
-             ON CONFLICT (user_id) DO UPDATE SET
-                seq = CASE WHEN excluded.seq > horizons.seq THEN excluded.seq ELSE horizons.seq END",
-            params![tombstones_before_ms],
-        )
-        .map_err(other)?;
-        let tombstones = tx
-            .execute(
-                "DELETE FROM records WHERE deleted = 1 AND updated_at < ?1",
-                params![tombstones_before_ms],
-            )
-            .map_err(other)?;
-        tx.commit().map_err(other)?;
-        Ok(Expired {
-            keys: keys as u64,
-            tombstones: tombstones as u64,
-            ..Expired::default()
-        })
+        self.run_on_writer(move |conn| expire_on(conn, keys_before_ms, tombstones_before_ms))
     }
 
     fn epoch(&self) -> &str {
         &self.epoch
+    }
+}
+
+fn expire_on(
+    conn: &mut Connection,
+    keys_before_ms: i64,
+    tombstones_before_ms: i64,
+) -> Result<Expired, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(other)?;
+    let keys = tx
+        .execute(
+            "DELETE FROM idempotency WHERE created_at < ?1",
+            params![keys_before_ms],
+        )
+        .map_err(other)?;
+    tx.execute(
+        "INSERT INTO horizons (user_id, seq)
+         SELECT user_id, MAX(version) FROM records
+         WHERE deleted = 1 AND updated_at < ?1 GROUP BY user_id
+         ON CONFLICT (user_id) DO UPDATE SET
+            seq = CASE WHEN excluded.seq > horizons.seq THEN excluded.seq ELSE horizons.seq END",
+        params![tombstones_before_ms],
+    )
+    .map_err(other)?;
+    let tombstones = tx
+        .execute(
+            "DELETE FROM records WHERE deleted = 1 AND updated_at < ?1",
+            params![tombstones_before_ms],
+        )
+        .map_err(other)?;
+    tx.commit().map_err(other)?;
+    Ok(Expired {
+        keys: keys as u64,
+        tombstones: tombstones as u64,
+        ..Expired::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use outbox_sync_protocol::{Event, Op, Outcome, Value};
+
+    use super::*;
+    use crate::config::Policy;
+    use crate::store::Write;
+
+    fn put(key: &str, record_id: &str) -> Write {
+        Write {
+            event: Event {
+                event_id: key.to_owned(),
+                collection: "items".to_owned(),
+                record_id: record_id.to_owned(),
+                op: Op::Put,
+                base_version: None,
+                payload: Value::Object(
+                    [("k".to_owned(), Value::String(key.to_owned()))]
+                        .into_iter()
+                        .collect(),
+                ),
+            },
+            key: Some(key.to_owned()),
+            request_hash: format!("hash-{key}"),
+            policy: Policy::Lww,
+        }
+    }
+
+    fn batch(writes: Vec<Write>) -> Batch {
+        Batch {
+            user: "alice".to_owned(),
+            writes,
+            now_ms: 1,
+        }
+    }
+
+    fn versions(answer: &Result<Vec<Applied>, StoreError>) -> Vec<u64> {
+        let applied = answer.as_ref().expect("applied");
+        applied
+            .iter()
+            .map(|a| match a {
+                Applied::Fresh(Outcome::Applied { version, .. }) => *version,
+                other => panic!("expected a fresh apply, got {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_batch_rolls_back_alone_and_the_group_commits_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        drop(SqliteStore::open(&path, false).unwrap());
+        let mut conn = connect(&path, false).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON records WHEN NEW.record_id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+        let first = batch(vec![put("k1", "a"), put("k2", "b")]);
+        let failing = batch(vec![put("k3", "c"), put("k4", "boom")]);
+        let last = batch(vec![put("k5", "d"), put("k1", "a")]);
+        let answers = commit_group(&mut conn, &[&first, &failing, &last]);
+        assert_eq!(versions(&answers[0]), [1, 2]);
+        assert!(answers[1].is_err(), "{:?}", answers[1]);
+        let last_answers = answers[2].as_ref().unwrap();
+        assert!(matches!(
+            &last_answers[0],
+            Applied::Fresh(Outcome::Applied { version: 3, .. })
+        ));
+        assert!(
+            matches!(&last_answers[1], Applied::Replayed(_)),
+            "a key applied earlier in the same group is a duplicate"
+        );
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT COUNT(*) FROM records WHERE record_id = 'c'"),
+            0
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM idempotency WHERE idem_key = 'k3'"),
+            0
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM records"), 3);
+        assert_eq!(count("SELECT value FROM counters WHERE name = 'seq'"), 3);
+    }
+
+    #[test]
+    fn concurrent_batches_are_applied_once_with_contiguous_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.sqlite3"), true).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut all = Vec::new();
+                    for round in 0..10 {
+                        // Every thread also re-sends keys shared by all.
+                        let writes = (0..20)
+                            .map(|i| put(&format!("t{t}-r{round}-{i}"), &format!("r{i}")))
+                            .chain([put(&format!("shared-{round}"), "s")])
+                            .collect();
+                        all.extend(store.apply(Arc::new(batch(writes))).unwrap());
+                    }
+                    all
+                })
+            })
+            .collect();
+        let mut fresh = Vec::new();
+        let mut replayed = 0;
+        for thread in threads {
+            for applied in thread.join().unwrap() {
+                match applied {
+                    Applied::Fresh(Outcome::Applied { version, .. }) => fresh.push(version),
+                    Applied::Replayed(_) => replayed += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        fresh.sort_unstable();
+        assert_eq!(fresh, (1..=8 * 10 * 20 + 10).collect::<Vec<u64>>());
+        assert_eq!(replayed, 7 * 10);
     }
 }

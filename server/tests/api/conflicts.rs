@@ -322,3 +322,52 @@ async fn lww_and_merge_collections_accept_unconditional_writes() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "record_not_found");
 }
+
+#[tokio::test]
+async fn one_push_applies_in_order_and_a_refused_event_does_not_stop_the_rest() {
+    let server = TestServer::start().await;
+    let v1 = put(&server, ALICE, "tasks", "t1", None, json!({"n": 1})).await;
+    let repeated = id();
+    let results = server
+        .push_ok(
+            ALICE,
+            vec![
+                event(&id(), "items", "a", "put", None, json!({"n": 1})),
+                // Strict, stale: a conflict.
+                event(&id(), "tasks", "t1", "patch", Some(v1 + 5), json!({"n": 2})),
+                // The same record again in the same push sees the first.
+                event(&repeated, "items", "a", "patch", None, json!({"m": 2})),
+                event(&id(), "nowhere", "x", "put", None, json!({})),
+                // The same event id again in the same push: a duplicate.
+                event(&repeated, "items", "a", "patch", None, json!({"m": 2})),
+                event(&id(), "tasks", "t1", "patch", Some(v1), json!({"n": 3})),
+            ],
+        )
+        .await;
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "applied",
+            "conflict",
+            "applied",
+            "rejected",
+            "duplicate",
+            "applied"
+        ]
+    );
+    assert_eq!(results[2]["record"]["data"], json!({"n": 1.0, "m": 2.0}));
+    let versions: Vec<u64> = [0, 2, 5]
+        .iter()
+        .map(|i| results[*i]["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        [v1 + 1, v1 + 2, v1 + 3],
+        "one version after another"
+    );
+    assert_eq!(results[4]["original"]["version"], results[2]["version"]);
+}

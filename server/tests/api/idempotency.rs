@@ -220,3 +220,59 @@ async fn a_key_reused_with_another_payload_is_refused() {
     assert_eq!(changes[0]["data"]["v"], "first");
     assert_eq!(changes[1]["data"]["v"], 1.0);
 }
+
+#[tokio::test]
+async fn an_event_id_in_another_case_is_the_same_key() {
+    let server = TestServer::start().await;
+    let lower = "abcdef01-2345-4789-abcd-0123456789ab";
+    let upper = "ABCDEF01-2345-4789-ABCD-0123456789AB";
+    let first = server
+        .push_ok(
+            ALICE,
+            vec![event(lower, "items", "c1", "put", None, json!({"n": 1}))],
+        )
+        .await;
+    assert_eq!(first[0]["status"], "applied");
+    let again = server
+        .push_ok(
+            ALICE,
+            vec![event(upper, "items", "c1", "put", None, json!({"n": 1}))],
+        )
+        .await;
+    assert_eq!(again[0]["status"], "duplicate", "{}", again[0]);
+    assert_eq!(
+        again[0]["event_id"], upper,
+        "the result names the id as sent"
+    );
+    let other = server
+        .push_ok(
+            ALICE,
+            vec![event(upper, "items", "c1", "put", None, json!({"n": 2}))],
+        )
+        .await;
+    assert_eq!(other[0]["code"], "idempotency_key_reused", "{}", other[0]);
+    // The single-record form's Idempotency-Key: a UUID in any case is one key.
+    let mixed = "0190A1B2-3C4D-7E5F-8A9B-0C1D2E3F4A5B";
+    let (status, _, _) = server
+        .call(
+            Method::PUT,
+            "/v1/collections/items/records/c2",
+            Some(ALICE),
+            Some(&json!({"n": 3})),
+            &[("Idempotency-Key", &mixed.to_lowercase())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, headers, _) = server
+        .call(
+            Method::PUT,
+            "/v1/collections/items/records/c2",
+            Some(ALICE),
+            Some(&json!({"n": 3})),
+            &[("Idempotency-Key", mixed)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("idempotent-replayed"), "{headers:?}");
+    assert_eq!(server.pull_all(ALICE).await.len(), 2);
+}

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use outbox_sync_server::Database;
+
 use crate::common::*;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -164,7 +166,21 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
     let seconds = env_or("LOAD_SECONDS", 3);
     let clients = env_or("LOAD_CLIENTS", 16);
     let max_requests = env_or("LOAD_MAX_ROUNDS", 100_000);
-    let server = Arc::new(TestServer::start().await);
+    // Durable commits, as the server runs by default (the other tests
+    // use fast commits).
+    let server = Arc::new(
+        TestServer::start_with(|mut config| {
+            if let Database::Sqlite { durable, .. } = &mut config.database {
+                *durable = true;
+            }
+            config
+        })
+        .await,
+    );
+    let backend = match postgres_url() {
+        Some(_) => "PostgreSQL",
+        None => "SQLite, durable commits",
+    };
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
@@ -290,13 +306,18 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
     let requests = tally.push_ms.len() + tally.pull_ms.len();
     let report = format!(
         "# Server load test\n\n\
-         {clients} clients of 2 users for {elapsed:.1} s on loopback: each pushes 10 events \
+         {clients} clients of 2 users for {elapsed:.1} s on loopback ({backend}; clients and \
+         server in one process on {} cores): each pushes 10 events \
          (every fifth push a re-send of the previous batch, as after a lost response) \
-         and pulls after every push.\n\n\
+         and pulls after every push.{}\n\n\
          - {events} distinct events applied ({:.0} events/s), {} duplicates answered as such\n\
          - {requests} requests ({:.0}/s), {} changes pulled\n\
          - errors: {}; lost or doubled events: {}\n\n\
          | request | count | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n{}\n{}\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::env::var("LOAD_NOTE")
+            .map(|note| format!("\n\n{note}"))
+            .unwrap_or_default(),
         events as f64 / elapsed,
         tally.duplicates,
         requests as f64 / elapsed,

@@ -8,6 +8,7 @@ mod audit;
 mod conflicts;
 mod errors;
 mod fuzz;
+mod hardening;
 mod idempotency;
 mod instances;
 mod isolation;

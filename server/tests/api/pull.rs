@@ -209,3 +209,126 @@ async fn expired_keys_are_forgotten() {
         "the key is gone"
     );
 }
+
+/// Pushes `events` (as JSON) as `token` and expects each to apply.
+async fn apply_all(server: &TestServer, token: &str, events: Vec<Value>) {
+    for result in server.push_ok(token, events).await {
+        assert_eq!(result["status"], "applied", "{result}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_resync_after_tombstones_expired_gives_a_usable_token() {
+    let server = TestServer::start().await;
+    apply_all(
+        &server,
+        ALICE,
+        vec![
+            event(&id(), "items", "n1", "put", None, json!({"t": "one"})),
+            event(&id(), "items", "n2", "put", None, json!({"t": "two"})),
+            event(&id(), "items", "n3", "put", None, json!({"t": "three"})),
+            event(&id(), "items", "n2", "delete", None, Value::Null),
+        ],
+    )
+    .await;
+    // Bob's only record is deleted, then purged.
+    apply_all(
+        &server,
+        BOB,
+        vec![
+            event(&id(), "items", "only", "put", None, json!({})),
+            event(&id(), "items", "only", "delete", None, Value::Null),
+        ],
+    )
+    .await;
+    let retention = Retention {
+        tombstones: Duration::ZERO,
+        ..Retention::default()
+    };
+    assert_eq!(server.expire(retention).await.tombstones, 2);
+
+    for limit in [100, 1] {
+        let mut since: Option<String> = None;
+        let mut seen = Vec::new();
+        loop {
+            let (status, page) = server.pull(ALICE, since.as_deref(), limit).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "limit {limit}, since {since:?}: {page}"
+            );
+            for change in page["changes"].as_array().unwrap() {
+                seen.push(change["record_id"].as_str().unwrap().to_owned());
+            }
+            since = Some(page["next_token"].as_str().unwrap().to_owned());
+            if !page["has_more"].as_bool().unwrap() {
+                break;
+            }
+        }
+        assert_eq!(seen, ["n1", "n3"], "limit {limit}");
+        let (status, page) = server.pull(ALICE, since.as_deref(), limit).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the resync's last token works: {page}"
+        );
+        assert_eq!(page["changes"], json!([]));
+    }
+
+    // A purge in the middle of a full resync restarts it: a tombstone of a
+    // record the client may hold could be gone.
+    let (_, first_page) = server.pull(ALICE, None, 1).await;
+    assert_eq!(first_page["has_more"], true);
+    apply_all(
+        &server,
+        ALICE,
+        vec![event(&id(), "items", "n3", "delete", None, Value::Null)],
+    )
+    .await;
+    let retention = Retention {
+        tombstones: Duration::ZERO,
+        ..Retention::default()
+    };
+    assert_eq!(server.expire(retention).await.tombstones, 1);
+    let (status, _) = server
+        .pull(ALICE, first_page["next_token"].as_str(), 1)
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+
+    let (status, page) = server.pull(BOB, None, 100).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["changes"], json!([]));
+    let token = page["next_token"].as_str().unwrap().to_owned();
+    let (status, page) = server.pull(BOB, Some(&token), 100).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // A later change still arrives after that token.
+    put(&server, BOB, "items", "later", None, json!({})).await;
+    let (_, page) = server.pull(BOB, Some(&token), 100).await;
+    assert_eq!(page["changes"][0]["record_id"], "later");
+}
+
+#[tokio::test]
+async fn a_position_the_server_never_issued_is_an_invalid_token() {
+    let server = TestServer::start().await;
+    put(&server, ALICE, "items", "a", None, json!({})).await;
+    let (_, page) = server.pull(ALICE, None, 100).await;
+    let token = page["next_token"].as_str().unwrap().to_owned();
+    let (epoch, position) = token.rsplit_once('.').unwrap();
+    let position: u64 = position.parse().unwrap();
+    for beyond in [position + 1, 999_999, u64::MAX] {
+        let (status, body) = server
+            .pull(ALICE, Some(&format!("{epoch}.{beyond}")), 100)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{beyond}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_token");
+    }
+    // Bob's own token may be below other users' positions: still fine.
+    let (status, page) = server.pull(BOB, None, 100).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server.pull(BOB, page["next_token"].as_str(), 100).await;
+    assert_eq!(status, StatusCode::OK);
+    // Alice's position, issued, stays valid once Bob writes more.
+    put(&server, BOB, "items", "b", None, json!({})).await;
+    let (status, _) = server.pull(ALICE, Some(&token), 100).await;
+    assert_eq!(status, StatusCode::OK);
+}

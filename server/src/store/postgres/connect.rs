@@ -131,8 +131,10 @@ pub fn describe(error: &postgres::Error) -> String {
 /// The statements every request uses, prepared once per connection so a
 /// statement costs one round trip.
 pub struct Statements {
-    /// `(user, key)` → `request_hash, outcome`.
-    pub seen: Statement,
+    /// `(user, keys[])` → `idem_key, request_hash, outcome` of those known.
+    pub seen_any: Statement,
+    /// `(value)`: moves `seq` (under the lock) once per transaction.
+    pub set_seq: Statement,
     /// Locks the `seq` row until commit; → `value`.
     pub lock_seq: Statement,
     /// `(user, key or NULL, collection, record_id)` → `request_hash,
@@ -143,8 +145,8 @@ pub struct Statements {
     /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
     pub load: Statement,
     /// `(user, collection, record_id, version, deleted, data, field_versions,
-    /// now, key or NULL, request_hash, outcome)`: moves `seq` to `version`,
-    /// writes the record and, with a key, stores it; one round trip.
+    /// now, key or NULL, request_hash, outcome)`: writes the record and,
+    /// with a key, stores it; one round trip.
     pub write: Statement,
     /// `(user, key, request_hash, outcome, now)`: stores a key alone (for
     /// an event that conflicted).
@@ -153,6 +155,8 @@ pub struct Statements {
     pub audit: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
+    /// `()` → `value`: the last position handed out (no lock).
+    pub seq: Statement,
     /// `(user, after, limit)` → `collection, record_id, version, deleted, data`.
     pub page: Statement,
 }
@@ -160,9 +164,11 @@ pub struct Statements {
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Statements {
-            seen: client.prepare(
-                "SELECT request_hash, outcome FROM idempotency WHERE user_id = $1 AND idem_key = $2",
+            seen_any: client.prepare(
+                "SELECT idem_key, request_hash, outcome FROM idempotency
+                 WHERE user_id = $1 AND idem_key = ANY($2)",
             )?,
+            set_seq: client.prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")?,
             lock_seq: client.prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")?,
             recheck: client.prepare(
                 "SELECT i.request_hash, i.outcome, r.version, r.deleted, r.data, r.field_versions
@@ -175,9 +181,7 @@ impl Statements {
                  WHERE user_id = $1 AND collection = $2 AND record_id = $3",
             )?,
             write: client.prepare(
-                "WITH seq AS (
-                    UPDATE counters SET value = $4 WHERE name = 'seq'
-                 ), record AS (
+                "WITH record AS (
                     INSERT INTO records
                         (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -194,6 +198,7 @@ impl Statements {
             )?,
             audit: client.prepare(super::audit::APPEND)?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
+            seq: client.prepare("SELECT value FROM counters WHERE name = 'seq'")?,
             page: client.prepare(
                 "SELECT collection, record_id, version, deleted, data FROM records
                  WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",

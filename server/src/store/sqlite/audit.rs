@@ -1,25 +1,27 @@
 //! The audit trail on SQLite: the row an apply transaction appends, and
-//! the reads (on the reader connection) and expiry (on the writer).
+//! the reads (on the reader connection) and expiry (on the writer thread,
+//! between group commits).
 
-use rusqlite::{params, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
 
 use super::{lock, other, SqliteStore};
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
-/// Appends `row` inside the apply transaction `tx`, numbered by the
-/// `audit` counter (the writer connection is the only writer, so ids
-/// follow commit order).
-pub fn append(tx: &Transaction<'_>, row: &NewRow<'_>) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE counters SET value = value + 1 WHERE name = 'audit'",
-        [],
-    )
-    .map_err(other)?;
-    tx.execute(
+/// Appends `row` on `conn` inside the apply transaction (a batch's
+/// savepoint: a batch rolled back takes its rows with it), numbered by the
+/// `audit` counter (the writer thread is the only writer, so ids follow
+/// commit order).
+pub fn append(conn: &Connection, row: &NewRow<'_>) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'audit'")
+        .and_then(|mut bump| bump.execute([]))
+        .map_err(other)?;
+    conn.prepare_cached(
         "INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
          SELECT value, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM counters WHERE name = 'audit'",
-        params![
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
             row.user,
             row.event_id,
             row.collection,
@@ -28,8 +30,8 @@ pub fn append(tx: &Transaction<'_>, row: &NewRow<'_>) -> Result<(), StoreError> 
             row.op,
             row.outcome,
             row.at_ms
-        ],
-    )
+        ])
+    })
     .map_err(other)?;
     Ok(())
 }
@@ -94,14 +96,15 @@ impl AuditTrail for SqliteStore {
     }
 
     fn expire_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(other)?;
-        let removed = tx
-            .execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms])
-            .map_err(other)?;
-        tx.commit().map_err(other)?;
-        Ok(removed as u64)
+        self.run_on_writer(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(other)?;
+            let removed = tx
+                .execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms])
+                .map_err(other)?;
+            tx.commit().map_err(other)?;
+            Ok(removed as u64)
+        })
     }
 }
