@@ -74,7 +74,9 @@ async fn find_event(args: &AuditArgs) -> ExitCode {
         Ok(store) => store,
         Err(error) => return fail(error.to_string()),
     };
-    let (event_id, user) = (args.event_id.clone(), args.user.clone());
+    // Stored as its idempotency key: a UUID in lower case.
+    let event_id = outbox_sync_server::validate::key_of(args.event_id.trim());
+    let user = args.user.clone();
     let found = tokio::task::spawn_blocking(move || store.find_event(&event_id, user.as_deref()))
         .await
         .map_err(|e| e.to_string())

@@ -251,6 +251,16 @@ async fn an_operator_finds_one_event_from_the_command_line() {
         .unwrap();
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.contains("never applied"), "{err}");
+    let mut upper = database_flags(&server);
+    upper.extend(["--event-id".into(), event_id.to_uppercase()]);
+    let (code, out, err) = tokio::task::spawn_blocking(move || audit_command(&upper))
+        .await
+        .unwrap();
+    assert_eq!(
+        (code, out.lines().count()),
+        (0, 1),
+        "a UUID in any case: {err}"
+    );
     let mut bob = database_flags(&server);
     bob.extend(["--event-id".into(), event_id, "--user".into(), "bob".into()]);
     let (code, _, _) = tokio::task::spawn_blocking(move || audit_command(&bob))
