@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests: they never fail on a number). First the reference
-# server's push throughput and cost per event as stored idempotency keys grow,
-# each size beside the smallest as the baseline: bench/results/server-push.md.
-# BENCH_MAX_KEYS, BENCH_EVENTS, BENCH_BATCH, BENCH_DURABLE tune it (see
-# server/examples/bench_push.rs). Then the browser side in headless Chromium,
+# server's push throughput beside a raw rusqlite floor measured in the same
+# run (durable and fast commits, 1 and more clients, and PostgreSQL with its
+# durable defaults in a throwaway cluster, scripts/postgres.sh with
+# PG_DURABLE=1), then its cost per event as stored idempotency keys grow:
+# bench/results/server-push.md. BENCH_EVENTS, BENCH_BATCH, BENCH_CLIENTS,
+# BENCH_MAX_KEYS tune it (see server/examples/bench_push.rs); BENCH_NOTE adds
+# a line to the results (e.g. that the machine was busy). Then the browser side in headless Chromium,
 # ours beside raw IndexedDB, Dexie and Workbox (bench/browser/run.mjs):
 # bench/results/browser.md and browser.json (about 15 minutes on 2 cores).
 # BENCH_ONLY=server skips the browser side, BENCH_ONLY=browser the push
@@ -20,9 +23,11 @@ if [ "$only" != browser ]; then
 {
   echo "# Server push benchmark"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
   echo
-  cargo run --quiet --release -p outbox-sync-server --example bench_push
+  if [ -n "${BENCH_NOTE:-}" ]; then echo "$BENCH_NOTE"; echo; fi
+  cargo build --quiet --release -p outbox-sync-server --example bench_push
+  PG_DURABLE=1 scripts/postgres.sh "${CARGO_TARGET_DIR:-target}/release/examples/bench_push"
 } | tee "$out"
 echo "written: $out"
 fi
@@ -36,6 +41,6 @@ fi
 # The server under load: many clients pushing and pulling for a minute on a
 # release build (server/tests/api/load.rs; LOAD_SECONDS, LOAD_CLIENTS tune it).
 LOAD_SECONDS="${LOAD_SECONDS:-60}" LOAD_CLIENTS="${LOAD_CLIENTS:-32}" \
-  LOAD_REPORT="$PWD/bench/results/server-load.md" \
+  LOAD_REPORT="$PWD/bench/results/server-load.md" LOAD_NOTE="${BENCH_NOTE:-}" \
   cargo test --quiet --release -p outbox-sync-server --test api load:: -- --nocapture
 echo "written: bench/results/server-load.md"

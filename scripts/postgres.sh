@@ -15,6 +15,8 @@
 #   scripts/postgres.sh                     prints the URL and waits until Ctrl-C
 #
 # The cluster trades durability for speed (fsync=off): it is for tests only.
+# PG_DURABLE=1 keeps PostgreSQL's durable defaults instead (fsync,
+# synchronous_commit, full_page_writes on), for benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,10 +93,16 @@ free_port() {
   fi
 }
 
+if [ "${PG_DURABLE:-0}" = 1 ]; then
+  durability=""
+else
+  durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+
 for attempt in 1 2 3 4 5; do
   port=$(free_port)
   if as_db "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 $durability -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key" \
     start >/dev/null; then
     started=yes
     break

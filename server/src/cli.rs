@@ -120,7 +120,7 @@ pub struct Args {
 
     /// Time a connection has to send a complete request head (also ends idle
     /// keep-alive connections).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub header_timeout: Duration,
 
     /// Time a request body has to arrive after its head (else 408).

@@ -121,7 +121,7 @@ impl Default for Limits {
             max_record_id_len: 256,
             max_key_len: 128,
             max_pull_limit: 1000,
-            header_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(120),
             max_connections: 4096,

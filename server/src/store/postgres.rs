@@ -17,6 +17,7 @@ mod connect;
 mod errors;
 mod tls;
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,10 +139,12 @@ fn load(
     Ok(Some(state))
 }
 
-/// One attempt at applying a batch in one transaction: replays without a
-/// lock when every key is known already; otherwise takes the `seq` lock
-/// once, applies each event in order ([`apply_event`]), moves `seq` once
-/// and commits.
+/// One attempt at applying a batch in one transaction, in a fixed number of
+/// round trips whatever its size: replays without a lock when every key is
+/// known already; otherwise takes the `seq` lock once, reads the batch's
+/// keys and records (2 round trips), decides each event in order
+/// ([`apply_event`]), writes what they changed ([`Pending::write`]: 2 round
+/// trips), moves `seq` once and commits.
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
@@ -150,11 +153,23 @@ fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     }
     let mut tx = client.transaction()?;
     let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+    // These run after the lock was granted, so they see every commit made
+    // before: an instance that applied a key first, and each record as the
+    // last writer left it.
+    let mut pending = Pending::read(&mut tx, sql, batch)?;
     let mut seq = start;
     let mut answers = Vec::with_capacity(batch.writes.len());
+    let mut trail = Vec::new();
     for index in 0..batch.writes.len() {
-        answers.push(apply_event(&mut tx, sql, &batch.request(index), &mut seq)?);
+        let request = batch.request(index);
+        let applied = apply_event(&mut pending, &request, &mut seq)?;
+        if let Applied::Fresh(outcome) = &applied {
+            trail.push(crate::audit::row(&request, outcome));
+        }
+        answers.push(applied);
     }
+    pending.write(&mut tx, sql, batch)?;
+    audit::append_all(&mut tx, &sql.audit, &trail)?;
     if seq != start {
         tx.execute(&sql.set_seq, &[&seq])?;
     }
@@ -173,8 +188,8 @@ fn replay_all(
     let Some(keys) = keys else {
         return Ok(None);
     };
-    let rows = client.query(&sql.seen_any, &[&batch.user, &keys])?;
-    let mut seen = std::collections::HashMap::with_capacity(rows.len());
+    let rows = client.query(&sql.keys_of, &[&batch.user, &keys])?;
+    let mut seen = HashMap::with_capacity(rows.len());
     for row in &rows {
         seen.insert(
             row.get::<_, &str>(0),
@@ -191,88 +206,166 @@ fn replay_all(
     Ok(Some(replayed))
 }
 
-/// Applies one event inside the caller's transaction, which holds the `seq`
-/// lock: 2 round trips (re-check the key and load the record; write).
-/// Every write that belongs to the event goes here, in this transaction.
+/// A batch's view of the database under the lock, and what its events
+/// change: read before the events are decided, written after.
+struct Pending {
+    /// Key → (request hash, stored outcome): read, then added to.
+    keys: HashMap<String, (String, String)>,
+    /// (collection, record id) → the record now (`None`: none yet).
+    records: HashMap<(String, String), Option<State>>,
+    /// Records changed, each once, in the order first changed.
+    changed: Vec<(String, String)>,
+    /// The same, to tell whether a record was changed already.
+    changed_ids: HashSet<(String, String)>,
+    /// Keys to store, in order: (key, request hash, outcome).
+    new_keys: Vec<(String, String, String)>,
+}
+
+impl Pending {
+    /// Reads the batch's known keys and its records (2 round trips).
+    fn read(
+        tx: &mut postgres::Transaction<'_>,
+        sql: &Statements,
+        batch: &Batch,
+    ) -> Result<Pending, Fault> {
+        let keys: Vec<&str> = batch
+            .writes
+            .iter()
+            .filter_map(|w| w.key.as_deref())
+            .collect();
+        let mut known = HashMap::with_capacity(keys.len());
+        if !keys.is_empty() {
+            for row in tx.query(&sql.keys_of, &[&batch.user, &keys])? {
+                known.insert(
+                    row.get::<_, String>(0),
+                    (row.get::<_, String>(1), row.get::<_, String>(2)),
+                );
+            }
+        }
+        let collections: Vec<&str> = batch
+            .writes
+            .iter()
+            .map(|w| w.event.collection.as_str())
+            .collect();
+        let record_ids: Vec<&str> = batch
+            .writes
+            .iter()
+            .map(|w| w.event.record_id.as_str())
+            .collect();
+        let mut records = HashMap::with_capacity(batch.writes.len());
+        for row in tx.query(&sql.records_of, &[&batch.user, &collections, &record_ids])? {
+            let deleted: i32 = row.get(3);
+            let state = rows::state_of(row.get(2), deleted != 0, row.get(4), row.get(5))?;
+            records.insert(
+                (row.get::<_, String>(0), row.get::<_, String>(1)),
+                Some(state),
+            );
+        }
+        Ok(Pending {
+            keys: known,
+            records,
+            changed: Vec::new(),
+            changed_ids: HashSet::new(),
+            new_keys: Vec::new(),
+        })
+    }
+
+    /// Writes every changed record and every new key (2 round trips).
+    fn write(
+        self,
+        tx: &mut postgres::Transaction<'_>,
+        sql: &Statements,
+        batch: &Batch,
+    ) -> Result<(), Fault> {
+        if !self.changed.is_empty() {
+            let mut columns = RecordColumns::default();
+            for id in &self.changed {
+                let Some(Some(state)) = self.records.get(id) else {
+                    continue;
+                };
+                let (data, fields) = rows::columns_of(state)?;
+                columns.collections.push(id.0.as_str());
+                columns.record_ids.push(id.1.as_str());
+                columns.versions.push(state.version as i64);
+                columns.deleted.push(i32::from(state.deleted));
+                columns.data.push(data);
+                columns.fields.push(fields);
+            }
+            tx.execute(
+                &sql.write_records,
+                &[
+                    &batch.user,
+                    &columns.collections,
+                    &columns.record_ids,
+                    &columns.versions,
+                    &columns.deleted,
+                    &columns.data,
+                    &columns.fields,
+                    &batch.now_ms,
+                ],
+            )?;
+        }
+        if !self.new_keys.is_empty() {
+            let keys: Vec<&str> = self.new_keys.iter().map(|k| k.0.as_str()).collect();
+            let hashes: Vec<&str> = self.new_keys.iter().map(|k| k.1.as_str()).collect();
+            let outcomes: Vec<&str> = self.new_keys.iter().map(|k| k.2.as_str()).collect();
+            tx.execute(
+                &sql.write_keys,
+                &[&batch.user, &keys, &hashes, &outcomes, &batch.now_ms],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct RecordColumns<'a> {
+    collections: Vec<&'a str>,
+    record_ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    deleted: Vec<i32>,
+    data: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// Decides one event against the batch's view (which holds every earlier
+/// event's effects) and queues what it writes: the record at the next
+/// version from `seq`, and its key with the outcome. Everything that
+/// belongs to the event is queued here and written in the same transaction.
 fn apply_event(
-    tx: &mut postgres::Transaction<'_>,
-    sql: &Statements,
+    pending: &mut Pending,
     request: &ApplyRequest<'_>,
     seq: &mut i64,
 ) -> Result<Applied, Fault> {
     let event = request.event;
-    // This statement runs after the lock was granted, so it sees every
-    // commit made before: an instance that applied this key first, and the
-    // record as the last writer left it; and this transaction's own writes.
-    let row = tx.query_one(
-        &sql.recheck,
-        &[
-            &request.user,
-            &request.key,
-            &event.collection,
-            &event.record_id,
-        ],
-    )?;
-    if let Some(hash) = row.get::<_, Option<&str>>(0) {
-        return Ok(rows::replay(request, hash, row.get(1))?);
-    }
-    let current = match row.get::<_, Option<i64>>(2) {
-        None => None,
-        Some(version) => {
-            let deleted: i32 = row.get(3);
-            Some(rows::state_of(
-                version,
-                deleted != 0,
-                row.get(4),
-                row.get(5),
-            )?)
+    if let Some(key) = request.key {
+        if let Some((hash, outcome)) = pending.keys.get(key) {
+            return Ok(rows::replay(request, hash, outcome)?);
         }
-    };
+    }
+    let id = (event.collection.clone(), event.record_id.clone());
+    let current = pending.records.get(&id).and_then(Option::as_ref);
     let next = *seq + 1;
-    let decided = rows::decide(request, current.as_ref(), next as u64);
-    let outcome = decided.outcome();
-    audit::append(tx, &sql.audit, &crate::audit::row(request, outcome))?;
-    let stored = match request.key {
-        Some(_) => Some(rows::outcome_column(outcome)?),
-        None => None,
-    };
-    match &decided {
-        Decided::Apply { state, .. } => {
-            let (data, fields) = rows::columns_of(state)?;
-            tx.execute(
-                &sql.write,
-                &[
-                    &request.user,
-                    &event.collection,
-                    &event.record_id,
-                    &next,
-                    &i32::from(state.deleted),
-                    &data,
-                    &fields,
-                    &request.now_ms,
-                    &request.key,
-                    &request.request_hash,
-                    &stored,
-                ],
-            )?;
-            *seq = next;
+    let decided = rows::decide(request, current, next as u64);
+    let outcome = decided.outcome().clone();
+    if let Decided::Apply { state, .. } = decided {
+        if pending.changed_ids.insert(id.clone()) {
+            pending.changed.push(id.clone());
         }
-        Decided::Conflict(_) => {
-            if let (Some(key), Some(stored)) = (request.key, &stored) {
-                tx.execute(
-                    &sql.remember,
-                    &[
-                        &request.user,
-                        &key,
-                        &request.request_hash,
-                        stored,
-                        &request.now_ms,
-                    ],
-                )?;
-            }
-        }
+        pending.records.insert(id, Some(state));
+        *seq = next;
     }
-    Ok(Applied::Fresh(outcome.clone()))
+    if let Some(key) = request.key {
+        let stored = rows::outcome_column(&outcome)?;
+        pending.keys.insert(
+            key.to_owned(),
+            (request.request_hash.to_owned(), stored.clone()),
+        );
+        pending
+            .new_keys
+            .push((key.to_owned(), request.request_hash.to_owned(), stored));
+    }
+    Ok(Applied::Fresh(outcome))
 }
 
 fn changes_once(conn: &mut Conn, user: &str, since: Since, limit: usize) -> Result<Changes, Fault> {

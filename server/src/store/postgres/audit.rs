@@ -9,34 +9,56 @@ use super::PostgresStore;
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
-/// The statement [`append`] runs: `(user, event_id or NULL, collection,
-/// record_id, version or NULL, op, outcome, at_ms)`; takes the next id from
-/// the `audit` counter. Apply transactions hold the `seq` row lock, so ids
-/// follow commit order.
-pub const APPEND: &str = "WITH n AS (
-        UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value
+/// The statement [`append_all`] runs: `(users[], event_ids[] (NULLs
+/// allowed), collections[], record_ids[], versions[] (NULLs allowed),
+/// ops[], outcomes[], at_ms[])`, one array element per row; takes the next
+/// ids from the `audit` counter in one step. Apply transactions hold the
+/// `seq` row lock, so ids follow commit order.
+pub const APPEND_ALL: &str = "WITH rows AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                             $6::text[], $7::text[], $8::bigint[]) WITH ORDINALITY
+            AS x(user_id, event_id, collection, record_id, version, op, outcome, at_ms, n)
+     ), counter AS (
+        UPDATE counters SET value = value + (SELECT COUNT(*) FROM rows)
+        WHERE name = 'audit' RETURNING value
      )
      INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
-     SELECT n.value, $1, $2, $3, $4, $5, $6, $7, $8 FROM n";
+     SELECT counter.value - (SELECT COUNT(*) FROM rows) + rows.n,
+            rows.user_id, rows.event_id, rows.collection, rows.record_id, rows.version,
+            rows.op, rows.outcome, rows.at_ms
+     FROM rows, counter";
 
-/// Appends `row` inside the apply transaction `tx` with the prepared
-/// [`APPEND`] statement.
-pub fn append(
+/// Appends `rows` (one batch's, in order) inside the apply transaction
+/// `tx` with the prepared [`APPEND_ALL`] statement: one round trip, none
+/// for a batch that decided nothing (all replays).
+pub fn append_all(
     tx: &mut Transaction<'_>,
     statement: &Statement,
-    row: &NewRow<'_>,
+    rows: &[NewRow<'_>],
 ) -> Result<(), Fault> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&NewRow<'_>) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let users = column(|r| Some(r.user.to_owned()));
+    let event_ids = column(|r| r.event_id.map(str::to_owned));
+    let collections = column(|r| Some(r.collection.to_owned()));
+    let record_ids = column(|r| Some(r.record_id.to_owned()));
+    let ops = column(|r| Some(r.op.to_owned()));
+    let outcomes = column(|r| Some(r.outcome.to_owned()));
+    let versions: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
+    let at_ms: Vec<i64> = rows.iter().map(|r| r.at_ms).collect();
     tx.execute(
         statement,
         &[
-            &row.user,
-            &row.event_id,
-            &row.collection,
-            &row.record_id,
-            &row.version,
-            &row.op,
-            &row.outcome,
-            &row.at_ms,
+            &users,
+            &event_ids,
+            &collections,
+            &record_ids,
+            &versions,
+            &ops,
+            &outcomes,
+            &at_ms,
         ],
     )?;
     Ok(())

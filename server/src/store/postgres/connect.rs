@@ -131,27 +131,24 @@ pub fn describe(error: &postgres::Error) -> String {
 /// The statements every request uses, prepared once per connection so a
 /// statement costs one round trip.
 pub struct Statements {
-    /// `(user, keys[])` → `idem_key, request_hash, outcome` of those known.
-    pub seen_any: Statement,
     /// `(value)`: moves `seq` (under the lock) once per transaction.
     pub set_seq: Statement,
     /// Locks the `seq` row until commit; → `value`.
     pub lock_seq: Statement,
-    /// `(user, key or NULL, collection, record_id)` → `request_hash,
-    /// outcome` of the key and `version, deleted, data, field_versions` of
-    /// the record (NULLs for what does not exist): one round trip under
-    /// the lock.
-    pub recheck: Statement,
+    /// `(user, keys[])` → `idem_key, request_hash, outcome` of the known
+    /// ones: under the lock, it sees every commit made before.
+    pub keys_of: Statement,
+    /// `(user, collections[], record_ids[])` → `collection, record_id,
+    /// version, deleted, data, field_versions` of the records that exist.
+    pub records_of: Statement,
     /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
     pub load: Statement,
-    /// `(user, collection, record_id, version, deleted, data, field_versions,
-    /// now, key or NULL, request_hash, outcome)`: writes the record and,
-    /// with a key, stores it; one round trip.
-    pub write: Statement,
-    /// `(user, key, request_hash, outcome, now)`: stores a key alone (for
-    /// an event that conflicted).
-    pub remember: Statement,
-    /// Appends an audit row (`audit::APPEND`).
+    /// `(user, collections[], record_ids[], versions[], deleted[], data[],
+    /// field_versions[], now)`: upserts records (each at most once).
+    pub write_records: Statement,
+    /// `(user, keys[], request_hashes[], outcomes[], now)`: stores keys.
+    pub write_keys: Statement,
+    /// Appends a batch's audit rows (`audit::APPEND_ALL`).
     pub audit: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
@@ -164,39 +161,39 @@ pub struct Statements {
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Statements {
-            seen_any: client.prepare(
-                "SELECT idem_key, request_hash, outcome FROM idempotency
-                 WHERE user_id = $1 AND idem_key = ANY($2)",
-            )?,
             set_seq: client.prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")?,
             lock_seq: client.prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")?,
-            recheck: client.prepare(
-                "SELECT i.request_hash, i.outcome, r.version, r.deleted, r.data, r.field_versions
-                 FROM (SELECT 1) AS one
-                 LEFT JOIN idempotency i ON i.user_id = $1 AND i.idem_key = $2
-                 LEFT JOIN records r ON r.user_id = $1 AND r.collection = $3 AND r.record_id = $4",
+            keys_of: client.prepare(
+                "SELECT i.idem_key, i.request_hash, i.outcome
+                 FROM idempotency i
+                 WHERE i.user_id = $1 AND i.idem_key = ANY($2::text[])",
+            )?,
+            records_of: client.prepare(
+                "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.field_versions
+                 FROM unnest($2::text[], $3::text[]) AS x(collection, record_id)
+                 JOIN records r
+                   ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id",
             )?,
             load: client.prepare(
                 "SELECT version, deleted, data, field_versions FROM records
                  WHERE user_id = $1 AND collection = $2 AND record_id = $3",
             )?,
-            write: client.prepare(
-                "WITH record AS (
-                    INSERT INTO records
-                        (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                    ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
-                        version = excluded.version, deleted = excluded.deleted, data = excluded.data,
-                        field_versions = excluded.field_versions, updated_at = excluded.updated_at
-                 )
-                 INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-                 SELECT $1, $9, $10, $11, $8 WHERE $9::text IS NOT NULL",
+            write_records: client.prepare(
+                "INSERT INTO records
+                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+                 SELECT $1, x.collection, x.record_id, x.version, x.deleted, x.data, x.field_versions, $8
+                 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[])
+                    AS x(collection, record_id, version, deleted, data, field_versions)
+                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
             )?,
-            remember: client.prepare(
+            write_keys: client.prepare(
                 "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+                 SELECT $1, x.key, x.hash, x.outcome, $5
+                 FROM unnest($2::text[], $3::text[], $4::text[]) AS x(key, hash, outcome)",
             )?,
-            audit: client.prepare(super::audit::APPEND)?,
+            audit: client.prepare(super::audit::APPEND_ALL)?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
             seq: client.prepare("SELECT value FROM counters WHERE name = 'seq'")?,
             page: client.prepare(
