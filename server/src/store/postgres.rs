@@ -144,7 +144,7 @@ fn load(
 /// known already; otherwise takes the `seq` lock once, reads the batch's
 /// keys and records (2 round trips), decides each event in order
 /// ([`apply_event`]), writes what they changed ([`Pending::write`]: 2 round
-/// trips), moves `seq` once and commits.
+/// trips) and their audit rows (1), moves `seq` once and commits.
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
