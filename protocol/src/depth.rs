@@ -48,19 +48,39 @@ mod tests {
         assert_eq!(nesting_depth(&"[".repeat(100_000)), 100_000);
     }
 
+    /// Strings full of what could fool a bracket counter: brackets, quotes
+    /// and backslashes (serde_json escapes the quotes and backslashes).
+    fn tricky_string() -> impl Strategy<Value = String> {
+        prop_oneof![".*", "[\\[\\]{}\"\\\\a]{0,12}"]
+    }
+
     fn any_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<i32>().prop_map(serde_json::Value::from),
-            ".*".prop_map(serde_json::Value::from),
+            tricky_string().prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(8, 64, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
-                prop::collection::btree_map(".*", inner, 0..4)
+                prop::collection::btree_map(tricky_string(), inner, 0..4)
                     .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    /// Text that is mostly not JSON: JSON's structural pieces in any order,
+    /// often behind a run of open brackets deep enough to reach a parser's
+    /// recursion limit (serde_json's is 128).
+    fn bracket_soup() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "[", "]", "{", "}", "\"", "\\", "\\\"", "\"[{\"", "1", ",", ":", "\"k\":", " ",
+        ]);
+        (
+            prop_oneof![Just(0usize), 100usize..160],
+            prop::collection::vec(piece, 0..300),
+        )
+            .prop_map(|(deep, pieces)| "[".repeat(deep) + &pieces.concat())
     }
 
     proptest! {
@@ -72,8 +92,28 @@ mod tests {
         }
 
         #[test]
-        fn any_text_gets_an_answer(text in ".*") {
-            let _ = nesting_depth(&text);
+        fn wrapping_a_document_adds_exactly_its_brackets(value in any_value(), n in 0usize..50) {
+            let text = serde_json::to_string(&value).unwrap();
+            let wrapped = format!("{}{text}{}", "[".repeat(n), "]".repeat(n));
+            prop_assert_eq!(nesting_depth(&wrapped), nesting_depth(&text) + n);
+        }
+
+        #[test]
+        fn a_parser_never_goes_deeper_than_the_answer(text in bracket_soup()) {
+            // What readers rely on: a text whose answer is below a parser's
+            // recursion limit never hits that limit, whatever else is wrong
+            // with it.
+            let depth = nesting_depth(&text);
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(value) => {
+                    let parsed: Value = serde_json::from_value(value).unwrap();
+                    prop_assert_eq!(depth, parsed.depth());
+                }
+                Err(error) if error.to_string().contains("recursion limit") => {
+                    prop_assert!(depth >= 128, "the parser went past 128 where the answer was {depth}");
+                }
+                Err(_) => {}
+            }
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The command line: flags, their defaults, and turning them into a
 //! [`Config`] with errors that say what to fix.
 
+pub mod audit;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::auth::{parse_pair, parse_tokens_file};
-use crate::config::{parse_duration, Collections, Config, Database, Limits, Policy, Retention};
+use crate::config::{
+    parse_duration, parse_retention, Collections, Config, Database, Limits, Policy, Retention,
+};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -24,6 +28,10 @@ pub enum LogFormat {
 #[derive(Debug, Parser)]
 #[command(name = "outbox-sync-server", version)]
 pub struct Args {
+    /// A tool to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -135,7 +143,11 @@ pub struct Args {
     #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
     pub tombstone_retention: Duration,
 
-    /// How often expired keys and tombstones are removed.
+    /// How long audit entries are kept (a duration, or forever).
+    #[arg(long, default_value = "365d", value_name = "DURATION")]
+    pub audit_retention: String,
+
+    /// How often expired keys, tombstones and audit entries are removed.
     #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
     pub maintenance_interval: Duration,
 
@@ -146,6 +158,15 @@ pub struct Args {
     /// Log line format (the level comes from RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Tools besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find one event in the audit trail: whether and when it was applied,
+    /// as which version, for which user (reads the database, no server
+    /// needed).
+    Audit(audit::AuditArgs),
 }
 
 /// The SQLite file when neither --data nor --database-url is given.
@@ -250,6 +271,8 @@ impl Args {
             keys: self.key_retention,
             tombstones: self.tombstone_retention,
             interval: self.maintenance_interval,
+            audit: parse_retention(&self.audit_retention)
+                .map_err(|e| format!("--audit-retention: {e}"))?,
         };
         config.fault_injection = self.enable_fault_injection;
         Ok(config)

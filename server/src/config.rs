@@ -138,6 +138,8 @@ pub struct Retention {
     pub tombstones: Duration,
     /// How often the background task expires keys and tombstones.
     pub interval: Duration,
+    /// Audit entries are kept this long; `None` keeps them forever.
+    pub audit: Option<Duration>,
 }
 
 impl Default for Retention {
@@ -146,6 +148,7 @@ impl Default for Retention {
             keys: Duration::from_secs(7 * 24 * 3600),
             tombstones: Duration::from_secs(30 * 24 * 3600),
             interval: Duration::from_secs(3600),
+            audit: Some(Duration::from_secs(365 * 24 * 3600)),
         }
     }
 }
@@ -252,6 +255,17 @@ impl Config {
     }
 }
 
+/// Reads a retention: a duration (see [`parse_duration`]) or `forever`
+/// (`None`: never expire).
+pub fn parse_retention(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim().eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    parse_duration(text)
+        .map(Some)
+        .map_err(|e| format!("{e}, or forever to keep everything"))
+}
+
 /// Reads a duration like `30s`, `15m`, `12h`, `7d` or `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -288,6 +302,12 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("7w").unwrap_err().contains("unit"));
         assert!(parse_duration("x").is_err());
+        assert_eq!(parse_retention("forever").unwrap(), None);
+        assert_eq!(
+            parse_retention("90d").unwrap(),
+            Some(Duration::from_secs(90 * 86400))
+        );
+        assert!(parse_retention("soon").unwrap_err().contains("forever"));
     }
 
     #[test]

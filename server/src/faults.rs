@@ -1,9 +1,11 @@
 //! Fault injection for tests, off unless the server starts with
 //! `--enable-fault-injection`: latency, failures, throttling and responses
-//! dropped after the change was committed. Controlled at runtime through
-//! `GET/POST/DELETE /v1/_faults`.
+//! dropped or held after the change was committed. Controlled at runtime
+//! through `GET/POST/DELETE /v1/_faults`; `GET /v1/_faults/held` and
+//! `POST /v1/_faults/release` let a test wait, on the server side, until a
+//! write is in flight, act (go offline, close the page), then let it go.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +56,10 @@ pub struct FaultSettings {
     pub drop_next: u32,
     /// How a dropped response fails.
     pub drop_mode: DropMode,
+    /// The next N successful writes are held after the change was
+    /// committed: their response waits until `POST /v1/_faults/release`,
+    /// `DELETE /v1/_faults` or a minute has passed.
+    pub hold_next: u32,
 }
 
 impl Default for FaultSettings {
@@ -69,6 +75,7 @@ impl Default for FaultSettings {
             drop_rate: 0.0,
             drop_next: 0,
             drop_mode: DropMode::Close,
+            hold_next: 0,
         }
     }
 }
@@ -94,11 +101,38 @@ impl FaultSettings {
     }
 }
 
-/// The live settings and a small random source.
+/// The longest a held response waits for a release.
+const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// The live settings, a small random source and the held responses.
 #[derive(Debug)]
 pub struct Faults {
     settings: Mutex<FaultSettings>,
     seed: AtomicU64,
+    /// Responses waiting now.
+    held: AtomicU32,
+    /// Responses held since the server started.
+    held_total: AtomicU64,
+    /// Bumped by every release; held responses wait for a change.
+    releases: tokio::sync::watch::Sender<u64>,
+}
+
+/// What `GET /v1/_faults/held` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Responses held right now (their changes are committed).
+    pub held: u32,
+    /// Responses held since the server started.
+    pub total: u64,
+}
+
+/// Counts a held response until it is sent or its request is dropped.
+struct Holding<'a>(&'a AtomicU32);
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Default for Faults {
@@ -110,6 +144,9 @@ impl Default for Faults {
         Faults {
             settings: Mutex::new(FaultSettings::default()),
             seed: AtomicU64::new(seed | 1),
+            held: AtomicU32::new(0),
+            held_total: AtomicU64::new(0),
+            releases: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -117,6 +154,27 @@ impl Default for Faults {
 impl Faults {
     fn settings(&self) -> std::sync::MutexGuard<'_, FaultSettings> {
         self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets every held response go.
+    fn release(&self) {
+        self.releases.send_modify(|n| *n += 1);
+    }
+
+    /// Holds a committed write's response until the next release.
+    async fn hold(&self) {
+        let mut releases = self.releases.subscribe();
+        releases.mark_unchanged();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        self.held_total.fetch_add(1, Ordering::SeqCst);
+        let _holding = Holding(&self.held);
+        tracing::info!("fault injection: response held after commit");
+        if tokio::time::timeout(HOLD_LIMIT, releases.changed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("fault injection: a held response was never released; sending it");
+        }
     }
 
     /// A number in `0..1` (splitmix64).
@@ -178,6 +236,9 @@ pub async fn layer(State(faults): State<Arc<Faults>>, request: Request, next: Ne
     }
     let write = request.method() != Method::GET && request.method() != Method::HEAD;
     let response = next.run(request).await;
+    if write && response.status().is_success() && faults.hit(|s| &mut s.hold_next, 0.0) {
+        faults.hold().await;
+    }
     if write && response.status().is_success() && faults.hit(|s| &mut s.drop_next, now.drop_rate) {
         tracing::info!(mode = ?now.drop_mode, "fault injection: response dropped after commit");
         return match now.drop_mode {
@@ -202,6 +263,8 @@ pub async fn layer(State(faults): State<Arc<Faults>>, request: Request, next: Ne
 pub fn routes<S: Clone + Send + Sync + 'static>(faults: Arc<Faults>) -> Router<S> {
     Router::new()
         .route("/v1/_faults", get(current).post(replace).delete(reset))
+        .route("/v1/_faults/held", get(held))
+        .route("/v1/_faults/release", axum::routing::post(release))
         .with_state(faults)
 }
 
@@ -229,5 +292,18 @@ async fn replace(
 
 async fn reset(State(faults): State<Arc<Faults>>) -> Json<FaultSettings> {
     *faults.settings() = FaultSettings::default();
+    faults.release();
     Json(FaultSettings::default())
+}
+
+async fn held(State(faults): State<Arc<Faults>>) -> Json<Held> {
+    Json(Held {
+        held: faults.held.load(Ordering::SeqCst),
+        total: faults.held_total.load(Ordering::SeqCst),
+    })
+}
+
+async fn release(State(faults): State<Arc<Faults>>) -> Json<Held> {
+    faults.release();
+    held(State(faults)).await
 }

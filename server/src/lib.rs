@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod bodies;
 pub mod cli;

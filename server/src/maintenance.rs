@@ -1,4 +1,5 @@
-//! The background task that expires idempotency keys and tombstones.
+//! The background task that expires idempotency keys, tombstones and old
+//! audit entries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub fn spawn(store: Arc<dyn Store>, retention: Retention) -> JoinHandle<()> {
                     tracing::info!(
                         keys = expired.keys,
                         tombstones = expired.tombstones,
+                        audit = expired.audit,
                         "expired old data"
                     );
                 }
@@ -36,7 +38,8 @@ pub fn spawn(store: Arc<dyn Store>, retention: Retention) -> JoinHandle<()> {
     })
 }
 
-/// Expires keys and tombstones older than their retention at `now_ms`.
+/// Expires keys, tombstones and audit entries older than their retention
+/// at `now_ms`.
 pub fn run_once(
     store: &dyn Store,
     retention: &Retention,
@@ -44,5 +47,9 @@ pub fn run_once(
 ) -> Result<Expired, StoreError> {
     let keys_before = now_ms - retention.keys.as_millis() as i64;
     let tombstones_before = now_ms - retention.tombstones.as_millis() as i64;
-    store.expire(keys_before, tombstones_before)
+    let mut expired = store.expire(keys_before, tombstones_before)?;
+    if let Some(keep) = retention.audit {
+        expired.audit = store.expire_audit(now_ms - keep.as_millis() as i64)?;
+    }
+    Ok(expired)
 }

@@ -61,12 +61,64 @@ mod tests {
         assert_eq!(policy.delay_ms(3, 0.0), 0);
     }
 
+    /// Attempts from the first to well past the cap, and the jitter draw,
+    /// with the edges (0, just under 1, and values a broken random source
+    /// could give) generated often.
+    fn attempts_and_draw() -> impl Strategy<Value = (u32, f64)> {
+        let draw = prop_oneof![
+            4 => 0.0..1.0f64,
+            1 => Just(0.0),
+            1 => Just(0.999_999),
+            1 => prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-1.0), Just(7.0)],
+        ];
+        (prop_oneof![3 => 1u32..30, 1 => any::<u32>()], draw)
+    }
+
     proptest! {
         #[test]
-        fn never_exceeds_the_maximum(attempts in any::<u32>(), random in any::<f64>()) {
+        fn more_failures_never_mean_a_shorter_wait((attempts, random) in attempts_and_draw()) {
             let policy = RetryPolicy::default();
-            prop_assert!(policy.delay_ms(attempts, random) <= policy.max_ms);
-            prop_assert!(policy.server_delay_ms(u64::MAX) <= policy.max_ms);
+            let now = policy.delay_ms(attempts, random);
+            let later = policy.delay_ms(attempts.saturating_add(1), random);
+            prop_assert!(later >= now, "attempt {attempts}: {now} then {later}");
+            prop_assert!(now <= policy.max_ms);
+        }
+
+        #[test]
+        fn a_higher_draw_never_means_a_shorter_wait(attempts in 1u32..30, a in 0.0..1.0f64, b in 0.0..1.0f64) {
+            let policy = RetryPolicy::default();
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(policy.delay_ms(attempts, low) <= policy.delay_ms(attempts, high));
+        }
+
+        #[test]
+        fn devices_that_failed_together_spread_out(attempts in 4u32..30, a in 0.0..0.5f64, gap in 0.1..0.5f64) {
+            // Two draws a tenth of the range apart or more: two devices
+            // retrying after the same failures wait noticeably different times.
+            let policy = RetryPolicy::default();
+            let (first, second) = (policy.delay_ms(attempts, a), policy.delay_ms(attempts, a + gap));
+            prop_assert!(second - first >= 500, "{first} and {second}");
+        }
+
+        #[test]
+        fn the_first_retry_is_within_a_second_and_late_ones_reach_the_cap(random in 0.0..1.0f64) {
+            let policy = RetryPolicy::default();
+            prop_assert!(policy.delay_ms(1, random) < policy.base_ms);
+            prop_assert!(policy.delay_ms(0, random) < policy.base_ms);
+            // Past the cap, a draw near the top waits close to the longest backoff.
+            let late = policy.delay_ms(30, 0.99);
+            prop_assert!(late >= policy.max_ms * 98 / 100 && late <= policy.max_ms);
+        }
+
+        #[test]
+        fn retry_after_is_obeyed_up_to_the_cap(asked in prop_oneof![0u64..=300_000, any::<u64>()]) {
+            let policy = RetryPolicy::default();
+            let wait = policy.server_delay_ms(asked);
+            if asked <= policy.max_ms {
+                prop_assert_eq!(wait, asked, "the server's delay, exactly");
+            } else {
+                prop_assert_eq!(wait, policy.max_ms);
+            }
         }
     }
 }

@@ -261,14 +261,70 @@ mod tests {
         assert!(!clock.lease_expired(now + 1_000, now));
     }
 
+    const DAY: u64 = 86_400_000;
+
+    /// A moment, a deadline around it and what kind of deadline it is:
+    /// honest (set by this clock, at most the longest backoff ahead), past,
+    /// or set before the clock moved back by up to ten days.
+    fn deadline_around_now() -> impl Strategy<Value = (u64, u64, &'static str)> {
+        let max = Clock::default().max_backoff_ms;
+        let now = 20 * DAY..40 * DAY;
+        prop_oneof![
+            (now.clone(), 0..=max).prop_map(|(now, ahead)| (now, now + ahead, "honest")),
+            (now.clone(), 0..=10 * DAY).prop_map(|(now, ago)| (now, now - ago, "past")),
+            (now, 1..=10 * DAY, 0..=max).prop_map(|(now, jump, ahead)| (
+                now,
+                now + jump + ahead,
+                "clock moved back"
+            )),
+        ]
+    }
+
     proptest! {
         #[test]
-        fn never_waits_longer_than_the_maximum(at in any::<u64>(), now in any::<u64>()) {
+        fn an_honest_backoff_is_waited_for_to_the_millisecond_and_no_longer(
+            (now, at, kind) in deadline_around_now(),
+            early in 1u64..=1_000,
+        ) {
             let clock = Clock::default();
-            // Whatever the clock says, an event is due once `now` is within the
-            // maximum backoff of `at`, or past it.
-            if now.saturating_add(clock.max_backoff_ms) < at || now >= at {
-                prop_assert!(clock.is_due(Some(at), now));
+            // Following the outbox's own timer: wait what `wait_ms` says,
+            // then the event is due.
+            let wait = clock.wait_ms(at, now);
+            prop_assert!(wait <= clock.max_backoff_ms, "{kind}: waits {wait}");
+            prop_assert!(clock.is_due(Some(at), now + wait), "{kind}: not due after the timer");
+            match kind {
+                "honest" => {
+                    // It is not sent early: a moment before, it still waits.
+                    prop_assert_eq!(wait, at - now);
+                    if wait > 0 {
+                        prop_assert!(!clock.is_due(Some(at), now + wait - early.min(wait)));
+                    }
+                }
+                "past" => prop_assert!(clock.is_due(Some(at), now)),
+                _ => {
+                    // Set by a clock that was ahead: never a wait longer than
+                    // the longest backoff, measured on the clock as it is now.
+                    let stranded = (0..=clock.max_backoff_ms)
+                        .step_by(1_000)
+                        .all(|t| !clock.is_due(Some(at), now + t));
+                    prop_assert!(!stranded, "{kind}: {at} not due within the longest backoff of {now}");
+                }
+            }
+        }
+
+        #[test]
+        fn a_lease_runs_out_when_it_says_or_at_once_after_a_clock_jump(
+            now in 20 * DAY..40 * DAY,
+            ahead in 0u64..=60_000,
+            jump in 0u64..=DAY,
+        ) {
+            let clock = Clock::default();
+            let until = now + jump + ahead;
+            if jump == 0 {
+                prop_assert_eq!(clock.lease_expired(until, now), ahead == 0);
+                prop_assert!(clock.lease_expired(until, until));
+            } else if jump + ahead > clock.max_lease_ms {
+                prop_assert!(clock.lease_expired(until, now), "a lease longer than any taken");
             }
         }
 

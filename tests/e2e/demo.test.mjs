@@ -3,7 +3,7 @@
 // server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { TOKEN, launchBrowser, screenshot, serverChanges, serverRecord, startServer } from "./harness.mjs";
+import { TOKEN, assertAppliedOnce, launchBrowser, screenshot, serverRecord, startServer } from "./harness.mjs";
 
 let server;
 let browser;
@@ -57,8 +57,7 @@ test("a note saved while the server is unreachable stays on the device, then rea
   await screenshot(page, "demo-all-saved");
   const record = await serverRecord(server, "notes", "pump-3");
   assert.equal(record.data.title, "Pump 3 leaks");
-  const applied = (await serverChanges(server)).filter((c) => c.record_id === "pump-3");
-  assert.equal(applied.length, 1);
+  await assertAppliedOnce(server, "notes", { "pump-3": 1 });
   await page.close();
 });
 
@@ -70,6 +69,7 @@ test("airplane mode: saved offline, delivered by the online event", async () => 
   await browser.context.setOffline(false);
   await page.getByText("All changes saved").waitFor();
   assert.equal((await serverRecord(server, "notes", "valve-7")).data.title, "Valve 7 stuck");
+  await assertAppliedOnce(server, "notes", { "valve-7": 1 });
   await page.close();
 });
 

@@ -1,5 +1,6 @@
 // Shared pieces of the end-to-end tests: a real reference server on 127.0.0.1
 // and Debian's Chromium driven by playwright-core, each with a fresh profile.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -131,4 +132,68 @@ export async function saveNote(page, id, title, body = "") {
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Details").fill(body);
   await page.getByRole("button", { name: "Save" }).click();
+}
+
+/**
+ * The server's audit trail of one record (`GET /v1/records/{collection}/{id}/history`),
+ * oldest first: one entry each time the server really applied (or refused) an event.
+ */
+export async function serverHistory(server, collection, recordId) {
+  const entries = [];
+  let after = 0;
+  for (;;) {
+    const response = await fetch(
+      `${server.url}/v1/records/${collection}/${encodeURIComponent(recordId)}/history?after=${after}&limit=1000`,
+      { headers: { Authorization: `Bearer ${TOKEN}` } },
+    );
+    if (!response.ok) throw new Error(`history: HTTP ${response.status} ${await response.text()}`);
+    const page = await response.json();
+    entries.push(...page.entries);
+    after = page.next_after;
+    if (!page.has_more) return entries;
+  }
+}
+
+/**
+ * Checks the server's audit trail: `writes` maps record ids to how many changes the
+ * device made to each; the server must have applied exactly that many events to
+ * each record, every one with its own event id (an event applied twice shows up as
+ * its id twice, a lost one as a missing entry).
+ */
+export async function assertAppliedOnce(server, collection, writes) {
+  for (const [recordId, count] of Object.entries(writes)) {
+    const applied = (await serverHistory(server, collection, recordId)).filter((e) => e.outcome === "applied");
+    const ids = applied.map((e) => e.event_id);
+    const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+    assert.deepEqual(twice, [], `${recordId}: events applied more than once`);
+    assert.equal(applied.length, count, `${recordId}: ${count} changes made, ${applied.length} applied: ${JSON.stringify(applied)}`);
+  }
+}
+
+/** Replaces the server's fault settings (the server runs with --enable-fault-injection). */
+export async function setFaults(server, settings) {
+  const response = await fetch(`${server.url}/v1/_faults`, { method: "POST", body: JSON.stringify(settings) });
+  if (!response.ok) throw new Error(`faults: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** How many write answers the server holds now and has held in all (`hold_next`). */
+export async function heldAnswers(server) {
+  return (await fetch(`${server.url}/v1/_faults/held`)).json();
+}
+
+/**
+ * Waits until the server holds a write's answer (its change committed, the answer not
+ * sent): the moment a request is surely in flight. `total` is the count of holds so far
+ * to wait for.
+ */
+export async function waitForHeld(server, total, ms = 15_000) {
+  return eventually(async () => {
+    const held = await heldAnswers(server);
+    return held.held >= 1 && held.total >= total && held;
+  }, ms);
+}
+
+/** Lets every held answer go. */
+export async function releaseHeld(server) {
+  await fetch(`${server.url}/v1/_faults/release`, { method: "POST" });
 }

@@ -1,10 +1,14 @@
 // Rough handling: the network toggled again and again during uploads, double
 // taps and a retry storm, the page closed and the service worker stopped in the
-// middle of a sync. At the end: no change lost, none applied twice.
+// middle of a sync. At the end: no change lost, none applied twice, as the
+// server's audit trail shows. "During an upload" is made sure of on the server
+// side: the fault `hold_next` holds a committed write's answer, the test waits
+// until the server holds one (the request is in flight), then strikes.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  TOKEN, eventually, launchBrowser, openDemo, saveNote, serverChanges, serverRecord, startServer,
+  assertAppliedOnce, eventually, heldAnswers, launchBrowser, openDemo, releaseHeld, saveNote, serverChanges,
+  serverRecord, setFaults, startServer, waitForHeld,
 } from "./harness.mjs";
 
 let server;
@@ -50,21 +54,31 @@ test("airplane mode toggled again and again during uploads loses nothing", async
   try {
     const page = await openDemo(browser, server);
     const ids = Array.from({ length: 12 }, (_, i) => `plane-${i}`);
-    for (const [i, id] of ids.entries()) {
-      await browser.context.setOffline(i % 2 === 0);
-      await saveNote(page, id, `Reading ${i}`);
-      await new Promise((resolve) => setTimeout(resolve, 150));
+    const { total: heldBefore } = await heldAnswers(server);
+    for (let round = 0; round < ids.length / 2; round += 1) {
+      // Online: an upload starts; the server commits it and holds the answer.
+      await setFaults(server, { hold_next: 1, drop_next: 1, drop_mode: "close" });
+      await saveNote(page, ids[2 * round], `Reading ${2 * round}`);
+      const held = await waitForHeld(server, heldBefore + round + 1);
+      assert.equal(held.held, 1, "the upload is in flight when the network goes");
+      // Airplane mode while it is in flight: its answer never arrives (the
+      // connection breaks), so the device must send it again, and the server
+      // must not apply it again.
+      await browser.context.setOffline(true);
+      await releaseHeld(server);
+      await saveNote(page, ids[2 * round + 1], `Reading ${2 * round + 1}`);
+      await page.getByText(/change(s)? pending — saved on this device/).waitFor();
+      await browser.context.setOffline(false);
     }
-    for (let i = 0; i < 6; i += 1) {
-      await browser.context.setOffline(i % 2 === 0);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await browser.context.setOffline(false);
+    assert.equal((await heldAnswers(server)).total, heldBefore + ids.length / 2, "every cut landed mid-upload");
     await page.getByText("All changes saved").waitFor({ timeout: 30_000 });
     await assertConfirmedOnce(page, ids);
+    await assertAppliedOnce(server, "notes", Object.fromEntries(ids.map((id) => [id, 1])));
     const titles = Object.fromEntries((await serverChanges(server)).map((c) => [c.record_id, c.data?.title]));
     ids.forEach((id, i) => assert.equal(titles[id], `Reading ${i}`));
   } finally {
+    await setFaults(server, {});
+    await releaseHeld(server);
     await browser.close();
   }
 });
@@ -86,6 +100,8 @@ test("double taps and a retry storm on the same change send each change once", a
       return metrics.synced >= 3 ? metrics : null;
     });
     assert.equal(metrics.synced, 3, "three taps are three changes, each confirmed once");
+    // And the server applied three events, none of them twice.
+    await assertAppliedOnce(server, "notes", { "storm-1": 3 });
   } finally {
     await browser.close();
   }
@@ -96,20 +112,26 @@ test("the page closed and the service worker stopped in the middle of a sync, th
   try {
     let page = await openDemo(browser, server);
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
-    // A slow server keeps the upload in flight while the app goes away.
-    await fetch(`${server.url}/v1/_faults`, { method: "POST", body: JSON.stringify({ latency_ms: 1500 }) });
+    // The server commits the upload and holds its answer: the app goes away
+    // while the request is surely in flight.
+    const { total: heldBefore } = await heldAnswers(server);
+    await setFaults(server, { hold_next: 1 });
     await saveNote(page, "killed-1", "Sent while closing");
     await page.getByText(/1 change pending/).waitFor();
+    const held = await waitForHeld(server, heldBefore + 1);
+    assert.equal(held.held, 1, "the upload is in flight when the page closes");
     await page.close();
     const blank = await browser.context.newPage();
     const cdp = await browser.context.newCDPSession(blank);
     await cdp.send("ServiceWorker.enable");
     await cdp.send("ServiceWorker.stopAllWorkers");
+    // Resets the faults and lets the held answer go, to nobody.
     await fetch(`${server.url}/v1/_faults`, { method: "DELETE" });
     page = await openDemo(browser, server);
     await eventually(() => serverRecord(server, "notes", "killed-1"));
     await page.getByText("All changes saved").waitFor();
     await assertConfirmedOnce(page, ["killed-1"]);
+    await assertAppliedOnce(server, "notes", { "killed-1": 1 });
     await blank.close();
   } finally {
     await fetch(`${server.url}/v1/_faults`, { method: "DELETE" });

@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, the router, JSON body reading and the
 //! write path that push and the single-record form share.
 
+mod history;
 mod pull;
 mod push;
 mod records;
@@ -73,6 +74,10 @@ pub fn api(state: AppState) -> Router {
                 .put(records::put)
                 .patch(records::patch)
                 .delete(records::delete),
+        )
+        .route(
+            "/v1/records/{collection}/{record_id}/history",
+            get(history::history),
         );
     if let Some(faults) = &state.faults {
         api = api.layer(axum::middleware::from_fn_with_state(

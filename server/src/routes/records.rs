@@ -188,7 +188,13 @@ fn precondition(
     }
 }
 
-fn check_names(state: &AppState, collection: &str, record_id: &str) -> Result<Policy, ApiError> {
+/// The collection's policy, after checking both names (`404` for an
+/// unknown collection, `400` for a malformed name).
+pub(super) fn check_names(
+    state: &AppState,
+    collection: &str,
+    record_id: &str,
+) -> Result<Policy, ApiError> {
     let policy =
         validate::collection(collection, &state.limits, &state.collections).map_err(|r| {
             if r.code == "unknown_collection" {

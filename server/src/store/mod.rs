@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use outbox_sync_protocol::{Event, Outcome, Record};
 
+use crate::audit::AuditTrail;
 use crate::config::Policy;
 
 /// One event to apply, with what idempotency needs.
@@ -150,6 +151,8 @@ pub struct Expired {
     pub keys: u64,
     /// Tombstones removed.
     pub tombstones: u64,
+    /// Audit entries removed.
+    pub audit: u64,
 }
 
 /// A storage failure.
@@ -172,8 +175,8 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Durable storage of one server.
-pub trait Store: Send + Sync + 'static {
+/// Durable storage of one server, with its audit trail.
+pub trait Store: AuditTrail + Send + Sync + 'static {
     /// Applies a batch's events in order in one transaction, each with its
     /// own outcome (a conflict or a reused key refuses that event only),
     /// writing every change with its idempotency record (key, request hash,

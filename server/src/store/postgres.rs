@@ -12,6 +12,7 @@
 //! stored outcome. Reads use one REPEATABLE READ snapshot, so a page and the
 //! tombstone horizon it is checked against agree.
 
+mod audit;
 mod connect;
 mod errors;
 mod tls;
@@ -143,7 +144,7 @@ fn load(
 /// known already; otherwise takes the `seq` lock once, reads the batch's
 /// keys and records (2 round trips), decides each event in order
 /// ([`apply_event`]), writes what they changed ([`Pending::write`]: 2 round
-/// trips), moves `seq` once and commits.
+/// trips) and their audit rows (1), moves `seq` once and commits.
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
@@ -158,10 +159,17 @@ fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let mut pending = Pending::read(&mut tx, sql, batch)?;
     let mut seq = start;
     let mut answers = Vec::with_capacity(batch.writes.len());
+    let mut trail = Vec::new();
     for index in 0..batch.writes.len() {
-        answers.push(apply_event(&mut pending, &batch.request(index), &mut seq)?);
+        let request = batch.request(index);
+        let applied = apply_event(&mut pending, &request, &mut seq)?;
+        if let Applied::Fresh(outcome) = &applied {
+            trail.push(crate::audit::row(&request, outcome));
+        }
+        answers.push(applied);
     }
     pending.write(&mut tx, sql, batch)?;
+    audit::append_all(&mut tx, &sql.audit, &trail)?;
     if seq != start {
         tx.execute(&sql.set_seq, &[&seq])?;
     }
@@ -431,6 +439,7 @@ fn expire_once(
     Ok(Expired {
         keys,
         tombstones: tombstones as u64,
+        ..Expired::default()
     })
 }
 

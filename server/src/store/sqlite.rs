@@ -10,6 +10,8 @@
 //! once per group and written once at its end. Statements are prepared once
 //! and cached on the connection.
 
+mod audit;
+
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +22,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 use sha2::{Digest, Sha256};
 
 use super::rows::{self, Decided};
-use super::schema::SCHEMA;
+use super::schema::STEPS;
 use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
@@ -53,7 +55,9 @@ impl SqliteStore {
     /// every commit is flushed to disk before it is acknowledged.
     pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
         let writer = connect(path, durable)?;
-        writer.execute_batch(SCHEMA).map_err(other)?;
+        for step in STEPS {
+            writer.execute_batch(step).map_err(other)?;
+        }
         let fresh_epoch = hex::encode(&random_bytes()[..8]);
         writer
             .execute(
@@ -267,6 +271,7 @@ fn apply_event(
         *seq = next as i64;
     }
     let outcome = decided.outcome();
+    audit::append(conn, &crate::audit::row(request, outcome))?;
     if let Some(key) = request.key {
         let stored = rows::outcome_column(outcome)?;
         conn.prepare_cached(
@@ -465,6 +470,7 @@ fn expire_on(
     Ok(Expired {
         keys: keys as u64,
         tombstones: tombstones as u64,
+        ..Expired::default()
     })
 }
 

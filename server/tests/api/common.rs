@@ -123,6 +123,8 @@ pub async fn postgres_only(test: &str) -> Option<Arc<Schema>> {
 pub struct TestServer {
     pub server: Server,
     pub http: reqwest::Client,
+    /// Where its data lives (for tools that read the database).
+    pub database: Database,
     _dir: TempDir,
     _schema: Option<Arc<Schema>>,
 }
@@ -168,10 +170,13 @@ impl TestServer {
         if let Some(schema) = &schema {
             config.database = Database::postgres(schema.url());
         }
-        let server = serve(adjust(config)).await.expect("server starts");
+        let config = adjust(config);
+        let database = config.database.clone();
+        let server = serve(config).await.expect("server starts");
         TestServer {
             server,
             http: reqwest::Client::new(),
+            database,
             _dir: dir,
             _schema: schema,
         }
@@ -187,6 +192,37 @@ impl TestServer {
             .await
             .unwrap()
             .expect("expiry runs")
+    }
+
+    /// One page of `token`'s audit history of a record.
+    pub async fn history_page(
+        &self,
+        token: &str,
+        collection: &str,
+        record_id: &str,
+        query: &str,
+    ) -> (StatusCode, Value) {
+        let path = format!("/v1/records/{collection}/{record_id}/history?{query}");
+        let (status, _, body) = self.call(Method::GET, &path, Some(token), None, &[]).await;
+        (status, body)
+    }
+
+    /// Every audit entry of a record, following `has_more`.
+    pub async fn history(&self, token: &str, collection: &str, record_id: &str) -> Vec<Value> {
+        let mut after = 0;
+        let mut all = Vec::new();
+        loop {
+            let query = format!("after={after}&limit=1000");
+            let (status, page) = self
+                .history_page(token, collection, record_id, &query)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            all.extend(page["entries"].as_array().unwrap().iter().cloned());
+            after = page["next_after"].as_u64().unwrap();
+            if !page["has_more"].as_bool().unwrap() {
+                return all;
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

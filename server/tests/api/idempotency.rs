@@ -60,6 +60,10 @@ async fn a_thousand_concurrent_copies_are_applied_once() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0]["version"].as_u64(), Some(version));
     assert_eq!(version, base + 1, "one change after the create, no more");
+    let trail = server.history(ALICE, "items", "counter").await;
+    assert_eq!(trail.len(), 2, "the create and one application: {trail:?}");
+    assert_eq!(trail[1]["event_id"], e["event_id"]);
+    assert_eq!(trail[1]["version"].as_u64(), Some(version));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

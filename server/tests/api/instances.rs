@@ -75,6 +75,19 @@ async fn the_same_event_sent_to_two_instances_at_once_is_applied_once() {
     assert_eq!(changes.len(), 50);
     assert!(changes.iter().all(|c| c["data"]["round"] == 2.0));
     assert_eq!(changes.last().unwrap()["version"], 150);
+    // The shared audit trail: each record has exactly its three rounds, each
+    // event once, whichever instance is asked.
+    for i in 0..50 {
+        let record = format!("r{i}");
+        let trail = b.history(ALICE, "items", &record).await;
+        let mut ids: Vec<&str> = trail
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!((trail.len(), ids.len()), (3, 3), "{record}: {trail:?}");
+    }
 }
 
 #[ignore = "needs PostgreSQL: scripts/postgres.sh cargo test -p outbox-sync-server --test api -- --include-ignored"]

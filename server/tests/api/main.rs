@@ -4,6 +4,7 @@
 
 mod common;
 
+mod audit;
 mod conflicts;
 mod errors;
 mod fuzz;

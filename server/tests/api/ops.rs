@@ -133,6 +133,66 @@ async fn faults_throttle_fail_and_reset() {
 }
 
 #[tokio::test]
+async fn a_held_write_is_committed_and_waits_for_its_release() {
+    let server = std::sync::Arc::new(
+        TestServer::start_with(|mut c| {
+            c.fault_injection = true;
+            c
+        })
+        .await,
+    );
+    let (status, _, _) = server
+        .call(
+            Method::POST,
+            "/v1/_faults",
+            None,
+            Some(&json!({"hold_next": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let e = event(&id(), "items", "held", "put", None, json!({"n": 1.0}));
+    let pushing = {
+        let server = server.clone();
+        let e = e.clone();
+        tokio::spawn(async move { server.push_ok(ALICE, vec![e]).await })
+    };
+    let mut held = json!(null);
+    for _ in 0..200 {
+        held = server
+            .call(Method::GET, "/v1/_faults/held", None, None, &[])
+            .await
+            .2;
+        if held["held"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(held, json!({"held": 1, "total": 1}));
+    assert!(!pushing.is_finished(), "the answer waits");
+    assert_eq!(
+        server.history(ALICE, "items", "held").await.len(),
+        1,
+        "the change committed before the hold"
+    );
+    let (status, _, _) = server
+        .call(Method::POST, "/v1/_faults/release", None, None, &[])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let results = pushing.await.unwrap();
+    assert_eq!(results[0]["status"], "applied");
+    let (_, _, held) = server
+        .call(Method::GET, "/v1/_faults/held", None, None, &[])
+        .await;
+    assert_eq!(held, json!({"held": 0, "total": 1}));
+    // Used up: the next write is answered at once.
+    assert_eq!(
+        server.push_ok(ALICE, vec![e]).await[0]["status"],
+        "duplicate"
+    );
+}
+
+#[tokio::test]
 async fn static_files_have_web_platform_types() {
     let files = tempfile::tempdir().unwrap();
     let www = files.path().join("www");

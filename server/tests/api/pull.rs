@@ -154,6 +154,7 @@ async fn tokens_older_than_the_tombstone_horizon_get_410() {
         keys: Duration::from_secs(3600),
         tombstones: Duration::ZERO,
         interval: Duration::from_secs(3600),
+        ..Retention::default()
     };
     let expired = server.expire(retention).await;
     assert_eq!(expired.tombstones, 1);

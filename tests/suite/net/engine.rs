@@ -56,7 +56,7 @@ async fn server_changes(collection: &str) -> Vec<Record> {
 async fn drains_the_outbox_to_the_server_and_pulls_the_result_back() {
     let (store, _) = fresh().await;
     let collection = fresh_collection();
-    store
+    let sent = store
         .enqueue_batch(
             vec![
                 change(&collection, "a", "1"),
@@ -88,13 +88,20 @@ async fn drains_the_outbox_to_the_server_and_pulls_the_result_back() {
     };
     let local = store.record(&key).await.unwrap().unwrap();
     assert_eq!(local.base_version, Some(a.version));
+    let ids: Vec<Uuid> = sent.iter().map(|e| e.event_id).collect();
+    let versions = assert_applied_once(&key.collection, &["a", "b"], &ids).await;
+    assert_eq!(
+        versions[&ids[1].to_string()],
+        a.version,
+        "the record is the second change's application"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn a_lost_response_is_retried_and_applied_once() {
     let (store, _) = fresh().await;
     let collection = fresh_collection();
-    store
+    let sent = store
         .enqueue(change(&collection, "a", "once"), BrowserEnv.now_ms())
         .await
         .unwrap();
@@ -103,6 +110,14 @@ async fn a_lost_response_is_retried_and_applied_once() {
     let first = engine.drain().await.unwrap();
     reset_faults().await;
     assert!(matches!(first.halt, Some(Halt::Wait { .. })), "{first:?}");
+    // The server applied it before the answer was lost: the retry below is
+    // a replay, which must change nothing.
+    let trail = audit_trail(&collection, "a").await;
+    assert_eq!(
+        trail.len(),
+        1,
+        "applied before the answer was lost: {trail:?}"
+    );
     assert_eq!(
         store.count(EventState::Queued).await.unwrap(),
         1,
@@ -124,6 +139,11 @@ async fn a_lost_response_is_retried_and_applied_once() {
         local.base_version,
         Some(on_server[0].version),
         "applied once"
+    );
+    let versions = assert_applied_once(&key.collection, &["a"], &[sent.event_id]).await;
+    assert_eq!(
+        local.base_version,
+        Some(versions[&sent.event_id.to_string()])
     );
 }
 
@@ -155,7 +175,7 @@ async fn two_drainers_racing_never_send_an_event_twice() {
     let changes = (0..30)
         .map(|i| change(&collection, &format!("r{i}"), "x"))
         .collect();
-    first
+    let sent = first
         .enqueue_batch(changes, BrowserEnv.now_ms())
         .await
         .unwrap();
@@ -174,6 +194,10 @@ async fn two_drainers_racing_never_send_an_event_twice() {
         "every event confirmed and gone from the outbox"
     );
     assert_eq!(server_changes(&collection).await.len(), 30);
+    let records: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let ids: Vec<Uuid> = sent.iter().map(|e| e.event_id).collect();
+    assert_applied_once(&collection, &records, &ids).await;
 }
 
 #[wasm_bindgen_test]
@@ -277,6 +301,15 @@ async fn a_poison_event_fails_alone_and_other_records_go_through() {
         (1, 1, None),
         "{report:?}"
     );
+    let good = audit_trail(&collection, "good").await;
+    assert_eq!(good.len(), 1, "{good:?}");
+    let bad = audit_trail(&collection, "bad").await;
+    assert_eq!(
+        bad.len(),
+        1,
+        "only the original; the reused key applied nothing: {bad:?}"
+    );
+    assert_eq!(bad[0].event_id, Some(poison.event_id.to_string()));
     let failed = store.events_in_state(EventState::Failed, 10).await.unwrap();
     assert!(
         failed[0]
@@ -336,9 +369,14 @@ async fn a_drainer_killed_after_sending_loses_nothing_and_doubles_nothing() {
     // A drainer takes the batch, the server applies it, and the drainer dies
     // before it records anything.
     let taken = store.take_batch(BrowserEnv.now_ms(), 10).await.unwrap();
-    let PushReply::Answer(_) = push(&endpoint(), &taken).await else {
+    let PushReply::Answer(answer) = push(&endpoint(), &taken).await else {
         panic!("pushed")
     };
+    let first_versions: Vec<u64> = answer
+        .results
+        .iter()
+        .map(|result| applied(&result.outcome).0)
+        .collect();
     let engine = Engine::new(&store, transport(), BrowserEnv, EngineConfig::default());
     let report = engine.drain().await.unwrap();
     assert_eq!((report.recovered, report.synced), (3, 3), "{report:?}");
@@ -354,6 +392,15 @@ async fn a_drainer_killed_after_sending_loses_nothing_and_doubles_nothing() {
             local.base_version,
             Some(record.version),
             "confirmed by the first application"
+        );
+    }
+    let ids: Vec<Uuid> = taken.iter().map(|e| e.event_id).collect();
+    let versions = assert_applied_once(&collection, &["r0", "r1", "r2"], &ids).await;
+    for (id, first) in ids.iter().zip(&first_versions) {
+        assert_eq!(
+            versions[&id.to_string()],
+            *first,
+            "applied once, by the push the drainer never heard back from"
         );
     }
 }

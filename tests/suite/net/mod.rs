@@ -111,3 +111,90 @@ async fn reset_faults() {
     let response = Request::delete(&url).send().await.expect("faults reset");
     assert_eq!(response.status(), 200);
 }
+
+/// One entry of the server's audit trail, as its history endpoint answers.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct AuditEntry {
+    event_id: Option<String>,
+    outcome: String,
+    version: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryPage {
+    entries: Vec<AuditEntry>,
+    next_after: u64,
+    has_more: bool,
+}
+
+/// The server's audit trail of one record (`GET /v1/records/.../history`),
+/// oldest first: every time the server really applied (or refused) an event.
+async fn audit_trail(collection: &str, record: &str) -> Vec<AuditEntry> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = format!(
+            "{}/v1/records/{collection}/{record}/history?after={after}&limit=1000",
+            server()
+        );
+        let response = Request::get(&url)
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send()
+            .await
+            .expect("the history endpoint answers");
+        let text = response.text().await.unwrap();
+        assert_eq!(response.status(), 200, "{text}");
+        let js = js_sys::JSON::parse(&text).expect("history is JSON");
+        let page: HistoryPage = serde_wasm_bindgen::from_value(js).expect("a history page");
+        all.extend(page.entries);
+        after = page.next_after;
+        if !page.has_more {
+            return all;
+        }
+    }
+}
+
+/// Checks the server's audit trail of `records`: each event of `sent` was
+/// applied exactly once (none missing, none twice), and no other event was.
+/// Returns the version each event was applied as.
+async fn assert_applied_once(
+    collection: &str,
+    records: &[&str],
+    sent: &[Uuid],
+) -> std::collections::HashMap<String, u64> {
+    let mut applied: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for record in records {
+        for entry in audit_trail(collection, record).await {
+            if entry.outcome == "applied" {
+                let id = entry.event_id.clone().unwrap_or_default();
+                applied
+                    .entry(id)
+                    .or_default()
+                    .push(entry.version.unwrap_or(0));
+            }
+        }
+    }
+    let mut once = std::collections::HashMap::new();
+    for id in sent {
+        let id = id.to_string();
+        match applied.get(&id).map(Vec::as_slice) {
+            Some([version]) => {
+                once.insert(id, *version);
+            }
+            None => panic!("event {id} was never applied by the server (lost)"),
+            Some(versions) => panic!(
+                "event {id} was applied {} times: {versions:?}",
+                versions.len()
+            ),
+        }
+    }
+    let others: Vec<&String> = applied
+        .keys()
+        .filter(|id| !once.contains_key(*id))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "events applied that were never sent: {others:?}"
+    );
+    once
+}

@@ -7,11 +7,11 @@ use std::time::Duration;
 use postgres::{Client, Config, Statement};
 
 use super::tls::Connector;
-use crate::store::schema::SCHEMA;
+use crate::store::schema::STEPS;
 
 /// Schema steps, applied in order; `schema_version` holds how many ran.
-/// Append new steps; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[SCHEMA];
+/// Append new steps (in `schema.rs`); never edit one that has shipped.
+const MIGRATIONS: &[&str] = STEPS;
 
 /// Advisory lock key held while migrating, so instances starting together
 /// do not create the same tables at once ("outbox-s" in ASCII).
@@ -148,6 +148,8 @@ pub struct Statements {
     pub write_records: Statement,
     /// `(user, keys[], request_hashes[], outcomes[], now)`: stores keys.
     pub write_keys: Statement,
+    /// Appends a batch's audit rows (`audit::APPEND_ALL`).
+    pub audit: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
     /// `()` → `value`: the last position handed out (no lock).
@@ -191,6 +193,7 @@ impl Statements {
                  SELECT $1, x.key, x.hash, x.outcome, $5
                  FROM unnest($2::text[], $3::text[], $4::text[]) AS x(key, hash, outcome)",
             )?,
+            audit: client.prepare(super::audit::APPEND_ALL)?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
             seq: client.prepare("SELECT value FROM counters WHERE name = 'seq'")?,
             page: client.prepare(

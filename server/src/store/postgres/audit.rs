@@ -1,0 +1,125 @@
+//! The audit trail on PostgreSQL: the row an apply transaction appends
+//! (one prepared statement, one round trip), the reads and the expiry.
+
+use postgres::{Row, Statement, Transaction};
+
+use super::connect::Conn;
+use super::errors::Fault;
+use super::PostgresStore;
+use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
+use crate::store::StoreError;
+
+/// The statement [`append_all`] runs: `(users[], event_ids[] (NULLs
+/// allowed), collections[], record_ids[], versions[] (NULLs allowed),
+/// ops[], outcomes[], at_ms[])`, one array element per row; takes the next
+/// ids from the `audit` counter in one step. Apply transactions hold the
+/// `seq` row lock, so ids follow commit order.
+pub const APPEND_ALL: &str = "WITH rows AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                             $6::text[], $7::text[], $8::bigint[]) WITH ORDINALITY
+            AS x(user_id, event_id, collection, record_id, version, op, outcome, at_ms, n)
+     ), counter AS (
+        UPDATE counters SET value = value + (SELECT COUNT(*) FROM rows)
+        WHERE name = 'audit' RETURNING value
+     )
+     INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+     SELECT counter.value - (SELECT COUNT(*) FROM rows) + rows.n,
+            rows.user_id, rows.event_id, rows.collection, rows.record_id, rows.version,
+            rows.op, rows.outcome, rows.at_ms
+     FROM rows, counter";
+
+/// Appends `rows` (one batch's, in order) inside the apply transaction
+/// `tx` with the prepared [`APPEND_ALL`] statement: one round trip, none
+/// for a batch that decided nothing (all replays).
+pub fn append_all(
+    tx: &mut Transaction<'_>,
+    statement: &Statement,
+    rows: &[NewRow<'_>],
+) -> Result<(), Fault> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&NewRow<'_>) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let users = column(|r| Some(r.user.to_owned()));
+    let event_ids = column(|r| r.event_id.map(str::to_owned));
+    let collections = column(|r| Some(r.collection.to_owned()));
+    let record_ids = column(|r| Some(r.record_id.to_owned()));
+    let ops = column(|r| Some(r.op.to_owned()));
+    let outcomes = column(|r| Some(r.outcome.to_owned()));
+    let versions: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
+    let at_ms: Vec<i64> = rows.iter().map(|r| r.at_ms).collect();
+    tx.execute(
+        statement,
+        &[
+            &users,
+            &event_ids,
+            &collections,
+            &record_ids,
+            &versions,
+            &ops,
+            &outcomes,
+            &at_ms,
+        ],
+    )?;
+    Ok(())
+}
+
+fn entry_of(row: &Row) -> Entry {
+    Entry {
+        id: row.get::<_, i64>(0) as u64,
+        user: row.get(1),
+        event_id: row.get(2),
+        collection: row.get(3),
+        record_id: row.get(4),
+        version: row.get::<_, Option<i64>>(5).map(|v| v as u64),
+        op: row.get(6),
+        outcome: row.get(7),
+        at_ms: row.get(8),
+    }
+}
+
+impl AuditTrail for PostgresStore {
+    fn history(
+        &self,
+        user: &str,
+        collection: &str,
+        record_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit_plus_one = (limit + 1) as i64;
+        self.run(true, |conn: &mut Conn| {
+            let rows = conn.client.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM audit
+                     WHERE user_id = $1 AND collection = $2 AND record_id = $3 AND id > $4
+                     ORDER BY id LIMIT $5"
+                ),
+                &[&user, &collection, &record_id, &after, &limit_plus_one],
+            )?;
+            Ok(audit::page(rows.iter().map(entry_of).collect(), limit))
+        })
+    }
+
+    fn find_event(&self, event_id: &str, user: Option<&str>) -> Result<Vec<Entry>, StoreError> {
+        self.run(true, |conn: &mut Conn| {
+            let rows = conn.client.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM audit
+                     WHERE event_id = $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id"
+                ),
+                &[&event_id, &user],
+            )?;
+            Ok(rows.iter().map(entry_of).collect())
+        })
+    }
+
+    fn expire_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.run(true, |conn: &mut Conn| {
+            Ok(conn
+                .client
+                .execute("DELETE FROM audit WHERE at_ms < $1", &[&before_ms])?)
+        })
+    }
+}
