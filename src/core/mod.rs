@@ -22,6 +22,7 @@ pub mod status;
 pub mod sync_store;
 pub mod validate;
 pub mod verdict;
+pub mod words;
 
 pub use error::{StoreError, TransitionError, ValidationError};
 pub use event::{EventState, NewEvent, Operation, OutboxEvent, RecordKey};

@@ -1,7 +1,8 @@
 //! The pull loop: pages of changes after the stored token, until none is left.
 
 use crate::core::pull::PullReply;
-use crate::core::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
+use crate::core::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, UNREACHABLE};
+use crate::core::words::{self, Reason};
 use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
@@ -49,25 +50,37 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     continue;
                 }
                 PullReply::Status { status: 410, .. } => {
-                    Halt::Failed("The server asked for a full resync twice in a row".to_owned())
+                    Halt::Failed(
+                        Reason::new("The latest changes from the server could not be fetched; the app will try again later.")
+                            .with_detail("the server asked for a full resync (410) twice in a row")
+                            .encode(),
+                    )
                 }
                 PullReply::Status {
                     status,
                     retry_after_ms,
+                    code,
                     message,
-                    ..
                 } => match judge(status) {
                     Verdict::AuthRequired => Halt::AuthRequired,
-                    Verdict::Wait(what) => self.wait(retry_after_ms, what),
-                    Verdict::Refused => Halt::Failed(message.unwrap_or_else(|| {
-                        format!("The server refused to send changes (HTTP {status})")
-                    })),
+                    Verdict::Wait(what) => {
+                        let detail = words::http_detail(status, code.as_deref(), message.as_deref());
+                        self.wait(retry_after_ms, &Reason::new(what).with_detail(detail).encode())
+                    }
+                    Verdict::Refused => Halt::Failed(
+                        Reason::new("The server would not send the latest changes. Tell whoever runs it; your own changes are saved.")
+                            .with_detail(words::http_detail(status, code.as_deref(), message.as_deref()))
+                            .encode(),
+                    ),
                 },
                 PullReply::Network => self.wait(None, OFFLINE),
+                PullReply::Unreachable => self.wait(None, UNREACHABLE),
                 PullReply::Timeout => self.wait(None, NOT_ANSWERING),
-                PullReply::Malformed(why) => {
-                    Halt::Failed(format!("The server's changes could not be read ({why})"))
-                }
+                PullReply::Malformed(why) => Halt::Failed(
+                    Reason::new("The latest changes from the server could not be read; the app will try again later.")
+                        .with_detail(format!("malformed pull page: {why}"))
+                        .encode(),
+                ),
             };
             report.halt = Some(halt);
             return Ok(report);

@@ -43,6 +43,7 @@ impl Outbox {
         let store = IdbOutbox::open(&name, StoreConfig::default())
             .await
             .map_err(|e| js_error(&e))?;
+        super::last_opened::remember(&name).await;
         Ok(Outbox {
             store: Rc::new(store),
         })

@@ -11,6 +11,7 @@ use super::settings;
 use super::sync::saved_endpoint;
 use crate::core::metrics::Metrics;
 use crate::core::verdict::SIGN_IN_AGAIN;
+use crate::core::words::Reason;
 use crate::core::SyncState;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
@@ -64,7 +65,7 @@ async fn record(
     let halt = report.halt.as_ref();
     state.record_run(
         BrowserEnv.now_ms(),
-        halt.map(|h| h.reason.clone()),
+        halt.map(|h| h.stored_reason()),
         halt.is_some_and(|h| h.kind == "auth"),
         halt.and_then(|h| h.until).or(report.next_attempt_at),
     );
@@ -110,7 +111,32 @@ pub(super) struct SyncReport {
 pub(super) struct HaltView {
     pub(super) kind: &'static str,
     pub(super) until: Option<u64>,
+    /// Why, for people.
     pub(super) reason: String,
+    /// What a developer needs (the server's answer), or `null`.
+    pub(super) detail: Option<String>,
+}
+
+impl HaltView {
+    fn new(kind: &'static str, until: Option<u64>, stored: &str) -> Self {
+        let reason = Reason::decode(stored);
+        HaltView {
+            kind,
+            until,
+            reason: reason.text,
+            detail: reason.detail,
+        }
+    }
+
+    /// The reason as the sync state keeps it (sentence and detail in one string).
+    fn stored_reason(&self) -> String {
+        Reason {
+            text: self.reason.clone(),
+            detail: self.detail.clone(),
+            can_retry: true,
+        }
+        .encode()
+    }
 }
 
 impl SyncReport {
@@ -150,21 +176,9 @@ impl SyncReport {
 impl From<&Halt> for HaltView {
     fn from(halt: &Halt) -> Self {
         match halt {
-            Halt::Wait { until_ms, reason } => HaltView {
-                kind: "wait",
-                until: Some(*until_ms),
-                reason: reason.clone(),
-            },
-            Halt::AuthRequired => HaltView {
-                kind: "auth",
-                until: None,
-                reason: SIGN_IN_AGAIN.into(),
-            },
-            Halt::Failed(reason) => HaltView {
-                kind: "failed",
-                until: None,
-                reason: reason.clone(),
-            },
+            Halt::Wait { until_ms, reason } => HaltView::new("wait", Some(*until_ms), reason),
+            Halt::AuthRequired => HaltView::new("auth", None, SIGN_IN_AGAIN),
+            Halt::Failed(reason) => HaltView::new("failed", None, reason),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
 use super::{run, settings};
 use crate::core::conflict::{Conflict, Resolution};
+use crate::core::words::Reason;
 use crate::core::{SyncState, SyncStore};
 use crate::engine::broadcast::announce;
 use crate::engine::EngineConfig;
@@ -216,11 +217,15 @@ struct ConflictView<'a> {
     theirs_version: u64,
     /// For merge collections, the fields both sides changed.
     fields: &'a [String],
-    reason: &'a str,
+    /// Why, for people (no versions or field keys).
+    reason: String,
+    /// The server's own sentence and the fields, for developers.
+    reason_detail: Option<String>,
 }
 
 impl<'a> From<&'a Conflict> for ConflictView<'a> {
     fn from(c: &'a Conflict) -> Self {
+        let reason = Reason::decode(&c.reason);
         ConflictView {
             event_id: c.event_id.to_string(),
             collection: &c.collection,
@@ -230,7 +235,8 @@ impl<'a> From<&'a Conflict> for ConflictView<'a> {
             theirs: c.theirs_fields(),
             theirs_version: c.theirs.version,
             fields: &c.fields,
-            reason: &c.reason,
+            reason: reason.text,
+            reason_detail: reason.detail,
         }
     }
 }

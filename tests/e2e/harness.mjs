@@ -122,10 +122,31 @@ export async function openDemo(browser, server) {
   return page;
 }
 
-/** Fills the demo's note form and saves it. */
+/**
+ * Fills the demo's note form and saves it. Nobody types an id in the demo (each
+ * new note gets a fresh one); a test that checks the server by id passes `id`,
+ * which is set where the demo keeps the id of the note being edited
+ * (`#note-form[data-note-id]`). `null` keeps the demo's own id.
+ */
 export async function saveNote(page, id, title, body = "") {
-  await page.getByLabel("Note id").fill(id);
+  if (id !== null) await useNoteId(page, id);
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Details").fill(body);
   await page.getByRole("button", { name: "Save" }).click();
+}
+
+/** Makes the demo's form edit the note `id` (a test's handle on the server's record). */
+export async function useNoteId(page, id) {
+  await page.evaluate((noteId) => { document.getElementById("note-form").dataset.noteId = noteId; }, id);
+}
+
+/** The id of the note the demo's form is editing. */
+export function editedNoteId(page) {
+  return page.evaluate(() => document.getElementById("note-form").dataset.noteId);
+}
+
+/** Opens the note titled `title` from the demo's list, as a person does, and waits for the form to show it. */
+export async function openNote(page, title) {
+  await page.locator("#notes").getByRole("button", { name: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`) }).click();
+  await page.waitForFunction((t) => document.querySelector("[name=title]").value === t, title);
 }

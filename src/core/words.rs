@@ -1,0 +1,342 @@
+//! Words for people, detail for developers.
+//!
+//! What a field worker reads (`lastError`, a conflict's `reason`, a change's
+//! `lastError`) is a sentence with no versions, byte counts, flags, HTTP terms
+//! or ids, saying what to do. What a developer needs (the server's own message,
+//! the status, the limit) goes in a separate detail, shown as `lastErrorDetail`
+//! / `reasonDetail` and on the console with `debug`.
+//!
+//! The store keeps one string per reason; [`Reason::encode`] packs the
+//! sentence, the detail and whether a retry can help into it, and
+//! [`Reason::decode`] unpacks it at the JS boundary. A stored reason written
+//! before this format decodes as a sentence with no detail.
+
+/// Separates the parts of an encoded reason (the ASCII unit separator: never
+/// in a sentence).
+const SEPARATOR: char = '\u{1f}';
+/// Marks a reason no retry can fix (the change itself must change).
+const FINAL: &str = "final";
+
+/// Nothing answered and the browser says it is offline.
+pub const OFFLINE: &str = "No internet connection";
+/// Nothing answered although the browser says it is online: the server (or
+/// the way to it) is down.
+pub const UNREACHABLE: &str = "The server cannot be reached";
+/// No answer in time.
+pub const NOT_ANSWERING: &str = "The server is not answering";
+/// Too many requests (`429`).
+pub const BUSY: &str = "Server busy";
+/// A server error (`5xx`).
+pub const UNAVAILABLE: &str = "Server unavailable";
+/// A `401`: sending stops until the app supplies new credentials.
+pub const SIGN_IN_AGAIN: &str =
+    "Sign in again to send your changes; they are saved on this device.";
+
+/// A sentence for people, the detail for developers, and whether a retry can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// What the user reads.
+    pub text: String,
+    /// What a developer needs to find the cause; `None` when the text says it all.
+    pub detail: Option<String>,
+    /// Whether trying again (unchanged) can succeed.
+    pub can_retry: bool,
+}
+
+impl Reason {
+    /// A sentence with no detail that a retry may fix.
+    pub fn new(text: &str) -> Reason {
+        Reason {
+            text: text.to_owned(),
+            detail: None,
+            can_retry: true,
+        }
+    }
+
+    /// The same reason with a developer's detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Reason {
+        let detail = detail.into();
+        self.detail = (!detail.is_empty()).then(|| detail.replace(SEPARATOR, " "));
+        self
+    }
+
+    /// The same reason, marked as one no retry can fix.
+    pub fn never_retry(mut self) -> Reason {
+        self.can_retry = false;
+        self
+    }
+
+    /// One string for the store: the sentence, then the detail and the mark.
+    pub fn encode(&self) -> String {
+        let mut out = self.text.replace(SEPARATOR, " ");
+        if self.detail.is_some() || !self.can_retry {
+            out.push(SEPARATOR);
+            out.push_str(self.detail.as_deref().unwrap_or(""));
+        }
+        if !self.can_retry {
+            out.push(SEPARATOR);
+            out.push_str(FINAL);
+        }
+        out
+    }
+
+    /// Unpacks what [`encode`](Self::encode) wrote (a plain sentence decodes as itself).
+    pub fn decode(stored: &str) -> Reason {
+        let mut parts = stored.split(SEPARATOR);
+        let text = parts.next().unwrap_or("").to_owned();
+        let detail = parts.next().filter(|d| !d.is_empty()).map(str::to_owned);
+        let can_retry = parts.next() != Some(FINAL);
+        Reason {
+            text,
+            detail,
+            can_retry,
+        }
+    }
+}
+
+/// The sentence alone of a stored reason.
+pub fn text_of(stored: &str) -> &str {
+    stored.split(SEPARATOR).next().unwrap_or("")
+}
+
+/// A developer's detail of an HTTP answer: "HTTP 503 unavailable: message".
+pub fn http_detail(status: u16, code: Option<&str>, message: Option<&str>) -> String {
+    let mut detail = format!("HTTP {status}");
+    if let Some(code) = code {
+        detail.push(' ');
+        detail.push_str(code);
+    }
+    if let Some(message) = message {
+        detail.push_str(": ");
+        detail.push_str(message);
+    }
+    detail
+}
+
+/// Why a whole request was refused (`400`, `403`, `413`, …), in words.
+pub fn refused(status: u16, code: Option<&str>, message: Option<&str>) -> Reason {
+    let detail = http_detail(status, code, message);
+    match (status, code) {
+        (413, _) => Reason::new(
+            "This change is too large to send. Make it smaller (for example, attach a smaller \
+             photo) and save it again, or discard it.",
+        )
+        .never_retry(),
+        (403, _) => Reason::new(
+            "You are not allowed to make this change. Ask whoever runs the server for access, \
+             or discard the change.",
+        ),
+        (404, _) | (405, _) => Reason::new(
+            "The app cannot find its server at this address. Tell whoever set up the app; \
+             your change stays on this device.",
+        ),
+        _ => Reason::new(
+            "The server cannot accept this change as it is. Discard it, or tell the app's \
+             developers.",
+        )
+        .never_retry(),
+    }
+    .with_detail(detail)
+}
+
+/// Why the server refused one change of a batch (`rejected` with `code`), in words.
+pub fn rejected(code: &str, message: &str) -> Reason {
+    let detail = format!("rejected {code}: {message}");
+    match code {
+        "unknown_collection" => Reason::new(
+            "The server is not set up to keep this kind of change yet. Ask whoever runs the \
+             server to set it up, then retry; the change stays on this device.",
+        ),
+        "body_too_large" | "payload_too_large" => Reason::new(
+            "This change is too large to send. Make it smaller (for example, attach a smaller \
+             photo) and save it again, or discard it.",
+        )
+        .never_retry(),
+        _ => Reason::new(
+            "The server cannot accept this change as it is. Discard it, or tell the app's \
+             developers.",
+        )
+        .never_retry(),
+    }
+    .with_detail(detail)
+}
+
+/// A conflict: someone else changed the same thing first.
+pub fn conflict(fields: &[String], message: &str) -> Reason {
+    let mut detail = format!("conflict: {message}");
+    if !fields.is_empty() {
+        detail.push_str(&format!(
+            " (fields changed on both sides: {})",
+            fields.join(", ")
+        ));
+    }
+    Reason::new("This was changed on another device at the same time. Choose what to keep.")
+        .with_detail(detail)
+}
+
+/// The server's answer could not be read.
+pub fn unreadable_answer(why: &str) -> Reason {
+    Reason::new("The server sent an answer the app cannot read; it will try again.")
+        .with_detail(format!("malformed answer: {why}"))
+}
+
+/// The server answered for a change with another record's data.
+pub fn wrong_record(other: &str) -> Reason {
+    Reason::new(
+        "The server's answer did not match this change, so it was not used. Retry it; if it \
+         keeps happening, tell whoever runs the server.",
+    )
+    .with_detail(format!("the answer names another record: {other}"))
+}
+
+/// Words a person should never have to read: versions, sizes, flags, HTTP
+/// terms, ids, code names. Every user-facing sentence is held against them.
+pub const DEVELOPER_WORDS: &[&str] = &[
+    "version",
+    "byte",
+    "--",
+    "http",
+    "status",
+    "request",
+    "response",
+    "body",
+    "payload",
+    "json",
+    "header",
+    "token",
+    "code",
+    " id",
+    "uuid",
+    "event",
+    "collection",
+    "record",
+    "field",
+    "null",
+    "undefined",
+    "error:",
+    "4xx",
+    "5xx",
+    "_",
+    "fetch",
+    "cors",
+    "schema",
+];
+
+/// The developer words `text` holds, if any (case-insensitive; digits too:
+/// people read no numbers in a reason).
+pub fn developer_words_in(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut found: Vec<String> = DEVELOPER_WORDS
+        .iter()
+        .filter(|w| lower.contains(*w))
+        .map(|w| (*w).to_owned())
+        .collect();
+    if lower.chars().any(|c| c.is_ascii_digit()) {
+        found.push("a number".to_owned());
+    }
+    found
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::*;
+
+    /// The server's real sentences (server/src), which carry what people must not read.
+    const SERVER_MESSAGES: &[&str] = &[
+        "request body exceeds 16777216 bytes",
+        "The record is at version 26 but this change was based on version 25; fetch the current record and decide which version to keep.",
+        "changed title since version 26",
+        "unknown collection \"notes\": check the name or add it with --collection notes=lww.",
+    ];
+
+    fn every_user_sentence() -> Vec<Reason> {
+        let mut all: Vec<Reason> = [
+            OFFLINE,
+            UNREACHABLE,
+            NOT_ANSWERING,
+            BUSY,
+            UNAVAILABLE,
+            SIGN_IN_AGAIN,
+        ]
+        .iter()
+        .map(|t| Reason::new(t))
+        .collect();
+        for message in SERVER_MESSAGES {
+            for status in [400, 403, 404, 405, 409, 413, 422, 428] {
+                for code in [None, Some("body_too_large"), Some("invalid_json")] {
+                    all.push(refused(status, code, Some(message)));
+                }
+            }
+            for code in [
+                "unknown_collection",
+                "invalid_collection",
+                "invalid_record_id",
+                "invalid_payload",
+                "payload_too_deep",
+                "idempotency_key_reused",
+                "body_too_large",
+                "something_new",
+            ] {
+                all.push(rejected(code, message));
+            }
+            all.push(conflict(&["title".to_owned()], message));
+            all.push(unreadable_answer(message));
+            all.push(wrong_record("notes/note-cb06fbd4"));
+        }
+        all
+    }
+
+    #[test]
+    fn no_user_facing_sentence_holds_a_developer_word() {
+        for reason in every_user_sentence() {
+            assert_eq!(
+                developer_words_in(&reason.text),
+                Vec::<String>::new(),
+                "{:?}",
+                reason.text
+            );
+        }
+    }
+
+    #[test]
+    fn the_detail_keeps_what_developers_need() {
+        let too_large = refused(413, Some("body_too_large"), Some(SERVER_MESSAGES[0]));
+        assert!(
+            !too_large.can_retry,
+            "no retry can send a change that is too large"
+        );
+        assert_eq!(
+            too_large.detail.as_deref(),
+            Some("HTTP 413 body_too_large: request body exceeds 16777216 bytes")
+        );
+        let unknown = rejected("unknown_collection", SERVER_MESSAGES[3]);
+        assert!(unknown.can_retry, "the server may be set up later");
+        assert!(unknown.detail.unwrap().contains("--collection notes=lww"));
+        let clash = conflict(&["title".to_owned()], SERVER_MESSAGES[2]);
+        assert!(clash.detail.unwrap().contains("since version 26"));
+    }
+
+    #[test]
+    fn a_reason_survives_the_store() {
+        for reason in every_user_sentence() {
+            assert_eq!(Reason::decode(&reason.encode()), reason);
+            assert_eq!(text_of(&reason.encode()), reason.text);
+        }
+        let old = Reason::decode("Server unavailable");
+        assert_eq!(old, Reason::new("Server unavailable"));
+        assert_eq!(Reason::new("x").encode(), "x");
+    }
+
+    #[test]
+    fn the_list_catches_what_the_issue_saw() {
+        for seen in [
+            "changed title since version 26",
+            "add it with --collection notes=lww",
+            "request body exceeds 16777216 bytes",
+            "failed / put notes/note-cb06fbd4",
+            "The server refused the change (HTTP 413)",
+        ] {
+            assert!(!developer_words_in(seen).is_empty(), "{seen}");
+        }
+    }
+}
