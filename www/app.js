@@ -125,7 +125,10 @@ async function main() {
     const status = shownStatus;
     if (!status) return;
     const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
-    const problem = problemWords(status.lastError, status.nextAttemptAt);
+    // Offline, nothing is tried until the network is back: no countdown.
+    const problem = status.online
+      ? problemWords(status.lastError, status.nextAttemptAt)
+      : "No internet connection; it will be sent when you are back online";
     const paused = status.paused ? " Sync is paused." : "";
     $("status").textContent = settled
       ? `All changes saved${paused}`
@@ -139,7 +142,8 @@ async function main() {
     renderStatus();
     $("auth").hidden = !status.authRequired;
     $("pause").textContent = status.paused ? "Resume sync" : "Pause sync";
-    await Promise.all([renderNotes(), renderPending(), renderMetrics()]);
+    await renderNotes(); // first: the pending list names notes by their titles
+    await Promise.all([renderPending(), renderMetrics()]);
   }
 
   // Titles of the notes by id, for the pending list (a deleted note keeps the title it had).
@@ -197,12 +201,12 @@ async function main() {
   }
 
   // The note being edited: its id (never typed by anyone) and its saved fields.
-  let editing = { id: null, fields: null };
+  let editing = { fields: null };
 
   /** Edits note `id` (a new one when it has no record yet). */
   function edit(id, fields = null) {
     form.reset(); // also clears the photo input: a photo belongs to one note only
-    editing = { id, fields };
+    editing = { fields };
     form.dataset.noteId = id;
     form.elements.title.value = fields?.title ?? "";
     form.elements.body.value = fields?.body ?? "";
@@ -265,6 +269,8 @@ async function main() {
   outbox.startAutoSync();
   // This page, another tab or the service worker saved or synced: show the new state.
   outbox.subscribe(() => refresh());
+  addEventListener("online", () => refresh());
+  addEventListener("offline", () => refresh());
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

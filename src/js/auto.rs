@@ -11,6 +11,7 @@ use super::outbox::Outbox;
 use super::run::sync_once;
 use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
+use crate::net::browser_online;
 use crate::store::IdbOutbox;
 
 #[wasm_bindgen]
@@ -24,13 +25,21 @@ extern "C" {
 /// The longest single timer: browsers run longer ones at once.
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
+/// While the browser says it is offline, syncing waits for its `online`
+/// event; this slow probe tries anyway now and then, for the setups where
+/// `navigator.onLine` stays false on a working network (some Linux VPNs and
+/// virtual network adapters).
+const OFFLINE_PROBE_MS: u64 = 5 * 60_000;
+
 #[wasm_bindgen]
 impl Outbox {
     /// Syncs from this page by itself: now, after every saved change, when
     /// the browser comes back online (waiting changes are retried at once),
     /// when the page becomes visible, when waiting changes fall due, and after
     /// another tab or the service worker finished a sync this page could not
-    /// join. Returns a function that stops it.
+    /// join. While `navigator.onLine` is false it makes no attempts (they
+    /// could only fail): it waits for `online`, with a probe every 5 minutes
+    /// in case the browser is wrong. Returns a function that stops it.
     ///
     /// ```ts
     /// await outbox.connect({ serverUrl, token });
@@ -75,8 +84,36 @@ struct AutoSync {
 type Timer = (JsValue, Closure<dyn FnMut()>);
 
 impl AutoSync {
-    /// Syncs now, or right after the sync that is running.
+    /// Syncs now, or right after the sync that is running; while the
+    /// browser says it is offline, waits for `online` instead.
     fn kick(self: &Rc<Self>) {
+        if !browser_online() {
+            self.probe_later();
+            return;
+        }
+        self.start();
+    }
+
+    /// Offline: no attempt now; one slow probe later (replacing any timer:
+    /// waiting changes are not due before the network is back).
+    fn probe_later(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        self.clear_timer();
+        let this = Rc::downgrade(self);
+        let handler = Closure::<dyn FnMut()>::new(move || {
+            if let Some(this) = this.upgrade() {
+                // Not inside this handler: starting clears the timer, which owns it.
+                spawn_local(async move { this.start() });
+            }
+        });
+        let id = set_timeout(handler.as_ref().unchecked_ref(), OFFLINE_PROBE_MS as f64);
+        *self.timer.borrow_mut() = Some((id, handler));
+    }
+
+    /// Syncs now (whatever the browser says), or right after the running sync.
+    fn start(self: &Rc<Self>) {
         if self.stopped.get() {
             return;
         }
@@ -106,6 +143,7 @@ impl AutoSync {
     }
 
     fn wake_at(self: &Rc<Self>, at_ms: u64) {
+        self.clear_timer();
         // A deadline set before the user corrected a clock that ran ahead
         // lies a day away: it is due now, not in a day.
         let now_ms = js_sys::Date::now().max(0.0) as u64;
@@ -113,7 +151,8 @@ impl AutoSync {
         let this = Rc::downgrade(self);
         let handler = Closure::<dyn FnMut()>::new(move || {
             if let Some(this) = this.upgrade() {
-                this.kick();
+                // Not inside this handler: going offline replaces the timer, which owns it.
+                spawn_local(async move { this.kick() });
             }
         });
         let id = set_timeout(handler.as_ref().unchecked_ref(), delay);

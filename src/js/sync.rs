@@ -90,7 +90,9 @@ impl Outbox {
     }
 
     /// Resolves a conflict: `"mine"` (send my version), `"theirs"` (take the
-    /// server's), or `"merge"` with the chosen `fields`.
+    /// server's), or `"merge"` with `fields`: the whole record as it should
+    /// be (it is sent as a put that replaces the record), so start from
+    /// `theirs` and set the fields the user picked: a field left out is removed.
     #[wasm_bindgen(js_name = resolveConflict, unchecked_return_type = "Promise<Change | null>")]
     pub fn resolve_conflict(
         &self,

@@ -139,7 +139,7 @@ fn no_answer(endpoint: &Endpoint, url: &str, why: &str) -> Answer {
 
 /// `navigator.onLine` in pages and workers; `true` where it is unknown (so a
 /// failure is blamed on the server, not on a connection that may be fine).
-fn browser_online() -> bool {
+pub(crate) fn browser_online() -> bool {
     let navigator =
         js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
     js_sys::Reflect::get(&navigator, &"onLine".into())

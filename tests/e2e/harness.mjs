@@ -129,6 +129,8 @@ export async function openDemo(browser, server) {
  * (`#note-form[data-note-id]`). `null` keeps the demo's own id.
  */
 export async function saveNote(page, id, title, body = "") {
+  // The app has started its first note (before that, it would reset the form).
+  await page.locator("#note-form[data-note-id]").waitFor({ state: "attached" });
   if (id !== null) await useNoteId(page, id);
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Details").fill(body);
