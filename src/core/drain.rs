@@ -161,14 +161,13 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
                     Step::Retry {
                         event_id: event.event_id,
                         at_ms: backoff_at,
-                        reason: "The server did not answer for this change; it will be sent again."
-                            .to_owned(),
+                        reason: words::NO_ANSWER_FOR_CHANGE.to_owned(),
                     }
                 }
             }
         })
         .collect();
-    let error = missing.then(|| "The server's answer left out some changes".to_owned());
+    let error = missing.then(|| words::ANSWER_LEFT_OUT.to_owned());
     Plan {
         steps,
         next: Next::Continue,
@@ -225,7 +224,7 @@ fn refused(
     let sentence = words::refused(status, code.as_deref(), message.as_deref()).encode();
     if batch.len() > 1 {
         // One event may spoil the whole request: send them one by one to find it.
-        let steps = retry_all(batch, now_ms, "Sending again, one change at a time.");
+        let steps = retry_all(batch, now_ms, words::ONE_AT_A_TIME);
         return Plan {
             steps,
             next: Next::SendOneByOne,

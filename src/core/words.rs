@@ -28,6 +28,27 @@ pub const NOT_ANSWERING: &str = "The server is not answering";
 pub const BUSY: &str = "Server busy";
 /// A server error (`5xx`).
 pub const UNAVAILABLE: &str = "Server unavailable";
+/// The server's answer named some changes of a batch but not this one.
+pub const NO_ANSWER_FOR_CHANGE: &str =
+    "The server did not answer for this change; it will be sent again.";
+/// For the status line: the answer left out some changes of a batch.
+pub const ANSWER_LEFT_OUT: &str = "The server's answer left out some changes";
+/// A refused batch is being sent again change by change, to find the one at fault.
+pub const ONE_AT_A_TIME: &str = "Sending again, one change at a time.";
+/// Left waiting when a drain stopped before reaching it.
+pub const NOT_SENT_YET: &str = "Not sent yet; it will be sent with the next attempt.";
+/// The drainer sending it went away (tab closed, worker stopped).
+pub const INTERRUPTED: &str = "Sending was interrupted; it will be sent again.";
+/// Pulling: the server asked for a full resync twice in a row.
+pub const PULL_NOT_FETCHED: &str =
+    "The latest changes from the server did not arrive; the app will try again later.";
+/// Pulling: the server refused to send changes.
+pub const PULL_REFUSED: &str =
+    "The server would not send the latest changes. Tell whoever runs it; your own changes are saved.";
+/// Pulling: a page of changes could not be read.
+pub const PULL_UNREADABLE: &str =
+    "The latest changes from the server could not be read; the app will try again later.";
+
 /// A `401`: sending stops until the app supplies new credentials.
 pub const SIGN_IN_AGAIN: &str =
     "Sign in again to send your changes; they are saved on this device.";
@@ -257,6 +278,14 @@ mod tests {
             BUSY,
             UNAVAILABLE,
             SIGN_IN_AGAIN,
+            NO_ANSWER_FOR_CHANGE,
+            ANSWER_LEFT_OUT,
+            ONE_AT_A_TIME,
+            NOT_SENT_YET,
+            INTERRUPTED,
+            PULL_NOT_FETCHED,
+            PULL_REFUSED,
+            PULL_UNREADABLE,
         ]
         .iter()
         .map(|t| Reason::new(t))
@@ -295,6 +324,28 @@ mod tests {
                 "{:?}",
                 reason.text
             );
+        }
+    }
+
+    #[test]
+    fn the_status_line_holds_no_developer_word_but_its_counts() {
+        use crate::core::{EventState, StatusSummary};
+        let mut status = StatusSummary::default();
+        let mut lines = vec![status.describe()];
+        for state in [
+            EventState::Queued,
+            EventState::Syncing,
+            EventState::Failed,
+            EventState::Conflict,
+        ] {
+            status.add(state, 1);
+            lines.push(status.describe());
+            status.add(state, 2);
+            lines.push(status.describe());
+        }
+        for line in lines {
+            let found = developer_words_in(&line);
+            assert!(found.iter().all(|w| w == "a number"), "{line}: {found:?}");
         }
     }
 

@@ -89,7 +89,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 // This batch's requests that were not sent go back to the queue, due now.
                 let now_ms = self.env.now_ms();
                 for event in requests.flatten() {
-                    let reason = "Not sent yet; it will be sent with the next attempt.";
+                    let reason = crate::core::words::NOT_SENT_YET;
                     self.apply(
                         Step::Retry {
                             event_id: event.event_id,

@@ -49,13 +49,11 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     self.store.reset_sync_token().await?;
                     continue;
                 }
-                PullReply::Status { status: 410, .. } => {
-                    Halt::Failed(
-                        Reason::new("The latest changes from the server could not be fetched; the app will try again later.")
-                            .with_detail("the server asked for a full resync (410) twice in a row")
-                            .encode(),
-                    )
-                }
+                PullReply::Status { status: 410, .. } => Halt::Failed(
+                    Reason::new(words::PULL_NOT_FETCHED)
+                        .with_detail("the server asked for a full resync (410) twice in a row")
+                        .encode(),
+                ),
                 PullReply::Status {
                     status,
                     retry_after_ms,
@@ -64,12 +62,20 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 } => match judge(status) {
                     Verdict::AuthRequired => Halt::AuthRequired,
                     Verdict::Wait(what) => {
-                        let detail = words::http_detail(status, code.as_deref(), message.as_deref());
-                        self.wait(retry_after_ms, &Reason::new(what).with_detail(detail).encode())
+                        let detail =
+                            words::http_detail(status, code.as_deref(), message.as_deref());
+                        self.wait(
+                            retry_after_ms,
+                            &Reason::new(what).with_detail(detail).encode(),
+                        )
                     }
                     Verdict::Refused => Halt::Failed(
-                        Reason::new("The server would not send the latest changes. Tell whoever runs it; your own changes are saved.")
-                            .with_detail(words::http_detail(status, code.as_deref(), message.as_deref()))
+                        Reason::new(words::PULL_REFUSED)
+                            .with_detail(words::http_detail(
+                                status,
+                                code.as_deref(),
+                                message.as_deref(),
+                            ))
                             .encode(),
                     ),
                 },
@@ -77,7 +83,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 PullReply::Unreachable => self.wait(None, UNREACHABLE),
                 PullReply::Timeout => self.wait(None, NOT_ANSWERING),
                 PullReply::Malformed(why) => Halt::Failed(
-                    Reason::new("The latest changes from the server could not be read; the app will try again later.")
+                    Reason::new(words::PULL_UNREADABLE)
                         .with_detail(format!("malformed pull page: {why}"))
                         .encode(),
                 ),

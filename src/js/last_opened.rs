@@ -8,7 +8,7 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::error::OpenDbError;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const LAST_OPENED_DB: &str = "outbox-sync-last-opened";
 const LAST_OPENED_STORE: &str = "last";
@@ -18,6 +18,12 @@ const LAST_OPENED_KEY: &str = "database";
 struct LastOpened<'a> {
     name: &'a str,
     at: f64,
+}
+
+/// The stored record as read back.
+#[derive(Deserialize)]
+struct Stored {
+    name: String,
 }
 
 /// Records `name` as the outbox opened last. Never fails: without the record,
@@ -30,14 +36,47 @@ pub async fn remember(name: &str) {
     }
 }
 
-async fn write(name: &str) -> Result<(), OpenDbError> {
-    let db = Database::open(LAST_OPENED_DB)
+/// Forgets `name` if it is the outbox opened last (its database was deleted:
+/// a worker given no name must not bring it back empty).
+pub async fn forget(name: &str) {
+    if let Err(error) = remove(name).await {
+        web_sys::console::warn_1(
+            &format!("outbox-sync: could not update the outbox opened last: {error}").into(),
+        );
+    }
+}
+
+async fn open() -> Result<Database, OpenDbError> {
+    Database::open(LAST_OPENED_DB)
         .with_version(1u32)
         .with_on_upgrade_needed(|_, db: Database| {
             db.create_object_store(LAST_OPENED_STORE).build()?;
             Ok(())
         })
+        .await
+}
+
+async fn remove(name: &str) -> Result<(), OpenDbError> {
+    let db = open().await?;
+    let tx = db
+        .transaction(LAST_OPENED_STORE)
+        .with_mode(TransactionMode::Readwrite)
+        .build()?;
+    let store = tx.object_store(LAST_OPENED_STORE)?;
+    let current = store
+        .get::<Stored, _, _>(LAST_OPENED_KEY.to_owned())
+        .serde()?
         .await?;
+    if current.is_some_and(|c| c.name == name) {
+        store.delete(LAST_OPENED_KEY.to_owned()).await?;
+    }
+    tx.commit().await?;
+    db.close();
+    Ok(())
+}
+
+async fn write(name: &str) -> Result<(), OpenDbError> {
+    let db = open().await?;
     let tx = db
         .transaction(LAST_OPENED_STORE)
         .with_mode(TransactionMode::Readwrite)

@@ -67,7 +67,9 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
       await onServer(id, "Pump replaced");
       await useNoteId(b, id);
       await b.getByLabel("Title").fill("Pump inspected");
-      await b.getByLabel("Details").fill("leaking at the seal");
+      // For "use theirs", the tablet's details match the phone's: only the title differs.
+      const sameDetails = choice === "Use the other device's version";
+      await b.getByLabel("Details").fill(sameDetails ? "ok" : "leaking at the seal");
       await b.getByRole("button", { name: "Save" }).click();
       await b.getByText(/1 conflict to resolve/).waitFor();
       await b.getByRole("button", { name: "Choose a version" }).click();
@@ -75,8 +77,8 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
       await dialog.waitFor();
       await dialog.getByRole("columnheader", { name: "Your version" }).waitFor();
       await dialog.getByRole("columnheader", { name: "Other device's version" }).waitFor();
-      // The form's labels, and only what differs (no photo on either side).
-      assert.deepEqual(await dialog.locator("tbody th").allInnerTexts(), ["Title", "Details"]);
+      // The form's labels, and only what differs.
+      assert.deepEqual(await dialog.locator("tbody th").allInnerTexts(), sameDetails ? ["Title"] : ["Title", "Details"]);
       if (choice === "Keep what you picked") {
         // Their title, my details.
         await dialog.getByRole("row", { name: /^Title/ }).getByRole("radio").nth(1).check();
