@@ -169,7 +169,7 @@ test("a Vite build", async () => {
   await savedOfflineThenDelivered(join(dir, "dist"), "vite-1");
 });
 
-test("a plain ES-module app with no bundler precaches, starts offline and syncs from its service worker", async () => {
+test("a plain ES-module app with no bundler precaches, starts offline and syncs from its service worker, which follows the outbox a page opened last", async () => {
   const map = '<script type="importmap">{"imports":{"outbox-sync":"./node_modules/outbox-sync/pkg/outbox_sync.js"}}</script>';
   const dir = freshApp("plain-sw-app", map);
   const { server, browser, page } = await bootsOfflineThenSyncsFromTheWorker(dir, "plain-sw-1");
@@ -184,6 +184,21 @@ test("a plain ES-module app with no bundler precaches, starts offline and syncs 
       return keys.length === 1 && keys[0].endsWith("-2") && keys;
     });
     assert.deepEqual(names, ["outbox-sync-precache-2"]);
+
+    // Another user signs in: the page opens another outbox, and the worker follows.
+    await browser.context.route("**/v1/**", (route) => route.abort("internetdisconnected"));
+    await page.evaluate(async ({ token }) => {
+      const { Outbox } = await import("outbox-sync");
+      const other = await Outbox.open("packaged-app:second-user");
+      await other.connect({ serverUrl: location.origin, token });
+      await other.put("notes", "plain-sw-2", { title: "the second user's" });
+      other.close();
+    }, { token: TOKEN });
+    await page.close();
+    await browser.context.unroute("**/v1/**");
+    await (await fireSyncEvent(browser, server.url)).close();
+    const second = await eventually(() => serverRecord(server, "notes", "plain-sw-2"));
+    assert.equal(second.data.title, "the second user's");
   } finally {
     await browser.close();
     await server.stop();
