@@ -350,6 +350,34 @@ mod tests {
     }
 
     #[test]
+    fn storage_errors_people_can_meet_hold_no_developer_word() {
+        use crate::core::StoreError;
+        let backend = StoreError::Backend {
+            name: "AbortError".into(),
+            message: "Version change transaction was aborted".into(),
+        };
+        for error in [
+            StoreError::QuotaExceeded,
+            StoreError::UpgradeBlocked,
+            StoreError::NewerSchema {
+                found: 4,
+                supported: 3,
+            },
+            StoreError::Unavailable("indexedDB is null".into()),
+            StoreError::Corrupt("invalid type: null, expected u64".into()),
+            backend,
+        ] {
+            let text = error.to_string();
+            assert_eq!(developer_words_in(&text), Vec::<String>::new(), "{text}");
+        }
+        let blocked = StoreError::NewerSchema {
+            found: 4,
+            supported: 3,
+        };
+        assert!(blocked.detail().unwrap().contains("version 4"));
+    }
+
+    #[test]
     fn the_detail_keeps_what_developers_need() {
         let too_large = refused(413, Some("body_too_large"), Some(SERVER_MESSAGES[0]));
         assert!(

@@ -175,5 +175,7 @@ export type OutboxErrorCode =
 export interface OutboxError extends Error {
   name: "OutboxError";
   code: OutboxErrorCode;
+  /** The technical cause for developers (the browser's storage error, the schema versions), when there is one; the message is for people. */
+  detail?: string;
 }
 "#;
