@@ -3,26 +3,10 @@
 // server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
-  ROOT, TOKEN, editedNoteId, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges, serverRecord,
-  startServer,
+  TOKEN, developerWordsShown, editedNoteId, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges,
+  serverRecord, startServer,
 } from "./harness.mjs";
-
-/** The developer words no text for people may hold: the list in src/core/words.rs, so there is one. */
-const DEVELOPER_WORDS = (() => {
-  const source = readFileSync(join(ROOT, "src/core/words.rs"), "utf8");
-  const list = source.match(/DEVELOPER_WORDS: &\[&str\] = &\[([\s\S]*?)\];/)[1];
-  return [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]);
-})();
-
-/** The developer words in what the page shows people (hidden parts, like the harness, excluded). */
-async function developerWordsShown(page) {
-  // The app's name is "Field notes": a name, not a data field.
-  const text = (await page.locator("body").innerText()).replaceAll("Field notes", "").toLowerCase();
-  return DEVELOPER_WORDS.filter((word) => text.includes(word));
-}
 
 let server;
 let browser;

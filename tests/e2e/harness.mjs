@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end tests: a real reference server on 127.0.0.1
 // and Debian's Chromium driven by playwright-core, each with a fresh profile.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -151,4 +151,22 @@ export function editedNoteId(page) {
 export async function openNote(page, title) {
   await page.locator("#notes").getByRole("button", { name: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`) }).click();
   await page.waitForFunction((t) => document.querySelector("[name=title]").value === t, title);
+}
+
+/** The developer words no text for people may hold: the list in src/core/words.rs, so there is one. */
+export const DEVELOPER_WORDS = (() => {
+  const source = readFileSync(join(ROOT, "src/core/words.rs"), "utf8");
+  const list = source.match(/DEVELOPER_WORDS: &\[&str\] = &\[([\s\S]*?)\];/)[1];
+  return [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]);
+})();
+
+/** The developer words in what `page` (or a part of it) shows people; hidden parts, like the harness, are left out. */
+export async function developerWordsShown(pageOrLocator) {
+  const target = typeof pageOrLocator.goto === "function" ? pageOrLocator.locator("body") : pageOrLocator;
+  // The app's name is "Field notes": a name, not a data field.
+  const text = (await target.innerText()).replaceAll("Field notes", "").toLowerCase();
+  const found = DEVELOPER_WORDS.filter((word) => text.includes(word));
+  // "Your version" is for people; "version 26" is not.
+  if (/version\s*\d/.test(text)) found.push("a version number");
+  return found;
 }

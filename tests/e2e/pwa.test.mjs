@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
-  TOKEN, eventually, launchBrowser, openDemo, saveNote, screenshot, serverChanges, serverRecord, startServer, useNoteId,
+  TOKEN, developerWordsShown, eventually, launchBrowser, openDemo, saveNote, screenshot, serverChanges, serverRecord,
+  startServer, useNoteId,
 } from "./harness.mjs";
 
 let server;
@@ -77,6 +78,7 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
       await dialog.waitFor();
       await dialog.getByRole("columnheader", { name: "Your version" }).waitFor();
       await dialog.getByRole("columnheader", { name: "Other device's version" }).waitFor();
+      assert.deepEqual(await developerWordsShown(dialog), [], "the dialog speaks to people");
       // The form's labels, and only what differs.
       assert.deepEqual(await dialog.locator("tbody th").allInnerTexts(), sameDetails ? ["Title"] : ["Title", "Details"]);
       if (choice === "Keep what you picked") {
