@@ -37,16 +37,26 @@ export function installOutboxSync(scope, options = {}) {
       'installOutboxSync(self, { database }) takes the outbox database name the pages open (e.g. { database: "my-app" }), a function that finds it, or nothing (the outbox a page opened last).',
     );
   }
-  let ready = null;
+  let ready = null; // init(), once; a failed one is tried again on the next event
   let current = null; // { name, outbox: Promise<Outbox> }
   const outbox = async () => {
-    await (ready ??= init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined));
+    ready ??= init(options.wasmUrl ? { module_or_path: options.wasmUrl } : undefined).catch((error) => {
+      ready = null;
+      throw error;
+    });
+    await ready;
     const name = typeof database === "function" ? await database() : database;
     if (typeof name !== "string" || name === "") return null;
     if (current?.name !== name) {
-      const previous = current;
-      current = { name, outbox: Outbox.open(name) };
-      previous?.outbox.then((o) => o.close(), () => {});
+      // The previous outbox is not closed here: a sync of it may still be
+      // running. Its connection closes itself if that database is deleted
+      // (sign-out) or upgraded.
+      const opening = { name, outbox: Outbox.open(name) };
+      // A failed open (another tab blocking an upgrade) is tried again on the next event.
+      opening.outbox.catch(() => {
+        if (current === opening) current = null;
+      });
+      current = opening;
     }
     return current.outbox;
   };
