@@ -125,10 +125,8 @@ async function main() {
     const status = shownStatus;
     if (!status) return;
     const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
-    // Offline, nothing is tried until the network is back: no countdown.
-    const problem = status.online
-      ? problemWords(status.lastError, status.nextAttemptAt)
-      : "No internet connection; it will be sent when you are back online";
+    // Offline, status() says "No internet connection" with no countdown: nothing is tried until then.
+    const problem = problemWords(status.lastError, status.nextAttemptAt);
     const paused = status.paused ? " Sync is paused." : "";
     $("status").textContent = settled
       ? `All changes saved${paused}`

@@ -64,7 +64,10 @@ export interface Status {
   /** The server wants new credentials: call setCredentials(). */
   authRequired: boolean;
   lastSyncedAt: number | null;
-  /** Why the last sync stopped, as a sentence for the user ("No internet connection"); `nextAttemptAt` says when the next try is. */
+  /**
+   * Why the last sync stopped, as a sentence for the user; `nextAttemptAt` says when the next try is.
+   * While the browser is offline: "No internet connection", with no next attempt (nothing is tried until `online`).
+   */
   lastError: string | null;
   /** The technical cause of lastError for developers (the server's answer), or null. */
   lastErrorDetail: string | null;

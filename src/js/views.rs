@@ -110,6 +110,7 @@ pub struct StatusView {
 impl StatusView {
     /// The counts, the last run's state and whether the browser is online.
     pub fn new(s: StatusSummary, state: SyncState, online: bool, paused: bool) -> Self {
+        let state = state.as_shown(online);
         let reason = state.last_error.as_deref().map(Reason::decode);
         StatusView {
             online,

@@ -62,7 +62,7 @@ test("airplane mode: saved offline, delivered by the online event", async () => 
   const page = await openDemo();
   await browser.context.setOffline(true);
   await saveNote(page, "valve-7", "Valve 7 stuck");
-  await page.getByText(/1 change pending — saved on this device/).waitFor();
+  await page.getByText(/1 change pending — saved on this device\. No internet connection$/).waitFor();
   // While the browser says it is offline, auto-sync makes no attempt: it waits for `online`.
   await page.waitForTimeout(3_000);
   const waiting = await page.evaluate(async () => {
