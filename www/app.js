@@ -10,6 +10,31 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? localStorage.getItem("outbox-sync-demo-token") ?? "demo-token";
 localStorage.setItem("outbox-sync-demo-token", token);
 
+/** The form's labels for the note's fields, as people read them in the conflict dialog. */
+const FIELD_LABELS = { title: "Title", body: "Details", photo: "Photo" };
+
+/** What a change did, in words. */
+const OPERATIONS = { put: "Saved", patch: "Edited", delete: "Deleted" };
+
+/** How each state reads in the pending list. */
+const CHANGE_STATES = {
+  queued: "Waiting to send",
+  syncing: "Sending…",
+  failed: "Not sent — needs you",
+  conflict: "Changed elsewhere — choose a version",
+  synced: "Sent",
+};
+
+// The developer switch: ?dev=1 shows the sync test harness (remembered on this
+// device), ?dev=0 hides it again. Field workers never see it.
+if (params.has("dev")) localStorage.setItem("outbox-sync-demo-dev", params.get("dev") === "1" ? "1" : "0");
+const developer = localStorage.getItem("outbox-sync-demo-dev") === "1";
+
+/** A fresh id for a new note: nobody types one, and two devices never pick the same. */
+function newNoteId() {
+  return `note-${crypto.randomUUID()}`;
+}
+
 /** How each state reads next to a note. */
 const BADGES = {
   synced: ["✓", "Saved"],
@@ -55,7 +80,16 @@ function button(label, onClick) {
 
 function showError(error) {
   $("error").hidden = !error;
-  $("error").textContent = error ? `${error.message} (${error.code ?? error.name})` : "";
+  // People read the sentence; the code is for developers, on the console.
+  $("error").textContent = error ? error.message : "";
+  if (error) console.warn("outbox-sync demo:", error.code ?? error.name, error);
+}
+
+/** A field's value as people read it in the conflict dialog. */
+function fieldWords(name, value) {
+  if (value === undefined || value === null || value === "") return "(empty)";
+  if (name === "photo") return "A photo";
+  return String(value);
 }
 
 function readPhoto(file) {
@@ -70,7 +104,8 @@ function readPhoto(file) {
 async function main() {
   await init();
   const outbox = await Outbox.open("outbox-sync-demo");
-  await outbox.connect({ serverUrl: location.origin, token });
+  await outbox.connect({ serverUrl: location.origin, token, debug: developer });
+  $("harness").hidden = !developer;
   // The service worker keeps the app usable offline and syncs with no page open.
   navigator.serviceWorker?.register("/sw.js", { type: "module" }).catch(showError);
 
@@ -90,6 +125,7 @@ async function main() {
     const status = shownStatus;
     if (!status) return;
     const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
+    // Offline, status() says "No internet connection" with no countdown: nothing is tried until then.
     const problem = problemWords(status.lastError, status.nextAttemptAt);
     const paused = status.paused ? " Sync is paused." : "";
     $("status").textContent = settled
@@ -104,11 +140,16 @@ async function main() {
     renderStatus();
     $("auth").hidden = !status.authRequired;
     $("pause").textContent = status.paused ? "Resume sync" : "Pause sync";
-    await Promise.all([renderNotes(), renderPending(), renderMetrics()]);
+    await renderNotes(); // first: the pending list names notes by their titles
+    await Promise.all([renderPending(), renderMetrics()]);
   }
+
+  // Titles of the notes by id, for the pending list (a deleted note keeps the title it had).
+  const titles = new Map();
 
   async function renderNotes() {
     const notes = await outbox.list("notes", 200);
+    for (const note of notes) if (note.fields?.title) titles.set(note.recordId, note.fields.title);
     $("notes").replaceChildren(...notes.filter((n) => n.fields).map((note) => {
       const item = element("li");
       const title = `${note.fields.title ?? note.recordId}${note.fields.photo ? " 📷" : ""}`;
@@ -122,13 +163,17 @@ async function main() {
     const changes = await outbox.pendingChanges(100);
     $("pending").replaceChildren(...changes.map((change) => {
       const item = element("li");
-      item.append(element("span", "state", change.state), `${change.op} ${change.collection}/${change.recordId}`);
+      const title = titles.get(change.recordId) ?? "Untitled note";
+      item.append(
+        element("span", "state", CHANGE_STATES[change.state] ?? change.state),
+        `${OPERATIONS[change.op] ?? "Changed"}: “${title}”`,
+      );
       if (change.state === "failed") {
-        item.append(
-          button("Retry", () => run(() => outbox.retryChange(change.eventId))),
-          button("Discard", () => run(() => outbox.discardChange(change.eventId))),
-        );
+        // A retry is offered only where it can work (a change too large never can).
+        if (change.canRetry) item.append(button("Retry", () => run(() => outbox.retryChange(change.eventId))));
+        item.append(button("Discard", () => run(() => outbox.discardChange(change.eventId))));
       }
+      if (developer && change.lastErrorDetail) console.info("outbox-sync demo:", change.eventId, change.lastErrorDetail);
       if (change.state === "conflict") item.append(button("Choose a version", () => resolve(change.eventId)));
       if (change.lastError) {
         const waiting = change.state === "queued" ? change.nextAttemptAt : null;
@@ -153,11 +198,23 @@ async function main() {
     $("metrics").replaceChildren(...rows.flatMap(([name, value]) => [element("dt", "", name), element("dd", "", String(value))]));
   }
 
+  // The note being edited: its id (never typed by anyone) and its saved fields.
+  let editing = { fields: null };
+
+  /** Edits note `id` (a new one when it has no record yet). */
+  function edit(id, fields = null) {
+    form.reset(); // also clears the photo input: a photo belongs to one note only
+    editing = { fields };
+    form.dataset.noteId = id;
+    form.elements.title.value = fields?.title ?? "";
+    form.elements.body.value = fields?.body ?? "";
+    $("editing").textContent = fields ? `Editing “${fields.title ?? "Untitled note"}”` : "A new note";
+    $("delete").hidden = !fields;
+  }
+
   async function load(id) {
     const record = await outbox.get("notes", id);
-    form.elements.id.value = id;
-    form.elements.title.value = record?.fields?.title ?? "";
-    form.elements.body.value = record?.fields?.body ?? "";
+    edit(id, record?.fields ?? null);
   }
 
   async function resolve(eventId) {
@@ -166,18 +223,22 @@ async function main() {
     const mine = conflict.mine ?? {};
     const theirs = conflict.theirs ?? {};
     $("conflict-reason").textContent =
-      "Someone changed this note while you were editing it. Keep your version, use the latest one, " +
-      "or pick each field and merge.";
-    const names = [...new Set([...Object.keys(theirs), ...Object.keys(mine)])].sort();
+      "Someone changed this note on another device while you were editing it. Keep your version, " +
+      "use the other device's version, or pick one for each part below.";
+    if (developer && conflict.reasonDetail) console.info("outbox-sync demo:", conflict.reasonDetail);
+    // Only what differs between the two versions is offered as a choice.
+    const same = (name) => JSON.stringify(mine[name] ?? null) === JSON.stringify(theirs[name] ?? null);
+    const names = [...new Set([...Object.keys(FIELD_LABELS), ...Object.keys(theirs), ...Object.keys(mine)])]
+      .filter((name) => (name in mine || name in theirs) && !same(name));
     $("conflict-fields").replaceChildren(...names.map((name) => {
       const row = element("tr");
-      row.append(element("th", "", name, { scope: "row" }));
+      row.append(element("th", "", FIELD_LABELS[name] ?? name, { scope: "row" }));
       for (const [side, fields] of [["mine", mine], ["theirs", theirs]]) {
         const cell = element("td");
         const label = element("label");
         const radio = element("input", "", "", { type: "radio", name: `field-${name}`, value: side });
-        radio.checked = side === "mine" ? name in mine : !(name in mine);
-        label.append(radio, String(fields[name] ?? "—"));
+        radio.checked = side === "mine";
+        label.append(radio, fieldWords(name, fields[name]));
         cell.append(label);
         row.append(cell);
       }
@@ -189,11 +250,13 @@ async function main() {
       const choice = dialog.returnValue;
       if (choice === "mine" || choice === "theirs") await outbox.resolveConflict(eventId, choice);
       if (choice === "merge") {
-        const merged = {};
+        // The whole note: what both sides agree on, and the side picked where they differ.
+        const merged = { ...theirs };
         for (const name of names) {
           const side = dialog.querySelector(`input[name="field-${name}"]:checked`)?.value;
           const source = side === "theirs" ? theirs : mine;
           if (name in source) merged[name] = source[name];
+          else delete merged[name];
         }
         await outbox.resolveConflict(eventId, "merge", merged);
       }
@@ -204,6 +267,8 @@ async function main() {
   outbox.startAutoSync();
   // This page, another tab or the service worker saved or synced: show the new state.
   outbox.subscribe(() => refresh());
+  addEventListener("online", () => refresh());
+  addEventListener("offline", () => refresh());
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -212,15 +277,19 @@ async function main() {
       const fields = { title: data.get("title"), body: data.get("body") };
       const photo = data.get("photo");
       if (photo && photo.size > 0) fields.photo = await readPhoto(photo);
-      await outbox.put("notes", data.get("id"), fields);
+      else if (editing.fields?.photo) fields.photo = editing.fields.photo; // the photo it already has
+      const id = form.dataset.noteId;
+      await outbox.put("notes", id, fields);
+      // Keep editing this note; its photo is saved, so the file input starts empty again.
+      edit(id, fields);
     });
   });
-  $("load").addEventListener("click", () => run(() => load(form.elements.id.value)));
-  $("delete").addEventListener("click", () => run(() => outbox.delete("notes", form.elements.id.value)));
-  $("new").addEventListener("click", () => {
-    form.reset();
-    form.elements.id.value = `note-${crypto.randomUUID().slice(0, 8)}`;
-  });
+  $("delete").addEventListener("click", () => run(async () => {
+    await outbox.delete("notes", form.dataset.noteId);
+    edit(newNoteId());
+  }));
+  $("new").addEventListener("click", () => edit(newNoteId()));
+  edit(newNoteId());
   // Everything waiting or failed is tried again now.
   $("retry").addEventListener("click", () => run(async () => {
     await outbox.retryNow();

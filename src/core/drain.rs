@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::event::OutboxEvent;
 use super::reply::Reply;
 use super::retry::RetryPolicy;
-use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN};
+use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN, UNREACHABLE};
+use super::words::{self, Reason};
 
 /// The server's answer to one push, as the transport saw it: `Answer`
 /// holds one result per event.
@@ -110,10 +111,10 @@ pub fn plan(
     match reply {
         PushReply::Answer(response) => from_results(batch, response, backoff_at),
         PushReply::Network => wait(batch, backoff_at, OFFLINE),
+        PushReply::Unreachable => wait(batch, backoff_at, UNREACHABLE),
         PushReply::Timeout => wait(batch, backoff_at, NOT_ANSWERING),
         PushReply::Malformed(why) => {
-            let reason = format!("The server's answer could not be read ({why})");
-            wait(batch, backoff_at, &reason)
+            wait(batch, backoff_at, &words::unreadable_answer(&why).encode())
         }
         PushReply::Status {
             status,
@@ -129,7 +130,8 @@ pub fn plan(
             Verdict::Wait(what) => {
                 let at =
                     retry_after_ms.map_or(backoff_at, |ms| now_ms + policy.server_delay_ms(ms));
-                wait(batch, at, what)
+                let detail = words::http_detail(status, code.as_deref(), message.as_deref());
+                wait(batch, at, &Reason::new(what).with_detail(detail).encode())
             }
             Verdict::Refused => refused(batch, status, code, message, now_ms),
         },
@@ -150,11 +152,7 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
                 Some(outcome) => match names_another_record(event, &outcome) {
                     Some(other) => Step::Failed {
                         event_id: event.event_id,
-                        reason: format!(
-                            "The server answered for this change with another record ({other}), \
-                             so its answer was not used; retry the change, and tell whoever \
-                             runs the server."
-                        ),
+                        reason: words::wrong_record(&other).encode(),
                     },
                     None => step_for(event.event_id, outcome),
                 },
@@ -163,14 +161,13 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
                     Step::Retry {
                         event_id: event.event_id,
                         at_ms: backoff_at,
-                        reason: "The server did not answer for this change; it will be sent again."
-                            .to_owned(),
+                        reason: words::NO_ANSWER_FOR_CHANGE.to_owned(),
                     }
                 }
             }
         })
         .collect();
-    let error = missing.then(|| "The server's answer left out some changes".to_owned());
+    let error = missing.then(|| words::ANSWER_LEFT_OUT.to_owned());
     Plan {
         steps,
         next: Next::Continue,
@@ -204,12 +201,12 @@ fn step_for(event_id: Uuid, outcome: Outcome) -> Step {
         } => Step::Conflict {
             event_id,
             current,
+            reason: words::conflict(&fields, &message).encode(),
             fields,
-            reason: message,
         },
-        Outcome::Rejected { message, .. } => Step::Failed {
+        Outcome::Rejected { code, message } => Step::Failed {
             event_id,
-            reason: message,
+            reason: words::rejected(&code, &message).encode(),
         },
         // `effective()` never returns a duplicate; keep the event for a later look.
         Outcome::Duplicate { original } => step_for(event_id, *original),
@@ -224,15 +221,10 @@ fn refused(
     message: Option<String>,
     now_ms: u64,
 ) -> Plan {
-    let sentence = message.unwrap_or_else(|| {
-        format!(
-            "The server refused the change (HTTP {status}{})",
-            code_suffix(code.as_deref())
-        )
-    });
+    let sentence = words::refused(status, code.as_deref(), message.as_deref()).encode();
     if batch.len() > 1 {
         // One event may spoil the whole request: send them one by one to find it.
-        let steps = retry_all(batch, now_ms, "Sending again, one change at a time.");
+        let steps = retry_all(batch, now_ms, words::ONE_AT_A_TIME);
         return Plan {
             steps,
             next: Next::SendOneByOne,
@@ -251,10 +243,6 @@ fn refused(
         next: Next::Continue,
         error: Some(sentence),
     }
-}
-
-fn code_suffix(code: Option<&str>) -> String {
-    code.map(|c| format!(", {c}")).unwrap_or_default()
 }
 
 /// Every event back to the queue until `at_ms`, and the drain waits too.

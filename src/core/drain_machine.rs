@@ -231,7 +231,7 @@ impl DrainMachine {
 }
 
 /// Why an event of a stopped batch is back in the queue.
-pub const NOT_SENT_YET: &str = "Not sent yet; it will be sent with the next attempt.";
+pub use super::words::NOT_SENT_YET;
 
 #[cfg(all(test, not(target_family = "wasm")))]
 #[path = "drain_machine_tests.rs"]

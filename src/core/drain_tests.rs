@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::core::event::{NewEvent, Operation};
+use crate::core::words::text_of;
 
 fn event(n: u128) -> OutboxEvent {
     let change = NewEvent {
@@ -106,7 +107,15 @@ fn each_outcome_becomes_its_step() {
         "a duplicate acts as its original"
     );
     assert!(matches!(&plan.steps[2], Step::Conflict { fields, .. } if fields == &["title"]));
-    assert!(matches!(&plan.steps[3], Step::Failed { reason, .. } if reason == "bad"));
+    // People read words; the server's own sentence is the developer's detail.
+    let Step::Failed { reason, .. } = &plan.steps[3] else {
+        panic!("failed")
+    };
+    let reason = Reason::decode(reason);
+    assert!(reason
+        .text
+        .starts_with("The server cannot accept this change"));
+    assert!(reason.detail.unwrap().ends_with(": bad"));
     assert!(
         matches!(&plan.steps[4], Step::Retry { at_ms, .. } if *at_ms >= NOW),
         "left out: sent again"
@@ -171,7 +180,7 @@ fn busy_server_is_honoured_within_the_maximum() {
     let policy = RetryPolicy::default();
     let plan1 = plan(&[event(1)], status(429, Some(30_000)), &policy, NOW, 0.5);
     assert_eq!(plan1.next, Next::WaitUntil(NOW + 30_000));
-    assert_eq!(plan1.error.as_deref(), Some("Server busy"));
+    assert_eq!(plan1.error.as_deref().map(text_of), Some("Server busy"));
     let plan2 = plan(
         &[event(1)],
         status(503, Some(u64::MAX / 2)),
@@ -180,7 +189,10 @@ fn busy_server_is_honoured_within_the_maximum() {
         0.5,
     );
     assert_eq!(plan2.next, Next::WaitUntil(NOW + policy.max_ms));
-    assert_eq!(plan2.error.as_deref(), Some("Server unavailable"));
+    assert_eq!(
+        plan2.error.as_deref().map(text_of),
+        Some("Server unavailable")
+    );
 }
 
 #[test]
@@ -218,10 +230,9 @@ fn unreadable_answer_keeps_the_events() {
         0.1,
     );
     assert!(matches!(plan.steps[0], Step::Retry { .. }));
-    assert!(plan
-        .error
-        .unwrap()
-        .contains("could not be read (truncated)"));
+    let reason = Reason::decode(&plan.error.unwrap());
+    assert!(reason.text.contains("cannot read"), "{reason:?}");
+    assert!(reason.detail.unwrap().contains("truncated"));
 }
 
 #[test]
@@ -245,7 +256,16 @@ fn refused_request_is_split_then_failed() {
         .iter()
         .all(|s| matches!(s, Step::Retry { at_ms: NOW, .. })));
     let single = plan(&[event(1)], too_big, &RetryPolicy::default(), NOW, 0.5);
-    assert!(matches!(&single.steps[0], Step::Failed { reason, .. } if reason.contains("16 MB")));
+    let Step::Failed { reason, .. } = &single.steps[0] else {
+        panic!("failed")
+    };
+    let reason = Reason::decode(reason);
+    assert!(reason.text.contains("too large"), "{reason:?}");
+    assert!(!reason.can_retry, "no retry can send it");
+    assert!(
+        reason.detail.unwrap().contains("16 MB"),
+        "the detail keeps the limit"
+    );
     let bare = plan(
         &[event(1)],
         status(400, None),
@@ -253,10 +273,11 @@ fn refused_request_is_split_then_failed() {
         NOW,
         0.5,
     );
-    assert_eq!(
-        bare.error.as_deref(),
-        Some("The server refused the change (HTTP 400)")
-    );
+    let bare = Reason::decode(&bare.error.unwrap());
+    assert_eq!(bare.detail.as_deref(), Some("HTTP 400"));
+    assert!(bare
+        .text
+        .starts_with("The server cannot accept this change"));
 }
 
 proptest! {

@@ -186,11 +186,26 @@ impl fmt::Display for StoreError {
             Self::DuplicateEvent(id) => write!(f, "An event with id {id} is already saved; each change needs a new id."),
             Self::EventNotFound(id) => write!(f, "No change with id {id} is saved on this device; it may have been discarded or delivered."),
             Self::QuotaExceeded => f.write_str("This device is out of storage space for the app, so the change was not saved. Free some space and try again."),
-            Self::UpgradeBlocked => f.write_str("Another tab of this app is still open with an older version. Close the other tabs and reload."),
-            Self::NewerSchema { found, supported } => write!(f, "The saved data was written by a newer version of the app (format {found}; this version reads up to {supported}). Update the app and reload."),
-            Self::Unavailable(why) => write!(f, "This browser offers no storage for the app here ({why}). Leave private browsing or allow site data, then reload."),
-            Self::Corrupt(why) => write!(f, "Saved data could not be read ({why}). Nothing was changed; report this to the app's developers."),
-            Self::Backend { name, message } => write!(f, "Storage failed ({name}: {message}). Nothing was changed; try again."),
+            Self::UpgradeBlocked => f.write_str("Another tab of this app is still open from before an update. Close the other tabs and reload."),
+            Self::NewerSchema { .. } => f.write_str("The saved data comes from a newer release of the app. Update the app and reload."),
+            Self::Unavailable(_) => f.write_str("This browser offers no storage for the app here. Leave private browsing or allow site data, then reload."),
+            Self::Corrupt(_) => f.write_str("Saved data could not be read. Nothing was changed; report this to the app's developers."),
+            Self::Backend { .. } => f.write_str("Saving on this device failed. Nothing was changed; try again."),
+        }
+    }
+}
+
+impl StoreError {
+    /// The technical cause for developers (kept out of the message people
+    /// read), or `None` when the message says it all.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::NewerSchema { found, supported } => Some(format!(
+                "database schema version {found}; this library reads up to {supported}"
+            )),
+            Self::Unavailable(why) | Self::Corrupt(why) => Some(why.clone()),
+            Self::Backend { name, message } => Some(format!("{name}: {message}")),
+            _ => None,
         }
     }
 }

@@ -259,7 +259,7 @@ impl OutboxEvent {
             self.state = EventState::Queued;
             self.lease_until_ms = None;
             self.next_attempt_at_ms = None;
-            self.last_error = Some("Sending was interrupted; it will be sent again.".to_owned());
+            self.last_error = Some(super::words::INTERRUPTED.to_owned());
         }
         expired
     }

@@ -24,6 +24,7 @@ pub mod status;
 pub mod sync_store;
 pub mod validate;
 pub mod verdict;
+pub mod words;
 pub mod write_set;
 
 pub use error::{StoreError, TransitionError, ValidationError};

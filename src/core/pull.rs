@@ -11,7 +11,8 @@ use outbox_sync_protocol::ChangesResponse;
 use super::drain_machine::Halt;
 use super::reply::Reply;
 use super::retry::RetryPolicy;
-use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE};
+use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, UNREACHABLE};
+use super::words::{self, Reason};
 
 /// What the pull does after one answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,27 +59,37 @@ pub fn next_pull_step(
         }
         PullReply::Status { status: 410, .. } if !resynced => PullStep::Resync,
         PullReply::Status { status: 410, .. } => PullStep::Halt(Halt::Failed(
-            "The server asked for a full resync twice in a row".to_owned(),
+            Reason::new(words::PULL_NOT_FETCHED)
+                .with_detail("the server asked for a full resync (410) twice in a row")
+                .encode(),
         )),
         PullReply::Status {
             status,
             retry_after_ms,
+            code,
             message,
-            ..
         } => {
+            let detail = words::http_detail(status, code.as_deref(), message.as_deref());
             match judge(status) {
                 Verdict::AuthRequired => PullStep::Halt(Halt::AuthRequired),
-                Verdict::Wait(what) => wait(retry_after_ms, what),
-                Verdict::Refused => PullStep::Halt(Halt::Failed(message.unwrap_or_else(|| {
-                    format!("The server refused to send changes (HTTP {status})")
-                }))),
+                Verdict::Wait(what) => {
+                    wait(retry_after_ms, &Reason::new(what).with_detail(detail).encode())
+                }
+                Verdict::Refused => PullStep::Halt(Halt::Failed(
+                    Reason::new(words::PULL_REFUSED)
+                        .with_detail(detail)
+                        .encode(),
+                )),
             }
         }
         PullReply::Network => wait(None, OFFLINE),
+        PullReply::Unreachable => wait(None, UNREACHABLE),
         PullReply::Timeout => wait(None, NOT_ANSWERING),
-        PullReply::Malformed(why) => PullStep::Halt(Halt::Failed(format!(
-            "The server's changes could not be read ({why})"
-        ))),
+        PullReply::Malformed(why) => PullStep::Halt(Halt::Failed(
+            Reason::new(words::PULL_UNREADABLE)
+                .with_detail(format!("malformed pull page: {why}"))
+                .encode(),
+        )),
     }
 }
 

@@ -19,8 +19,11 @@ pub enum Reply<T> {
         /// The error body's sentence, when it could be read.
         message: Option<String>,
     },
-    /// The request never got an answer: offline, DNS, connection reset.
+    /// The request never got an answer and the browser says it is offline.
     Network,
+    /// The request never got an answer although the browser says it is
+    /// online: the server or the way to it is down (DNS, refused, reset).
+    Unreachable,
     /// No answer within the request timeout.
     Timeout,
     /// A `200` whose body could not be read as a `T`.

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::EventState;
+use super::words::{Reason, OFFLINE};
 
 /// How many events are in each unfinished state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,23 @@ impl SyncState {
         self.next_attempt_at = next_attempt_at;
     }
 
+    /// The state as `status()` shows it: while the browser says it is offline
+    /// nothing is tried (auto-sync waits for `online`), so the problem is
+    /// "No internet connection" and there is no next attempt to count down to.
+    pub fn as_shown(mut self, online: bool) -> SyncState {
+        if !online {
+            self.last_error = Some(
+                Reason::new(OFFLINE)
+                    .with_detail(
+                        "navigator.onLine is false: nothing is sent until the browser is online",
+                    )
+                    .encode(),
+            );
+            self.next_attempt_at = None;
+        }
+        self
+    }
+
     /// New credentials arrived: sending may resume.
     pub fn credentials_updated(&mut self) {
         if self.auth_required {
@@ -125,6 +143,18 @@ mod tests {
             (state.auth_required, state.last_error.clone()),
             (false, None)
         );
+    }
+
+    #[test]
+    fn offline_the_status_says_so_with_no_countdown() {
+        let mut state = SyncState::default();
+        state.record_run(20, Some("Server unavailable".into()), false, Some(25));
+        let shown = state.clone().as_shown(false);
+        let reason = Reason::decode(shown.last_error.as_deref().unwrap());
+        assert_eq!(reason.text, OFFLINE);
+        assert!(reason.detail.unwrap().contains("navigator.onLine"));
+        assert_eq!(shown.next_attempt_at, None);
+        assert_eq!(state.clone().as_shown(true), state, "online: as recorded");
     }
 
     #[test]

@@ -1,13 +1,7 @@
 //! What a server's error status means for syncing, shared by push and pull,
 //! with the words the user sees.
 
-/// No answer at all: offline, DNS, connection reset.
-pub const OFFLINE: &str = "No internet connection";
-/// No answer in time.
-pub const NOT_ANSWERING: &str = "The server is not answering";
-/// A `401`: sending stops until the app supplies new credentials.
-pub const SIGN_IN_AGAIN: &str =
-    "Sign in again to send your changes; they are saved on this device.";
+pub use super::words::{BUSY, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN, UNAVAILABLE, UNREACHABLE};
 
 /// What to do after an HTTP status other than success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +20,8 @@ pub fn judge(status: u16) -> Verdict {
     match status {
         401 => Verdict::AuthRequired,
         408 => Verdict::Wait(NOT_ANSWERING),
-        429 => Verdict::Wait("Server busy"),
-        500..=599 => Verdict::Wait("Server unavailable"),
+        429 => Verdict::Wait(BUSY),
+        500..=599 => Verdict::Wait(UNAVAILABLE),
         _ => Verdict::Refused,
     }
 }

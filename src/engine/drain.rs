@@ -132,9 +132,31 @@ fn describe(step: &Step) -> String {
             format!("outbox-sync: synced event_id={id} version={version}")
         }
         Step::Retry { at_ms, reason, .. } => {
-            format!("outbox-sync: retry event_id={id} at={at_ms}: {reason}")
+            format!(
+                "outbox-sync: retry event_id={id} at={at_ms}: {}",
+                console_reason(reason)
+            )
         }
-        Step::Failed { reason, .. } => format!("outbox-sync: failed event_id={id}: {reason}"),
-        Step::Conflict { reason, .. } => format!("outbox-sync: conflict event_id={id}: {reason}"),
+        Step::Failed { reason, .. } => {
+            format!(
+                "outbox-sync: failed event_id={id}: {}",
+                console_reason(reason)
+            )
+        }
+        Step::Conflict { reason, .. } => {
+            format!(
+                "outbox-sync: conflict event_id={id}: {}",
+                console_reason(reason)
+            )
+        }
+    }
+}
+
+/// A stored reason for the console: the sentence, then the developer's detail.
+fn console_reason(stored: &str) -> String {
+    let reason = crate::core::words::Reason::decode(stored);
+    match reason.detail {
+        Some(detail) => format!("{} [{detail}]", reason.text),
+        None => reason.text,
     }
 }

@@ -11,6 +11,7 @@ use super::outbox::Outbox;
 use super::run::sync_once;
 use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
+use crate::net::browser_online;
 use crate::store::IdbOutbox;
 
 #[wasm_bindgen]
@@ -32,6 +33,12 @@ const AFTER_CHANGE_MS: f64 = 50.0;
 /// The longest a change waits for the burst around it to end.
 const MAX_AFTER_CHANGE_MS: f64 = 1_000.0;
 
+/// While the browser says it is offline, syncing waits for its `online`
+/// event; this slow probe tries anyway now and then, for the setups where
+/// `navigator.onLine` stays false on a working network (some Linux VPNs and
+/// virtual network adapters).
+const OFFLINE_PROBE_MS: u64 = 5 * 60_000;
+
 #[wasm_bindgen]
 impl Outbox {
     /// Syncs from this page by itself: now, after every saved change, when
@@ -39,7 +46,9 @@ impl Outbox {
     /// focused, or back from the back-forward cache): waiting changes are
     /// retried at once then; when waiting changes fall due, and after another
     /// tab or the service worker finished a sync this page could not join.
-    /// Returns a function that stops it.
+    /// While `navigator.onLine` is false it makes no attempts (they could only
+    /// fail): it waits for `online`, with a probe every 5 minutes in case the
+    /// browser is wrong. Returns a function that stops it.
     ///
     /// ```ts
     /// await outbox.connect({ serverUrl, token });
@@ -91,8 +100,36 @@ struct AutoSync {
 type Timer = (JsValue, Closure<dyn FnMut()>);
 
 impl AutoSync {
-    /// Syncs now, or right after the sync that is running.
+    /// Syncs now, or right after the sync that is running; while the
+    /// browser says it is offline, waits for `online` instead.
     fn kick(self: &Rc<Self>) {
+        if !browser_online() {
+            self.probe_later();
+            return;
+        }
+        self.start();
+    }
+
+    /// Offline: no attempt now; one slow probe later (replacing any timer:
+    /// waiting changes are not due before the network is back).
+    fn probe_later(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        self.clear_timer();
+        let this = Rc::downgrade(self);
+        let handler = Closure::<dyn FnMut()>::new(move || {
+            if let Some(this) = this.upgrade() {
+                // Not inside this handler: starting clears the timer, which owns it.
+                spawn_local(async move { this.start() });
+            }
+        });
+        let id = set_timeout(handler.as_ref().unchecked_ref(), OFFLINE_PROBE_MS as f64);
+        *self.timer.borrow_mut() = Some((id, handler));
+    }
+
+    /// Syncs now (whatever the browser says), or right after the running sync.
+    fn start(self: &Rc<Self>) {
         if self.stopped.get() {
             return;
         }
@@ -157,6 +194,7 @@ impl AutoSync {
     }
 
     fn wake_at(self: &Rc<Self>, at_ms: u64) {
+        self.clear_timer();
         // A deadline set before the user corrected a clock that ran ahead
         // lies a day away: it is due now, not in a day.
         let now_ms = js_sys::Date::now().max(0.0) as u64;
@@ -164,7 +202,8 @@ impl AutoSync {
         let this = Rc::downgrade(self);
         let handler = Closure::<dyn FnMut()>::new(move || {
             if let Some(this) = this.upgrade() {
-                this.kick();
+                // Not inside this handler: going offline replaces the timer, which owns it.
+                spawn_local(async move { this.kick() });
             }
         });
         let id = set_timeout(handler.as_ref().unchecked_ref(), delay);

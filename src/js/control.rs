@@ -78,6 +78,7 @@ impl Outbox {
                 return Err(js_error(&PendingChanges(unsent)));
             }
             store.delete_database().await.map_err(|e| js_error(&e))?;
+            super::last_opened::forget(&store.name()).await;
             announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)
         })

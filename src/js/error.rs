@@ -11,11 +11,21 @@ pub const ERROR_NAME: &str = "OutboxError";
 pub trait ErrorCode: std::fmt::Display {
     /// The stable code a program can match on, such as `"quota_exceeded"`.
     fn code(&self) -> &str;
+
+    /// The technical cause for developers, kept out of the message (the
+    /// error's `detail` property); `None` by default.
+    fn detail(&self) -> Option<String> {
+        None
+    }
 }
 
 impl ErrorCode for StoreError {
     fn code(&self) -> &str {
         StoreError::code(self)
+    }
+
+    fn detail(&self) -> Option<String> {
+        StoreError::detail(self)
     }
 }
 
@@ -101,7 +111,8 @@ impl ErrorCode for PendingChanges {
     }
 }
 
-/// A JavaScript `Error` named `OutboxError`, with `code` set, for `error`.
+/// A JavaScript `Error` named `OutboxError`, with `code` set (and `detail`
+/// when there is a technical cause), for `error`.
 pub fn js_error(error: &dyn ErrorCode) -> JsValue {
     let js = js_sys::Error::new(&error.to_string());
     js.set_name(ERROR_NAME);
@@ -111,5 +122,8 @@ pub fn js_error(error: &dyn ErrorCode) -> JsValue {
         &JsValue::from_str("code"),
         &JsValue::from_str(error.code()),
     );
+    if let Some(detail) = error.detail() {
+        let _ = js_sys::Reflect::set(&js, &JsValue::from_str("detail"), &detail.into());
+    }
     js.into()
 }

@@ -7,6 +7,7 @@
 mod auto;
 mod control;
 mod error;
+mod last_opened;
 mod outbox;
 mod run;
 #[doc(hidden)]

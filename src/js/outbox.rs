@@ -55,6 +55,7 @@ impl Outbox {
         let store = IdbOutbox::open(&name, config)
             .await
             .map_err(|e| js_error(&e))?;
+        super::last_opened::remember(&name).await;
         Ok(Outbox {
             store: Rc::new(store),
         })

@@ -9,6 +9,7 @@ use wasm_bindgen::JsValue;
 use super::error::{js_error, NotConnected};
 use super::settings::Settings;
 use crate::core::verdict::SIGN_IN_AGAIN;
+use crate::core::words::Reason;
 use crate::core::StoreError;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
@@ -100,7 +101,7 @@ async fn record(
     Settings::update(store, |settings| {
         settings.state.record_run(
             now_ms,
-            halt.map(|h| h.reason.clone()),
+            halt.map(|h| h.stored_reason()),
             matches!(report.halted, Some(Halt::AuthRequired)),
             halt.and_then(|h| h.until).or(report.next_attempt_at),
         );
@@ -149,7 +150,32 @@ pub(super) struct SyncReport {
 pub(super) struct HaltView {
     pub(super) kind: &'static str,
     pub(super) until: Option<u64>,
+    /// Why, for people.
     pub(super) reason: String,
+    /// What a developer needs (the server's answer), or `null`.
+    pub(super) detail: Option<String>,
+}
+
+impl HaltView {
+    fn new(kind: &'static str, until: Option<u64>, stored: &str) -> Self {
+        let reason = Reason::decode(stored);
+        HaltView {
+            kind,
+            until,
+            reason: reason.text,
+            detail: reason.detail,
+        }
+    }
+
+    /// The reason as the sync state keeps it (sentence and detail in one string).
+    fn stored_reason(&self) -> String {
+        Reason {
+            text: self.reason.clone(),
+            detail: self.detail.clone(),
+            can_retry: true,
+        }
+        .encode()
+    }
 }
 
 impl SyncReport {
@@ -186,21 +212,9 @@ impl SyncReport {
 impl From<&Halt> for HaltView {
     fn from(halt: &Halt) -> Self {
         match halt {
-            Halt::Wait { until_ms, reason } => HaltView {
-                kind: "wait",
-                until: Some(*until_ms),
-                reason: reason.clone(),
-            },
-            Halt::AuthRequired => HaltView {
-                kind: "auth",
-                until: None,
-                reason: SIGN_IN_AGAIN.into(),
-            },
-            Halt::Failed(reason) => HaltView {
-                kind: "failed",
-                until: None,
-                reason: reason.clone(),
-            },
+            Halt::Wait { until_ms, reason } => HaltView::new("wait", Some(*until_ms), reason),
+            Halt::AuthRequired => HaltView::new("auth", None, SIGN_IN_AGAIN),
+            Halt::Failed(reason) => HaltView::new("failed", None, reason),
         }
     }
 }

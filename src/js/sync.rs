@@ -10,6 +10,7 @@ use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
 use super::run;
 use super::settings::Settings;
 use crate::core::conflict::{Conflict, Resolution};
+use crate::core::words::Reason;
 use crate::core::SyncStore;
 use crate::engine::broadcast::announce;
 use crate::engine::EngineConfig;
@@ -95,7 +96,9 @@ impl Outbox {
     }
 
     /// Resolves a conflict: `"mine"` (send my version), `"theirs"` (take the
-    /// server's), or `"merge"` with the chosen `fields`.
+    /// server's), or `"merge"` with `fields`: the whole record as it should
+    /// be (it is sent as a put that replaces the record), so start from
+    /// `theirs` and set the fields the user picked: a field left out is removed.
     #[wasm_bindgen(js_name = resolveConflict, unchecked_return_type = "Promise<Change | null>")]
     pub fn resolve_conflict(
         &self,
@@ -206,11 +209,15 @@ struct ConflictView<'a> {
     theirs_version: u64,
     /// For merge collections, the fields both sides changed.
     fields: &'a [String],
-    reason: &'a str,
+    /// Why, for people (no versions or field keys).
+    reason: String,
+    /// The server's own sentence and the fields, for developers.
+    reason_detail: Option<String>,
 }
 
 impl<'a> From<&'a Conflict> for ConflictView<'a> {
     fn from(c: &'a Conflict) -> Self {
+        let reason = Reason::decode(&c.reason);
         ConflictView {
             event_id: c.event_id.to_string(),
             collection: &c.collection,
@@ -220,7 +227,8 @@ impl<'a> From<&'a Conflict> for ConflictView<'a> {
             theirs: c.theirs_fields(),
             theirs_version: c.theirs.version,
             fields: &c.fields,
-            reason: &c.reason,
+            reason: reason.text,
+            reason_detail: reason.detail,
         }
     }
 }

@@ -26,8 +26,12 @@ export interface Change {
   createdAt: number;
   /** Not sent before this time (backoff), or null. */
   nextAttemptAt: number | null;
-  /** The last failure, as a sentence for the user, or null. */
+  /** The last failure, as a sentence for the user (no versions, sizes, HTTP terms or ids), or null. */
   lastError: string | null;
+  /** The technical cause for developers (the server's answer, its status), or null. Never show it to users. */
+  lastErrorDetail: string | null;
+  /** False when retrying it unchanged can never work (a change too large for the server): offer Discard only. */
+  canRetry: boolean;
 }
 
 /** A record as this device sees it: the server's version with pending changes applied. */
@@ -60,8 +64,13 @@ export interface Status {
   /** The server wants new credentials: call setCredentials(). */
   authRequired: boolean;
   lastSyncedAt: number | null;
-  /** Why the last sync stopped, as a sentence for the user ("No internet connection"); `nextAttemptAt` says when the next try is. */
+  /**
+   * Why the last sync stopped, as a sentence for the user; `nextAttemptAt` says when the next try is.
+   * While the browser is offline: "No internet connection", with no next attempt (nothing is tried until `online`).
+   */
   lastError: string | null;
+  /** The technical cause of lastError for developers (the server's answer), or null. */
+  lastErrorDetail: string | null;
   nextAttemptAt: number | null;
 }
 
@@ -70,7 +79,10 @@ export interface SyncHalt {
   kind: "wait" | "auth" | "failed";
   /** For "wait": when to try again. */
   until: number | null;
+  /** Why, as a sentence for the user. */
   reason: string;
+  /** The technical cause for developers, or null. */
+  detail: string | null;
 }
 
 /** What one sync did. */
@@ -105,7 +117,10 @@ export interface ConflictInfo {
   theirsVersion: number;
   /** For merge collections: the fields both sides changed. */
   fields: string[];
+  /** Why, as a sentence for the user (no versions or field keys). */
   reason: string;
+  /** The server's own account for developers (versions, the fields both changed), or null. */
+  reasonDetail: string | null;
 }
 
 /** Sync metrics kept with the outbox. */
@@ -126,7 +141,11 @@ export interface SyncMetrics {
 
 /** Options of connect(). */
 export interface ConnectOptions {
-  /** The sync server: https://host, or a path on this origin such as "/". */
+  /**
+   * The sync server: https://host (the server must allow this page's origin:
+   * `outbox-sync-server --cors-origin https://app.example`), or a path on this
+   * origin such as "/" (no CORS at all, e.g. behind the same reverse proxy).
+   */
   serverUrl: string;
   /** The bearer token. */
   token?: string;
@@ -134,7 +153,7 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Most changes per push (1 to 1000, default 100). */
   batchSize?: number;
-  /** Log every event id sent, synced, retried or failed to the console. */
+  /** Log every event id sent, synced, retried or failed to the console, with the technical detail of each failure. */
   debug?: boolean;
 }
 
@@ -167,5 +186,7 @@ export type OutboxErrorCode =
 export interface OutboxError extends Error {
   name: "OutboxError";
   code: OutboxErrorCode;
+  /** The technical cause for developers (the browser's storage error, the schema versions), when there is one; the message is for people. */
+  detail?: string;
 }
 "#;

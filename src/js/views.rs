@@ -3,6 +3,7 @@
 use outbox_sync_protocol::Map;
 use serde::Serialize;
 
+use crate::core::words::Reason;
 use crate::core::{EventState, LocalRecord, OutboxEvent, StatusSummary, SyncState};
 
 /// One change in the outbox, as listed by `pendingChanges()`.
@@ -17,11 +18,17 @@ pub struct ChangeView<'a> {
     attempts: u32,
     created_at: u64,
     next_attempt_at: Option<u64>,
-    last_error: Option<&'a str>,
+    /// The last failure, for people.
+    last_error: Option<String>,
+    /// What a developer needs about it (the server's answer), or `null`.
+    last_error_detail: Option<String>,
+    /// Whether retrying it unchanged can succeed (a change too large cannot).
+    can_retry: bool,
 }
 
 impl<'a> From<&'a OutboxEvent> for ChangeView<'a> {
     fn from(e: &'a OutboxEvent) -> Self {
+        let reason = e.last_error.as_deref().map(Reason::decode);
         ChangeView {
             event_id: e.event_id.to_string(),
             collection: &e.collection,
@@ -31,7 +38,9 @@ impl<'a> From<&'a OutboxEvent> for ChangeView<'a> {
             attempts: e.attempts,
             created_at: e.created_at_ms,
             next_attempt_at: e.next_attempt_at_ms,
-            last_error: e.last_error.as_deref(),
+            last_error: reason.as_ref().map(|r| r.text.clone()),
+            last_error_detail: reason.as_ref().and_then(|r| r.detail.clone()),
+            can_retry: reason.is_none_or(|r| r.can_retry),
         }
     }
 }
@@ -90,6 +99,8 @@ pub struct StatusView {
     /// connection"); `nextAttemptAt` says when the next try is, for a live
     /// countdown.
     last_error: Option<String>,
+    /// What a developer needs about the last error (the server's answer), or `null`.
+    last_error_detail: Option<String>,
     /// The server wants new credentials: call `setCredentials()`.
     auth_required: bool,
     /// When waiting changes will be tried again.
@@ -99,11 +110,14 @@ pub struct StatusView {
 impl StatusView {
     /// The counts, the last run's state and whether the browser is online.
     pub fn new(s: StatusSummary, state: SyncState, online: bool, paused: bool) -> Self {
+        let state = state.as_shown(online);
+        let reason = state.last_error.as_deref().map(Reason::decode);
         StatusView {
             online,
             paused,
             last_synced_at: state.last_synced_at,
-            last_error: state.last_error,
+            last_error: reason.as_ref().map(|r| r.text.clone()),
+            last_error_detail: reason.and_then(|r| r.detail),
             auth_required: state.auth_required,
             next_attempt_at: state.next_attempt_at,
             queued: s.queued,

@@ -76,13 +76,14 @@ impl Outbox {
 
 #[wasm_bindgen]
 impl Outbox {
-    /// Calls `listener({ type })` whenever this outbox changes in another
-    /// page or the service worker (`"changed"`: a change was saved, retried,
-    /// discarded or resolved; `"synced"`: a sync ran). Returns a function
-    /// that stops listening.
+    /// Calls `listener({ type })` whenever this outbox changes: in this page
+    /// (its own saves and syncs), another page or the service worker
+    /// (`"changed"`: a change was saved, retried, discarded or resolved;
+    /// `"synced"`: a sync ran). Messages arrive asynchronously, after the
+    /// change is committed. Returns a function that stops listening.
     ///
     /// ```ts
-    /// const stop = outbox.subscribe(() => render(await outbox.status()));
+    /// const stop = outbox.subscribe(async () => render(await outbox.status()));
     /// ```
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(

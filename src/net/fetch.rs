@@ -37,8 +37,12 @@ pub(crate) enum Answer {
         /// The body text, or why it could not be read.
         body: Result<String, String>,
     },
-    /// No answer: the fetch itself failed (offline, refused, reset, CORS).
-    Network,
+    /// No answer: the fetch itself failed (offline, refused, reset, CORS);
+    /// `online` is what `navigator.onLine` said then.
+    Network {
+        /// The browser believed it was online: the server is what cannot be reached.
+        online: bool,
+    },
     /// The deadline passed first.
     Timeout,
 }
@@ -122,14 +126,26 @@ pub(crate) async fn send(
     }
 }
 
-/// [`Answer::Network`], saying why on the console in debug mode (the
+/// [`Answer::Network`] with what the browser believes, saying why on the console in debug mode (the
 /// browser's reason is vague and never shown to users).
 fn no_answer(endpoint: &Endpoint, url: &str, why: &str) -> Answer {
+    let online = browser_online();
     if endpoint.debug {
-        let line = format!("outbox-sync: no answer from {url}: {why}");
+        let line = format!("outbox-sync: no answer from {url} (navigator.onLine: {online}): {why}");
         web_sys::console::debug_1(&line.into());
     }
-    Answer::Network
+    Answer::Network { online }
+}
+
+/// `navigator.onLine` in pages and workers; `true` where it is unknown (so a
+/// failure is blamed on the server, not on a connection that may be fine).
+pub(crate) fn browser_online() -> bool {
+    let navigator =
+        js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    js_sys::Reflect::get(&navigator, &"onLine".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
 }
 
 /// Reads an answer as a [`Reply`]: a `200` body as a `T`, any other status
@@ -137,7 +153,8 @@ fn no_answer(endpoint: &Endpoint, url: &str, why: &str) -> Answer {
 pub(crate) fn read_reply<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
     match answer {
         Answer::Timeout => Reply::Timeout,
-        Answer::Network => Reply::Network,
+        Answer::Network { online: false } => Reply::Network,
+        Answer::Network { online: true } => Reply::Unreachable,
         Answer::Response {
             status: 200, body, ..
         } => match body.and_then(|text| from_json::<T>(&text)) {

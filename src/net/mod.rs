@@ -11,6 +11,7 @@ pub(crate) mod json;
 mod pull;
 mod push;
 
+pub(crate) use fetch::browser_online;
 pub use pull::pull;
 pub use push::{push, wire_event};
 

@@ -33,7 +33,7 @@ for (const [name, offset] of [["a day ahead", DAY], ["a day behind", -DAY]]) {
       await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
       const id = `clock-${offset > 0 ? "ahead" : "behind"}`;
       await saveNote(page, id, `Written ${name}`);
-      await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
+      await page.getByText(/1 change pending — saved on this device\. The server cannot be reached/).waitFor();
       // The user fixes the clock and the network comes back.
       await page.evaluate(() => {
         globalThis.__clockOffset = 0;

@@ -3,7 +3,10 @@
 // server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { TOKEN, assertAppliedOnce, launchBrowser, screenshot, serverRecord, startServer } from "./harness.mjs";
+import {
+  TOKEN, assertAppliedOnce, developerWordsShown, editedNoteId, eventually, launchBrowser, openNote, saveNote,
+  screenshot, serverChanges, serverRecord, startServer,
+} from "./harness.mjs";
 
 let server;
 let browser;
@@ -26,29 +29,22 @@ async function openDemo() {
   return page;
 }
 
-async function saveNote(page, id, title) {
-  await page.getByLabel("Note id").fill(id);
-  await page.getByLabel("Title").fill(title);
-  await page.getByRole("button", { name: "Save" }).click();
-}
-
 test("a note saved while the server is unreachable stays on the device, then reaches the server once", async () => {
   const page = await openDemo();
   // The sync API fails at the network level; the app itself still loads.
   await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
   await saveNote(page, "pump-3", "Pump 3 leaks");
-  await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
-  // The list follows the status line; the change is queued, or being retried at this very moment.
-  await page.locator("#pending").getByText("put notes/pump-3").waitFor();
-  assert.match(await page.locator("#pending").innerText(), /(queued|syncing)\s*put notes\/pump-3/);
+  // Online but the server is down: not "No internet connection".
+  await page.getByText(/1 change pending — saved on this device\. The server cannot be reached/).waitFor();
+  // The list follows the status line, with the note's title in plain words.
+  await page.locator("#pending").getByText("Saved: “Pump 3 leaks”").waitFor();
+  assert.match(await page.locator("#pending").innerText(), /(Waiting to send|Sending…)\s*Saved: “Pump 3 leaks”/);
+  assert.deepEqual(await developerWordsShown(page), []);
   await screenshot(page, "demo-offline-pending");
 
   await page.reload();
   await page.getByText(/1 change pending — saved on this device/).waitFor();
-  await page.getByLabel("Note id").fill("pump-3");
-  await page.getByRole("button", { name: "Load" }).click();
-  // Loading is asynchronous: wait for the field to be filled.
-  await page.waitForFunction((title) => document.querySelector("[name=title]").value === title, "Pump 3 leaks");
+  await openNote(page, "Pump 3 leaks");
   assert.equal(await serverRecord(server, "notes", "pump-3"), null, "nothing reached the server yet");
 
   await page.unroute("**/v1/**");
@@ -65,7 +61,19 @@ test("airplane mode: saved offline, delivered by the online event", async () => 
   const page = await openDemo();
   await browser.context.setOffline(true);
   await saveNote(page, "valve-7", "Valve 7 stuck");
-  await page.getByText(/1 change pending — saved on this device/).waitFor();
+  await page.getByText(/1 change pending — saved on this device\. No internet connection$/).waitFor();
+  // While the browser says it is offline, auto-sync makes no attempt: it waits for `online`.
+  await page.waitForTimeout(3_000);
+  const waiting = await page.evaluate(async () => {
+    const { Outbox } = await import("/pkg/outbox_sync.js");
+    const outbox = await Outbox.open("outbox-sync-demo");
+    const [change] = await outbox.pendingChanges();
+    const metrics = await outbox.metrics();
+    outbox.close();
+    return { state: change.state, attempts: change.attempts, runs: metrics.attempts };
+  });
+  assert.deepEqual([waiting.state, waiting.attempts], ["queued", 0], "no attempt while offline");
+  assert.doesNotMatch(await page.locator("#status").innerText(), /retrying/);
   await browser.context.setOffline(false);
   await page.getByText("All changes saved").waitFor();
   assert.equal((await serverRecord(server, "notes", "valve-7")).data.title, "Valve 7 stuck");
@@ -118,3 +126,94 @@ test("bad input is refused with an OutboxError and stores nothing", async () => 
   assert.match(outcome.errors[7].message, /batchSize must be a whole number from 1 to 1000, not 0/);
   await page.close();
 });
+
+test("two devices each write a note with no id typed: two notes, neither overwrites the other", async () => {
+  const phone = await launchBrowser({ serviceWorkers: "block" });
+  const tablet = await launchBrowser({ serviceWorkers: "block" });
+  try {
+    const a = await openDemoOn(phone);
+    const b = await openDemoOn(tablet);
+    assert.equal(await a.getByLabel("Note id").count(), 0, "nobody types an id");
+    const first = await editedNoteId(a);
+    const second = await editedNoteId(b);
+    assert.notEqual(first, second, "each device starts a fresh note");
+    await saveNote(a, null, "Pump 9 hums", "at the seal");
+    await saveNote(b, null, "Valve 8 drips", "will not turn");
+    await eventually(async () => (await serverRecord(server, "notes", first)) && (await serverRecord(server, "notes", second)));
+    assert.equal((await serverRecord(server, "notes", first)).data.title, "Pump 9 hums");
+    assert.equal((await serverRecord(server, "notes", second)).data.title, "Valve 8 drips");
+    // Each device gets the other's note, and keeps its own.
+    await eventually(async () => {
+      await a.getByRole("button", { name: "Retry now" }).click();
+      return (await a.locator("#notes").getByRole("button", { name: "Valve 8 drips", exact: true }).count()) === 1;
+    });
+    await a.locator("#notes").getByRole("button", { name: "Pump 9 hums", exact: true }).waitFor();
+    // "New note" starts another fresh one; saving it leaves the first alone.
+    await a.getByRole("button", { name: "New note" }).click();
+    const third = await editedNoteId(a);
+    assert.ok(![first, second].includes(third));
+    await saveNote(a, null, "Hatch 2 rusty");
+    await eventually(async () => (await serverRecord(server, "notes", third))?.data.title === "Hatch 2 rusty");
+    assert.equal((await serverRecord(server, "notes", first)).data.title, "Pump 9 hums");
+  } finally {
+    await phone.close();
+    await tablet.close();
+  }
+});
+
+test("opening another note clears the photo input: a photo goes with its own note only", async () => {
+  const page = await openDemo();
+  await saveNote(page, null, "Gauge 4 cracked");
+  await page.getByText("All changes saved").waitFor();
+  const plain = await editedNoteId(page);
+  await page.getByRole("button", { name: "New note" }).click();
+  await page.getByLabel("Photo").setInputFiles({ name: "gauge.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(64, 1) });
+  await openNote(page, "Gauge 4 cracked");
+  assert.equal(await page.getByLabel("Photo").evaluate((input) => input.files.length), 0);
+  await page.getByLabel("Details").fill("glass cracked");
+  await page.getByRole("button", { name: "Save" }).click();
+  await eventually(async () => (await serverRecord(server, "notes", plain))?.data.body === "glass cracked");
+  assert.equal((await serverRecord(server, "notes", plain)).data.photo, undefined, "no photo from elsewhere");
+  await page.close();
+});
+
+test("a change too large for the server: words for people, no Retry that cannot work, the detail for developers", async () => {
+  const small = await startServer(["--max-body-bytes", "4096"]);
+  const browser2 = await launchBrowser({ serviceWorkers: "block" });
+  try {
+    const page = await browser2.context.newPage();
+    await page.goto(`${small.url}/?token=${TOKEN}`);
+    await page.getByText("All changes saved").waitFor();
+    assert.equal(await page.locator("#harness").isVisible(), false, "the test harness is for developers only");
+    await saveNote(page, "big-1", "Long report", "x".repeat(20_000));
+    await page.getByText(/1 change failed/).waitFor();
+    const pending = page.locator("#pending");
+    await pending.getByText(/too large to send/).waitFor();
+    assert.equal(await pending.getByRole("button", { name: "Retry" }).count(), 0, "no Retry that can never work");
+    await pending.getByRole("button", { name: "Discard" }).waitFor();
+    assert.deepEqual(await developerWordsShown(page), []);
+    const [change] = await page.evaluate(async () => {
+      const { Outbox } = await import("/pkg/outbox_sync.js");
+      const outbox = await Outbox.open("outbox-sync-demo");
+      const changes = await outbox.pendingChanges();
+      outbox.close();
+      return changes;
+    });
+    assert.equal(change.canRetry, false);
+    assert.match(change.lastErrorDetail, /HTTP 413/, "the detail keeps the technical cause");
+    await screenshot(page, "demo-too-large");
+    // The developer switch shows the harness.
+    await page.goto(`${small.url}/?token=${TOKEN}&dev=1`);
+    await page.locator("#harness").waitFor();
+  } finally {
+    await browser2.close();
+    await small.stop();
+  }
+});
+
+async function openDemoOn(b) {
+  const page = await b.context.newPage();
+  await page.goto(`${server.url}/?token=${TOKEN}`);
+  await page.getByText("All changes saved").waitFor();
+  return page;
+}

@@ -2,7 +2,7 @@
 // and Debian's Chromium driven by playwright-core, each with a fresh profile.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -126,9 +126,16 @@ export async function openDemo(browser, server) {
   return page;
 }
 
-/** Fills the demo's note form and saves it. */
+/**
+ * Fills the demo's note form and saves it. Nobody types an id in the demo (each
+ * new note gets a fresh one); a test that checks the server by id passes `id`,
+ * which is set where the demo keeps the id of the note being edited
+ * (`#note-form[data-note-id]`). `null` keeps the demo's own id.
+ */
 export async function saveNote(page, id, title, body = "") {
-  await page.getByLabel("Note id").fill(id);
+  // The app has started its first note (before that, it would reset the form).
+  await page.locator("#note-form[data-note-id]").waitFor({ state: "attached" });
+  if (id !== null) await useNoteId(page, id);
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Details").fill(body);
   await page.getByRole("button", { name: "Save" }).click();
@@ -196,4 +203,38 @@ export async function waitForHeld(server, total, ms = 15_000) {
 /** Lets every held answer go. */
 export async function releaseHeld(server) {
   await fetch(`${server.url}/v1/_faults/release`, { method: "POST" });
+}
+
+/** Makes the demo's form edit the note `id` (a test's handle on the server's record). */
+export async function useNoteId(page, id) {
+  await page.evaluate((noteId) => { document.getElementById("note-form").dataset.noteId = noteId; }, id);
+}
+
+/** The id of the note the demo's form is editing. */
+export function editedNoteId(page) {
+  return page.evaluate(() => document.getElementById("note-form").dataset.noteId);
+}
+
+/** Opens the note titled `title` from the demo's list, as a person does, and waits for the form to show it. */
+export async function openNote(page, title) {
+  await page.locator("#notes").getByRole("button", { name: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`) }).click();
+  await page.waitForFunction((t) => document.querySelector("[name=title]").value === t, title);
+}
+
+/** The developer words no text for people may hold: the list in src/core/words.rs, so there is one. */
+export const DEVELOPER_WORDS = (() => {
+  const source = readFileSync(join(ROOT, "src/core/words.rs"), "utf8");
+  const list = source.match(/DEVELOPER_WORDS: &\[&str\] = &\[([\s\S]*?)\];/)[1];
+  return [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]);
+})();
+
+/** The developer words in what `page` (or a part of it) shows people; hidden parts, like the harness, are left out. */
+export async function developerWordsShown(pageOrLocator) {
+  const target = typeof pageOrLocator.goto === "function" ? pageOrLocator.locator("body") : pageOrLocator;
+  // The app's name is "Field notes": a name, not a data field.
+  const text = (await target.innerText()).replaceAll("Field notes", "").toLowerCase();
+  const found = DEVELOPER_WORDS.filter((word) => text.includes(word));
+  // "Your version" is for people; "version 26" is not.
+  if (/version\s*\d/.test(text)) found.push("a version number");
+  return found;
 }

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  assertAppliedOnce, eventually, heldAnswers, launchBrowser, openDemo, releaseHeld, saveNote, serverChanges,
-  serverRecord, setFaults, startServer, waitForHeld,
+  TOKEN, assertAppliedOnce, eventually, heldAnswers, launchBrowser, openDemo, releaseHeld, saveNote,
+  serverChanges, serverRecord, setFaults, startServer, useNoteId, waitForHeld,
 } from "./harness.mjs";
 
 let server;
@@ -87,7 +87,7 @@ test("double taps and a retry storm on the same change send each change once", a
   const browser = await launchBrowser({ serviceWorkers: "block" });
   try {
     const page = await openDemo(browser, server);
-    await page.getByLabel("Note id").fill("storm-1");
+    await useNoteId(page, "storm-1");
     await page.getByLabel("Title").fill("Tapped twice");
     const save = page.getByRole("button", { name: "Save" });
     await Promise.all([save.click(), save.click(), save.click()]);

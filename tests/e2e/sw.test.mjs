@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  TOKEN, assertAppliedOnce, eventually, launchBrowser, screenshot, serverHistory, serverRecord, setFaults, startServer,
+  TOKEN, assertAppliedOnce, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges,
+  serverHistory, serverRecord, setFaults, startServer,
 } from "./harness.mjs";
 
 let server;
@@ -41,7 +42,7 @@ test("a sync event fired through the DevTools protocol drains the queue with no 
     await outbox.put("notes", "sw-1", { title: "Sent by the service worker" });
     outbox.close();
   });
-  await page.getByText(/1 change pending — saved on this device\. No internet connection/).waitFor();
+  await page.getByText(/1 change pending — saved on this device\. The server cannot be reached/).waitFor();
   await page.close();
   assert.equal(await serverRecord(server, "notes", "sw-1"), null);
   // Back online: the browser's `sync` event (fired here through DevTools)
@@ -127,17 +128,12 @@ test("an answer lost on its way to the service worker: the change is sent again 
 test("offline, the app still loads with its local data; back online, the change is delivered once", async () => {
   const page = await openControlledDemo();
   await browser.context.setOffline(true);
-  await page.getByLabel("Note id").fill("offline-1");
-  await page.getByLabel("Title").fill("Written in the basement");
-  await page.getByRole("button", { name: "Save" }).click();
+  await saveNote(page, "offline-1", "Written in the basement");
   await page.getByText(/change pending — saved on this device/).waitFor();
 
   await page.reload();
   await page.getByRole("heading", { name: "Field notes" }).waitFor();
-  await page.getByLabel("Note id").fill("offline-1");
-  await page.getByRole("button", { name: "Load" }).click();
-  // Loading is asynchronous: wait for the field to be filled.
-  await page.waitForFunction((title) => document.querySelector("[name=title]").value === title, "Written in the basement");
+  await openNote(page, "Written in the basement");
   await screenshot(page, "demo-offline-reload");
 
   await browser.context.setOffline(false);

@@ -45,11 +45,19 @@ export async function usesEverything(userId: string, token: string): Promise<voi
   const stopListening: () => void = outbox.subscribe((message: OutboxMessage) => {
     if (message.type === "synced") void outbox.status();
   });
+  // The README's form: an async listener.
+  const render = (s: Status): string => s.message;
+  outbox.subscribe(async () => render(await outbox.status()));
+  const detail: string | null = status.lastErrorDetail;
+  const retryable: boolean = pending[0].canRetry;
+  const why: string | null = pending[0].lastErrorDetail;
 
   const conflicts: ConflictInfo[] = await outbox.conflicts();
   for (const c of conflicts) {
     const merged = { ...(c.theirs ?? {}), ...(c.mine ?? {}) };
     await outbox.resolveConflict(c.eventId, c.fields.length ? "merge" : "mine", merged);
+    const reasons: [string, string | null] = [c.reason, c.reasonDetail];
+    void reasons;
   }
   await outbox.resolveConflict(saved.eventId, "theirs");
 
@@ -67,5 +75,5 @@ export async function usesEverything(userId: string, token: string): Promise<voi
   stopAuto();
   stopListening();
   outbox.close();
-  console.log(title, state, line, changed, via, p95);
+  console.log(title, state, line, changed, via, p95, detail, retryable, why);
 }

@@ -346,7 +346,10 @@ async fn a_busy_server_is_waited_for_as_long_as_it_asks() {
         until_ms >= before + 7_000 && until_ms <= BrowserEnv.now_ms() + 7_000,
         "{until_ms}"
     );
-    assert_eq!(reason, "Server unavailable");
+    assert_eq!(
+        outbox_sync::core::words::text_of(&reason),
+        "Server unavailable"
+    );
     assert_eq!(store.next_attempt_at().await.unwrap(), Some(until_ms));
 }
 

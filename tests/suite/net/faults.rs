@@ -72,7 +72,7 @@ async fn a_closed_connection_after_commit_is_no_answer_and_the_retry_a_duplicate
     // Chromium itself resends a request whose reused keep-alive connection
     // closed before any answer; the server then answers `duplicate`. On a
     // fresh connection the fetch fails instead.
-    if lost != PushReply::Network {
+    if lost != PushReply::Unreachable {
         assert_eq!(duplicate_of_applied(lost), version, "applied once");
     }
 }
@@ -108,14 +108,15 @@ async fn latency_beyond_the_timeout_is_a_timeout() {
 }
 
 #[wasm_bindgen_test]
-async fn an_unreachable_server_is_a_network_error() {
-    // Port 2 has no listener here, and browsers do not block it.
+async fn an_unreachable_server_while_online_is_told_apart_from_no_internet() {
+    // Port 2 has no listener here, and browsers do not block it. The browser
+    // is online, so the server is what cannot be reached.
     let nowhere = Endpoint::new("http://127.0.0.1:2").with_token(TOKEN);
     assert_eq!(
         push(&nowhere, &[put(&fresh_collection(), "a", "x")]).await,
-        PushReply::Network
+        PushReply::Unreachable
     );
-    assert_eq!(pull(&nowhere, None, 1).await, PullReply::Network);
+    assert_eq!(pull(&nowhere, None, 1).await, PullReply::Unreachable);
 }
 
 #[wasm_bindgen_test]
