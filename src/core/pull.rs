@@ -72,9 +72,10 @@ pub fn next_pull_step(
             let detail = words::http_detail(status, code.as_deref(), message.as_deref());
             match judge(status) {
                 Verdict::AuthRequired => PullStep::Halt(Halt::AuthRequired),
-                Verdict::Wait(what) => {
-                    wait(retry_after_ms, &Reason::new(what).with_detail(detail).encode())
-                }
+                Verdict::Wait(what) => wait(
+                    retry_after_ms,
+                    &Reason::new(what).with_detail(detail).encode(),
+                ),
                 Verdict::Refused => PullStep::Halt(Halt::Failed(
                     Reason::new(words::PULL_REFUSED)
                         .with_detail(detail)
