@@ -146,6 +146,7 @@ fi
 
 step "build the package (release, as shipped) for the end-to-end tests"
 scripts/build.sh
+node scripts/size-budget.mjs # the size budget: wasm + glue gzipped within size-budget.json
 
 step "TypeScript: the generated declarations against a sample using the whole API (tests/types/)"
 node_modules/.bin/tsc -p tests/types

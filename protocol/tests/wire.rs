@@ -130,3 +130,36 @@ fn uuids_are_recognised() {
     assert!(!is_uuid("0190a1b2-3c4d-7e5f-8a9b-0c1d2e3f4a5"));
     assert!(!is_uuid("not-a-uuid"));
 }
+
+#[test]
+fn results_missing_a_field_their_status_needs_are_refused() {
+    for (text, missing) in [
+        (
+            r#"{"event_id":"a","status":"applied","record":null}"#,
+            "version",
+        ),
+        (
+            r#"{"event_id":"a","status":"rejected","code":"x"}"#,
+            "message",
+        ),
+        (r#"{"event_id":"a","status":"duplicate"}"#, "original"),
+        (
+            r#"{"status":"applied","version":1,"record":{"collection":"c","record_id":"r","version":1,"deleted":true,"data":null}}"#,
+            "event_id",
+        ),
+    ] {
+        let error = serde_json::from_str::<PushResult>(text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("`{missing}`")), "{text}: {error}");
+    }
+    let unknown = serde_json::from_str::<PushResult>(r#"{"event_id":"a","status":"lost"}"#);
+    assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
+}
+
+#[test]
+fn results_ignore_fields_they_do_not_know() {
+    let text = r#"{"event_id":"a","status":"rejected","code":"x","message":"y","hint":1}"#;
+    let result: PushResult = serde_json::from_str(text).unwrap();
+    assert_eq!(result.outcome.status(), "rejected");
+}
