@@ -12,8 +12,18 @@ use super::*;
 use crate::core::memory::MemoryOutbox;
 use crate::core::{EventState, NewEvent, Operation, OutboxStore, RecordKey};
 
-/// A server that applies each event id once (last write wins), keeps a change
-/// log for pulls, and can be told how to fail the next requests.
+/// One request the fake server received.
+struct Request {
+    events: Vec<OutboxEvent>,
+    applied: bool,
+    answered: bool,
+}
+
+/// A server that applies each event id once (last write wins) and answers a
+/// replay with the stored outcome, as the real one does; keeps a change log
+/// for pulls; can be told how to fail the next requests; and records every
+/// request as it arrived, so tests check what the engine really sent, not
+/// only what the server ended up with.
 #[derive(Default)]
 struct FakeServer {
     versions: Cell<u64>,
@@ -24,13 +34,19 @@ struct FakeServer {
     faults: RefCell<VecDeque<PushReply>>,
     /// Apply the next push but answer as if the network dropped (response lost).
     drop_after_commit: Cell<u32>,
-    pushes: RefCell<Vec<usize>>,
+    /// Every request as it arrived, whether the server applied it (not
+    /// refused by a fault) and whether its answer, one outcome per event,
+    /// reached the device.
+    requests: RefCell<Vec<Request>>,
+    /// Events answered as duplicates (replays of an applied event).
+    duplicates: Cell<usize>,
 }
 
 impl FakeServer {
     fn apply(&self, event: &OutboxEvent) -> Outcome {
         let id = event.event_id.to_string();
         if let Some(original) = self.outcomes.borrow().get(&id) {
+            self.duplicates.set(self.duplicates.get() + 1);
             return Outcome::Duplicate {
                 original: Box::new(original.clone()),
             };
@@ -61,12 +77,88 @@ impl FakeServer {
     fn applied_count(&self) -> usize {
         self.outcomes.borrow().len()
     }
+
+    /// How many events each request carried, in order.
+    fn pushes(&self) -> Vec<usize> {
+        self.requests
+            .borrow()
+            .iter()
+            .map(|r| r.events.len())
+            .collect()
+    }
+
+    /// Every event the server applied or replayed, each time it arrived.
+    fn deliveries(&self) -> usize {
+        let requests = self.requests.borrow();
+        requests
+            .iter()
+            .filter(|r| r.applied)
+            .map(|r| r.events.len())
+            .sum()
+    }
+
+    /// Checks what the engine sent: no request over `batch_size`, at most
+    /// one event per record in a request, a record's events first sent in
+    /// send order, and no event sent again once an answer for it arrived.
+    /// Then every delivery but the replays is one application.
+    fn check_requests(&self, batch_size: usize) {
+        let requests = self.requests.borrow();
+        let mut answered = std::collections::HashSet::new();
+        let mut first_seq: HashMap<(String, String), u64> = HashMap::new();
+        for (
+            index,
+            Request {
+                events: request,
+                answered: was_answered,
+                ..
+            },
+        ) in requests.iter().enumerate()
+        {
+            assert!(request.len() <= batch_size, "request {index} is too large");
+            let records: std::collections::HashSet<_> =
+                request.iter().map(|e| e.record_key()).collect();
+            assert_eq!(
+                records.len(),
+                request.len(),
+                "request {index}: a record twice"
+            );
+            for event in request {
+                assert!(
+                    !answered.contains(&event.event_id),
+                    "request {index} sends {} again after its answer arrived",
+                    event.event_id
+                );
+                let key = (event.collection.clone(), event.record_id.clone());
+                let seq = event.seq.expect("sent events are stored");
+                if let Some(last) = first_seq.insert(key, seq) {
+                    assert!(
+                        last <= seq,
+                        "request {index}: a record's changes out of order"
+                    );
+                }
+            }
+            if *was_answered {
+                answered.extend(request.iter().map(|e| e.event_id));
+            }
+        }
+        assert_eq!(
+            self.deliveries() - self.duplicates.get(),
+            self.versions.get() as usize,
+            "every delivery but a replay is one application"
+        );
+    }
 }
 
 impl Transport for &FakeServer {
     async fn push(&self, events: &[OutboxEvent]) -> PushReply {
-        self.pushes.borrow_mut().push(events.len());
-        if let Some(fault) = self.faults.borrow_mut().pop_front() {
+        let fault = self.faults.borrow_mut().pop_front();
+        let lost = self.drop_after_commit.get() > 0;
+        self.requests.borrow_mut().push(Request {
+            events: events.to_vec(),
+            applied: fault.is_none(),
+            answered: fault.is_none() && !lost,
+        });
+        if let Some(fault) = fault {
             return fault;
         }
         let results = events
@@ -169,10 +261,12 @@ fn drains_everything_in_record_order_then_stops() {
     let report = block_on(engine.drain()).unwrap();
     assert_eq!((report.requests, report.synced, report.halt), (2, 3, None));
     assert_eq!(
-        *server.pushes.borrow(),
+        server.pushes(),
         vec![2, 1],
         "a's second change waits for its first"
     );
+    server.check_requests(10);
+    assert_eq!((server.deliveries(), server.applied_count()), (3, 3));
     assert_eq!(
         count(&engine, EventState::Synced),
         0,
@@ -209,9 +303,16 @@ fn offline_then_online_loses_nothing() {
         (0, Some(until_ms)),
         "backing off"
     );
+    assert_eq!(
+        server.pushes(),
+        vec![1],
+        "nothing is sent while backing off"
+    );
     env.now.set(until_ms);
     assert_eq!(block_on(engine.drain()).unwrap().synced, 1);
     assert_eq!(server.applied_count(), 1);
+    assert_eq!(server.pushes(), vec![1, 1]);
+    server.check_requests(EngineConfig::default().batch_size);
 }
 
 #[test]
@@ -233,6 +334,31 @@ fn a_lost_response_is_retried_and_applied_once() {
     assert_eq!(second.synced, 2, "the duplicates confirm the events");
     assert_eq!(server.applied_count(), 2);
     assert_eq!(server.versions.get(), 2, "applied once each");
+    let requests = server.requests.borrow();
+    assert_eq!(
+        requests.len(),
+        2,
+        "one retry after the lost answer, no more"
+    );
+    let ids = |i: usize| -> Vec<_> {
+        let events = &requests[i].events;
+        events
+            .iter()
+            .map(|e| (e.event_id, e.payload.clone()))
+            .collect()
+    };
+    assert_eq!(
+        ids(0),
+        ids(1),
+        "the retry carries the same events, unchanged"
+    );
+    assert_eq!(
+        server.duplicates.get(),
+        2,
+        "answered from the stored outcomes"
+    );
+    drop(requests);
+    server.check_requests(EngineConfig::default().batch_size);
 }
 
 #[test]
@@ -253,6 +379,7 @@ fn unauthorised_pauses_with_everything_queued() {
         Some(Halt::AuthRequired)
     );
     assert_eq!(count(&engine, EventState::Queued), 1);
+    assert_eq!(server.pushes(), vec![1], "one attempt, then it stops");
     assert_eq!(
         block_on(engine.drain()).unwrap().synced,
         1,
@@ -282,7 +409,8 @@ fn a_refused_batch_is_resent_one_by_one_and_only_the_bad_event_fails() {
         .borrow_mut()
         .extend([refused("whole batch"), refused("b is bad")]);
     let report = block_on(engine.drain()).unwrap();
-    assert_eq!(*server.pushes.borrow(), vec![3, 1, 1, 1]);
+    assert_eq!(server.pushes(), vec![3, 1, 1, 1]);
+    server.check_requests(EngineConfig::default().batch_size);
     assert_eq!((report.synced, report.failed, report.halt), (2, 1, None));
     let failed = block_on(engine.store().events_in_state(EventState::Failed, 10)).unwrap();
     let reason = crate::core::words::Reason::decode(failed[0].last_error.as_deref().unwrap());
@@ -309,7 +437,8 @@ fn large_payloads_travel_alone() {
     )
     .unwrap();
     assert_eq!(block_on(engine.drain()).unwrap().synced, 3);
-    assert_eq!(*server.pushes.borrow(), vec![2, 1]);
+    assert_eq!(server.pushes(), vec![2, 1]);
+    server.check_requests(EngineConfig::default().batch_size);
 }
 
 #[test]
@@ -397,4 +526,30 @@ fn an_exclusive_drain_takes_back_leases_of_a_drainer_that_died() {
     let exclusive = engine(&store, &server, &env, config);
     let report = block_on(exclusive.drain()).unwrap();
     assert_eq!((report.recovered, report.synced), (1, 1));
+    assert_eq!(
+        server.pushes(),
+        vec![1],
+        "sent once, by the drainer that took it back"
+    );
+}
+
+#[test]
+fn two_drainers_taking_turns_never_put_an_event_in_two_requests() {
+    let (server, env) = (FakeServer::default(), FakeEnv::at(1_000));
+    let store = MemoryOutbox::default();
+    let changes = (0..25)
+        .map(|i| put(&format!("r{}", i % 7), &i.to_string()))
+        .collect();
+    block_on(store.enqueue_batch(changes, 0)).unwrap();
+    let config = EngineConfig {
+        batch_size: 4,
+        ..EngineConfig::default()
+    };
+    let one = engine(&store, &server, &env, config);
+    let two = engine(&store, &server, &env, config);
+    let (a, b) = block_on(futures::future::join(one.drain(), two.drain()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.synced + b.synced, 25, "{a:?} {b:?}");
+    assert_eq!(server.deliveries(), 25, "each event sent once");
+    server.check_requests(4);
 }
