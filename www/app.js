@@ -281,7 +281,9 @@ async function main() {
       const id = form.dataset.noteId;
       await outbox.put("notes", id, fields);
       // Keep editing this note; its photo is saved, so the file input starts empty again.
-      edit(id, fields);
+      // Unless the person moved on to another note while it was being saved: their
+      // new note stays as they left it.
+      if (form.dataset.noteId === id) edit(id, fields);
     });
   });
   $("delete").addEventListener("click", () => run(async () => {

@@ -79,10 +79,16 @@ function statusIs(pattern) {
   });
 }
 
-/** Saves a note through the demo's form. */
-function saveNote(id, title) {
+/**
+ * Saves a note through the demo's form. Nobody types an id in the demo: it keeps
+ * the id of the note being edited in `#note-form[data-note-id]`, set once the app
+ * has started (so the save is the app's, not a plain form submission); the test
+ * sets it to know the note on the server.
+ */
+async function saveNote(id, title) {
   const form = document.getElementById("note-form");
-  form.elements.id.value = id;
+  while (!form.dataset.noteId) await new Promise((resolve) => setTimeout(resolve, 50));
+  form.dataset.noteId = id;
   form.elements.title.value = title;
   form.requestSubmit();
 }
