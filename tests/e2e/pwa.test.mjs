@@ -44,6 +44,20 @@ test("the app is installable: the browser reports no installability errors", asy
   }
 });
 
+/**
+ * Pauses (`false`) or resumes (`true`) syncing in the demo on `page`. Paused, it
+ * also waits until a sync the demo was running has ended (its drainer lock is free).
+ */
+function tabletSyncing(page, on) {
+  return page.evaluate(async (resume) => {
+    const { Outbox } = await import("/pkg/outbox_sync.js");
+    const outbox = await Outbox.open("outbox-sync-demo");
+    await (resume ? outbox.resume() : outbox.pause());
+    outbox.close();
+    if (!resume) await navigator.locks.request("outbox-sync:drain:outbox-sync-demo", async () => {});
+  }, on);
+}
+
 /** Waits until the server holds `title` for note `id`. */
 function onServer(id, title) {
   return eventually(async () => (await serverRecord(server, "notes", id))?.data.title === title);
@@ -63,6 +77,10 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
         await b.getByRole("button", { name: "Retry now" }).click();
         return (await b.getByRole("button", { name: "Pump inspected" }).count()) > 0;
       });
+      // The tablet stops syncing, and a sync it was still running ends, before the
+      // phone's second change: so the tablet's change is surely made against the
+      // first version (a pull in between would make it a plain update).
+      await tabletSyncing(b, false);
       // Both change it; the phone is first.
       await saveNote(a, id, "Pump replaced", "ok");
       await onServer(id, "Pump replaced");
@@ -72,6 +90,8 @@ test("two devices edit one note: the conflict dialog offers each choice, and eac
       const sameDetails = choice === "Use the other device's version";
       await b.getByLabel("Details").fill(sameDetails ? "ok" : "leaking at the seal");
       await b.getByRole("button", { name: "Save" }).click();
+      await b.getByText(/1 change pending/).waitFor();
+      await tabletSyncing(b, true);
       await b.getByText(/1 conflict to resolve/).waitFor();
       await b.getByRole("button", { name: "Choose a version" }).click();
       const dialog = b.getByRole("dialog", { name: "This note was changed on another device" });
