@@ -35,6 +35,17 @@ pub enum Halt {
     Failed(String),
 }
 
+impl Halt {
+    /// Why, as stored for the status line: the sentence for people with its
+    /// detail ([`Reason`](super::words::Reason) encoded).
+    pub fn reason(&self) -> &str {
+        match self {
+            Halt::Wait { reason, .. } | Halt::Failed(reason) => reason,
+            Halt::AuthRequired => super::words::SIGN_IN_AGAIN,
+        }
+    }
+}
+
 /// How a drain batches and backs off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainConfig {

@@ -8,7 +8,6 @@ use wasm_bindgen::JsValue;
 
 use super::error::{js_error, NotConnected};
 use super::settings::Settings;
-use crate::core::verdict::SIGN_IN_AGAIN;
 use crate::core::words::Reason;
 use crate::core::StoreError;
 use crate::engine::broadcast::announce;
@@ -101,7 +100,7 @@ async fn record(
     Settings::update(store, |settings| {
         settings.state.record_run(
             now_ms,
-            halt.map(|h| h.stored_reason()),
+            report.halted.as_ref().map(|h| h.reason().to_owned()),
             matches!(report.halted, Some(Halt::AuthRequired)),
             halt.and_then(|h| h.until).or(report.next_attempt_at),
         );
@@ -166,16 +165,6 @@ impl HaltView {
             detail: reason.detail,
         }
     }
-
-    /// The reason as the sync state keeps it (sentence and detail in one string).
-    fn stored_reason(&self) -> String {
-        Reason {
-            text: self.reason.clone(),
-            detail: self.detail.clone(),
-            can_retry: true,
-        }
-        .encode()
-    }
 }
 
 impl SyncReport {
@@ -212,9 +201,9 @@ impl SyncReport {
 impl From<&Halt> for HaltView {
     fn from(halt: &Halt) -> Self {
         match halt {
-            Halt::Wait { until_ms, reason } => HaltView::new("wait", Some(*until_ms), reason),
-            Halt::AuthRequired => HaltView::new("auth", None, SIGN_IN_AGAIN),
-            Halt::Failed(reason) => HaltView::new("failed", None, reason),
+            Halt::Wait { until_ms, .. } => HaltView::new("wait", Some(*until_ms), halt.reason()),
+            Halt::AuthRequired => HaltView::new("auth", None, halt.reason()),
+            Halt::Failed(_) => HaltView::new("failed", None, halt.reason()),
         }
     }
 }
