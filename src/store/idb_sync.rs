@@ -107,18 +107,7 @@ impl SyncStore for IdbOutbox {
 
     async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
         let tx = self.read(&[META])?;
-        let values = {
-            let meta = tx.object_store(META)?;
-            let sent = names
-                .iter()
-                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut values = Vec::with_capacity(sent.len());
-            for request in sent {
-                values.push(request.await?);
-            }
-            values
-        };
+        let values = read_settings(&tx.object_store(META)?, names).await?;
         commit(tx).await?;
         Ok(values)
     }
@@ -130,14 +119,7 @@ impl SyncStore for IdbOutbox {
         let tx = self.write(&[META])?;
         {
             let meta = tx.object_store(META)?;
-            let sent = names
-                .iter()
-                .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut current = Vec::with_capacity(sent.len());
-            for request in sent {
-                current.push(request.await?);
-            }
+            let current = read_settings(&meta, names).await?;
             let mut writes = Vec::with_capacity(names.len());
             for (name, value) in names.iter().zip(change(current)?) {
                 writes.push(match value {
@@ -236,6 +218,23 @@ impl SyncStore for IdbOutbox {
         commit(tx).await?;
         Ok(event)
     }
+}
+
+/// The settings `names` from the meta store of an open transaction: every
+/// read is sent before any answer is awaited.
+async fn read_settings(
+    meta: &indexed_db_futures::object_store::ObjectStore<'_>,
+    names: &[&str],
+) -> Result<Vec<Option<String>>, StoreError> {
+    let sent = names
+        .iter()
+        .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut values = Vec::with_capacity(sent.len());
+    for request in sent {
+        values.push(request.await?);
+    }
+    Ok(values)
 }
 
 /// Settings live in the meta store under their own prefix, apart from the
