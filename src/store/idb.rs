@@ -85,6 +85,12 @@ impl IdbOutbox {
         })
     }
 
+    /// The database's IndexedDB version (its schema level and index changes,
+    /// see [`schema::level_of`]).
+    pub fn version(&self) -> u32 {
+        self.db.version() as u32
+    }
+
     /// The database's name.
     pub fn name(&self) -> String {
         self.db.name()
