@@ -325,9 +325,9 @@ impl BlobStore for FileBlobs {
         };
         if !chunk.bytes.is_empty() {
             write_chunk(&paths, received, chunk.bytes)?;
-        } else {
-            touch(&paths.log, chunk.now_ms)?;
         }
+        // The expiry clock runs from the request's time, as with PostgreSQL.
+        touch(&paths.log, chunk.now_ms)?;
         let received = received + chunk.bytes.len() as u64;
         if received < chunk.size {
             return Ok(Taken {
@@ -339,10 +339,13 @@ impl BlobStore for FileBlobs {
             });
         }
         match finish_or_mismatch(&paths, chunk.sha256, chunk.size)? {
-            Ok(state) => Ok(Taken {
-                state,
-                written: true,
-            }),
+            Ok(state) => {
+                touch(&paths.done, chunk.now_ms)?;
+                Ok(Taken {
+                    state,
+                    written: true,
+                })
+            }
             Err(actual) => Err(ChunkError::HashMismatch { actual }),
         }
     }

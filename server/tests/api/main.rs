@@ -5,6 +5,8 @@
 mod common;
 
 mod audit;
+mod blob_store;
+mod blobs;
 mod conflicts;
 mod errors;
 mod fuzz;
