@@ -83,7 +83,9 @@ fn contract(store: &dyn BlobStore) {
         "not complete yet"
     );
     assert_eq!(
-        store.confirm("alice", &[id.clone()], now_ms()).unwrap(),
+        store
+            .confirm("alice", std::slice::from_ref(&id), now_ms())
+            .unwrap(),
         [None]
     );
 
@@ -144,7 +146,9 @@ fn contract(store: &dyn BlobStore) {
         [Some(size as u64), None]
     );
     assert_eq!(
-        store.confirm("bob", &[id.clone()], now_ms()).unwrap(),
+        store
+            .confirm("bob", std::slice::from_ref(&id), now_ms())
+            .unwrap(),
         [None]
     );
 
@@ -195,7 +199,7 @@ fn contract(store: &dyn BlobStore) {
     assert_eq!(store.state("bob", &nothing).unwrap(), BlobState::Absent);
     // A blob confirmed (by a change being written) is young again.
     store
-        .confirm("alice", &[id.clone()], now_ms() + 5000)
+        .confirm("alice", std::slice::from_ref(&id), now_ms() + 5000)
         .unwrap();
     assert_eq!(store.expire(now_ms() + 1000, &never).unwrap(), 0);
     assert_eq!(store.expire(now_ms() + 10_000, &never).unwrap(), 1);
