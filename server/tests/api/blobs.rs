@@ -572,3 +572,30 @@ async fn blobs_no_record_references_expire_after_the_key_retention() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_chunk_whose_answer_was_lost_is_not_taken_twice() {
+    let server = TestServer::start_with(|mut config| {
+        config.fault_injection = true;
+        config
+    })
+    .await;
+    let data = bytes(8000, 17);
+    let id = sha(&data);
+    let faults = json!({"drop_next": 1, "drop_mode": "bad_gateway"});
+    let (status, _, body) = server
+        .call(Method::POST, "/v1/_faults", None, Some(&faults), &[])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(&server, ALICE, &id, 8000, 0, &data[..4000]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    // The client sends the chunk again: the server says it has it.
+    let (status, header, body) = send(&server, ALICE, &id, 8000, 0, &data[..4000]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(header, Some(4000));
+    let (status, _, body) = send(&server, ALICE, &id, 8000, 4000, &data[4000..]).await;
+    assert_eq!(
+        (status, body["complete"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+}
