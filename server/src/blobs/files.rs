@@ -127,7 +127,10 @@ fn state_of(paths: &Paths, sha256: &str) -> Result<BlobState, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(&paths.done, e)),
     }
-    let Some((size, received)) = read_log(&paths.log)? else {
+    // No log (or an unreadable one), or a log whose part file is gone (a
+    // kill while an upload started or was discarded): nothing is held.
+    let log = read_log(&paths.log)?.filter(|_| paths.part.exists());
+    let Some((size, received)) = log else {
         discard(paths)?;
         return Ok(BlobState::Absent);
     };
@@ -233,6 +236,8 @@ fn write_chunk(paths: &Paths, offset: u64, bytes: &[u8]) -> Result<(), StoreErro
     let fail = |e| io_error(&paths.part, e);
     let mut part = OpenOptions::new()
         .write(true)
+        .create(true)
+        .truncate(false)
         .open(&paths.part)
         .map_err(fail)?;
     part.set_len(offset).map_err(fail)?;

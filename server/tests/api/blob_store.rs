@@ -254,6 +254,17 @@ fn a_file_upload_torn_by_a_kill_resumes_at_its_last_logged_chunk() {
         .append(chunk("alice", &id, 3000, 1000, &data[1000..]))
         .unwrap();
     assert_eq!(store.read("alice", &id, 0, 3000).unwrap().unwrap(), data);
+
+    // A kill as an upload started: its log is there, its part file not yet.
+    let other = bytes(10, 8);
+    let other_id = sha(&other);
+    let log = user_dir.join(format!("{other_id}.log"));
+    std::fs::write(log, "outbox-sync blob log v1 size=10\n").unwrap();
+    assert_eq!(store.state("alice", &other_id).unwrap(), BlobState::Absent);
+    let done = store
+        .append(chunk("alice", &other_id, 10, 0, &other))
+        .unwrap();
+    assert_eq!(done.state, BlobState::Complete { size: 10 });
 }
 
 #[tokio::test]
