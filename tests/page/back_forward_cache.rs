@@ -72,6 +72,7 @@ async fn none_open(store: &IdbOutbox) {
     );
 }
 
+/// Resolves after `ms` milliseconds.
 async fn sleep_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let set_timeout: js_sys::Function =
@@ -79,7 +80,7 @@ async fn sleep_ms(ms: i32) {
                 .unwrap()
                 .unchecked_into();
         set_timeout
-            .call2(&JsValue::NULL, &resolve, &JsValue::from(0))
+            .call2(&JsValue::NULL, &resolve, &JsValue::from(ms))
             .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
