@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::future::join;
 use indexed_db_futures::database::Database;
+use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{
@@ -18,6 +19,7 @@ use indexed_db_futures::transaction::{
 };
 use uuid::Uuid;
 
+use super::bfcache::PageTransactions;
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::execute;
 use super::pipeline;
@@ -53,6 +55,10 @@ pub struct IdbOutbox {
     write_transactions: Cell<u64>,
     /// The indexes declared on the records when this connection opened.
     indexes: Vec<IndexSpec>,
+    /// In a page: the transactions still open, aborted when the page goes
+    /// into the back-forward cache (WebKit would keep them open there and
+    /// block every other tab and the service worker).
+    page: PageTransactions,
 }
 
 impl IdbOutbox {
@@ -82,6 +88,7 @@ impl IdbOutbox {
             unsent_from: Cell::new(0),
             write_transactions: Cell::new(0),
             indexes,
+            page: PageTransactions::new(),
         })
     }
 
@@ -115,11 +122,22 @@ impl IdbOutbox {
     }
 
     pub(super) fn read(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
-        Ok(self
+        self.page.check_open()?;
+        let tx = self
             .db
             .transaction(stores)
             .with_mode(TransactionMode::Readonly)
-            .build()?)
+            .build()?;
+        self.page.track(tx.as_sys().as_ref());
+        Ok(tx)
+    }
+
+    /// How many of this connection's transactions are open in this page
+    /// (always 0 in a worker, where none are tracked): for tests of the
+    /// back-forward cache workaround.
+    #[doc(hidden)]
+    pub fn open_page_transactions(&self) -> usize {
+        self.page.open_count()
     }
 
     /// How many read-write transactions this connection has opened: every
@@ -148,15 +166,18 @@ impl IdbOutbox {
             Durability::Strict => TransactionDurability::Strict,
             Durability::Relaxed => TransactionDurability::Relaxed,
         };
+        self.page.check_open()?;
         self.write_transactions
             .set(self.write_transactions.get() + 1);
         let options = TransactionOptions::new().with_durability(durability);
-        Ok(self
+        let tx = self
             .db
             .transaction(stores)
             .with_mode(TransactionMode::Readwrite)
             .with_options(options)
-            .build()?)
+            .build()?;
+        self.page.track(tx.as_sys().as_ref());
+        Ok(tx)
     }
 
     /// Finds one event, applies `change` to it and saves it.

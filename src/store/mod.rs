@@ -1,9 +1,11 @@
 //! The outbox in IndexedDB: durable across reloads, crashes and restarts.
 //!
-//! Works in pages and in service workers (it never touches `window`). Every
+//! Works in pages and in service workers (it never touches `window`; in a
+//! page it listens for `pagehide`/`pageshow` on the global, see `bfcache`). Every
 //! write runs in one transaction that is committed explicitly: with
 //! `indexed_db_futures` a transaction that is not committed rolls back.
 
+mod bfcache;
 pub mod error;
 mod idb;
 mod idb_ops;
