@@ -4,6 +4,7 @@
 mod contract;
 
 use outbox_sync::core::memory::MemoryOutbox;
+use outbox_sync::core::index::IndexSpec;
 use outbox_sync::core::StoreConfig;
 
 /// Empty in-memory outboxes.
@@ -14,6 +15,10 @@ impl contract::Fresh for Memory {
 
     async fn open(&self, config: StoreConfig) -> MemoryOutbox {
         MemoryOutbox::new(config)
+    }
+
+    async fn open_indexed(&self, config: StoreConfig, indexes: Vec<IndexSpec>) -> MemoryOutbox {
+        MemoryOutbox::with_indexes(config, indexes)
     }
 }
 

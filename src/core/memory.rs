@@ -15,6 +15,8 @@ use super::conflict::{Conflict, Resolution};
 use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
+use super::index::{IndexRef, IndexSpec};
+use super::query_key::{compare, Key, KeyRange};
 use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
@@ -133,14 +135,21 @@ impl Contents {
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
     config: StoreConfig,
+    indexes: Vec<IndexSpec>,
     contents: RefCell<Contents>,
 }
 
 impl MemoryOutbox {
     /// An empty outbox with `config`.
     pub fn new(config: StoreConfig) -> Self {
+        Self::with_indexes(config, Vec::new())
+    }
+
+    /// An empty outbox with `config` and the declared `indexes`.
+    pub fn with_indexes(config: StoreConfig, indexes: Vec<IndexSpec>) -> Self {
         MemoryOutbox {
             config,
+            indexes,
             contents: RefCell::default(),
         }
     }
@@ -419,6 +428,37 @@ impl OutboxStore for MemoryOutbox {
 
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError> {
         Ok(self.contents.borrow().records.get(key).cloned())
+    }
+
+    fn declared_indexes(&self) -> Vec<IndexSpec> {
+        self.indexes.clone()
+    }
+
+    async fn scan_records(
+        &self,
+        index: &IndexRef,
+        range: &KeyRange,
+        backwards: bool,
+        limit: Option<u32>,
+    ) -> Result<Vec<LocalRecord>, StoreError> {
+        if let IndexRef::Declared(spec) = index {
+            if !self.indexes.contains(spec) {
+                return Err(StoreError::Corrupt(format!("no index {}", spec.name())));
+            }
+        }
+        let contents = self.contents.borrow();
+        let mut found: Vec<(Key, &LocalRecord)> = contents
+            .records
+            .values()
+            .filter_map(|record| Some((index.key_of(record)?, record)))
+            .filter(|(key, _)| range.contains(key))
+            .collect();
+        found.sort_by(|a, b| compare(&a.0, &b.0));
+        if backwards {
+            found.reverse();
+        }
+        let limit = limit.map_or(usize::MAX, |l| l as usize);
+        Ok(found.into_iter().take(limit).map(|(_, r)| r.clone()).collect())
     }
 }
 

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
+use super::index::{IndexRef, IndexSpec};
+use super::query_key::KeyRange;
 use super::record::LocalRecord;
 use super::schedule::Clock;
 use super::settle::Settlement;
@@ -226,6 +228,20 @@ pub trait OutboxStore {
 
     /// The record as the device sees it, pending changes applied.
     async fn record(&self, key: &RecordKey) -> Result<Option<LocalRecord>, StoreError>;
+
+    /// The indexes the app declared on the records, which queries may walk.
+    fn declared_indexes(&self) -> Vec<IndexSpec>;
+
+    /// The records whose keys in `index` lie in `range`, in key order
+    /// (highest first when `backwards`), at most `limit` (all with `None`).
+    /// Deleted records are included: the caller filters.
+    async fn scan_records(
+        &self,
+        index: &IndexRef,
+        range: &KeyRange,
+        backwards: bool,
+        limit: Option<u32>,
+    ) -> Result<Vec<LocalRecord>, StoreError>;
 }
 
 /// Validates `change` and builds its event and the record's new local view.

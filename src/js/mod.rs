@@ -9,6 +9,7 @@ mod control;
 mod error;
 mod last_opened;
 mod outbox;
+mod query;
 mod run;
 #[doc(hidden)]
 pub mod settings;

@@ -42,9 +42,16 @@ impl Outbox {
     /// tab or a crashed browser, not always a power cut).
     /// `options.syncedRetentionMs` keeps a synced change in the outbox that
     /// long (default 0: it is removed once the server confirmed it).
+    /// `options.collections` declares the indexes `query()` and `watch()`
+    /// use, per collection; a changed declaration rebuilds the indexes on
+    /// opening and keeps every pending change. Without it the indexes the
+    /// database has stay (as in a service worker).
     ///
     /// ```ts
-    /// const outbox = await Outbox.open("my-app:" + userId, { durability: "relaxed" });
+    /// const outbox = await Outbox.open("my-app:" + userId, {
+    ///   durability: "relaxed",
+    ///   collections: { notes: { indexes: ["site", ["site", "updatedAt"]] } },
+    /// });
     /// ```
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
@@ -52,7 +59,8 @@ impl Outbox {
     ) -> Result<Outbox, JsValue> {
         let name = string_arg(&name, "name", "the database name, such as \"my-app\"")?;
         let config = store_config_from_options(&options)?;
-        let store = IdbOutbox::open(&name, config)
+        let declared = super::query::declared_indexes(&options)?;
+        let store = IdbOutbox::open_with_indexes(&name, config, declared)
             .await
             .map_err(|e| js_error(&e))?;
         super::last_opened::remember(&name).await;
@@ -369,7 +377,7 @@ fn shown(value: &JsValue) -> String {
 }
 
 /// The `collection` argument of a method.
-fn collection_arg(value: &JsValue) -> Result<String, JsValue> {
+pub(super) fn collection_arg(value: &JsValue) -> Result<String, JsValue> {
     string_arg(value, "collection", "a collection name such as \"notes\"")
 }
 

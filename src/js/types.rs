@@ -163,6 +163,52 @@ export interface OpenOptions {
   durability?: "strict" | "relaxed";
   /** How long a synced change stays in the outbox (ms, default 0: removed once the server confirmed it). */
   syncedRetentionMs?: number;
+  /**
+   * The indexes query() and watch() use, per collection: a field name, or an
+   * array of them for a compound index ("$updatedAt" is the last change).
+   * A changed declaration rebuilds the indexes when opening; pending changes stay.
+   * @example { notes: { indexes: ["site", ["site", "updatedAt"], "title"] } }
+   */
+  collections?: Record<string, { indexes: (string | string[])[] }>;
+}
+
+/** A value an index holds: a string or a finite number. */
+export type QueryKey = string | number;
+
+/** What one field must be: a value (equal to it), or an object of operators. */
+export type Condition =
+  | QueryKey
+  | { gt?: QueryKey; gte?: QueryKey; lt?: QueryKey; lte?: QueryKey }
+  | { between: [QueryKey, QueryKey] }
+  | { startsWith: string }
+  | { in: QueryKey[] };
+
+/** A record's sync state, as `$state` queries it. */
+export type RecordState = "synced" | "queued" | "syncing" | "failed" | "conflict";
+
+/** What query() and watch() ask for. */
+export interface QueryOptions {
+  /**
+   * Field → condition, on declared indexes. `$id` (the record id) and
+   * `$state` (a RecordState, or { in: [...] }) are always available.
+   */
+  where?: Record<string, Condition> & { $state?: RecordState | { in: RecordState[] } };
+  /** An indexed field, "$id" or "$updatedAt". Default: the index's order (by $id with no condition). */
+  orderBy?: string;
+  direction?: "asc" | "desc";
+  /** At most this many records (default 100, at most 10000). */
+  limit?: number;
+  /** The `next` of the page before. */
+  after?: string | null;
+  /** Allow conditions no index serves: reads every record of the collection. */
+  scan?: boolean;
+}
+
+/** One page of query results. */
+export interface QueryResult {
+  records: LocalRecord[];
+  /** Pass as `after` for the next page; null on the last page. */
+  next: string | null;
 }
 
 /** Options of signOut(). */
@@ -180,7 +226,8 @@ export interface OutboxMessage {
 export type OutboxErrorCode =
   | "invalid_change" | "invalid_argument" | "invalid_state" | "not_connected" | "pending_changes"
   | "retry_later" | "cannot_discard" | "duplicate_event" | "event_not_found" | "quota_exceeded"
-  | "upgrade_blocked" | "newer_schema" | "storage_unavailable" | "corrupt_data" | "storage_error";
+  | "upgrade_blocked" | "newer_schema" | "storage_unavailable" | "corrupt_data" | "storage_error"
+  | "invalid_query" | "index_needed";
 
 /** Every rejected promise of this package is an OutboxError. */
 export interface OutboxError extends Error {

@@ -30,6 +30,8 @@ use crate::core::{
     Durability, EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
     ValidationError,
 };
+use crate::core::index::{IndexRef, IndexSpec};
+use crate::core::query_key::KeyRange;
 use crate::core::{LocalRecord, StatusSummary};
 
 /// An [`OutboxStore`] kept in an IndexedDB database: durable across reloads,
@@ -49,6 +51,8 @@ pub struct IdbOutbox {
     /// Read-write transactions this connection has opened (for tests that
     /// check how many commits an operation costs).
     write_transactions: Cell<u64>,
+    /// The indexes declared on the records when this connection opened.
+    indexes: Vec<IndexSpec>,
 }
 
 impl IdbOutbox {
@@ -58,12 +62,26 @@ impl IdbOutbox {
     /// version open, [`StoreError::NewerSchema`] when a newer version of the
     /// library wrote it, and [`StoreError::Unavailable`] without IndexedDB.
     pub async fn open(name: &str, config: StoreConfig) -> Result<IdbOutbox, StoreError> {
-        let db = schema::open(name).await?;
+        Self::open_with_indexes(name, config, None).await
+    }
+
+    /// Opens the database with the app's `declared` indexes on its records:
+    /// indexes it lacks are built and indexes no longer declared are dropped,
+    /// in one upgrade that keeps every change. `None` keeps the indexes the
+    /// database has (a service worker knows no declaration).
+    pub async fn open_with_indexes(
+        name: &str,
+        config: StoreConfig,
+        declared: Option<Vec<IndexSpec>>,
+    ) -> Result<IdbOutbox, StoreError> {
+        let db = schema::open(name, declared.as_deref()).await?;
+        let indexes = schema::declared_indexes(&db)?;
         Ok(IdbOutbox {
             db,
             config,
             unsent_from: Cell::new(0),
             write_transactions: Cell::new(0),
+            indexes,
         })
     }
 
@@ -609,6 +627,25 @@ impl OutboxStore for IdbOutbox {
         let record = ops::get_record(&tx.object_store(RECORDS)?, key).await?;
         commit(tx).await?;
         Ok(record)
+    }
+
+    fn declared_indexes(&self) -> Vec<IndexSpec> {
+        self.indexes.clone()
+    }
+
+    async fn scan_records(
+        &self,
+        index: &IndexRef,
+        range: &KeyRange,
+        backwards: bool,
+        limit: Option<u32>,
+    ) -> Result<Vec<LocalRecord>, StoreError> {
+        let tx = self.read(&[RECORDS])?;
+        let found =
+            super::idb_query::scan(&tx.object_store(RECORDS)?, index, range, backwards, limit)
+                .await?;
+        commit(tx).await?;
+        Ok(found)
     }
 }
 

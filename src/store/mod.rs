@@ -7,6 +7,7 @@
 pub mod error;
 mod idb;
 mod idb_ops;
+mod idb_query;
 mod idb_sync;
 mod idb_write;
 mod pipeline;

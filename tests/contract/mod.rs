@@ -17,6 +17,7 @@ mod conflicts;
 mod drain;
 mod enqueue;
 mod pull;
+mod queries;
 mod reads;
 mod settle;
 
@@ -25,12 +26,14 @@ pub use conflicts::*;
 pub use drain::*;
 pub use enqueue::*;
 pub use pull::*;
+pub use queries::*;
 pub use reads::*;
 pub use settle::*;
 
 use outbox_sync::core::{
     EventState, NewEvent, Operation, OutboxEvent, OutboxStore, RecordKey, StoreConfig, SyncStore,
 };
+use outbox_sync::core::index::IndexSpec;
 use outbox_sync_protocol::{Map, Record, Value};
 
 /// Opens empty stores for the contract tests: a `MemoryOutbox` natively, an
@@ -42,6 +45,9 @@ pub trait Fresh {
 
     /// An empty store with `config` that no other test sees.
     async fn open(&self, config: StoreConfig) -> Self::Store;
+
+    /// An empty store with `config` and the declared `indexes` on its records.
+    async fn open_indexed(&self, config: StoreConfig, indexes: Vec<IndexSpec>) -> Self::Store;
 
     /// An empty store with the default configuration.
     async fn store(&self) -> Self::Store {
@@ -104,6 +110,12 @@ macro_rules! contract_suite {
             with_a_retention_settle_keeps_synced_events,
             discarding_a_change_in_conflict_drops_its_conflict,
             settings_are_updated_together_in_one_step,
+            // queries.rs
+            queries_select_by_equality_range_prefix_and_in,
+            queries_order_and_page_without_gaps_or_repeats,
+            queries_by_sync_state_find_unsent_and_needing_attention,
+            queries_show_what_the_device_shows,
+            a_query_no_index_serves_is_refused_unless_it_scans,
         );
     };
     (@tests native $fresh:expr; $($name:ident,)*) => {

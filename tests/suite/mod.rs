@@ -52,6 +52,16 @@ impl contract::Fresh for Idb {
     async fn open(&self, config: StoreConfig) -> IdbOutbox {
         fresh_with(config).await.0
     }
+
+    async fn open_indexed(
+        &self,
+        config: StoreConfig,
+        indexes: Vec<outbox_sync::core::index::IndexSpec>,
+    ) -> IdbOutbox {
+        IdbOutbox::open_with_indexes(&db_name(), config, Some(indexes))
+            .await
+            .expect("a fresh database opens with declared indexes")
+    }
 }
 
 /// The store contract (`tests/contract/`) against IndexedDB.
