@@ -1,45 +1,7 @@
 // outbox-sync/live: live values of an outbox as framework-free stores (the Svelte store contract).
-import type { LocalRecord, OutboxMessage, Status } from "../pkg/outbox_sync.js";
+import type { LocalRecord, OutboxMessage, QueryOptions, QueryResult, Status } from "../pkg/outbox_sync.js";
 
-/** A value a declared index holds (what `where` compares). */
-export type Key = string | number;
-
-/** One field's condition in `where`: a value (equality) or a range, a prefix or a set. */
-export type Condition =
-  | string
-  | number
-  | {
-      gt?: Key;
-      gte?: Key;
-      lt?: Key;
-      lte?: Key;
-      /** Both ends included. */
-      between?: [Key, Key];
-      startsWith?: string;
-      in?: Key[];
-    };
-
-/** What `outbox.query()` and `outbox.watch()` take. */
-export interface QueryOptions {
-  /** Conditions on declared indexes; `"$id"` (the record id) and `"$state"` ("synced", "queued", "syncing", "failed", "conflict", or `{ in: [...] }`) are always there. */
-  where?: Record<string, Condition>;
-  /** An indexed field, `"$id"` (the default) or `"$updatedAt"`. */
-  orderBy?: string;
-  direction?: "asc" | "desc";
-  /** Records per page (default 100). */
-  limit?: number;
-  /** The `next` of the previous page (opaque). */
-  after?: string;
-  /** Allow `where` on a field with no declared index (reads the whole collection). */
-  scan?: boolean;
-}
-
-/** One page of a query. */
-export interface QueryResult {
-  records: LocalRecord[];
-  /** Pass it as `after` for the next page; null on the last page. */
-  next: string | null;
-}
+export type { Condition, QueryKey, QueryOptions, QueryResult, RecordState } from "../pkg/outbox_sync.js";
 
 /** What liveQuery() and liveRecord() need of an outbox (an `Outbox` has it). */
 export interface Watchable {
@@ -79,7 +41,7 @@ export interface QueryState {
 }
 
 /** What a record store holds. */
-export interface RecordState {
+export interface LiveRecordState {
   /** The record as this device shows it, or null when there is none. */
   record: LocalRecord | null;
   loading: boolean;
@@ -113,7 +75,7 @@ export function liveRecord(
   outbox: Watchable | null | undefined,
   collection: string,
   id: string | null | undefined,
-): Readable<RecordState>;
+): Readable<LiveRecordState>;
 
 /** `outbox.status()`, read again after every change, sync and online/offline switch. */
 export function liveStatus(outbox: StatusSource | null | undefined): Readable<StatusState>;

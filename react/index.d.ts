@@ -1,8 +1,8 @@
 // outbox-sync/react: React hooks (React 18 or later) for live queries, records and the status.
-import type { LocalRecord, Status } from "../pkg/outbox_sync.js";
-import type { QueryOptions, QueryState, StatusSource, Watchable } from "../live/index.js";
+import type { LocalRecord, QueryOptions, Status } from "../pkg/outbox_sync.js";
+import type { QueryState, StatusSource, Watchable } from "../live/index.js";
 
-export type { Condition, Key, QueryOptions, QueryResult, QueryState, StatusSource, Watchable } from "../live/index.js";
+export type { Condition, QueryKey, QueryOptions, QueryResult, QueryState, StatusSource, Watchable } from "../live/index.js";
 
 /**
  * The records of a query, kept current by `outbox.watch`. Options are compared

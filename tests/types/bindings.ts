@@ -1,10 +1,10 @@
 // The declarations of outbox-sync/live and outbox-sync/react, used as an app
 // would (checked by tsc, never run).
-import type { LocalRecord, OutboxMessage, Status } from "outbox-sync";
+import type { LocalRecord, Outbox, OutboxMessage, Status } from "outbox-sync";
 import { liveQuery, liveRecord, liveStatus, queryKey, type QueryOptions, type QueryResult, type Readable, type QueryState } from "outbox-sync/live";
 import { useQuery, useRecord, useStatus } from "outbox-sync/react";
 
-/** An object with the query contract (the real Outbox has it once watch() is there). */
+/** Any object with the query contract. */
 declare const outbox: {
   watch(collection: string, options: QueryOptions, callback: (result: QueryResult) => void, onError?: (error: Error) => void): () => void;
   status(): Promise<Status>;
@@ -12,7 +12,7 @@ declare const outbox: {
 };
 
 const options: QueryOptions = {
-  where: { site: "north", updatedAt: { between: [0, 10] }, title: { startsWith: "Pump" }, $state: { in: ["queued", "failed"] } },
+  where: { site: "north", updatedAt: { between: [0, 10] }, title: { startsWith: "Pump" }, count: { gte: 3, lt: 9 }, $state: { in: ["queued", "failed"] } },
   orderBy: "$updatedAt",
   direction: "desc",
   limit: 50,
@@ -32,6 +32,14 @@ const note = liveRecord(outbox, "notes", "n1").get().record;
 const status: Status | undefined = liveStatus(outbox).get().status;
 const key: string = queryKey(options);
 void [note, status, key];
+
+// The real Outbox has everything the stores and hooks need.
+declare const real: Outbox;
+liveQuery(real, "notes", options);
+liveRecord(real, "notes", "n1");
+liveStatus(real);
+useRecord(real, "notes", "n1");
+useStatus(real);
 
 const result = useQuery(outbox, "notes", { where: { site: "north" } });
 const list: readonly LocalRecord[] = result.records;
