@@ -103,7 +103,8 @@ function readPhoto(file) {
 
 async function main() {
   await init();
-  const outbox = await Outbox.open("outbox-sync-demo");
+  // Notes are listed by last change and searched by title: the title is indexed.
+  const outbox = await Outbox.open("outbox-sync-demo", { collections: { notes: { indexes: ["title"] } } });
   await outbox.connect({ serverUrl: location.origin, token, debug: developer });
   $("harness").hidden = !developer;
   // The service worker keeps the app usable offline and syncs with no page open.
@@ -140,27 +141,56 @@ async function main() {
     renderStatus();
     $("auth").hidden = !status.authRequired;
     $("pause").textContent = status.paused ? "Resume sync" : "Pause sync";
-    await renderNotes(); // first: the pending list names notes by their titles
     await Promise.all([renderPending(), renderMetrics()]);
   }
 
   // Titles of the notes by id, for the pending list (a deleted note keeps the title it had).
   const titles = new Map();
 
-  async function renderNotes() {
-    const notes = await outbox.list("notes", 200);
+  // The notes list is a live query: it redraws itself whenever a change
+  // (here, in another tab, or synced by the service worker) alters it.
+  const UNSENT = ["queued", "syncing", "failed", "conflict"];
+  const EMPTY_WORDS = {
+    all: "No notes yet.",
+    unsent: "Every note is sent.",
+    attention: "Nothing needs you.",
+  };
+  let stopWatching = null;
+  function watchNotes() {
+    const shown = document.querySelector('input[name="show"]:checked')?.value ?? "all";
+    const search = $("note-search").value.trim();
+    const where = {};
+    if (shown === "unsent") where.$state = { in: UNSENT };
+    if (shown === "attention") where.$state = { in: ["failed", "conflict"] };
+    if (search) where.title = { startsWith: search };
+    // Newest change first; a title search lists by title.
+    const order = search && shown === "all" ? {} : { orderBy: "$updatedAt", direction: "desc" };
+    stopWatching?.();
+    stopWatching = outbox.watch("notes", { where, ...order, limit: 200 }, ({ records }) => renderNotes(records, shown, search), showError);
+  }
+
+  function renderNotes(notes, shown, search) {
     for (const note of notes) if (note.fields?.title) titles.set(note.recordId, note.fields.title);
-    $("notes").replaceChildren(...notes.filter((n) => n.fields).map((note) => {
+    $("notes").replaceChildren(...notes.map((note) => {
       const item = element("li");
-      const title = `${note.fields.title ?? note.recordId}${note.fields.photo ? " 📷" : ""}`;
+      const title = `${note.fields.title ?? "Untitled note"}${note.fields.photo ? " 📷" : ""}`;
       item.append(button(title, () => load(note.recordId)), badge(note.state));
       item.firstChild.className = "open";
       return item;
     }));
+    const empty = $("notes-empty");
+    empty.hidden = notes.length > 0;
+    empty.textContent = search ? `No note title starts with “${search}”.` : EMPTY_WORDS[shown];
   }
+  $("note-filter").addEventListener("change", watchNotes);
+  $("note-search").addEventListener("input", watchNotes);
+  watchNotes();
 
   async function renderPending() {
     const changes = await outbox.pendingChanges(100);
+    // The titles of the notes these changes belong to, even when the list is filtered.
+    const unsent = await outbox.query("notes", { where: { $state: { in: UNSENT } }, limit: 500 });
+    for (const note of unsent.records) if (note.fields?.title) titles.set(note.recordId, note.fields.title);
     $("pending").replaceChildren(...changes.map((change) => {
       const item = element("li");
       const title = titles.get(change.recordId) ?? "Untitled note";

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod blob;
 pub mod depth;
 pub mod error;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod pull;
 pub mod push;
 pub mod value;
 
+pub use blob::{BlobRef, UploadStatus};
 pub use depth::nesting_depth;
 pub use error::{ErrorBody, ErrorResponse};
 pub use event::{Event, Op, Record};

@@ -118,6 +118,14 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::default().max_depth, value_name = "N")]
     pub max_depth: usize,
 
+    /// Largest blob (photo, video, file) a user may upload, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_blob_bytes, value_name = "BYTES")]
+    pub max_blob_bytes: u64,
+
+    /// Largest chunk of a blob upload (one PUT), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_blob_chunk_bytes, value_name = "BYTES")]
+    pub max_blob_chunk_bytes: usize,
+
     /// Time a connection has to send a complete request head (also ends idle
     /// keep-alive connections).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -135,7 +143,9 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::default().max_connections, value_name = "N")]
     pub max_connections: usize,
 
-    /// How long idempotency keys are kept (at least 7d recommended).
+    /// How long idempotency keys are kept (at least 7d recommended); also
+    /// how long a blob no record references (or an unfinished upload) is
+    /// kept after it was last touched.
     #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DURATION")]
     pub key_retention: Duration,
 
@@ -265,6 +275,8 @@ impl Args {
             body_timeout: self.body_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
+            max_blob_bytes: self.max_blob_bytes,
+            max_blob_chunk_bytes: self.max_blob_chunk_bytes,
             ..Limits::default()
         };
         config.retention = Retention {

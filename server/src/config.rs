@@ -109,6 +109,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Most connections open at once; beyond, the oldest is asked to close.
     pub max_connections: usize,
+    /// Largest blob (file) a user may upload, in bytes.
+    pub max_blob_bytes: u64,
+    /// Largest chunk of a blob upload, in bytes (one `PUT`).
+    pub max_blob_chunk_bytes: usize,
 }
 
 impl Default for Limits {
@@ -125,6 +129,8 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(120),
             max_connections: 4096,
+            max_blob_bytes: 512 * 1024 * 1024,
+            max_blob_chunk_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -4,8 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outbox_sync_protocol::api::etag;
-use outbox_sync_protocol::{ErrorBody, ErrorResponse, Record};
+use outbox_sync_protocol::api::etag as version_etag;
+use outbox_sync_protocol::{ErrorBody, ErrorResponse, Record, UploadStatus};
 
 use crate::store::StoreError;
 
@@ -22,6 +22,9 @@ pub struct ApiError {
     pub current: Option<Box<Record>>,
     /// Seconds for `Retry-After` (429, 503, 409).
     pub retry_after: Option<u64>,
+    /// How much of a blob the server holds (errors of a chunk upload), sent
+    /// as `upload` beside `error` and as `Upload-Offset`.
+    pub upload: Option<Box<UploadStatus>>,
 }
 
 impl ApiError {
@@ -33,7 +36,14 @@ impl ApiError {
             message: message.into(),
             current: None,
             retry_after: None,
+            upload: None,
         }
+    }
+
+    /// Adds the upload's status (and `Upload-Offset`).
+    pub fn with_upload(mut self, upload: UploadStatus) -> Self {
+        self.upload = Some(Box::new(upload));
+        self
     }
 
     /// Adds the current record (and its `ETag`).
@@ -91,7 +101,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let tag = self.current.as_ref().map(|record| etag(record.version));
+        let tag = self
+            .current
+            .as_ref()
+            .map(|record| version_etag(record.version));
         let body = ErrorResponse {
             error: ErrorBody {
                 code: self.code.to_owned(),
@@ -99,8 +112,26 @@ impl IntoResponse for ApiError {
             },
             current: self.current.map(|record| *record),
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let offset = self.upload.as_ref().map(|upload| upload.offset);
+        let mut response = match self.upload {
+            None => (self.status, Json(body)).into_response(),
+            Some(upload) => {
+                let mut value = serde_json::to_value(&body).unwrap_or_default();
+                if let (Some(object), Ok(upload)) =
+                    (value.as_object_mut(), serde_json::to_value(*upload))
+                {
+                    object.insert("upload".to_owned(), upload);
+                }
+                (self.status, Json(value)).into_response()
+            }
+        };
         let headers = response.headers_mut();
+        if let Some(offset) = offset {
+            headers.insert(
+                header::HeaderName::from_static("upload-offset"),
+                HeaderValue::from(offset),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

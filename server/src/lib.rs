@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod bodies;
 pub mod cli;
 pub mod config;
@@ -33,6 +34,8 @@ use tower_http::trace::TraceLayer;
 
 pub use config::{Collections, Config, Database, Limits, Policy, Retention};
 
+use crate::blobs::files::FileBlobs;
+use crate::blobs::BlobStore;
 use crate::routes::{AppState, Shared};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -89,7 +92,17 @@ pub struct Server {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     maintenance: JoinHandle<()>,
-    store: Arc<dyn Store>,
+    stores: Stores,
+}
+
+/// The stores a server runs on: records (with keys and the audit trail)
+/// and blobs.
+#[derive(Clone)]
+pub struct Stores {
+    /// Records, idempotency keys, tombstones, the audit trail.
+    pub records: Arc<dyn Store>,
+    /// Blobs (uploaded files).
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl Server {
@@ -106,7 +119,12 @@ impl Server {
     /// The store, for tools and tests that run maintenance themselves. Its
     /// calls block: from async code, make them inside `spawn_blocking`.
     pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+        self.stores.records.clone()
+    }
+
+    /// The blob store (blocking calls too, like [`Server::store`]).
+    pub fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.stores.blobs.clone()
     }
 
     /// Stops accepting, finishes requests in flight, then returns.
@@ -126,11 +144,52 @@ impl Server {
 /// Opens the store, binds the address and starts serving in the
 /// background; returns once the server accepts connections.
 pub async fn serve(config: Config) -> Result<Server, StartError> {
-    let store = open_store(&config.database).await?;
-    serve_with(config, store).await
+    let stores = open_stores(&config.database).await?;
+    serve_with(config, stores).await
 }
 
-/// Opens (creating or migrating if needed) the configured database.
+/// Opens the configured database's record store and blob store: with
+/// SQLite, blobs are files in the directory `<stem>-blobs` beside the
+/// database file; with PostgreSQL, tables of the same database.
+pub async fn open_stores(database: &Database) -> Result<Stores, StartError> {
+    match database {
+        Database::Sqlite { path, .. } => {
+            let records = open_store(database).await?;
+            let dir = FileBlobs::beside(path);
+            let blobs = FileBlobs::open(&dir)
+                .map_err(|e| StartError::DataDir(dir, std::io::Error::other(e.to_string())))?;
+            Ok(Stores {
+                records,
+                blobs: Arc::new(blobs),
+            })
+        }
+        Database::Postgres { .. } => {
+            let store = open_postgres(database).await?;
+            Ok(Stores {
+                records: store.clone(),
+                blobs: store,
+            })
+        }
+    }
+}
+
+async fn open_postgres(database: &Database) -> Result<Arc<PostgresStore>, StartError> {
+    let Database::Postgres { url, pool, ca_file } = database else {
+        unreachable!("called for PostgreSQL only");
+    };
+    let shown = database.to_string();
+    let (url, pool, ca_file) = (url.clone(), *pool, ca_file.clone());
+    // The sync client blocks on its own runtime: not on this one.
+    let opened =
+        tokio::task::spawn_blocking(move || PostgresStore::open(&url, pool, ca_file.as_deref()))
+            .await
+            .map_err(|e| StartError::Postgres(shown.clone(), e.to_string()))?;
+    let store = opened.map_err(|e| StartError::Postgres(shown, e))?;
+    Ok(Arc::new(store))
+}
+
+/// Opens (creating or migrating if needed) the configured database's
+/// record store only (for tools that read records or the audit trail).
 pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>, StartError> {
     match database {
         Database::Sqlite { path, durable } => {
@@ -141,23 +200,12 @@ pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>, StartErro
                 .map_err(|e| StartError::Database(path.clone(), e.to_string()))?;
             Ok(Arc::new(store))
         }
-        Database::Postgres { url, pool, ca_file } => {
-            let shown = database.to_string();
-            let (url, pool, ca_file) = (url.clone(), *pool, ca_file.clone());
-            // The sync client blocks on its own runtime: not on this one.
-            let opened = tokio::task::spawn_blocking(move || {
-                PostgresStore::open(&url, pool, ca_file.as_deref())
-            })
-            .await
-            .map_err(|e| StartError::Postgres(shown.clone(), e.to_string()))?;
-            let store = opened.map_err(|e| StartError::Postgres(shown, e))?;
-            Ok(Arc::new(store))
-        }
+        Database::Postgres { .. } => Ok(open_postgres(database).await?),
     }
 }
 
-/// Like [`serve`], with a store made by the caller.
-pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server, StartError> {
+/// Like [`serve`], with stores made by the caller.
+pub async fn serve_with(config: Config, stores: Stores) -> Result<Server, StartError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Listen(config.listen, e))?;
@@ -165,7 +213,8 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
     let state = AppState::new(Shared {
-        store: store.clone(),
+        store: stores.records.clone(),
+        blobs: stores.blobs.clone(),
         tokens: auth::Tokens::new(&config.tokens),
         collections: config.collections.clone(),
         limits: config.limits.clone(),
@@ -191,7 +240,11 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
         bodies::watch,
     ));
     let limits = config.limits.clone();
-    let maintenance = maintenance::spawn(store.clone(), config.retention.clone());
+    let maintenance = maintenance::spawn(
+        stores.records.clone(),
+        stores.blobs.clone(),
+        config.retention.clone(),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -205,7 +258,7 @@ pub async fn serve_with(config: Config, store: Arc<dyn Store>) -> Result<Server,
         stop,
         task,
         maintenance,
-        store,
+        stores,
     })
 }
 
@@ -229,10 +282,16 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::IF_NONE_MATCH,
+            header::RANGE,
+            header::IF_RANGE,
             HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([
             header::ETAG,
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::ACCEPT_RANGES,
+            HeaderName::from_static("upload-offset"),
             header::RETRY_AFTER,
             HeaderName::from_static("idempotent-replayed"),
         ])

@@ -234,7 +234,8 @@ pub trait OutboxStore {
 
     /// The records whose keys in `index` lie in `range`, in key order
     /// (highest first when `backwards`), at most `limit` (all with `None`).
-    /// Deleted records are included: the caller filters.
+    /// Deleted records are included: the caller filters. A store may leave
+    /// out each record's `base` (queries show only the local view).
     async fn scan_records(
         &self,
         index: &IndexRef,

@@ -14,7 +14,7 @@ use crate::core::outbox::record_state;
 use crate::core::{
     Durability, LocalRecord, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
-use crate::engine::broadcast::announce;
+use crate::engine::broadcast::{announce, announce_changed};
 use crate::store::IdbOutbox;
 use crate::sw::property;
 
@@ -128,7 +128,8 @@ impl Outbox {
                 .enqueue_batch(changes, now_ms())
                 .await
                 .map_err(|e| js_error(&e))?;
-            announce(&store.name(), "changed");
+            let keys: Vec<RecordKey> = events.iter().map(|e| e.record_key()).collect();
+            announce_changed(&store.name(), &keys);
             to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
         })
     }
@@ -237,7 +238,7 @@ impl Outbox {
                 .retry_now(event_id_arg(&event_id)?)
                 .await
                 .map_err(|e| js_error(&e))?;
-            announce(&store.name(), "changed");
+            announce_changed(&store.name(), &[event.record_key()]);
             to_js(&ChangeView::from(&event))
         })
     }
@@ -304,7 +305,7 @@ impl Outbox {
                 .enqueue(change, now_ms())
                 .await
                 .map_err(|e| js_error(&e))?;
-            announce(&store.name(), "changed");
+            announce_changed(&store.name(), &[event.record_key()]);
             to_js(&ChangeView::from(&event))
         })
     }

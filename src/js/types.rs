@@ -220,6 +220,9 @@ export interface SignOutOptions {
 /** What subscribe() listeners receive. */
 export interface OutboxMessage {
   type: "changed" | "synced";
+  /** On a save or retry: the collections changed, and the records as [collection, recordId]. */
+  collections?: string[];
+  keys?: [string, string][];
 }
 
 /** The stable codes of OutboxError. */

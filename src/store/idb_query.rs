@@ -27,13 +27,13 @@ macro_rules! read {
         if !$backwards {
             // IndexedDB reads a limit of 0 as "all".
             for record in $source
-                .get_all::<LocalRecord>()
+                .get_all::<ShownRecord>()
                 .with_query::<Key, _>(query.clone())
                 .with_limit(limit.unwrap_or(0))
                 .serde()?
                 .await?
             {
-                found.push(record?);
+                found.push(record?.into());
             }
         } else if let Some(mut cursor) = $source
             .open_cursor()
@@ -44,14 +44,40 @@ macro_rules! read {
         {
             let wanted = limit.map_or(usize::MAX, |l| l as usize);
             while found.len() < wanted {
-                match cursor.next_record_ser::<LocalRecord>().await? {
-                    Some(record) => found.push(record),
+                match cursor.next_record_ser::<ShownRecord>().await? {
+                    Some(record) => found.push(record.into()),
                     None => break,
                 }
             }
         }
         Ok(found)
     }};
+}
+
+/// A stored record without its base: what a query shows. Reading the base
+/// too would convert every field twice, for nothing.
+#[derive(serde::Deserialize)]
+struct ShownRecord {
+    collection: String,
+    record_id: String,
+    base_version: Option<u64>,
+    local: Option<outbox_sync_protocol::Map>,
+    pending: u32,
+    updated_at_ms: u64,
+}
+
+impl From<ShownRecord> for LocalRecord {
+    fn from(shown: ShownRecord) -> Self {
+        LocalRecord {
+            collection: shown.collection,
+            record_id: shown.record_id,
+            base: None,
+            base_version: shown.base_version,
+            local: shown.local,
+            pending: shown.pending,
+            updated_at_ms: shown.updated_at_ms,
+        }
+    }
 }
 
 /// The records of `index` (on the records store `records`) whose keys lie

@@ -217,3 +217,47 @@ async function openDemoOn(b) {
   await page.getByText("All changes saved").waitFor();
   return page;
 }
+
+test("the notes list shows the newest change first, filters what is not sent or needs the person, and searches titles", async () => {
+  const page = await openDemo();
+  // Other tests' notes are in this database too: these titles start with a mark of their own.
+  const mark = `Lot ${Date.now() % 100000}`;
+  const titles = async () => (await page.locator("#notes .open").allInnerTexts()).map((t) => t.trim());
+  const shows = (expected) => eventually(async () => JSON.stringify(await titles()) === JSON.stringify(expected));
+  const search = (text) => page.getByLabel("Find a note").fill(text);
+  await saveNote(page, "list-1", `${mark} boiler room`);
+  await page.getByRole("button", { name: "New note" }).click();
+  await saveNote(page, "list-2", `${mark} pump 4 noisy`);
+  await eventually(async () => (await serverRecord(server, "notes", "list-2")) !== null);
+  // The server goes out of reach: the next note is not sent.
+  await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
+  await page.getByRole("button", { name: "New note" }).click();
+  await saveNote(page, "list-3", `${mark} pump 5 leaks`);
+  await page.locator("#pending").getByText(`Saved: “${mark} pump 5 leaks”`).waitFor();
+  await eventually(async () => JSON.stringify((await titles()).slice(0, 3))
+    === JSON.stringify([`${mark} pump 5 leaks`, `${mark} pump 4 noisy`, `${mark} boiler room`]));
+
+  await search(mark);
+  await page.getByLabel("Not sent").check();
+  await shows([`${mark} pump 5 leaks`]);
+  await page.getByLabel("Needs you").check();
+  await page.getByText(`No note title starts with “${mark}”.`).waitFor();
+  assert.deepEqual(await titles(), []);
+
+  await page.getByLabel("All").check();
+  await search(`${mark} pump`);
+  await shows([`${mark} pump 4 noisy`, `${mark} pump 5 leaks`]);
+  await search(`${mark} valve`);
+  await page.getByText(`No note title starts with “${mark} valve”.`).waitFor();
+
+  // Back online, the list follows by itself: the unsent note leaves "Not sent".
+  await search(mark);
+  await page.getByLabel("Not sent").check();
+  await shows([`${mark} pump 5 leaks`]);
+  await page.unroute("**/v1/**");
+  await page.getByRole("button", { name: "Retry now" }).click();
+  await page.getByText(`No note title starts with “${mark}”.`).waitFor();
+  assert.deepEqual(await developerWordsShown(page), []);
+  await screenshot(page, "demo-notes-filter");
+  await page.close();
+});

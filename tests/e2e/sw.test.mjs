@@ -145,3 +145,37 @@ test("offline, the app still loads with its local data; back online, the change 
   await assertAppliedOnce(server, "notes", { "offline-1": 1 });
   await page.close();
 });
+
+test("another device's change, pulled by the service worker, appears in the open page's live list", async () => {
+  const page = await openControlledDemo();
+  const cdp = await browser.context.newCDPSession(page);
+  const registrations = new Map();
+  cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: list }) => {
+    for (const r of list) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send("ServiceWorker.enable");
+  const registrationId = await eventually(() => registrations.get(`${server.url}/`));
+  // Another device sends a note (its own outbox, in another page).
+  const other = await browser.context.newPage();
+  await other.goto(`${server.url}/manifest.webmanifest`);
+  const title = `From the other device ${Date.now() % 100000}`;
+  await other.evaluate(async ([url, token, title]) => {
+    const { default: init, Outbox } = await import("/pkg/outbox_sync.js");
+    await init();
+    const device = await Outbox.open("sw-other-device");
+    await device.connect({ serverUrl: url, token });
+    await device.put("notes", "sw-pulled-1", { title });
+    await device.syncNow();
+  }, [server.url, TOKEN, title]);
+  await other.close();
+  assert.equal((await serverRecord(server, "notes", "sw-pulled-1")).data.title, title);
+  // From here the page itself asks the server nothing: the worker pulls.
+  const pagePulls = [];
+  page.on("request", (request) => {
+    if (request.url().includes("/v1/changes") && !request.serviceWorker()) pagePulls.push(request.url());
+  });
+  await dispatchSync(cdp, registrationId);
+  await page.locator("#notes").getByRole("button", { name: title, exact: true }).waitFor();
+  assert.deepEqual(pagePulls, [], "the page's list followed the worker's pull");
+  await page.close();
+});

@@ -2,6 +2,7 @@
 
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
+use outbox_sync::core::index::IndexSpec;
 use outbox_sync::core::{outbox::prepare_event, Limits};
 use outbox_sync::core::{EventState, OutboxEvent, OutboxStore, StoreConfig, StoreError};
 use outbox_sync::store::{schema, IdbOutbox};
@@ -83,7 +84,7 @@ async fn a_version_one_database_upgrades_and_keeps_its_data() {
 #[wasm_bindgen_test]
 async fn a_database_from_a_newer_version_is_refused() {
     let name = db_name();
-    let newer = schema::SCHEMA_VERSION + 1;
+    let newer = schema::first_version(schema::SCHEMA_LEVEL + 1);
     schema::open_at_version(&name, newer, true)
         .await
         .unwrap()
@@ -94,8 +95,8 @@ async fn a_database_from_a_newer_version_is_refused() {
     assert_eq!(
         err,
         StoreError::NewerSchema {
-            found: newer,
-            supported: schema::SCHEMA_VERSION
+            found: schema::SCHEMA_LEVEL + 1,
+            supported: schema::SCHEMA_LEVEL
         }
     );
     assert_eq!(err.code(), "newer_schema");
@@ -138,4 +139,75 @@ async fn an_open_store_steps_aside_for_a_newer_version() {
         .unwrap();
     assert!(outbox.status().await.is_err());
     newer.close();
+}
+
+fn indexes(declared: &[&[&str]]) -> Vec<IndexSpec> {
+    declared
+        .iter()
+        .map(|fields| {
+            IndexSpec::declared("notes", fields.iter().map(|f| (*f).to_owned()).collect()).unwrap()
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn changing_the_declared_indexes_upgrades_and_keeps_every_pending_change() {
+    let name = db_name();
+    let first =
+        IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(indexes(&[&["title"]])))
+            .await
+            .unwrap();
+    let queued = first
+        .enqueue_batch(
+            vec![
+                put("a", "1"),
+                put("b", "2"),
+                patch("a", "title", Value::from("3")),
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+    let version = first.version();
+    assert_eq!(schema::level_of(version), schema::SCHEMA_LEVEL);
+    // Another tab opens with another declaration: this one steps aside.
+    let second = IdbOutbox::open_with_indexes(
+        &name,
+        StoreConfig::default(),
+        Some(indexes(&[&["site"], &["site", "title"]])),
+    )
+    .await
+    .unwrap();
+    assert!(
+        first.status().await.is_err(),
+        "the old connection closed itself"
+    );
+    assert_eq!(second.version(), version + 1, "one upgrade for the change");
+    let mut declared = second.declared_indexes();
+    declared.sort();
+    assert_eq!(declared, indexes(&[&["site"], &["site", "title"]]));
+    let unsent = second.unsent(10).await.unwrap();
+    assert_eq!(
+        unsent.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        queued.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        "the same events, in the same order"
+    );
+    assert_eq!(title(&second, "a").await, Some(Value::from("3")));
+    second.close();
+    // The same declaration again, or none (a service worker): no upgrade.
+    let same = IdbOutbox::open_with_indexes(
+        &name,
+        StoreConfig::default(),
+        Some(indexes(&[&["site", "title"], &["site"]])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(same.version(), version + 1);
+    same.close();
+    let worker = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(worker.version(), version + 1);
+    assert_eq!(worker.declared_indexes().len(), 2, "kept as they are");
+    assert_eq!(worker.unsent(10).await.unwrap().len(), 3);
 }

@@ -7,6 +7,8 @@ import init, {
   type LocalRecord,
   type OutboxError,
   type OutboxMessage,
+  type QueryOptions,
+  type QueryResult,
   type Status,
   type SyncMetrics,
   type SyncReport,
@@ -28,6 +30,18 @@ export async function usesEverything(userId: string, token: string): Promise<voi
   await outbox.delete("notes", "n2");
   const many: Change[] = await outbox.putMany("notes", [{ recordId: "n4", fields: { title: "Valve 2" } }]);
   const record: LocalRecord | null = await outbox.get("notes", "n1");
+  const indexed: Outbox = await Outbox.open(`my-app:${userId}:q`, { collections: { notes: { indexes: ["site", ["site", "updatedAt"]] } } });
+  const options: QueryOptions = { where: { site: "North", updatedAt: { gte: 0 }, $state: { in: ["queued", "failed"] } }, orderBy: "updatedAt", direction: "desc", limit: 20 };
+  const page: QueryResult = await indexed.query("notes", options);
+  const nextPage: QueryResult = await indexed.query("notes", { ...options, after: page.next });
+  const firstRecord: LocalRecord | undefined = nextPage.records[0];
+  // @ts-expect-error: $state is a record state
+  await indexed.query("notes", { where: { $state: "lost" } });
+  // @ts-expect-error: direction is "asc" or "desc"
+  await indexed.query("notes", { direction: "up" });
+  const stopWatching: () => void = indexed.watch("notes", { where: { site: "North" } }, (result: QueryResult) => result.records.length, (error: Error) => error.message);
+  stopWatching();
+  void firstRecord;
   const title: string | undefined = typeof record?.fields?.title === "string" ? record.fields.title : undefined;
   const state: "queued" | "syncing" | "synced" | "failed" | "conflict" | undefined = record?.state;
 

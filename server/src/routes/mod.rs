@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, the router, JSON body reading and the
 //! write path that push and the single-record form share.
 
+mod blobs;
 mod history;
 mod pull;
 mod push;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Tokens;
+use crate::blobs::BlobStore;
 use crate::config::{Collections, Limits, Policy};
 use crate::error::ApiError;
 use crate::faults::Faults;
@@ -34,6 +36,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// Durable storage.
     pub store: Arc<dyn Store>,
+    /// Blob storage.
+    pub blobs: Arc<dyn BlobStore>,
     /// Bearer tokens.
     pub tokens: Tokens,
     /// Known collections and their policies.
@@ -78,6 +82,13 @@ pub fn api(state: AppState) -> Router {
         .route(
             "/v1/records/{collection}/{record_id}/history",
             get(history::history),
+        )
+        .route("/v1/blobs/{sha256}", get(blobs::download))
+        .route(
+            "/v1/blobs/{sha256}/upload",
+            get(blobs::upload_status)
+                .put(blobs::put_chunk)
+                .layer(DefaultBodyLimit::max(state.limits.max_blob_chunk_bytes)),
         );
     if let Some(faults) = &state.faults {
         api = api.layer(axum::middleware::from_fn_with_state(

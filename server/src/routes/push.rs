@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use outbox_sync_protocol::{Outcome, PushRequest, PushResponse, PushResult};
 
+use super::blobs::check_references;
 use super::{apply_batch, log, now_ms, read_json, request_hash, AppState, Written};
 use crate::auth::User;
 use crate::error::ApiError;
@@ -35,13 +36,31 @@ pub async fn push(
     }
     // Rejected events get their outcome now; the rest go to the store
     // together, in order, as one batch.
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(request.events.len());
-    let mut event_ids = Vec::with_capacity(request.events.len());
-    let mut writes = Vec::with_capacity(request.events.len());
+    let mut checked = Vec::with_capacity(request.events.len());
     for event in request.events {
-        let event_id = event.event_id.clone();
-        let checked = validate::key(&event_id, &state.limits, true)
+        let valid = validate::key(&event.event_id, &state.limits, true)
             .and_then(|()| validate::event(&event, &state.limits, &state.collections));
+        checked.push((event, valid));
+    }
+    // A change naming a blob the user does not hold complete waits (the
+    // rejection is retryable and, like every rejection, not stored).
+    let payloads: Vec<_> = checked
+        .iter()
+        .filter(|(_, valid)| valid.is_ok())
+        .map(|(event, _)| &event.payload)
+        .collect();
+    let mut blobs_ready = check_references(&state, &user, &payloads)
+        .await?
+        .into_iter();
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(checked.len());
+    let mut event_ids = Vec::with_capacity(checked.len());
+    let mut writes = Vec::with_capacity(checked.len());
+    for (event, valid) in checked {
+        let event_id = event.event_id.clone();
+        let checked = valid.and_then(|policy| match blobs_ready.next().flatten() {
+            Some(rejection) => Err(rejection),
+            None => Ok(policy),
+        });
         match checked {
             Err(rejection) => {
                 tracing::info!(event_id = %event_id, user, code = rejection.code, "event rejected");

@@ -12,8 +12,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outbox_sync_protocol::api::{etag, parse_etag, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+use outbox_sync_protocol::blob::BLOB_MISSING;
 use outbox_sync_protocol::{Event, Op, Outcome, Record, Value};
 
+use super::blobs::check_references;
 use super::{blocking, read_json, write, AppState, InFlight, Written};
 use crate::auth::User;
 use crate::config::Policy;
@@ -94,6 +96,18 @@ async fn change(
 ) -> Result<Response, ApiError> {
     let configured = check_names(&state, &collection, &record_id)?;
     validate::payload(op, &payload, &state.limits).map_err(unprocessable)?;
+    if let Some(rejection) = check_references(&state, &user, &[&payload])
+        .await?
+        .pop()
+        .flatten()
+    {
+        let status = if rejection.code == BLOB_MISSING {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        return Err(ApiError::new(status, rejection.code, rejection.message));
+    }
     let key = match headers.get(IDEMPOTENCY_KEY) {
         None => None,
         Some(value) => {

@@ -153,6 +153,8 @@ pub struct Expired {
     pub tombstones: u64,
     /// Audit entries removed.
     pub audit: u64,
+    /// Blobs (and unfinished uploads) removed.
+    pub blobs: u64,
 }
 
 /// A storage failure.
@@ -199,6 +201,11 @@ pub trait Store: AuditTrail + Send + Sync + 'static {
     /// changed before `tombstones_before_ms`, moving each user's horizon.
     fn expire(&self, keys_before_ms: i64, tombstones_before_ms: i64)
         -> Result<Expired, StoreError>;
+
+    /// Whether a live record of `user` holds the blob id `sha256` in its
+    /// data (a `$blob` reference). Matching the id as text may also find it
+    /// in an ordinary string, which only keeps that blob longer.
+    fn references_blob(&self, user: &str, sha256: &str) -> Result<bool, StoreError>;
 
     /// A random id of this database, fixed at creation: sync tokens carry it
     /// so a token from another database is recognised.

@@ -13,6 +13,7 @@
 //! tombstone horizon it is checked against agree.
 
 mod audit;
+mod blobs;
 mod connect;
 mod errors;
 mod tls;
@@ -475,6 +476,17 @@ impl Store for PostgresStore {
     ) -> Result<Expired, StoreError> {
         self.run(true, |conn| {
             expire_once(conn, keys_before_ms, tombstones_before_ms)
+        })
+    }
+
+    fn references_blob(&self, user: &str, sha256: &str) -> Result<bool, StoreError> {
+        self.run(true, |conn| {
+            let row = conn.client.query_one(
+                "SELECT EXISTS (SELECT 1 FROM records
+                                WHERE user_id = $1 AND deleted = 0 AND strpos(data, $2) > 0)",
+                &[&user, &sha256],
+            )?;
+            Ok(row.get(0))
         })
     }
 

@@ -5,8 +5,13 @@
 //! `schema_version`; SQLite reruns them all, every one being `IF NOT
 //! EXISTS`). Append new steps; never edit one that has shipped.
 
-/// Every schema step, oldest first.
+/// Every schema step SQLite runs, oldest first.
 pub const STEPS: &[&str] = &[SCHEMA, AUDIT];
+
+/// PostgreSQL's steps, oldest first: [`STEPS`] and the blob tables (with
+/// SQLite, blobs are files: `blobs/files.rs`). A later step for both
+/// stores goes at the end of both lists.
+pub const POSTGRES_STEPS: &[&str] = &[SCHEMA, AUDIT, POSTGRES_BLOBS];
 
 /// Creates every table and index if missing, and the `seq` counter at 0.
 pub const SCHEMA: &str = "
@@ -58,4 +63,32 @@ CREATE INDEX IF NOT EXISTS audit_by_record ON audit (user_id, collection, record
 CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event_id);
 CREATE INDEX IF NOT EXISTS audit_by_age ON audit (at_ms);
 INSERT INTO counters (name, value) VALUES ('audit', 0) ON CONFLICT (name) DO NOTHING;
+";
+
+/// PostgreSQL step 3: blobs every instance shares. `blobs` holds each
+/// upload's declared `size`, the bytes `received` (the offset of the next
+/// chunk), whether it is `complete` (hash verified) and the expiry clock
+/// `touched_at`; `blob_chunks` holds the bytes, one row per chunk received,
+/// keyed by where it starts. Chunks are stored uncompressed and out of line
+/// (`STORAGE EXTERNAL`): photos and videos are compressed already, and a
+/// `Range` read then fetches only the slices it needs.
+pub const POSTGRES_BLOBS: &str = "
+CREATE TABLE IF NOT EXISTS blobs (
+    user_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    complete INTEGER NOT NULL,
+    touched_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, sha256)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_age ON blobs (touched_at);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    user_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    start BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (user_id, sha256, start)
+);
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 ";

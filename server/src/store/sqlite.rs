@@ -432,6 +432,16 @@ impl Store for SqliteStore {
         self.run_on_writer(move |conn| expire_on(conn, keys_before_ms, tombstones_before_ms))
     }
 
+    fn references_blob(&self, user: &str, sha256: &str) -> Result<bool, StoreError> {
+        let conn = lock(&self.reader);
+        conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM records
+                            WHERE user_id = ?1 AND deleted = 0 AND instr(data, ?2) > 0)",
+        )
+        .and_then(|mut select| select.query_row(params![user, sha256], |row| row.get(0)))
+        .map_err(other)
+    }
+
     fn epoch(&self) -> &str {
         &self.epoch
     }

@@ -186,12 +186,14 @@ impl TestServer {
     /// blocking pool as the server's own maintenance does (store calls
     /// block, and PostgreSQL's client must not block an async thread).
     pub async fn expire(&self, retention: Retention) -> Expired {
-        let store = self.server.store();
+        let (store, blobs) = (self.server.store(), self.server.blobs());
         let now = outbox_sync_server::routes::now_ms() + 1000;
-        tokio::task::spawn_blocking(move || run_once(store.as_ref(), &retention, now))
-            .await
-            .unwrap()
-            .expect("expiry runs")
+        tokio::task::spawn_blocking(move || {
+            run_once(store.as_ref(), blobs.as_ref(), &retention, now)
+        })
+        .await
+        .unwrap()
+        .expect("expiry runs")
     }
 
     /// One page of `token`'s audit history of a record.

@@ -5,6 +5,9 @@
 mod common;
 
 mod audit;
+mod blob_kill;
+mod blob_store;
+mod blobs;
 mod conflicts;
 mod errors;
 mod fuzz;

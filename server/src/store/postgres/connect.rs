@@ -7,11 +7,11 @@ use std::time::Duration;
 use postgres::{Client, Config, Statement};
 
 use super::tls::Connector;
-use crate::store::schema::STEPS;
+use crate::store::schema::POSTGRES_STEPS;
 
 /// Schema steps, applied in order; `schema_version` holds how many ran.
 /// Append new steps (in `schema.rs`); never edit one that has shipped.
-const MIGRATIONS: &[&str] = STEPS;
+const MIGRATIONS: &[&str] = POSTGRES_STEPS;
 
 /// Advisory lock key held while migrating, so instances starting together
 /// do not create the same tables at once ("outbox-s" in ASCII).
