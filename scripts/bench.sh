@@ -9,8 +9,11 @@
 # a line to the results (e.g. that the machine was busy). Then the browser side in headless Chromium,
 # ours beside raw IndexedDB, Dexie and Workbox (bench/browser/run.mjs):
 # bench/results/browser.md and browser.json (about 15 minutes on 2 cores).
+# Then the queries in headless Chromium, ours beside Dexie and raw IndexedDB
+# (bench/browser/run-queries.mjs): bench/results/queries.md and queries.json
+# (skipped with a message while the package has no query engine).
 # BENCH_ONLY=server skips the browser side, BENCH_ONLY=browser the push
-# benchmark; BENCH_SMOKE=1 runs the browser side at tiny sizes (into a
+# benchmark, BENCH_ONLY=queries runs only the query benchmarks; BENCH_SMOKE=1 runs the browser side at tiny sizes (into a
 # temporary folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,7 @@ scripts/bootstrap.sh >/dev/null
 mkdir -p bench/results
 out=bench/results/server-push.md
 only="${BENCH_ONLY:-all}"
-if [ "$only" != browser ]; then
+if [ "$only" != browser ] && [ "$only" != queries ]; then
 {
   echo "# Server push benchmark"
   echo
@@ -35,8 +38,15 @@ fi
 if [ "$only" != server ]; then
   scripts/build.sh
   cargo build --quiet --release -p outbox-sync-server --bin outbox-sync-server
-  OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/run.mjs
+  if [ "$only" != queries ]; then
+    OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/run.mjs
+  fi
+  status=0
+  OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/run-queries.mjs || status=$?
+  # 3: the package has no query engine yet (the script said so); anything else is a failure.
+  if [ "$status" != 0 ] && [ "$status" != 3 ]; then exit "$status"; fi
 fi
+[ "$only" = queries ] && exit 0
 
 # The server under load: many clients pushing and pulling for a minute on a
 # release build (server/tests/api/load.rs; LOAD_SECONDS, LOAD_CLIENTS tune it).

@@ -111,6 +111,9 @@ step "native tests (core, protocol, server over 127.0.0.1) on SQLite"
 env -u OUTBOX_SYNC_TEST_DATABASE_URL -u OUTBOX_SYNC_TEST_DATABASE_CA \
   cargo test --workspace 2>&1 | tee "$logs/cargo-sqlite.log"
 
+step "the framework bindings (outbox-sync/react, outbox-sync/live) against an in-memory outbox with the query contract, React in jsdom (tests/bindings/)"
+node_test bindings tests/bindings/
+
 step "the server's database tests again on PostgreSQL (a throwaway cluster from scripts/postgres.sh), the PostgreSQL-only ones included: several server instances on one database (server/tests/api/instances.rs), locks, dropped connections and TLS (postgres.rs)"
 scripts/postgres.sh cargo test -p outbox-sync-server --test api --test secrets -- --include-ignored 2>&1 |
   tee "$logs/cargo-postgres.log"

@@ -11,3 +11,11 @@ export function fieldsOf(i) {
     body: "The seal on the north side drips about once a second; replace gasket, check torque. ".repeat(10).slice(0, 880),
   };
 }
+
+/** The fields of query-benchmark record `i`: the ~1 KB record, one of `sites` sites, and its number. */
+export function queryFields(i, sites) {
+  return { ...fieldsOf(i), site: siteOf(i % sites), count: i };
+}
+
+/** The name of site `k` (zero-padded, so names sort as numbers). */
+export const siteOf = (k) => `site-${String(k).padStart(5, "0")}`;

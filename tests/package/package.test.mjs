@@ -26,7 +26,9 @@ before(() => {
   const shipped = info.files.map((f) => f.path).sort();
   assert.deepEqual(shipped, [
     "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
+    "live/index.d.ts", "live/index.js",
     "pkg/outbox_sync.d.ts", "pkg/outbox_sync.js", "pkg/outbox_sync_bg.wasm", "pkg/outbox_sync_bg.wasm.d.ts",
+    "react/index.d.ts", "react/index.js",
     "sw/index.d.ts", "sw/index.js", "sw/last-opened.d.ts", "sw/last-opened.js",
     "vite/index.d.ts", "vite/index.js",
   ].filter((f) => !f.startsWith("LICENSE") || readdirSync(ROOT).includes(f)).sort());
