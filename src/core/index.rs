@@ -96,6 +96,50 @@ fn is_plain_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// What a query reads of a stored record: its key, its counters and the
+/// fields it shows. The in-memory store gives whole [`LocalRecord`]s; the
+/// browser store gives the stored JavaScript objects, untouched.
+pub trait Shown {
+    /// The record's collection.
+    fn collection(&self) -> &str;
+    /// The record's id.
+    fn record_id(&self) -> &str;
+    /// How many of its changes are unsent.
+    fn pending(&self) -> u32;
+    /// When it last changed on this device.
+    fn updated_at_ms(&self) -> u64;
+    /// Whether the record is deleted (or was never seen) on this device.
+    fn is_deleted(&self) -> bool;
+    /// The key one of the fields it shows makes, if any.
+    fn field(&self, name: &str) -> Option<Key>;
+}
+
+impl Shown for LocalRecord {
+    fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    fn updated_at_ms(&self) -> u64 {
+        self.updated_at_ms
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.local.is_none()
+    }
+
+    fn field(&self, name: &str) -> Option<Key> {
+        Key::from_value(self.local.as_ref()?.get(name)?)
+    }
+}
+
 /// An index of the records store a query can walk.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexRef {
@@ -112,30 +156,30 @@ pub enum IndexRef {
 impl IndexRef {
     /// The key this index gives `record`, or `None` when it is not in the
     /// index (a declared field is missing or cannot be a key).
-    pub fn key_of(&self, record: &LocalRecord) -> Option<Key> {
-        let mut parts = vec![Key::Str(record.collection.clone())];
+    pub fn key_of(&self, record: &impl Shown) -> Option<Key> {
+        let mut parts = vec![Key::Str(record.collection().to_owned())];
         match self {
             IndexRef::Primary => {}
-            IndexRef::UpdatedAt => parts.push(Key::Num(record.updated_at_ms as f64)),
-            IndexRef::Pending => parts.push(Key::Num(f64::from(record.pending))),
+            IndexRef::UpdatedAt => parts.push(Key::Num(record.updated_at_ms() as f64)),
+            IndexRef::Pending => parts.push(Key::Num(f64::from(record.pending()))),
             IndexRef::Declared(spec) => {
                 for field in &spec.fields {
                     parts.push(field_key(record, field)?);
                 }
             }
         }
-        parts.push(Key::Str(record.record_id.clone()));
+        parts.push(Key::Str(record.record_id().to_owned()));
         Some(Key::Array(parts))
     }
 }
 
 /// The key of one field of what the record shows (`$id`, `$updatedAt` or a
 /// field of its local view), or `None` when it has none.
-pub fn field_key(record: &LocalRecord, field: &str) -> Option<Key> {
+pub fn field_key(record: &impl Shown, field: &str) -> Option<Key> {
     match field {
-        ID_FIELD => Some(Key::Str(record.record_id.clone())),
-        UPDATED_AT_FIELD => Some(Key::Num(record.updated_at_ms as f64)),
-        name => Key::from_value(record.local.as_ref()?.get(name)?),
+        ID_FIELD => Some(Key::Str(record.record_id().to_owned())),
+        UPDATED_AT_FIELD => Some(Key::Num(record.updated_at_ms() as f64)),
+        name => record.field(name),
     }
 }
 

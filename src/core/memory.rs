@@ -181,6 +181,8 @@ impl MemoryOutbox {
 }
 
 impl OutboxStore for MemoryOutbox {
+    type Row = LocalRecord;
+
     fn config(&self) -> &StoreConfig {
         &self.config
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
-use super::index::{IndexRef, IndexSpec};
+use super::index::{IndexRef, IndexSpec, Shown};
 use super::query_key::KeyRange;
 use super::record::LocalRecord;
 use super::schedule::Clock;
@@ -85,6 +85,9 @@ impl Durability {
 // need no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait OutboxStore {
+    /// A record as [`scan_records`](Self::scan_records) reads it for a query.
+    type Row: Shown;
+
     /// The configuration the store was opened with.
     fn config(&self) -> &StoreConfig;
 
@@ -234,15 +237,14 @@ pub trait OutboxStore {
 
     /// The records whose keys in `index` lie in `range`, in key order
     /// (highest first when `backwards`), at most `limit` (all with `None`).
-    /// Deleted records are included: the caller filters. A store may leave
-    /// out each record's `base` (queries show only the local view).
+    /// Deleted records are included: the caller filters.
     async fn scan_records(
         &self,
         index: &IndexRef,
         range: &KeyRange,
         backwards: bool,
         limit: Option<u32>,
-    ) -> Result<Vec<LocalRecord>, StoreError>;
+    ) -> Result<Vec<Self::Row>, StoreError>;
 }
 
 /// Validates `change` and builds its event and the record's new local view.

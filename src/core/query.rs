@@ -11,9 +11,10 @@ use std::fmt;
 use outbox_sync_protocol::{Map, Value};
 
 use super::event::EventState;
-use super::index::{field_key, IndexRef, IndexSpec, ID_FIELD, STATE_FIELD, UPDATED_AT_FIELD};
+use super::index::{
+    field_key, IndexRef, IndexSpec, Shown, ID_FIELD, STATE_FIELD, UPDATED_AT_FIELD,
+};
 use super::query_key::{compare, Bound, Key, KeyRange};
-use super::record::LocalRecord;
 
 /// Records a query returns when it names no `limit`.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -265,8 +266,8 @@ pub struct QueryPlan {
 impl QueryPlan {
     /// Whether `record` matches the conditions the index does not serve
     /// (its sync state is checked apart). A deleted record never matches.
-    pub fn keeps(&self, record: &LocalRecord) -> bool {
-        record.local.is_some()
+    pub fn keeps(&self, record: &impl Shown) -> bool {
+        !record.is_deleted()
             && self.filters.iter().all(|(field, condition)| {
                 field_key(record, field).is_some_and(|key| condition.matches(&key))
             })

@@ -5,19 +5,19 @@ use std::cmp::Ordering;
 
 use super::error::StoreError;
 use super::event::{EventState, RecordKey};
+use super::index::Shown;
 use super::outbox::{record_state, OutboxStore};
 use super::query::QueryPlan;
 use super::query_key::{compare, Key};
-use super::record::LocalRecord;
 
 /// Records read at least per step when some of them may not match.
 const FILTERED_BATCH: u32 = 100;
 
-/// One page of a query's results.
+/// One page of a query's results (`R`: records as the store reads them).
 #[derive(Debug, Clone, PartialEq)]
-pub struct QueryPage {
+pub struct QueryPage<R> {
     /// The matching records, in order, each with its sync state.
-    pub records: Vec<(LocalRecord, EventState)>,
+    pub records: Vec<(R, EventState)>,
     /// Where the next page starts, or `None` when this is the last.
     pub next: Option<Key>,
 }
@@ -26,14 +26,14 @@ pub struct QueryPage {
 pub async fn run_query<S: OutboxStore + ?Sized>(
     store: &S,
     plan: &QueryPlan,
-) -> Result<QueryPage, StoreError> {
+) -> Result<QueryPage<S::Row>, StoreError> {
     if plan.sort_in_memory {
         return run_sorted(store, plan).await;
     }
     // One more than the page: whether it exists says if there is a next page.
     let wanted = plan.limit as usize + 1;
     let filtered = !plan.filters.is_empty() || plan.states.is_some();
-    let mut found: Vec<(LocalRecord, EventState)> = Vec::new();
+    let mut found: Vec<(S::Row, EventState)> = Vec::new();
     let mut ranges: Vec<_> = plan.ranges.iter().collect();
     if plan.backwards {
         ranges.reverse();
@@ -55,7 +55,7 @@ pub async fn run_query<S: OutboxStore + ?Sized>(
                 .await?;
             let exhausted = records.len() < batch as usize;
             let last_key = records.last().and_then(|r| plan.index.key_of(r));
-            let kept: Vec<LocalRecord> = records.into_iter().filter(|r| plan.keeps(r)).collect();
+            let kept: Vec<S::Row> = records.into_iter().filter(|r| plan.keeps(r)).collect();
             for pair in with_states(store, kept).await? {
                 if plan.states.as_ref().is_none_or(|s| s.contains(&pair.1)) {
                     found.push(pair);
@@ -78,7 +78,7 @@ pub async fn run_query<S: OutboxStore + ?Sized>(
 async fn run_sorted<S: OutboxStore + ?Sized>(
     store: &S,
     plan: &QueryPlan,
-) -> Result<QueryPage, StoreError> {
+) -> Result<QueryPage<S::Row>, StoreError> {
     let mut all = Vec::new();
     for range in &plan.ranges {
         all.extend(
@@ -89,7 +89,7 @@ async fn run_sorted<S: OutboxStore + ?Sized>(
                 .filter(|r| plan.keeps(r)),
         );
     }
-    let mut keyed: Vec<(Key, (LocalRecord, EventState))> = with_states(store, all)
+    let mut keyed: Vec<(Key, (S::Row, EventState))> = with_states(store, all)
         .await?
         .into_iter()
         .filter(|(_, state)| plan.states.as_ref().is_none_or(|s| s.contains(state)))
@@ -112,7 +112,7 @@ async fn run_sorted<S: OutboxStore + ?Sized>(
 }
 
 /// The page of `found` (up to one more than the limit, in order).
-fn page(plan: &QueryPlan, mut found: Vec<(LocalRecord, EventState)>) -> QueryPage {
+fn page<R: Shown>(plan: &QueryPlan, mut found: Vec<(R, EventState)>) -> QueryPage<R> {
     let more = found.len() > plan.limit as usize;
     found.truncate(plan.limit as usize);
     let next = if more {
@@ -132,12 +132,15 @@ fn page(plan: &QueryPlan, mut found: Vec<(LocalRecord, EventState)>) -> QueryPag
 /// synced; the others' states come from their unsent changes, read together.
 pub async fn with_states<S: OutboxStore + ?Sized>(
     store: &S,
-    records: Vec<LocalRecord>,
-) -> Result<Vec<(LocalRecord, EventState)>, StoreError> {
+    records: Vec<S::Row>,
+) -> Result<Vec<(S::Row, EventState)>, StoreError> {
     let keys: Vec<RecordKey> = records
         .iter()
-        .filter(|r| r.pending > 0)
-        .map(LocalRecord::key)
+        .filter(|r| r.pending() > 0)
+        .map(|r| RecordKey {
+            collection: r.collection().to_owned(),
+            record_id: r.record_id().to_owned(),
+        })
         .collect();
     let mut unsent = if keys.is_empty() {
         Vec::new()
@@ -148,7 +151,7 @@ pub async fn with_states<S: OutboxStore + ?Sized>(
     Ok(records
         .into_iter()
         .map(|record| {
-            let state = if record.pending > 0 {
+            let state = if record.pending() > 0 {
                 record_state(&unsent.next().unwrap_or_default())
             } else {
                 EventState::Synced

@@ -4,19 +4,18 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, ErrorCode, InvalidArgument};
 use super::outbox::{to_js, value_arg, Outbox};
-use super::views::RecordView;
-use crate::core::index::IndexSpec;
+use crate::core::index::{IndexSpec, Shown};
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_key::Key;
 use crate::core::query_run::run_query;
 use crate::engine::broadcast::channel_name;
+use crate::store::idb_query::JsRecord;
 use crate::store::IdbOutbox;
 
 impl ErrorCode for QueryError {
@@ -168,28 +167,53 @@ fn touches(message: &JsValue, collection: &str) -> bool {
     }
 }
 
-/// One page of results as JavaScript: `{ records, next }`.
-#[derive(Serialize)]
-struct PageView<'a> {
-    records: Vec<RecordView<'a>>,
-}
-
+/// One page of results as JavaScript: `{ records, next }`, each record shaped
+/// as `get()` returns it. The fields are the stored objects themselves (read
+/// by IndexedDB for this call): nothing is converted through Rust.
 async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<JsValue, JsValue> {
     let page = run_query(store, plan).await?;
-    let views = PageView {
-        records: page
-            .records
-            .iter()
-            .map(|(record, state)| RecordView::new(record, *state))
-            .collect(),
-    };
-    let result = to_js(&views)?;
+    let records = js_sys::Array::new_with_length(page.records.len() as u32);
+    for (i, (record, state)) in page.records.iter().enumerate() {
+        records.set(i as u32, record_view(record, state.as_str())?.into());
+    }
     let next = match &page.next {
         Some(key) => js_sys::JSON::stringify(&to_js(&key.to_value())?)?.into(),
         None => JsValue::NULL,
     };
+    let result = js_sys::Object::new();
+    js_sys::Reflect::set(&result, &"records".into(), &records)?;
     js_sys::Reflect::set(&result, &"next".into(), &next)?;
-    Ok(result)
+    Ok(result.into())
+}
+
+/// `{ collection, recordId, fields, version, pending, state, updatedAt }`, as
+/// [`RecordView`](super::views::RecordView) gives `get()`.
+fn record_view(record: &JsRecord, state: &str) -> Result<js_sys::Object, JsValue> {
+    let view = js_sys::Object::new();
+    let version = record.get("base_version");
+    let fields: JsValue = record.local.clone().map_or(JsValue::NULL, Into::into);
+    for (name, value) in [
+        ("collection", JsValue::from_str(record.collection())),
+        ("recordId", JsValue::from_str(record.record_id())),
+        ("fields", fields),
+        (
+            "version",
+            if version.is_undefined() {
+                JsValue::NULL
+            } else {
+                version
+            },
+        ),
+        ("pending", JsValue::from(record.pending())),
+        ("state", JsValue::from_str(state)),
+        (
+            "updatedAt",
+            JsValue::from_f64(record.updated_at_ms() as f64),
+        ),
+    ] {
+        js_sys::Reflect::set(&view, &name.into(), &value)?;
+    }
+    Ok(view)
 }
 
 fn plan_of(

@@ -291,6 +291,8 @@ fn not_found(event_id: Uuid) -> StoreError {
 }
 
 impl OutboxStore for IdbOutbox {
+    type Row = super::idb_query::JsRecord;
+
     fn config(&self) -> &StoreConfig {
         &self.config
     }
@@ -666,12 +668,14 @@ impl OutboxStore for IdbOutbox {
         range: &KeyRange,
         backwards: bool,
         limit: Option<u32>,
-    ) -> Result<Vec<LocalRecord>, StoreError> {
+    ) -> Result<Vec<Self::Row>, StoreError> {
         let tx = self.read(&[RECORDS])?;
         let found =
             super::idb_query::scan(&tx.object_store(RECORDS)?, index, range, backwards, limit)
                 .await?;
-        commit(tx).await?;
+        // Everything is read: dropping the read-only transaction ends it
+        // (an abort that changes nothing) without waiting for its `complete`.
+        drop(tx);
         Ok(found)
     }
 }

@@ -7,9 +7,11 @@ use indexed_db_futures::prelude::*;
 use indexed_db_futures::KeyRange as IdbRange;
 
 use super::schema::{BY_PENDING, BY_UPDATED};
-use crate::core::index::IndexRef;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::core::index::{IndexRef, Shown};
 use crate::core::query_key::{Key, KeyRange};
-use crate::core::{LocalRecord, StoreError};
+use crate::core::StoreError;
 
 /// Reads `range` of an object store or an index (the same calls on two
 /// types the library does not unite under one trait).
@@ -17,35 +19,34 @@ macro_rules! read {
     ($source:expr, $range:expr, $backwards:expr, $limit:expr) => {{
         let range: &KeyRange = $range;
         let query = IdbRange::Bound(
-            range.lower.key.clone(),
+            array_of(&range.lower.key),
             range.lower.open,
-            range.upper.key.clone(),
+            array_of(&range.upper.key),
             range.upper.open,
         );
         let limit: Option<u32> = $limit;
-        let mut found: Vec<LocalRecord> = Vec::new();
+        let mut found: Vec<JsRecord> = Vec::new();
         if !$backwards {
             // IndexedDB reads a limit of 0 as "all".
             for record in $source
-                .get_all::<ShownRecord>()
-                .with_query::<Key, _>(query.clone())
+                .get_all::<js_sys::Object>()
+                .with_query::<js_sys::Array, _>(query.clone())
                 .with_limit(limit.unwrap_or(0))
-                .serde()?
+                .primitive()?
                 .await?
             {
-                found.push(record?.into());
+                found.push(JsRecord::read(record?)?);
             }
         } else if let Some(mut cursor) = $source
             .open_cursor()
-            .with_query::<Key, _>(query)
+            .with_query::<js_sys::Array, _>(query)
             .with_direction(CursorDirection::Prev)
-            .serde()?
             .await?
         {
             let wanted = limit.map_or(usize::MAX, |l| l as usize);
             while found.len() < wanted {
-                match cursor.next_record_ser::<ShownRecord>().await? {
-                    Some(record) => found.push(record.into()),
+                match cursor.next_record::<js_sys::Object>().await? {
+                    Some(record) => found.push(JsRecord::read(record)?),
                     None => break,
                 }
             }
@@ -54,30 +55,101 @@ macro_rules! read {
     }};
 }
 
-/// A stored record without its base: what a query shows. Reading the base
-/// too would convert every field twice, for nothing.
-#[derive(serde::Deserialize)]
-struct ShownRecord {
+/// A stored record as a query reads it: the JavaScript object IndexedDB
+/// gave, with the few values the query needs read out of it. Its fields are
+/// never converted: the page of results hands them to JavaScript as they are.
+#[derive(Debug, Clone)]
+pub struct JsRecord {
+    /// The stored object (`{ collection, record_id, base, local, ... }`).
+    pub raw: js_sys::Object,
     collection: String,
     record_id: String,
-    base_version: Option<u64>,
-    local: Option<outbox_sync_protocol::Map>,
     pending: u32,
     updated_at_ms: u64,
+    /// The fields the record shows (`local`), or `None` once deleted.
+    pub local: Option<js_sys::Object>,
 }
 
-impl From<ShownRecord> for LocalRecord {
-    fn from(shown: ShownRecord) -> Self {
-        LocalRecord {
-            collection: shown.collection,
-            record_id: shown.record_id,
-            base: None,
-            base_version: shown.base_version,
-            local: shown.local,
-            pending: shown.pending,
-            updated_at_ms: shown.updated_at_ms,
-        }
+impl JsRecord {
+    fn read(raw: js_sys::Object) -> Result<JsRecord, StoreError> {
+        let get = |name: &str| js_sys::Reflect::get(&raw, &name.into()).unwrap_or_default();
+        let text = |name: &str| {
+            get(name)
+                .as_string()
+                .ok_or_else(|| StoreError::Corrupt(format!("a stored record has no {name}")))
+        };
+        Ok(JsRecord {
+            collection: text("collection")?,
+            record_id: text("record_id")?,
+            pending: get("pending").as_f64().unwrap_or(0.0) as u32,
+            updated_at_ms: get("updated_at_ms").as_f64().unwrap_or(0.0) as u64,
+            local: get("local").dyn_into().ok(),
+            raw,
+        })
     }
+
+    /// A stored value, such as `base_version`.
+    pub fn get(&self, name: &str) -> JsValue {
+        js_sys::Reflect::get(&self.raw, &name.into()).unwrap_or_default()
+    }
+}
+
+impl Shown for JsRecord {
+    fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    fn updated_at_ms(&self) -> u64 {
+        self.updated_at_ms
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.local.is_none()
+    }
+
+    fn field(&self, name: &str) -> Option<Key> {
+        key_of_js(&js_sys::Reflect::get(self.local.as_ref()?, &name.into()).ok()?)
+    }
+}
+
+/// A key as a JavaScript array (every index key here is one).
+fn array_of(key: &Key) -> js_sys::Array {
+    match key {
+        Key::Array(items) => items.iter().map(js_of_key).collect(),
+        single => js_sys::Array::of1(&js_of_key(single)),
+    }
+}
+
+fn js_of_key(key: &Key) -> JsValue {
+    match key {
+        Key::Num(n) => JsValue::from_f64(*n),
+        Key::Str(s) => JsValue::from_str(s),
+        Key::Array(_) => array_of(key).into(),
+    }
+}
+
+/// The key a JavaScript value makes, as [`Key::from_value`] for JSON.
+fn key_of_js(value: &JsValue) -> Option<Key> {
+    if let Some(n) = value.as_f64() {
+        return n.is_finite().then_some(Key::Num(n));
+    }
+    if let Some(s) = value.as_string() {
+        return Some(Key::Str(s));
+    }
+    let items = value.dyn_ref::<js_sys::Array>()?;
+    items
+        .iter()
+        .map(|item| key_of_js(&item))
+        .collect::<Option<Vec<_>>>()
+        .map(Key::Array)
 }
 
 /// The records of `index` (on the records store `records`) whose keys lie
@@ -88,7 +160,7 @@ pub(super) async fn scan(
     range: &KeyRange,
     backwards: bool,
     limit: Option<u32>,
-) -> Result<Vec<LocalRecord>, StoreError> {
+) -> Result<Vec<JsRecord>, StoreError> {
     let name = match index {
         IndexRef::Primary => None,
         IndexRef::UpdatedAt => Some(BY_UPDATED.to_owned()),

@@ -9,7 +9,7 @@ mod bfcache;
 pub mod error;
 mod idb;
 mod idb_ops;
-mod idb_query;
+pub mod idb_query;
 mod idb_sync;
 mod idb_write;
 mod pipeline;

@@ -1,6 +1,6 @@
 //! Queries: declared indexes, conditions, order, pages, sync state.
 
-use outbox_sync::core::index::IndexSpec;
+use outbox_sync::core::index::{IndexSpec, Shown};
 use outbox_sync::core::query::{plan, Direction, QueryError, QueryOptions};
 use outbox_sync::core::query_key::Key;
 use outbox_sync::core::query_run::{run_query, QueryPage};
@@ -70,7 +70,7 @@ fn object(pairs: &[(&str, Value)]) -> Value {
     )
 }
 
-async fn query(outbox: &impl OutboxStore, options: &QueryOptions) -> QueryPage {
+async fn query<S: OutboxStore>(outbox: &S, options: &QueryOptions) -> QueryPage<S::Row> {
     let plan = plan("notes", options, &outbox.declared_indexes()).expect("a valid query");
     run_query(outbox, &plan).await.unwrap()
 }
@@ -79,10 +79,10 @@ async fn ids(outbox: &impl OutboxStore, options: &QueryOptions) -> Vec<String> {
     ids_of(&query(outbox, options).await)
 }
 
-fn ids_of(page: &QueryPage) -> Vec<String> {
+fn ids_of<R: Shown>(page: &QueryPage<R>) -> Vec<String> {
     page.records
         .iter()
-        .map(|(r, _)| r.record_id.clone())
+        .map(|(r, _)| r.record_id().to_owned())
         .collect()
 }
 
