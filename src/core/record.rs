@@ -9,7 +9,12 @@ use super::event::{Operation, OutboxEvent, RecordKey};
 ///
 /// `base` is the last version the server confirmed; `local` is what the user
 /// sees: `base` with every unconfirmed change applied in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Stored, a record whose base is its local view (every synced record) keeps
+/// one copy: `base` is left out and `base_is_local` set, so reads and writes
+/// carry half the bytes. Records stored with both still read as before.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "StoredRecord")]
 pub struct LocalRecord {
     /// The collection, such as `"notes"`.
     pub collection: String,
@@ -25,6 +30,59 @@ pub struct LocalRecord {
     pub pending: u32,
     /// When the record last changed on this device.
     pub updated_at_ms: u64,
+}
+
+/// A record as stored: [`LocalRecord`] with `base` left out when it equals `local`.
+#[derive(Deserialize)]
+struct StoredRecord {
+    collection: String,
+    record_id: String,
+    #[serde(default)]
+    base: Option<Map>,
+    #[serde(default)]
+    base_is_local: bool,
+    base_version: Option<u64>,
+    local: Option<Map>,
+    pending: u32,
+    updated_at_ms: u64,
+}
+
+impl From<StoredRecord> for LocalRecord {
+    fn from(stored: StoredRecord) -> Self {
+        LocalRecord {
+            base: if stored.base_is_local {
+                stored.local.clone()
+            } else {
+                stored.base
+            },
+            collection: stored.collection,
+            record_id: stored.record_id,
+            base_version: stored.base_version,
+            local: stored.local,
+            pending: stored.pending,
+            updated_at_ms: stored.updated_at_ms,
+        }
+    }
+}
+
+impl Serialize for LocalRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let base_is_local = self.base.is_some() && self.base == self.local;
+        let mut stored = serializer.serialize_struct("LocalRecord", 7)?;
+        stored.serialize_field("collection", &self.collection)?;
+        stored.serialize_field("record_id", &self.record_id)?;
+        if base_is_local {
+            stored.serialize_field("base_is_local", &true)?;
+        } else {
+            stored.serialize_field("base", &self.base)?;
+        }
+        stored.serialize_field("base_version", &self.base_version)?;
+        stored.serialize_field("local", &self.local)?;
+        stored.serialize_field("pending", &self.pending)?;
+        stored.serialize_field("updated_at_ms", &self.updated_at_ms)?;
+        stored.end()
+    }
 }
 
 impl LocalRecord {
@@ -150,6 +208,40 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
             .collect()
+    }
+
+    #[test]
+    fn a_record_whose_base_is_its_local_view_is_stored_once() {
+        let key = RecordKey {
+            collection: "c".into(),
+            record_id: "r".into(),
+        };
+        let mut record = LocalRecord::empty(&key);
+        record.base = Some(fields(&[("a", "1")]));
+        record.local = record.base.clone();
+        let stored = serde_json::to_value(&record).unwrap();
+        assert_eq!(stored.get("base"), None, "{stored}");
+        assert_eq!(stored["base_is_local"], serde_json::json!(true));
+        let back: LocalRecord = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, record);
+        // A pending change: both kept.
+        record.local = Some(fields(&[("a", "2")]));
+        let stored = serde_json::to_value(&record).unwrap();
+        assert!(stored.get("base").is_some() && stored.get("base_is_local").is_none());
+        assert_eq!(
+            serde_json::from_value::<LocalRecord>(stored).unwrap(),
+            record
+        );
+        // Stored by an earlier version, with both copies.
+        let earlier = serde_json::json!({
+            "collection": "c", "record_id": "r", "base": { "a": "1" }, "base_version": 3,
+            "local": { "a": "1" }, "pending": 0, "updated_at_ms": 9
+        });
+        let read: LocalRecord = serde_json::from_value(earlier).unwrap();
+        assert_eq!(
+            (read.base.clone(), read.base_version),
+            (Some(fields(&[("a", "1")])), Some(3))
+        );
     }
 
     #[test]

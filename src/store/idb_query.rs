@@ -2,6 +2,7 @@
 //! a query plan needs from IndexedDB.
 
 use indexed_db_futures::cursor::CursorDirection;
+use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::KeyRange as IdbRange;
@@ -37,6 +38,10 @@ macro_rules! read {
             {
                 found.push(JsRecord::read(record?)?);
             }
+        } else if let Some(records) =
+            all_backwards($source.as_sys().unchecked_ref(), range, limit).await?
+        {
+            found = records;
         } else if let Some(mut cursor) = $source
             .open_cursor()
             .with_query::<js_sys::Array, _>(query)
@@ -53,6 +58,58 @@ macro_rules! read {
         }
         Ok(found)
     }};
+}
+
+/// Reads `range` highest key first in one request with `getAllRecords`
+/// where the browser has it (Chromium 141 and later); `None` elsewhere, where
+/// a cursor walks it one record per step.
+async fn all_backwards(
+    source: &JsValue,
+    range: &KeyRange,
+    limit: Option<u32>,
+) -> Result<Option<Vec<JsRecord>>, StoreError> {
+    let get_all_records = js_sys::Reflect::get(source, &"getAllRecords".into()).unwrap_or_default();
+    let Some(get_all_records) = get_all_records.dyn_ref::<js_sys::Function>() else {
+        return Ok(None);
+    };
+    let failed = |e: JsValue| StoreError::Backend {
+        name: "getAllRecords".into(),
+        message: format!("{e:?}"),
+    };
+    let query = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+        &array_of(&range.lower.key),
+        &array_of(&range.upper.key),
+        range.lower.open,
+        range.upper.open,
+    )
+    .map_err(failed)?;
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"query".into(), &query);
+    let _ = js_sys::Reflect::set(&options, &"direction".into(), &"prev".into());
+    if let Some(limit) = limit {
+        let _ = js_sys::Reflect::set(&options, &"count".into(), &limit.into());
+    }
+    let request: web_sys::IdbRequest = get_all_records
+        .call1(source, &options)
+        .map_err(failed)?
+        .unchecked_into();
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    wasm_bindgen_futures::JsFuture::from(done)
+        .await
+        .map_err(|_| match request.error() {
+            Ok(Some(cause)) => super::error::from_dom_name(&cause.name(), &cause.message()),
+            _ => failed(JsValue::from_str("the request failed")),
+        })?;
+    let results: js_sys::Array = request.result().map_err(failed)?.unchecked_into();
+    let mut found = Vec::with_capacity(results.length() as usize);
+    for item in results.iter() {
+        let value = js_sys::Reflect::get(&item, &"value".into()).map_err(failed)?;
+        found.push(JsRecord::read(value.unchecked_into())?);
+    }
+    Ok(Some(found))
 }
 
 /// A stored record as a query reads it: the JavaScript object IndexedDB
