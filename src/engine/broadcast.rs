@@ -1,9 +1,43 @@
 //! Tells every page and the service worker of the origin that the outbox
 //! changed, over a `BroadcastChannel` named after the database.
 
+use std::cell::RefCell;
+use std::rc::Weak;
+
 use wasm_bindgen::JsValue;
 
 use crate::core::RecordKey;
+
+/// Something in this page or worker that follows a database's changes.
+pub trait LocalListener {
+    /// Called with each message this page or worker posts about the database.
+    fn changed(&self, message: &JsValue);
+}
+
+thread_local! {
+    /// Listeners in this page or worker, by database: they hear its own
+    /// changes at once, without the channel's hop through the browser.
+    static LOCAL: RefCell<Vec<(String, Weak<dyn LocalListener>)>> = RefCell::default();
+    /// Marks this page's or worker's messages, so its listeners skip them
+    /// when the channel brings them back.
+    static SOURCE: f64 = js_sys::Math::random();
+}
+
+/// Lets `listener` hear this page's or worker's messages about `database`
+/// directly, for as long as it lives.
+pub fn listen_locally(database: &str, listener: Weak<dyn LocalListener>) {
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        local.retain(|(_, l)| l.strong_count() > 0);
+        local.push((database.to_owned(), listener));
+    });
+}
+
+/// Whether `message` came from this page or worker.
+pub fn is_own(message: &JsValue) -> bool {
+    let source = js_sys::Reflect::get(message, &"source".into()).unwrap_or_default();
+    SOURCE.with(|own| source.as_f64() == Some(*own))
+}
 
 /// The channel of the outbox database `database`.
 pub fn channel_name(database: &str) -> String {
@@ -30,6 +64,11 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
     };
     let message = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&message, &"type".into(), &JsValue::from_str(kind));
+    let _ = js_sys::Reflect::set(
+        &message,
+        &"source".into(),
+        &SOURCE.with(|s| JsValue::from_f64(*s)),
+    );
     if let Some(keys) = keys {
         let collections = js_sys::Array::new();
         let pairs = js_sys::Array::new();
@@ -48,4 +87,15 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
     }
     let _ = channel.post_message(&message);
     channel.close();
+    let listeners: Vec<_> = LOCAL.with(|local| {
+        local
+            .borrow()
+            .iter()
+            .filter(|(name, _)| name == database)
+            .filter_map(|(_, listener)| listener.upgrade())
+            .collect()
+    });
+    for listener in listeners {
+        listener.changed(&message);
+    }
 }

@@ -14,7 +14,7 @@ use crate::core::index::{IndexSpec, Shown};
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_key::Key;
 use crate::core::query_run::run_query;
-use crate::engine::broadcast::channel_name;
+use crate::engine::broadcast::{channel_name, is_own, listen_locally, LocalListener};
 use crate::store::idb_query::JsRecord;
 use crate::store::IdbOutbox;
 
@@ -82,12 +82,18 @@ impl Outbox {
             running: Cell::new(false),
             dirty: Cell::new(false),
             stopped: Cell::new(false),
+            this: RefCell::default(),
         });
+        *watch.this.borrow_mut() = Rc::downgrade(&watch);
         let channel = web_sys::BroadcastChannel::new(&channel_name(&self.store.name()))?;
+        // This page's own changes are heard at once; the channel brings the others'.
+        let local: Rc<dyn LocalListener> = watch.clone();
+        listen_locally(&self.store.name(), Rc::downgrade(&local));
         let on_message = {
             let watch = watch.clone();
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                if touches(&event.data(), &watch.plan.collection) {
+                let message = event.data();
+                if !is_own(&message) && touches(&message, &watch.plan.collection) {
                     refresh(&watch);
                 }
             })
@@ -95,6 +101,7 @@ impl Outbox {
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         refresh(&watch);
         let stop = Closure::once_into_js(move || {
+            drop(local);
             watch.stopped.set(true);
             channel.set_onmessage(None);
             channel.close();
@@ -117,6 +124,18 @@ struct Watch {
     /// A change came after the running query started: run again.
     dirty: Cell<bool>,
     stopped: Cell<bool>,
+    /// The watch itself, for a run started by this page's own change.
+    this: RefCell<std::rc::Weak<Watch>>,
+}
+
+impl LocalListener for Watch {
+    fn changed(&self, message: &JsValue) {
+        if touches(message, &self.plan.collection) {
+            if let Some(watch) = self.this.borrow().upgrade() {
+                refresh(&watch);
+            }
+        }
+    }
 }
 
 /// Runs the watch's query again, unless a run is under way: that run then
