@@ -77,7 +77,9 @@ impl EventState {
 
     /// The state named `name` (as [`as_str`](Self::as_str) writes it).
     pub fn parse(name: &str) -> Option<EventState> {
-        EventState::ALL.into_iter().find(|state| state.as_str() == name)
+        EventState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
     }
 
     /// Whether the server has not confirmed the event yet.

@@ -23,15 +23,15 @@ use super::idb_write::execute;
 use super::pipeline;
 use super::schema::{self, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
+use crate::core::index::{IndexRef, IndexSpec};
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
+use crate::core::query_key::KeyRange;
 use crate::core::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
 use crate::core::write_set::WriteSet;
 use crate::core::{
     Durability, EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
     ValidationError,
 };
-use crate::core::index::{IndexRef, IndexSpec};
-use crate::core::query_key::KeyRange;
 use crate::core::{LocalRecord, StatusSummary};
 
 /// An [`OutboxStore`] kept in an IndexedDB database: durable across reloads,

@@ -2,8 +2,8 @@
 
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
-use outbox_sync::core::{outbox::prepare_event, Limits};
 use outbox_sync::core::index::IndexSpec;
+use outbox_sync::core::{outbox::prepare_event, Limits};
 use outbox_sync::core::{EventState, OutboxEvent, OutboxStore, StoreConfig, StoreError};
 use outbox_sync::store::{schema, IdbOutbox};
 use outbox_sync_protocol::Value;
@@ -153,11 +153,19 @@ fn indexes(declared: &[&[&str]]) -> Vec<IndexSpec> {
 #[wasm_bindgen_test]
 async fn changing_the_declared_indexes_upgrades_and_keeps_every_pending_change() {
     let name = db_name();
-    let first = IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(indexes(&[&["title"]])))
-        .await
-        .unwrap();
+    let first =
+        IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(indexes(&[&["title"]])))
+            .await
+            .unwrap();
     let queued = first
-        .enqueue_batch(vec![put("a", "1"), put("b", "2"), patch("a", "title", Value::from("3"))], 0)
+        .enqueue_batch(
+            vec![
+                put("a", "1"),
+                put("b", "2"),
+                patch("a", "title", Value::from("3")),
+            ],
+            0,
+        )
         .await
         .unwrap();
     let version = first.version();
@@ -170,7 +178,10 @@ async fn changing_the_declared_indexes_upgrades_and_keeps_every_pending_change()
     )
     .await
     .unwrap();
-    assert!(first.status().await.is_err(), "the old connection closed itself");
+    assert!(
+        first.status().await.is_err(),
+        "the old connection closed itself"
+    );
     assert_eq!(second.version(), version + 1, "one upgrade for the change");
     let mut declared = second.declared_indexes();
     declared.sort();
@@ -193,7 +204,9 @@ async fn changing_the_declared_indexes_upgrades_and_keeps_every_pending_change()
     .unwrap();
     assert_eq!(same.version(), version + 1);
     same.close();
-    let worker = IdbOutbox::open(&name, StoreConfig::default()).await.unwrap();
+    let worker = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
     assert_eq!(worker.version(), version + 1);
     assert_eq!(worker.declared_indexes().len(), 2, "kept as they are");
     assert_eq!(worker.unsent(10).await.unwrap().len(), 3);
