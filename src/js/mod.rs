@@ -5,6 +5,7 @@
 //! person can act on.
 
 mod auto;
+mod blobs;
 mod control;
 mod error;
 mod last_opened;
@@ -18,5 +19,6 @@ mod types;
 mod views;
 mod worker;
 
+pub use blobs::BlobRef;
 pub use error::{js_error, ErrorCode};
 pub use outbox::Outbox;

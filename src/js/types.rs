@@ -8,6 +8,14 @@ const TYPES: &'static str = r#"
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 /** A record's fields. */
 export type Fields = { [field: string]: JsonValue };
+/** Fields as `put()` takes them: JSON, and `Blob`s/`File`s (stored as files) or `BlobRef`s from `get()`. */
+export type FieldsIn = { [field: string]: FieldValueIn };
+/** Fields as `get()`, `list()` and queries give them: JSON, with a `BlobRef` for each file. */
+export type FieldsOut = { [field: string]: FieldValueOut };
+/** A field value as read back. */
+export type FieldValueOut = JsonValue | BlobRef | FieldValueOut[] | { [key: string]: FieldValueOut };
+/** A field value `put()` takes. */
+export type FieldValueIn = JsonValue | Blob | BlobRef | FieldValueIn[] | { [key: string]: FieldValueIn };
 
 /** Where a change is in its life. */
 export type ChangeState = "queued" | "syncing" | "synced" | "failed" | "conflict";
@@ -38,8 +46,8 @@ export interface Change {
 export interface LocalRecord {
   collection: string;
   recordId: string;
-  /** The fields, or null once deleted. */
-  fields: Fields | null;
+  /** The fields, or null once deleted; a file field is a `BlobRef`. */
+  fields: FieldsOut | null;
   /** The server version the pending changes are based on, or null. */
   version: number | null;
   /** Changes not yet confirmed by the server. */
@@ -72,6 +80,12 @@ export interface Status {
   /** The technical cause of lastError for developers (the server's answer), or null. */
   lastErrorDetail: string | null;
   nextAttemptAt: number | null;
+  /** Total bytes of the files still on their way to the server (0 when none). */
+  uploadingBytes: number;
+  /** Bytes of those files the server has confirmed. */
+  uploadedBytes: number;
+  /** The files on their way, for people ("Sending a file… 40 %"), or null. */
+  uploadMessage: string | null;
 }
 
 /** Why a sync stopped before it was done. */
@@ -100,6 +114,10 @@ export interface SyncReport {
   resynced: boolean;
   /** When waiting changes fall due. */
   nextAttemptAt: number | null;
+  /** Files now complete on the server. */
+  filesSent: number;
+  /** Bytes of files sent (and confirmed by the server) in this run. */
+  uploadedBytes: number;
   halt: SyncHalt | null;
 }
 

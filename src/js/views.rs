@@ -3,6 +3,7 @@
 use outbox_sync_protocol::Map;
 use serde::Serialize;
 
+use crate::core::blob::UploadProgress;
 use crate::core::words::Reason;
 use crate::core::{EventState, LocalRecord, OutboxEvent, StatusSummary, SyncState};
 
@@ -105,6 +106,12 @@ pub struct StatusView {
     auth_required: bool,
     /// When waiting changes will be tried again.
     next_attempt_at: Option<u64>,
+    /// Total bytes of the files still on their way to the server.
+    uploading_bytes: u64,
+    /// Bytes of those files the server has confirmed.
+    uploaded_bytes: u64,
+    /// The files on their way, for people ("Sending a file… 40 %"), or `null`.
+    upload_message: Option<String>,
 }
 
 impl StatusView {
@@ -126,6 +133,17 @@ impl StatusView {
             conflicts: s.conflicts,
             pending: s.pending(),
             message: s.describe(),
+            uploading_bytes: 0,
+            uploaded_bytes: 0,
+            upload_message: None,
         }
+    }
+
+    /// The same, with the progress of the files on their way.
+    pub fn with_uploads(mut self, progress: UploadProgress) -> Self {
+        self.uploading_bytes = progress.total;
+        self.uploaded_bytes = progress.sent;
+        self.upload_message = progress.describe();
+        self
     }
 }

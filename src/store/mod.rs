@@ -6,6 +6,7 @@
 
 pub mod error;
 mod idb;
+mod idb_blobs;
 mod idb_ops;
 mod idb_query;
 mod idb_sync;
@@ -15,3 +16,4 @@ pub mod schema;
 mod timer;
 
 pub use idb::IdbOutbox;
+pub use idb_blobs::{NewBlob, StoredBlob};

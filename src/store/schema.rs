@@ -25,7 +25,7 @@ use crate::core::StoreError;
 
 /// The newest schema level this library writes: the object stores and
 /// built-in indexes it expects.
-pub const SCHEMA_LEVEL: u32 = 3;
+pub const SCHEMA_LEVEL: u32 = 4;
 
 /// From level 3 on, a database's IndexedDB version is `level * LEVEL_STEP +
 /// n`, where `n` counts the changes of the app's declared indexes (each one
@@ -63,6 +63,9 @@ pub const BY_UPDATED: &str = "by_updated";
 pub const BY_PENDING: &str = "by_pending";
 /// Conflicts waiting for the user's choice, keyed by `event_id` (since version 2).
 pub const CONFLICTS: &str = "conflicts";
+/// Files attached to records, keyed by `sha256` (since level 4): the
+/// `Blob` itself (stored by structured clone) and its upload state.
+pub const BLOBS: &str = "blobs";
 /// Small settings and markers (sync token, client id), keyed by name.
 pub const META: &str = "meta";
 
@@ -286,6 +289,11 @@ fn migrate(
         ] {
             create_index(&records, name, &path)?;
         }
+    }
+    if from < 4 && to >= 4 {
+        db.create_object_store(BLOBS)
+            .with_key_path(KeyPath::One("sha256"))
+            .build()?;
     }
     if let Some(declared) = declared.filter(|_| to >= 3) {
         let records = upgrade_store(request, RECORDS)?;
