@@ -45,20 +45,36 @@ impl ErrorCode for FileUnreadable {
     }
 }
 
-/// A file the app attached is not on this device.
+/// A file added on another device could not be downloaded now; the
+/// detail says why (no connection, no server connected, not on the server).
 #[derive(Debug)]
-pub struct FileNotHere;
+pub struct FileNotHere(pub String);
 
 impl std::fmt::Display for FileNotHere {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("This file is not on this device; it was added on another one.")
+        f.write_str(
+            "This file was added on another device and cannot be downloaded now. Try again \
+             when you are online.",
+        )
     }
 }
 
 impl ErrorCode for FileNotHere {
     fn code(&self) -> &str {
-        "blob_not_local"
+        "blob_unavailable"
     }
+
+    fn detail(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+}
+
+/// `blob` with the media type the record names (the server sends files as
+/// `application/octet-stream`); the bytes are shared, not copied.
+fn typed(blob: &web_sys::Blob, media_type: &str) -> Result<web_sys::Blob, JsValue> {
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(media_type);
+    web_sys::Blob::new_with_blob_sequence_and_options(&Array::of1(blob), &options)
 }
 
 /// The fields of a change as data, and the files found in them (hashed).
@@ -257,16 +273,28 @@ impl BlobRef {
         self.state.as_str().to_owned()
     }
 
-    /// The file, read from this device.
+    /// The file: read from this device, or (added on another device)
+    /// downloaded from the server once and kept here.
     #[wasm_bindgen(unchecked_return_type = "Promise<Blob>")]
     pub fn blob(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        let sha256 = self.reference.sha256.clone();
+        let reference = self.reference.clone();
         future_to_promise(async move {
-            match store.blob(&sha256).await? {
-                Some(stored) => Ok(stored.blob.into()),
-                None => Err(js_error(&FileNotHere)),
+            if let Some(stored) = store.blob(&reference.sha256).await? {
+                return Ok(stored.blob.into());
             }
+            let settings = super::settings::Settings::load(&store).await?;
+            let endpoint = settings
+                .endpoint
+                .ok_or_else(|| js_error(&FileNotHere("no server is connected".into())))?;
+            let downloaded = crate::net::blob::download(&endpoint, &reference.sha256)
+                .await
+                .map_err(|e| js_error(&FileNotHere(format!("download: {e:?}"))))?;
+            let blob = typed(&downloaded, &reference.media_type)?;
+            store
+                .keep_downloaded(&reference.sha256, &blob, js_sys::Date::now() as u64)
+                .await?;
+            Ok(blob.into())
         })
     }
 

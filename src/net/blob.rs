@@ -39,3 +39,36 @@ pub async fn send_chunk(
     let body = Some((chunk.clone().into(), "application/octet-stream"));
     read_reply(send_body(endpoint, Method::PUT, &url, body).await)
 }
+
+/// Why a file could not be downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadError {
+    /// No answer (offline, server unreachable).
+    NoAnswer(String),
+    /// The server answered with this status (`404`: it does not hold the file).
+    Status(u16),
+}
+
+/// Downloads the file `sha256` whole, as a `Blob` the browser keeps (the
+/// bytes never enter wasm memory).
+pub async fn download(endpoint: &Endpoint, sha256: &str) -> Result<web_sys::Blob, DownloadError> {
+    let url = endpoint.url(&format!("{BLOBS_PATH}/{sha256}"));
+    let mut builder = gloo_net::http::RequestBuilder::new(&url).method(Method::GET);
+    if let Some(token) = &endpoint.token {
+        builder = builder.header("Authorization", &format!("Bearer {token}"));
+    }
+    let no_answer = |e: String| DownloadError::NoAnswer(e);
+    let request = builder.build().map_err(|e| no_answer(e.to_string()))?;
+    let response = request.send().await.map_err(|e| no_answer(e.to_string()))?;
+    if response.status() != 200 {
+        return Err(DownloadError::Status(response.status()));
+    }
+    let raw = web_sys::Response::from(response);
+    let promise = raw
+        .blob()
+        .map_err(|e| no_answer(super::json::describe(&e)))?;
+    let blob = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| no_answer(super::json::describe(&e)))?;
+    Ok(wasm_bindgen::JsCast::unchecked_into(blob))
+}

@@ -185,6 +185,32 @@ impl IdbOutbox {
         Ok(progress)
     }
 
+    /// Keeps a file downloaded from the server (it is synced: nothing to
+    /// upload), unless this device has it already.
+    pub async fn keep_downloaded(
+        &self,
+        sha256: &str,
+        blob: &web_sys::Blob,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let tx = self.write(&[BLOBS])?;
+        {
+            let store = tx.object_store(BLOBS)?;
+            if get(&store, sha256).await?.is_none() {
+                let entry = StoredBlob {
+                    sha256: sha256.to_owned(),
+                    size: blob.size() as u64,
+                    media_type: blob.type_(),
+                    blob: blob.clone(),
+                    state: BlobState::Synced,
+                    sent: blob.size() as u64,
+                };
+                store.put(entry.to_js(now_ms as f64)).primitive()?.await?;
+            }
+        }
+        commit(tx).await
+    }
+
     /// Records a file's new upload state and confirmed bytes (nothing when
     /// the file is gone).
     pub async fn set_blob_state(

@@ -297,3 +297,75 @@ async fn a_change_pushed_while_its_file_cannot_be_sent_waits_instead_of_failing(
     assert_eq!(get(&report, "synced"), JsValue::from(1.0));
     outbox.close();
 }
+
+async fn blob_of_ref(photo: &JsValue) -> Result<JsValue, JsValue> {
+    let blob_fn: js_sys::Function = get(photo, "blob").unchecked_into();
+    JsFuture::from(
+        blob_fn
+            .call0(photo)
+            .unwrap()
+            .unchecked_into::<js_sys::Promise>(),
+    )
+    .await
+}
+
+#[wasm_bindgen_test]
+async fn another_device_downloads_a_file_on_demand_and_keeps_it() {
+    let (phone, tablet) = (db_name(), db_name());
+    let collection = collection();
+    let bytes = unique_bytes(MIB + 5);
+    let sha256 = sha256_hex(&bytes).await;
+    let a = connected(&phone).await;
+    let fields = object(&[("photo", blob_of(&bytes, "image/png").into())]);
+    run(a.put(collection.as_str().into(), "d1".into(), fields)).await;
+    assert_eq!(get(&run(a.sync_now()).await, "synced"), JsValue::from(1.0));
+    a.close();
+
+    let b = connected(&tablet).await;
+    run(b.sync_now()).await;
+    let record = run(b.get(collection.as_str().into(), "d1".into())).await;
+    let photo = get(&get(&record, "fields"), "photo");
+    assert_eq!(get(&photo, "state"), JsValue::from("synced"));
+    let store = IdbOutbox::open(&tablet, StoreConfig::default())
+        .await
+        .unwrap();
+    assert!(
+        store.blob(&sha256).await.unwrap().is_none(),
+        "not here before it is asked for"
+    );
+    let blob = blob_of_ref(&photo).await.expect("downloaded");
+    assert_eq!(bytes_of(&blob).await, bytes);
+    assert_eq!(get(&blob, "type"), JsValue::from("image/png"));
+    let kept = store
+        .blob(&sha256)
+        .await
+        .unwrap()
+        .expect("kept on this device");
+    assert_eq!(kept.state.as_str(), "synced");
+    let status = run(b.status()).await;
+    assert_eq!(
+        get(&status, "uploadingBytes"),
+        JsValue::from(0.0),
+        "nothing to send back"
+    );
+    store.close();
+    b.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_file_that_cannot_be_downloaded_is_a_clear_error() {
+    let name = db_name();
+    let outbox = open(&name).await;
+    let reference = object(&[(
+        "$blob",
+        object(&[("sha256", "0".repeat(64).into()), ("size", 1.into())]),
+    )]);
+    run(outbox.put("notes".into(), "r1".into(), object(&[("photo", reference)]))).await;
+    let record = run(outbox.get("notes".into(), "r1".into())).await;
+    let photo = get(&get(&record, "fields"), "photo");
+    let error = blob_of_ref(&photo).await.expect_err("no server, no file");
+    assert_eq!(get(&error, "code"), JsValue::from("blob_unavailable"));
+    let message = get(&error, "message").as_string().unwrap();
+    assert!(message.contains("another device"), "{message}");
+    outbox.close();
+}
