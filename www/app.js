@@ -197,6 +197,11 @@ async function main() {
       }
       if (developer && change.lastErrorDetail) console.info("outbox-sync demo:", change.eventId, change.lastErrorDetail);
       if (change.state === "conflict") item.append(button("Choose a version", () => resolve(change.eventId)));
+      const files = change.files;
+      if (files && files.sentBytes < files.bytes) {
+        const percent = Math.floor((files.sentBytes * 100) / files.bytes);
+        item.append(element("span", "reason", `Sending ${files.count === 1 ? "its photo" : `its ${files.count} files`}… ${percent} %`));
+      }
       if (change.lastError) {
         const waiting = change.state === "queued" ? change.nextAttemptAt : null;
         item.append(element("span", "reason", problemWords(change.lastError, waiting)));

@@ -6,7 +6,7 @@
 //! adapter slices the `Blob` and hands the slice to `fetch`. This module
 //! only decides offsets and steps, so it is tested natively.
 
-use outbox_sync_protocol::blob::UploadStatus;
+use outbox_sync_protocol::blob::{blob_refs, BlobRef, UploadStatus};
 
 use super::reply::Reply;
 use super::verdict::{judge, Verdict, NOT_ANSWERING, OFFLINE, SIGN_IN_AGAIN, UNREACHABLE};
@@ -186,6 +186,38 @@ impl UploadProgress {
             n => Some(format!("Sending {n} files… {} %", self.percent())),
         }
     }
+}
+
+/// The files one change refers to, and how much of them the server has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangeFiles {
+    /// How many files.
+    pub count: u32,
+    /// Their total size.
+    pub bytes: u64,
+    /// Bytes of them confirmed by the server (the whole size of a synced file).
+    pub sent: u64,
+}
+
+/// The files referenced in a change's `payload` (malformed references are
+/// the server's to refuse: none is counted).
+pub fn referenced_files(payload: &outbox_sync_protocol::Value) -> Vec<BlobRef> {
+    blob_refs(payload).unwrap_or_default()
+}
+
+/// Sums a change's files: `stored[i]` is the state and confirmed bytes of
+/// `files[i]` on this device (`None`: not here, so already on the server).
+pub fn change_files(files: &[BlobRef], stored: &[Option<(BlobState, u64)>]) -> ChangeFiles {
+    let mut sum = ChangeFiles::default();
+    for (file, stored) in files.iter().zip(stored) {
+        sum.count += 1;
+        sum.bytes += file.size;
+        sum.sent += match stored {
+            Some((BlobState::Synced, _)) | None => file.size,
+            Some((_, sent)) => (*sent).min(file.size),
+        };
+    }
+    sum
 }
 
 /// The encoded reason an upload stopped, for the status line.

@@ -116,3 +116,41 @@ fn progress_counts_only_files_on_their_way_in_words_without_bytes() {
     assert_eq!(progress.percent(), 20);
     assert_eq!(progress.describe().unwrap(), "Sending 2 files… 20 %");
 }
+
+#[test]
+fn a_changes_files_are_summed_with_synced_and_remote_files_counted_as_sent() {
+    use outbox_sync_protocol::blob::BlobRef;
+    use outbox_sync_protocol::{Map, Value};
+    let file = |n: u8, size| BlobRef {
+        sha256: format!("{n:02x}").repeat(32),
+        size,
+        media_type: "image/jpeg".into(),
+    };
+    let (a, b, c) = (file(1, 100), file(2, 50), file(3, 10));
+    let payload = Value::Object(Map::from([
+        ("title".to_owned(), Value::from("t")),
+        (
+            "photos".to_owned(),
+            Value::Array(vec![a.to_value(), b.to_value()]),
+        ),
+        ("sketch".to_owned(), c.to_value()),
+    ]));
+    let files = referenced_files(&payload);
+    assert_eq!(files.len(), 3);
+    let stored = [
+        Some((BlobState::Uploading, 40)),
+        Some((BlobState::Synced, 0)),
+        None,
+    ];
+    let sum = change_files(&files, &stored);
+    assert_eq!(
+        sum,
+        ChangeFiles {
+            count: 3,
+            bytes: 160,
+            sent: 100
+        }
+    );
+    assert_eq!(change_files(&[], &[]), ChangeFiles::default());
+    assert!(referenced_files(&Value::from("no files")).is_empty());
+}

@@ -25,6 +25,8 @@ pub struct UploadReport {
     pub completed: u32,
     /// Files the server refused for good.
     pub failed: u32,
+    /// Changes marked failed because a file of theirs was refused.
+    pub failed_changes: u32,
     /// Bytes sent and confirmed in this run.
     pub bytes_sent: u64,
     /// Why uploading stopped before every file was sent (offline, server
@@ -40,10 +42,22 @@ pub async fn upload_blobs(
     endpoint: &Endpoint,
 ) -> Result<UploadReport, StoreError> {
     let mut report = UploadReport::default();
+    // Changes made to wait for a refused file (a retry asked for) fail again:
+    // they can never be sent as they are.
+    for blob in store.failed_blobs().await? {
+        let reason = crate::core::words::file_refused(None)
+            .with_detail("a file of this change was refused by the server before")
+            .encode();
+        report.failed_changes += store.fail_changes_with_file(&blob.sha256, &reason).await?;
+    }
     for blob in store.blobs_to_upload().await? {
         match upload_one(store, endpoint, &blob, &mut report.bytes_sent).await? {
             None => report.completed += 1,
-            Some(UploadStop::Failed(_)) => report.failed += 1,
+            Some(UploadStop::Failed(reason)) => {
+                report.failed += 1;
+                report.failed_changes +=
+                    store.fail_changes_with_file(&blob.sha256, &reason).await?;
+            }
             Some(stop) => {
                 report.stop = Some(stop);
                 break;

@@ -16,7 +16,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::error::{js_error, ErrorCode};
 use super::outbox::value_arg;
-use crate::core::blob::BlobState;
+use crate::core::blob::{change_files, referenced_files, BlobState, ChangeFiles};
 use crate::store::{IdbOutbox, NewBlob};
 
 /// Deeper than any payload the server takes (32 levels): past it the value
@@ -359,4 +359,29 @@ fn parse_reference(value: &JsValue) -> Option<Reference> {
         return None;
     }
     serde_wasm_bindgen::from_value(inner).ok()
+}
+
+/// The files of each of `events` and how much of them the server has, read
+/// in one transaction.
+pub(super) async fn files_of(
+    store: &IdbOutbox,
+    events: &[crate::core::OutboxEvent],
+) -> Result<Vec<ChangeFiles>, JsValue> {
+    let refs: Vec<Vec<Reference>> = events
+        .iter()
+        .map(|e| referenced_files(&e.payload))
+        .collect();
+    let hashes: Vec<String> = refs.iter().flatten().map(|r| r.sha256.clone()).collect();
+    let mut stored = store.blobs_of(&hashes).await?.into_iter();
+    Ok(refs
+        .iter()
+        .map(|files| {
+            let found: Vec<_> = stored
+                .by_ref()
+                .take(files.len())
+                .map(|s| s.map(|s| (s.state, s.sent)))
+                .collect();
+            change_files(files, &found)
+        })
+        .collect())
 }

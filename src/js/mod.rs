@@ -14,6 +14,7 @@ mod query;
 mod run;
 #[doc(hidden)]
 pub mod settings;
+mod storage;
 mod sync;
 mod types;
 mod views;

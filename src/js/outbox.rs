@@ -222,7 +222,8 @@ impl Outbox {
             let uploads = store.upload_progress().await.map_err(|e| js_error(&e))?;
             to_js(
                 &StatusView::new(counts, settings.state, is_online(), settings.paused)
-                    .with_uploads(uploads),
+                    .with_uploads(uploads)
+                    .with_storage(super::storage::storage_view().await),
             )
         })
     }
@@ -235,7 +236,13 @@ impl Outbox {
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
         future_to_promise(async move {
             let events = store.unsent(limit).await.map_err(|e| js_error(&e))?;
-            to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
+            let files = super::blobs::files_of(&store, &events).await?;
+            let views: Vec<_> = events
+                .iter()
+                .zip(files)
+                .map(|(event, files)| ChangeView::from(event).with_files(files))
+                .collect();
+            to_js(&views)
         })
     }
 
@@ -319,11 +326,15 @@ impl Outbox {
                 op,
                 payload,
             };
+            let has_files = !files.is_empty();
             let event = store
                 .enqueue_with_blobs(vec![change], files, now_ms())
                 .await
                 .map_err(|e| js_error(&e))?
                 .remove(0);
+            if has_files {
+                super::storage::request_persistence();
+            }
             announce_changed(&store.name(), &[event.record_key()]);
             to_js(&ChangeView::from(&event))
         })

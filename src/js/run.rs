@@ -93,6 +93,7 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
         };
         let mut report = SyncReport::new(&drain, pull.as_ref());
         report.files_sent = uploads.completed;
+        report.failed += uploads.failed_changes;
         report.uploaded_bytes = uploads.bytes_sent;
         record(&store, &report, &drain, pull.as_ref()).await?;
         announce(&store.name(), "synced");

@@ -40,6 +40,8 @@ export interface Change {
   lastErrorDetail: string | null;
   /** False when retrying it unchanged can never work (a change too large for the server): offer Discard only. */
   canRetry: boolean;
+  /** In `pendingChanges()`, for a change with files: how many, their bytes, and the bytes the server has. */
+  files?: { count: number; bytes: number; sentBytes: number };
 }
 
 /** A record as this device sees it: the server's version with pending changes applied. */
@@ -86,6 +88,11 @@ export interface Status {
   uploadedBytes: number;
   /** The files on their way, for people ("Sending a file… 40 %"), or null. */
   uploadMessage: string | null;
+  /**
+   * The device's storage for this app: whether the browser keeps it under storage pressure
+   * (requested once a file is stored), and the bytes used of the quota; null where the browser does not say.
+   */
+  storage: { persisted: boolean | null; usage: number | null; quota: number | null };
 }
 
 /** Why a sync stopped before it was done. */

@@ -11,11 +11,11 @@ use indexed_db_futures::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::idb::IdbOutbox;
-use super::idb_ops::commit;
+use super::idb_ops::{self as ops, commit};
 use super::pipeline;
-use super::schema::BLOBS;
-use crate::core::blob::{BlobState, UploadProgress};
-use crate::core::StoreError;
+use super::schema::{BLOBS, OUTBOX};
+use crate::core::blob::{referenced_files, BlobState, UploadProgress};
+use crate::core::{EventState, StoreError};
 
 /// A file to store with a change: its bytes as a `Blob` and their SHA-256.
 #[derive(Debug, Clone)]
@@ -209,6 +209,44 @@ impl IdbOutbox {
             }
         }
         commit(tx).await
+    }
+
+    /// Marks failed every queued change that refers to the file `sha256`
+    /// (refused for good by the server), with `reason`; returns how many.
+    pub async fn fail_changes_with_file(
+        &self,
+        sha256: &str,
+        reason: &str,
+    ) -> Result<u32, StoreError> {
+        let tx = self.write(&[OUTBOX])?;
+        let failed = {
+            let outbox = tx.object_store(OUTBOX)?;
+            let unsent = ops::unsent_from(&outbox, 0, usize::MAX).await?;
+            let mut failed = 0;
+            for mut event in unsent {
+                let refers = referenced_files(&event.payload)
+                    .iter()
+                    .any(|file| file.sha256 == sha256);
+                if refers && event.state == EventState::Queued {
+                    event.fail_waiting(reason)?;
+                    ops::put_event(&outbox, &event).await?;
+                    failed += 1;
+                }
+            }
+            failed
+        };
+        commit(tx).await?;
+        Ok(failed)
+    }
+
+    /// Every stored file that the server refused for good.
+    pub async fn failed_blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
+        Ok(self
+            .all_blobs()
+            .await?
+            .into_iter()
+            .filter(|b| b.state == BlobState::Failed)
+            .collect())
     }
 
     /// Records a file's new upload state and confirmed bytes (nothing when

@@ -154,3 +154,54 @@ test("a file over the storage quota: quota_exceeded, and neither the note nor th
     rmSync(profile, { recursive: true, force: true });
   }
 });
+
+test("a file too large for the server: its change fails in words, with no Retry that cannot work", async () => {
+  const small = await startServer(["--max-blob-bytes", "4096"]);
+  const browser = await launchBrowser({ serviceWorkers: "block" });
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${small.url}/index.html?token=${TOKEN}`);
+    const result = await inPageAt(page, small.url, async (Outbox, url, token) => {
+      const outbox = await Outbox.open("e2e-blobs-too-large");
+      await outbox.connect({ serverUrl: url, token });
+      await outbox.put("notes", "big-file", { title: "Video", video: new Blob([new Uint8Array(10_000)], { type: "video/mp4" }) });
+      await outbox.put("notes", "plain", { title: "No file" });
+      const report = await outbox.syncNow();
+      const changes = await outbox.pendingChanges();
+      const video = (await outbox.get("notes", "big-file")).fields.video.state;
+      // Retrying cannot help: the change fails again at once.
+      await outbox.retryNow();
+      const again = await outbox.syncNow();
+      const later = await outbox.pendingChanges();
+      outbox.close();
+      return { report, changes, video, again, later };
+    });
+    assert.equal(result.report.synced, 1, "the change without a file is sent");
+    assert.equal(result.report.failed, 1);
+    assert.equal(result.video, "failed");
+    const [change] = result.changes;
+    assert.equal(change.recordId, "big-file");
+    assert.equal(change.state, "failed");
+    assert.equal(change.canRetry, false);
+    assert.match(change.lastError, /too large for the server/);
+    assert.doesNotMatch(change.lastError, /413|blob|bytes/);
+    assert.match(change.lastErrorDetail, /blob_too_large/);
+    assert.deepEqual(result.later.map((c) => [c.recordId, c.state]), [["big-file", "failed"]]);
+    assert.equal(await serverRecord(small, "notes", "big-file"), null);
+  } finally {
+    await browser.close();
+    await small.stop();
+  }
+});
+
+/** `inPage` against another server. */
+async function inPageAt(page, url, body) {
+  return page.evaluate(
+    async ([source, url, token]) => {
+      const module = await import("/pkg/outbox_sync.js");
+      await module.default();
+      return new Function("Outbox", "url", "token", `return (${source})(Outbox, url, token)`)(module.Outbox, url, token);
+    },
+    [body.toString(), url, TOKEN],
+  );
+}

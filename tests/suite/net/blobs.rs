@@ -181,6 +181,22 @@ async fn a_file_in_a_field_is_stored_as_a_blob_and_read_back_through_its_referen
     let listed = Array::from(&listed).get(0);
     let photo = get(&get(&listed, "fields"), "photo");
     assert_eq!(get(&photo, "sha256"), JsValue::from(ABC_SHA256));
+    // Each pending change lists its files; a change without files has none.
+    run(outbox.put(
+        "notes".into(),
+        "n2".into(),
+        object(&[("title", "No photo".into())]),
+    ))
+    .await;
+    let changes = Array::from(&run(outbox.pending_changes(None)).await);
+    assert_eq!(changes.length(), 3);
+    for i in 0..2 {
+        let files = get(&changes.get(i), "files");
+        assert_eq!(get(&files, "count"), JsValue::from(1.0));
+        assert_eq!(get(&files, "bytes"), JsValue::from(3.0));
+        assert_eq!(get(&files, "sentBytes"), JsValue::from(0.0));
+    }
+    assert!(get(&changes.get(2), "files").is_undefined());
     let status = run(outbox.status()).await;
     assert_eq!(get(&status, "uploadingBytes"), JsValue::from(3.0));
     assert_eq!(get(&status, "uploadedBytes"), JsValue::from(0.0));
@@ -188,6 +204,11 @@ async fn a_file_in_a_field_is_stored_as_a_blob_and_read_back_through_its_referen
         get(&status, "uploadMessage"),
         JsValue::from("Sending a file… 0 %")
     );
+    // How much of the device's quota is used, and whether it is persisted.
+    let storage = get(&status, "storage");
+    assert!(get(&storage, "usage").as_f64().is_some_and(|b| b >= 0.0));
+    assert!(get(&storage, "quota").as_f64().is_some_and(|b| b > 0.0));
+    assert!(get(&storage, "persisted").as_bool().is_some());
     outbox.close();
 }
 
