@@ -1,6 +1,7 @@
 // Files in record fields through the JavaScript API, in a real page against the
-// real server: several MB saved offline are uploaded once online, intact by
-// SHA-256 and before the notes; a file over the storage quota saves nothing.
+// real server: 20 MB saved offline are uploaded once online, intact by SHA-256
+// and before the notes, with wasm memory flat; a file over the storage quota saves
+// nothing; a file too large for the server fails its change in words.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,7 +26,7 @@ async function inPage(page, body, arg = null) {
     async ([source, url, token, arg]) => {
       if (!globalThis.Outbox) {
         const module = await import("/pkg/outbox_sync.js");
-        await module.default();
+        globalThis.wasm = await module.default();
         globalThis.Outbox = module.Outbox;
       }
       return new Function("Outbox", "url", "token", "arg", `return (${source})(Outbox, url, token, arg)`)(
@@ -48,16 +49,17 @@ async function serverFile(sha256) {
   return Buffer.from(await response.arrayBuffer());
 }
 
-test("files saved offline are uploaded once online, before their notes, intact by SHA-256", async () => {
+test("files saved offline are uploaded once online, before their notes, intact by SHA-256, wasm memory flat", async () => {
   const browser = await launchBrowser({ serviceWorkers: "block" });
   try {
     const page = await browser.context.newPage();
     await page.goto(`${server.url}/index.html?token=${TOKEN}`);
-    const sizes = [3 * 1024 * 1024 + 17, 2 * 1024 * 1024];
+    const sizes = [5 * 1024 * 1024 + 17, 5 * 1024 * 1024, 5 * 1024 * 1024 - 3, 5 * 1024 * 1024];
     await page.route("**/v1/**", (route) => route.abort("internetdisconnected"));
     const offline = await inPage(page, async (Outbox, url, token, sizes) => {
       const outbox = await Outbox.open("e2e-blobs-offline");
       await outbox.connect({ serverUrl: url, token });
+      globalThis.memoryBefore = globalThis.wasm.memory.buffer.byteLength;
       const make = (n, size) => {
         const bytes = new Uint8Array(size);
         for (let i = 0; i < size; i++) bytes[i] = (i * 31 + n * 7 + (i >> 10)) & 0xff;
@@ -72,10 +74,11 @@ test("files saved offline are uploaded once online, before their notes, intact b
       return { report, status, photo: { sha256: photo.sha256, size: photo.size, type: photo.type, state: photo.state }, storedSize: stored.size };
     }, sizes);
     assert.equal(offline.report.synced, 0);
-    assert.equal(offline.status.pending, 2);
-    assert.equal(offline.status.uploadingBytes, sizes[0] + sizes[1]);
+    assert.equal(offline.status.pending, 4);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.equal(offline.status.uploadingBytes, total);
     assert.equal(offline.status.uploadedBytes, 0);
-    assert.equal(offline.status.uploadMessage, "Sending 2 files… 0 %");
+    assert.equal(offline.status.uploadMessage, "Sending 4 files… 0 %");
     assert.deepEqual(offline.photo, {
       sha256: createHash("sha256").update(fileBytes(0, sizes[0])).digest("hex"),
       size: sizes[0],
@@ -91,11 +94,14 @@ test("files saved offline are uploaded once online, before their notes, intact b
       const report = await outbox.syncNow();
       const status = await outbox.status();
       outbox.close();
-      return { report, status };
+      const memoryGrowth = globalThis.wasm.memory.buffer.byteLength - globalThis.memoryBefore;
+      return { report, status, memoryGrowth };
     });
-    assert.equal(online.report.synced, 2);
-    assert.equal(online.report.filesSent, 2);
-    assert.equal(online.report.uploadedBytes, sizes[0] + sizes[1]);
+    // 20 MB went through the outbox; the files never entered wasm memory.
+    assert.ok(online.memoryGrowth < 4 * 1024 * 1024, `wasm memory grew by ${online.memoryGrowth} B`);
+    assert.equal(online.report.synced, 4);
+    assert.equal(online.report.filesSent, 4);
+    assert.equal(online.report.uploadedBytes, total);
     assert.equal(online.status.uploadingBytes, 0);
     assert.equal(online.status.uploadMessage, null);
     for (const [n, size] of sizes.entries()) {
