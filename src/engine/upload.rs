@@ -7,6 +7,8 @@
 //! the bytes never enter wasm memory) and records the confirmed offset
 //! after every chunk, so a stopped worker or a closed tab resumes there.
 
+use futures::future::join;
+
 use crate::core::blob::{
     after_answer, chunk_range, BlobState, UploadStep, UploadStop, CHUNK_BYTES, MAX_RESTARTS,
 };
@@ -87,11 +89,16 @@ async fn upload_one(
                 return Ok(None);
             }
             UploadStep::Send(offset) => {
-                if offset != confirmed {
+                // The confirmed offset is saved while the next chunk is on its way.
+                let previous = confirmed;
+                let save = async {
+                    if offset == previous {
+                        return Ok(());
+                    }
                     store
                         .set_blob_state(sha256, BlobState::Uploading, offset)
-                        .await?;
-                }
+                        .await
+                };
                 confirmed = offset;
                 questions = 0;
                 let (start, end) = chunk_range(offset, blob.size, CHUNK_BYTES);
@@ -102,7 +109,9 @@ async fn upload_one(
                         name: "NotReadableError".into(),
                         message: crate::net::json::describe(&e),
                     })?;
-                let answer = net::send_chunk(endpoint, sha256, start, blob.size, &chunk).await;
+                let send = net::send_chunk(endpoint, sha256, start, blob.size, &chunk);
+                let (saved, answer) = join(save, send).await;
+                saved?;
                 // Only what this chunk added counts: bytes a lost answer
                 // confirmed in an earlier run were sent then.
                 let next = after_answer(answer);

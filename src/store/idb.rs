@@ -18,11 +18,11 @@ use indexed_db_futures::transaction::{
 };
 use uuid::Uuid;
 
-use super::idb_blobs::{put_new, NewBlob};
+use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::execute;
 use super::pipeline;
-use super::schema::{self, BLOBS, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
+use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
@@ -160,6 +160,21 @@ impl IdbOutbox {
             .build()?)
     }
 
+    /// A read-write transaction with relaxed durability, whatever the
+    /// configuration: for what the server can tell again (a file's upload
+    /// offset), where a flush per write would slow the upload down.
+    pub(super) fn write_relaxed(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+        self.write_transactions
+            .set(self.write_transactions.get() + 1);
+        let options = TransactionOptions::new().with_durability(TransactionDurability::Relaxed);
+        Ok(self
+            .db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(options)
+            .build()?)
+    }
+
     /// Finds one event, applies `change` to it and saves it.
     async fn update(
         &self,
@@ -193,13 +208,13 @@ impl IdbOutbox {
         let tx = if blobs.is_empty() {
             self.write(&[OUTBOX, RECORDS])?
         } else {
-            self.write(&[OUTBOX, RECORDS, BLOBS])?
+            self.write(&[OUTBOX, RECORDS, BLOBS, BLOB_STATES])?
         };
         let saved = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
             if !blobs.is_empty() {
-                put_new(&tx.object_store(BLOBS)?, blobs, now_ms).await?;
+                put_new(&FileStores::of(&tx)?, blobs, now_ms).await?;
             }
             // Every request of a kind goes out at once (IndexedDB answers a
             // transaction's requests in order): the records the batch

@@ -2,18 +2,23 @@
 //! structured clone (never as text, never in wasm memory), with where each
 //! one is on its way to the server.
 //!
-//! An entry is a plain JavaScript object `{ sha256, blob, size, type,
-//! state, sent, createdAt }` keyed by `sha256`: the same file attached
-//! twice is stored once, as on the server.
+//! Two stores, both keyed by `sha256` (the same file attached twice is
+//! stored once, as on the server): `blobs` holds `{ sha256, blob, size,
+//! type, createdAt }`, written once; `blob_states` holds `{ sha256, state,
+//! sent }`, written after every chunk. Apart, a progress write never
+//! clones the `Blob` again (which copies its bytes in Chromium).
 
 use indexed_db_futures::object_store::ObjectStore;
+use std::collections::HashMap;
+
 use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::Transaction;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::idb::IdbOutbox;
 use super::idb_ops::{self as ops, commit};
 use super::pipeline;
-use super::schema::{BLOBS, OUTBOX};
+use super::schema::{BLOBS, BLOB_STATES, OUTBOX};
 use crate::core::blob::{referenced_files, BlobState, UploadProgress};
 use crate::core::{EventState, StoreError};
 
@@ -48,7 +53,7 @@ fn field(entry: &JsValue, name: &str) -> JsValue {
 }
 
 impl StoredBlob {
-    fn from_js(entry: &JsValue) -> Result<StoredBlob, StoreError> {
+    fn from_js(entry: &JsValue, state: &JsValue) -> Result<StoredBlob, StoreError> {
         let corrupt = || StoreError::Corrupt("a stored file entry is malformed".into());
         Ok(StoredBlob {
             sha256: field(entry, "sha256").as_string().ok_or_else(corrupt)?,
@@ -57,25 +62,52 @@ impl StoredBlob {
                 .map_err(|_| corrupt())?,
             size: field(entry, "size").as_f64().ok_or_else(corrupt)? as u64,
             media_type: field(entry, "type").as_string().unwrap_or_default(),
-            state: BlobState::parse(&field(entry, "state").as_string().unwrap_or_default()),
-            sent: field(entry, "sent").as_f64().unwrap_or(0.0) as u64,
+            state: BlobState::parse(&field(state, "state").as_string().unwrap_or_default()),
+            sent: field(state, "sent").as_f64().unwrap_or(0.0) as u64,
         })
     }
 
     fn to_js(&self, created_at_ms: f64) -> JsValue {
-        let entry = js_sys::Object::new();
-        let set = |name: &str, value: JsValue| {
-            // Setting a property on a fresh plain object cannot fail.
-            let _ = js_sys::Reflect::set(&entry, &name.into(), &value);
-        };
-        set("sha256", self.sha256.clone().into());
-        set("blob", self.blob.clone().into());
-        set("size", (self.size as f64).into());
-        set("type", self.media_type.clone().into());
-        set("state", self.state.as_str().into());
-        set("sent", (self.sent as f64).into());
-        set("createdAt", created_at_ms.into());
-        entry.into()
+        object(&[
+            ("sha256", self.sha256.clone().into()),
+            ("blob", self.blob.clone().into()),
+            ("size", (self.size as f64).into()),
+            ("type", self.media_type.clone().into()),
+            ("createdAt", created_at_ms.into()),
+        ])
+    }
+}
+
+fn object(pairs: &[(&str, JsValue)]) -> JsValue {
+    let entry = js_sys::Object::new();
+    for (name, value) in pairs {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&entry, &(*name).into(), value);
+    }
+    entry.into()
+}
+
+fn state_js(sha256: &str, state: BlobState, sent: u64) -> JsValue {
+    object(&[
+        ("sha256", sha256.into()),
+        ("state", state.as_str().into()),
+        ("sent", (sent as f64).into()),
+    ])
+}
+
+/// The two stores of files, in one transaction.
+pub(super) struct FileStores<'a> {
+    files: ObjectStore<'a>,
+    states: ObjectStore<'a>,
+}
+
+impl<'a> FileStores<'a> {
+    /// The file stores of `tx` (which must span [`BLOBS`] and [`BLOB_STATES`]).
+    pub(super) fn of(tx: &'a Transaction<'a>) -> Result<Self, StoreError> {
+        Ok(FileStores {
+            files: tx.object_store(BLOBS)?,
+            states: tx.object_store(BLOB_STATES)?,
+        })
     }
 }
 
@@ -83,25 +115,41 @@ impl StoredBlob {
 /// before: attached again, they are sent again), inside the caller's
 /// transaction.
 pub(super) async fn put_new(
-    store: &ObjectStore<'_>,
+    stores: &FileStores<'_>,
     blobs: &[NewBlob],
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    let found = pipeline::all(blobs.iter().map(|b| get(store, &b.sha256))).await?;
+    let found = pipeline::all(blobs.iter().map(|b| get(stores, &b.sha256))).await?;
     let mut puts = Vec::new();
     for (new, stored) in blobs.iter().zip(found) {
-        if stored.is_some_and(|s| s.state != BlobState::Failed) {
-            continue;
+        match stored {
+            Some(s) if s.state == BlobState::Failed => {
+                puts.push(
+                    stores
+                        .states
+                        .put(state_js(&new.sha256, BlobState::Queued, 0))
+                        .primitive()?,
+                );
+            }
+            Some(_) => {}
+            None => {
+                let entry = StoredBlob {
+                    sha256: new.sha256.clone(),
+                    size: new.blob.size() as u64,
+                    media_type: new.blob.type_(),
+                    blob: new.blob.clone(),
+                    state: BlobState::Queued,
+                    sent: 0,
+                };
+                puts.push(stores.files.put(entry.to_js(now_ms as f64)).primitive()?);
+                puts.push(
+                    stores
+                        .states
+                        .put(state_js(&new.sha256, BlobState::Queued, 0))
+                        .primitive()?,
+                );
+            }
         }
-        let entry = StoredBlob {
-            sha256: new.sha256.clone(),
-            size: new.blob.size() as u64,
-            media_type: new.blob.type_(),
-            blob: new.blob.clone(),
-            state: BlobState::Queued,
-            sent: 0,
-        };
-        puts.push(store.put(entry.to_js(now_ms as f64)).primitive()?);
     }
     for request in puts {
         request.await?;
@@ -109,19 +157,21 @@ pub(super) async fn put_new(
     Ok(())
 }
 
-async fn get(store: &ObjectStore<'_>, sha256: &str) -> Result<Option<StoredBlob>, StoreError> {
-    let entry: Option<JsValue> = store.get(sha256).primitive()?.await?;
+async fn get(stores: &FileStores<'_>, sha256: &str) -> Result<Option<StoredBlob>, StoreError> {
+    let entry = stores.files.get::<JsValue, _, _>(sha256).primitive()?;
+    let state = stores.states.get::<JsValue, _, _>(sha256).primitive()?;
+    let (entry, state): (Option<JsValue>, Option<JsValue>) = (entry.await?, state.await?);
     entry
         .filter(|e| !e.is_undefined())
-        .map(|e| StoredBlob::from_js(&e))
+        .map(|e| StoredBlob::from_js(&e, &state.unwrap_or_default()))
         .transpose()
 }
 
 impl IdbOutbox {
     /// The stored file with this SHA-256, if this device has it.
     pub async fn blob(&self, sha256: &str) -> Result<Option<StoredBlob>, StoreError> {
-        let tx = self.read(&[BLOBS])?;
-        let found = get(&tx.object_store(BLOBS)?, sha256).await?;
+        let tx = self.read(&[BLOBS, BLOB_STATES])?;
+        let found = get(&FileStores::of(&tx)?, sha256).await?;
         commit(tx).await?;
         Ok(found)
     }
@@ -135,10 +185,10 @@ impl IdbOutbox {
         if sha256s.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.read(&[BLOBS])?;
+        let tx = self.read(&[BLOBS, BLOB_STATES])?;
         let found = {
-            let store = tx.object_store(BLOBS)?;
-            pipeline::all(sha256s.iter().map(|hash| get(&store, hash))).await?
+            let stores = FileStores::of(&tx)?;
+            pipeline::all(sha256s.iter().map(|hash| get(&stores, hash))).await?
         };
         commit(tx).await?;
         Ok(found)
@@ -146,19 +196,28 @@ impl IdbOutbox {
 
     /// Every stored file, oldest first (handles to the bytes, not the bytes).
     async fn all_blobs(&self) -> Result<Vec<StoredBlob>, StoreError> {
-        let tx = self.read(&[BLOBS])?;
-        let entries: Vec<JsValue> = {
-            let store = tx.object_store(BLOBS)?;
-            let all = store.get_all::<JsValue>().primitive()?.await?;
-            all.collect::<Result<Vec<_>, _>>()?
+        let tx = self.read(&[BLOBS, BLOB_STATES])?;
+        let (entries, states): (Vec<JsValue>, Vec<JsValue>) = {
+            let stores = FileStores::of(&tx)?;
+            let entries = stores.files.get_all::<JsValue>().primitive()?;
+            let states = stores.states.get_all::<JsValue>().primitive()?;
+            let entries = entries.await?.collect::<Result<Vec<_>, _>>()?;
+            let states = states.await?.collect::<Result<Vec<_>, _>>()?;
+            (entries, states)
         };
         commit(tx).await?;
+        let states: HashMap<String, JsValue> = states
+            .into_iter()
+            .filter_map(|s| Some((field(&s, "sha256").as_string()?, s)))
+            .collect();
         let mut blobs = entries
             .iter()
             .map(|e| {
+                let key = field(e, "sha256").as_string().unwrap_or_default();
+                let state = states.get(&key).cloned().unwrap_or_default();
                 Ok((
                     field(e, "createdAt").as_f64().unwrap_or(0.0),
-                    StoredBlob::from_js(e)?,
+                    StoredBlob::from_js(e, &state)?,
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -193,10 +252,10 @@ impl IdbOutbox {
         blob: &web_sys::Blob,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let tx = self.write(&[BLOBS])?;
+        let tx = self.write(&[BLOBS, BLOB_STATES])?;
         {
-            let store = tx.object_store(BLOBS)?;
-            if get(&store, sha256).await?.is_none() {
+            let stores = FileStores::of(&tx)?;
+            if get(&stores, sha256).await?.is_none() {
                 let entry = StoredBlob {
                     sha256: sha256.to_owned(),
                     size: blob.size() as u64,
@@ -205,7 +264,14 @@ impl IdbOutbox {
                     state: BlobState::Synced,
                     sent: blob.size() as u64,
                 };
-                store.put(entry.to_js(now_ms as f64)).primitive()?.await?;
+                let size = entry.size;
+                let file = stores.files.put(entry.to_js(now_ms as f64)).primitive()?;
+                let state = stores
+                    .states
+                    .put(state_js(sha256, BlobState::Synced, size))
+                    .primitive()?;
+                file.await?;
+                state.await?;
             }
         }
         commit(tx).await
@@ -250,23 +316,24 @@ impl IdbOutbox {
     }
 
     /// Records a file's new upload state and confirmed bytes (nothing when
-    /// the file is gone).
+    /// the file is gone). Only `failed` is flushed to disk before this
+    /// resolves: the rest the server tells again (`GET …/upload`), and a
+    /// flush per chunk would slow the upload several times over.
     pub async fn set_blob_state(
         &self,
         sha256: &str,
         state: BlobState,
         sent: u64,
     ) -> Result<(), StoreError> {
-        let tx = self.write(&[BLOBS])?;
-        {
-            let store = tx.object_store(BLOBS)?;
-            let entry: Option<JsValue> = store.get(sha256).primitive()?.await?;
-            if let Some(entry) = entry.filter(|e| !e.is_undefined()) {
-                let _ = js_sys::Reflect::set(&entry, &"state".into(), &state.as_str().into());
-                let _ = js_sys::Reflect::set(&entry, &"sent".into(), &(sent as f64).into());
-                store.put(entry).primitive()?.await?;
-            }
-        }
+        let tx = if state == BlobState::Failed {
+            self.write(&[BLOB_STATES])?
+        } else {
+            self.write_relaxed(&[BLOB_STATES])?
+        };
+        tx.object_store(BLOB_STATES)?
+            .put(state_js(sha256, state, sent))
+            .primitive()?
+            .await?;
         commit(tx).await
     }
 }

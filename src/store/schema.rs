@@ -64,8 +64,11 @@ pub const BY_PENDING: &str = "by_pending";
 /// Conflicts waiting for the user's choice, keyed by `event_id` (since version 2).
 pub const CONFLICTS: &str = "conflicts";
 /// Files attached to records, keyed by `sha256` (since level 4): the
-/// `Blob` itself (stored by structured clone) and its upload state.
+/// `Blob` itself (stored by structured clone), written once.
 pub const BLOBS: &str = "blobs";
+/// Each file's upload state and confirmed bytes, keyed by `sha256` (since
+/// level 4): apart from the `Blob`, so a progress write never clones it.
+pub const BLOB_STATES: &str = "blob_states";
 /// Small settings and markers (sync token, client id), keyed by name.
 pub const META: &str = "meta";
 
@@ -291,9 +294,11 @@ fn migrate(
         }
     }
     if from < 4 && to >= 4 {
-        db.create_object_store(BLOBS)
-            .with_key_path(KeyPath::One("sha256"))
-            .build()?;
+        for store in [BLOBS, BLOB_STATES] {
+            db.create_object_store(store)
+                .with_key_path(KeyPath::One("sha256"))
+                .build()?;
+        }
     }
     if let Some(declared) = declared.filter(|_| to >= 3) {
         let records = upgrade_store(request, RECORDS)?;
