@@ -91,7 +91,7 @@ pub(super) async fn fields_arg(value: JsValue) -> Result<(Value, Vec<NewBlob>), 
     let mut blobs = Vec::with_capacity(found.len());
     for blob in found {
         let sha256 = sha256_hex(&blob).await?;
-        blobs.push(NewBlob { sha256, blob });
+        blobs.push(NewBlob::new(sha256, blob));
     }
     let mut next = blobs.iter();
     let data = to_value(&value, 0, &mut next)?;
@@ -291,9 +291,21 @@ impl BlobRef {
                 .await
                 .map_err(|e| js_error(&FileNotHere(format!("download: {e:?}"))))?;
             let blob = typed(&downloaded, &reference.media_type)?;
-            store
-                .keep_downloaded(&reference.sha256, &blob, js_sys::Date::now() as u64)
-                .await?;
+            let now_ms = js_sys::Date::now() as u64;
+            let kept = store
+                .keep_downloaded(&reference.sha256, &blob, &blob.clone().into(), now_ms)
+                .await;
+            if let Err(error) = kept {
+                if !crate::store::cannot_store_blobs(&error) {
+                    return Err(error.into());
+                }
+                // The browser cannot store a Blob: its bytes, then.
+                let new = NewBlob::new(reference.sha256.clone(), blob.clone());
+                let body = as_bytes(vec![new]).await?.remove(0).body;
+                store
+                    .keep_downloaded(&reference.sha256, &blob, &body, now_ms)
+                    .await?;
+            }
             Ok(blob.into())
         })
     }
@@ -384,4 +396,41 @@ pub(super) async fn files_of(
             change_files(files, &found)
         })
         .collect())
+}
+
+/// The same files, each to be stored as its bytes (an `ArrayBuffer`, still
+/// by structured clone, never in wasm memory): for browsers that cannot
+/// store a `Blob` in IndexedDB.
+pub(super) async fn as_bytes(blobs: Vec<NewBlob>) -> Result<Vec<NewBlob>, JsValue> {
+    let mut stored = Vec::with_capacity(blobs.len());
+    for mut new in blobs {
+        new.body = JsFuture::from(new.blob.array_buffer())
+            .await
+            .map_err(|e| js_error(&FileUnreadable(crate::net::json::describe(&e))))?;
+        stored.push(new);
+    }
+    Ok(stored)
+}
+
+/// Saves `changes` with their files; where the browser cannot store a
+/// `Blob`, saves them again with each file's bytes.
+pub(super) async fn enqueue_with_files(
+    store: &IdbOutbox,
+    changes: Vec<crate::core::NewEvent>,
+    files: Vec<NewBlob>,
+    now_ms: u64,
+) -> Result<Vec<crate::core::OutboxEvent>, JsValue> {
+    if files.is_empty() {
+        return Ok(store.enqueue_with_blobs(changes, files, now_ms).await?);
+    }
+    match store
+        .enqueue_with_blobs(changes.clone(), files.clone(), now_ms)
+        .await
+    {
+        Err(error) if crate::store::cannot_store_blobs(&error) => {
+            let files = as_bytes(files).await?;
+            Ok(store.enqueue_with_blobs(changes, files, now_ms).await?)
+        }
+        other => Ok(other?),
+    }
 }

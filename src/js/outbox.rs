@@ -8,7 +8,7 @@ use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::blobs::{attach_refs, fields_arg};
+use super::blobs::{attach_refs, enqueue_with_files, fields_arg};
 use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
@@ -137,10 +137,7 @@ impl Outbox {
                     payload,
                 });
             }
-            let events = store
-                .enqueue_with_blobs(changes, files, now_ms())
-                .await
-                .map_err(|e| js_error(&e))?;
+            let events = enqueue_with_files(&store, changes, files, now_ms()).await?;
             let keys: Vec<RecordKey> = events.iter().map(|e| e.record_key()).collect();
             announce_changed(&store.name(), &keys);
             to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
@@ -327,10 +324,8 @@ impl Outbox {
                 payload,
             };
             let has_files = !files.is_empty();
-            let event = store
-                .enqueue_with_blobs(vec![change], files, now_ms())
-                .await
-                .map_err(|e| js_error(&e))?
+            let event = enqueue_with_files(&store, vec![change], files, now_ms())
+                .await?
                 .remove(0);
             if has_files {
                 super::storage::request_persistence();

@@ -29,6 +29,23 @@ pub struct NewBlob {
     pub sha256: String,
     /// The file (a `File` is a `Blob`).
     pub blob: web_sys::Blob,
+    /// What is stored: the `Blob` itself, or its bytes as an `ArrayBuffer`
+    /// where the browser cannot store a `Blob` (WebKitGTK in some setups).
+    pub body: JsValue,
+}
+
+impl NewBlob {
+    /// A file stored as the `Blob` itself.
+    pub fn new(sha256: String, blob: web_sys::Blob) -> Self {
+        let body = blob.clone().into();
+        NewBlob { sha256, blob, body }
+    }
+}
+
+/// Whether a failed write is the browser refusing to store a `Blob` (WebKit:
+/// "Error preparing Blob/File data to be stored in object store").
+pub fn cannot_store_blobs(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend { message, .. } if message.contains("Blob"))
 }
 
 /// A stored file and its upload state.
@@ -55,22 +72,36 @@ fn field(entry: &JsValue, name: &str) -> JsValue {
 impl StoredBlob {
     fn from_js(entry: &JsValue, state: &JsValue) -> Result<StoredBlob, StoreError> {
         let corrupt = || StoreError::Corrupt("a stored file entry is malformed".into());
+        let media_type = field(entry, "type").as_string().unwrap_or_default();
+        let body = field(entry, "blob");
+        let blob = match body.dyn_into::<web_sys::Blob>() {
+            Ok(blob) => blob,
+            // Stored as bytes where the browser cannot store a Blob.
+            Err(bytes) if bytes.is_instance_of::<js_sys::ArrayBuffer>() => {
+                let options = web_sys::BlobPropertyBag::new();
+                options.set_type(&media_type);
+                web_sys::Blob::new_with_buffer_source_sequence_and_options(
+                    &js_sys::Array::of1(&bytes),
+                    &options,
+                )
+                .map_err(|_| corrupt())?
+            }
+            Err(_) => return Err(corrupt()),
+        };
         Ok(StoredBlob {
             sha256: field(entry, "sha256").as_string().ok_or_else(corrupt)?,
-            blob: field(entry, "blob")
-                .dyn_into::<web_sys::Blob>()
-                .map_err(|_| corrupt())?,
+            blob,
             size: field(entry, "size").as_f64().ok_or_else(corrupt)? as u64,
-            media_type: field(entry, "type").as_string().unwrap_or_default(),
+            media_type,
             state: BlobState::parse(&field(state, "state").as_string().unwrap_or_default()),
             sent: field(state, "sent").as_f64().unwrap_or(0.0) as u64,
         })
     }
 
-    fn to_js(&self, created_at_ms: f64) -> JsValue {
+    fn to_js(&self, body: &JsValue, created_at_ms: f64) -> JsValue {
         object(&[
             ("sha256", self.sha256.clone().into()),
-            ("blob", self.blob.clone().into()),
+            ("blob", body.clone()),
             ("size", (self.size as f64).into()),
             ("type", self.media_type.clone().into()),
             ("createdAt", created_at_ms.into()),
@@ -141,7 +172,12 @@ pub(super) async fn put_new(
                     state: BlobState::Queued,
                     sent: 0,
                 };
-                puts.push(stores.files.put(entry.to_js(now_ms as f64)).primitive()?);
+                puts.push(
+                    stores
+                        .files
+                        .put(entry.to_js(&new.body, now_ms as f64))
+                        .primitive()?,
+                );
                 puts.push(
                     stores
                         .states
@@ -246,10 +282,12 @@ impl IdbOutbox {
 
     /// Keeps a file downloaded from the server (it is synced: nothing to
     /// upload), unless this device has it already.
+    /// `body` is what is stored: the `Blob`, or its bytes (see [`NewBlob::body`]).
     pub async fn keep_downloaded(
         &self,
         sha256: &str,
         blob: &web_sys::Blob,
+        body: &JsValue,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let tx = self.write(&[BLOBS, BLOB_STATES])?;
@@ -265,7 +303,10 @@ impl IdbOutbox {
                     sent: blob.size() as u64,
                 };
                 let size = entry.size;
-                let file = stores.files.put(entry.to_js(now_ms as f64)).primitive()?;
+                let file = stores
+                    .files
+                    .put(entry.to_js(body, now_ms as f64))
+                    .primitive()?;
                 let state = stores
                     .states
                     .put(state_js(sha256, BlobState::Synced, size))

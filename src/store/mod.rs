@@ -16,4 +16,4 @@ pub mod schema;
 mod timer;
 
 pub use idb::IdbOutbox;
-pub use idb_blobs::{NewBlob, StoredBlob};
+pub use idb_blobs::{cannot_store_blobs, NewBlob, StoredBlob};
