@@ -3,8 +3,8 @@
 
 mod contract;
 
-use outbox_sync::core::index::IndexSpec;
 use outbox_sync::core::memory::MemoryOutbox;
+use outbox_sync::core::index::IndexSpec;
 use outbox_sync::core::StoreConfig;
 
 /// Empty in-memory outboxes.

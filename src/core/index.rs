@@ -34,9 +34,7 @@ impl IndexSpec {
     pub fn declared(collection: &str, fields: Vec<String>) -> Result<IndexSpec, QueryError> {
         let invalid = QueryError::Invalid;
         if collection.is_empty() {
-            return Err(invalid(
-                "A collection name in `collections` is empty.".into(),
-            ));
+            return Err(invalid("A collection name in `collections` is empty.".into()));
         }
         if fields.is_empty() || fields.len() > 4 {
             return Err(invalid(format!(
@@ -182,13 +180,7 @@ mod tests {
 
     #[test]
     fn fields_an_index_cannot_reach_are_refused() {
-        for fields in [
-            vec![],
-            vec!["a.b"],
-            vec!["$state"],
-            vec!["1st"],
-            vec!["a", "b", "c", "d", "e"],
-        ] {
+        for fields in [vec![], vec!["a.b"], vec!["$state"], vec!["1st"], vec!["a", "b", "c", "d", "e"]] {
             let fields = fields.into_iter().map(str::to_owned).collect();
             assert!(IndexSpec::declared("notes", fields).is_err());
         }

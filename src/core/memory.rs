@@ -16,10 +16,10 @@ use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::index::{IndexRef, IndexSpec};
+use super::query_key::{compare, Key, KeyRange};
 use super::outbox::{
     check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
-use super::query_key::{compare, Key, KeyRange};
 use super::record::{id_order, LocalRecord};
 use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
@@ -458,11 +458,7 @@ impl OutboxStore for MemoryOutbox {
             found.reverse();
         }
         let limit = limit.map_or(usize::MAX, |l| l as usize);
-        Ok(found
-            .into_iter()
-            .take(limit)
-            .map(|(_, r)| r.clone())
-            .collect())
+        Ok(found.into_iter().take(limit).map(|(_, r)| r.clone()).collect())
     }
 }
 

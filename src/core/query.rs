@@ -326,12 +326,9 @@ pub fn plan(
         plan.filters = conditions;
         plan.sort_in_memory = true;
         plan.order = sort_index(collection, options.order_by.as_deref());
-    } else if let Some((index, ranges, rest)) = serve(
-        collection,
-        &conditions,
-        options.order_by.as_deref(),
-        declared,
-    )? {
+    } else if let Some((index, ranges, rest)) =
+        serve(collection, &conditions, options.order_by.as_deref(), declared)?
+    {
         plan.order = index.clone();
         plan.index = index;
         plan.ranges = ranges;
@@ -355,9 +352,11 @@ pub fn plan(
     if let Some(after) = &options.after {
         match after {
             Key::Array(parts) if parts.first() == Some(&Key::Str(collection.to_owned())) => {}
-            _ => return Err(invalid(
-                "after is not a cursor of this collection: pass the next value of the page before.",
-            )),
+            _ => {
+                return Err(invalid(
+                    "after is not a cursor of this collection: pass the next value of the page before.",
+                ))
+            }
         }
         plan.after = Some(after.clone());
     }
@@ -419,11 +418,7 @@ fn sort_index(collection: &str, order_by: Option<&str>) -> IndexRef {
 }
 
 /// An index that walks the whole collection in `order_by` order.
-fn order_index(
-    collection: &str,
-    order_by: Option<&str>,
-    declared: &[IndexSpec],
-) -> Option<IndexRef> {
+fn order_index(collection: &str, order_by: Option<&str>, declared: &[IndexSpec]) -> Option<IndexRef> {
     match order_by {
         None | Some(ID_FIELD) => Some(IndexRef::Primary),
         Some(UPDATED_AT_FIELD) => Some(IndexRef::UpdatedAt),
@@ -446,10 +441,8 @@ fn serve(
     order_by: Option<&str>,
     declared: &[IndexSpec],
 ) -> Result<Option<Served>, QueryError> {
-    let (id_conditions, data): (Vec<_>, Vec<_>) = conditions
-        .iter()
-        .cloned()
-        .partition(|(field, _)| field == ID_FIELD);
+    let (id_conditions, data): (Vec<_>, Vec<_>) =
+        conditions.iter().cloned().partition(|(field, _)| field == ID_FIELD);
     if data.is_empty() {
         let Some(index) = order_index(collection, order_by, declared) else {
             return Ok(None);
@@ -461,18 +454,11 @@ fn serve(
             _ => (index, vec![whole(collection)], id_conditions),
         }));
     }
-    let mut candidates: Vec<&IndexSpec> = declared
-        .iter()
-        .filter(|s| s.collection == collection)
-        .collect();
+    let mut candidates: Vec<&IndexSpec> = declared.iter().filter(|s| s.collection == collection).collect();
     candidates.sort_by_key(|spec| spec.fields.len());
     for spec in candidates {
         if let Some(ranges) = walk(collection, spec, &data, order_by)? {
-            return Ok(Some((
-                IndexRef::Declared(spec.clone()),
-                ranges,
-                id_conditions,
-            )));
+            return Ok(Some((IndexRef::Declared(spec.clone()), ranges, id_conditions)));
         }
     }
     Ok(None)
@@ -514,9 +500,7 @@ fn walk(
                 // One range per value: in order only when ordered by that field.
                 used.len() == 1 && spec.fields[0] == field
             } else {
-                spec.fields
-                    .get(used.len())
-                    .is_some_and(|next| next == field)
+                spec.fields.get(used.len()).is_some_and(|next| next == field)
             }
         }
     };

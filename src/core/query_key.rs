@@ -182,18 +182,12 @@ mod tests {
             "a prefix first"
         );
         assert_eq!(
-            compare(
-                &key(json!(["a", "\u{1F600}"])),
-                &key(json!(["a", "\u{FF5A}"]))
-            ),
+            compare(&key(json!(["a", "\u{1F600}"])), &key(json!(["a", "\u{FF5A}"]))),
             Ordering::Less,
             "strings by UTF-16 code units"
         );
         assert_eq!(
-            compare(
-                &key(json!(["a", "x", "id"])),
-                &Key::after_all(vec![key(json!("a")), key(json!("x"))])
-            ),
+            compare(&key(json!(["a", "x", "id"])), &Key::after_all(vec![key(json!("a")), key(json!("x"))])),
             Ordering::Less
         );
     }
@@ -201,11 +195,7 @@ mod tests {
     #[test]
     fn values_indexeddb_cannot_index_make_no_key() {
         for value in [json!(true), json!(null), json!({}), json!([1, false])] {
-            assert_eq!(
-                Key::from_value(&self::value(value.clone())),
-                None,
-                "{value}"
-            );
+            assert_eq!(Key::from_value(&self::value(value.clone())), None, "{value}");
         }
     }
 

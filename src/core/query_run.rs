@@ -105,10 +105,7 @@ async fn run_sorted<S: OutboxStore + ?Sized>(
         keyed.reverse();
     }
     keyed.truncate(plan.limit as usize + 1);
-    Ok(page(
-        plan,
-        keyed.into_iter().map(|(_, pair)| pair).collect(),
-    ))
+    Ok(page(plan, keyed.into_iter().map(|(_, pair)| pair).collect()))
 }
 
 /// The page of `found` (up to one more than the limit, in order).
@@ -116,9 +113,7 @@ fn page(plan: &QueryPlan, mut found: Vec<(LocalRecord, EventState)>) -> QueryPag
     let more = found.len() > plan.limit as usize;
     found.truncate(plan.limit as usize);
     let next = if more {
-        found
-            .last()
-            .and_then(|(record, _)| plan.order.key_of(record))
+        found.last().and_then(|(record, _)| plan.order.key_of(record))
     } else {
         None
     };

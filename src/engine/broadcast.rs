@@ -38,10 +38,7 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
             if !collections.includes(&collection, 0) {
                 collections.push(&collection);
             }
-            pairs.push(&js_sys::Array::of2(
-                &collection,
-                &JsValue::from_str(&key.record_id),
-            ));
+            pairs.push(&js_sys::Array::of2(&collection, &JsValue::from_str(&key.record_id)));
         }
         let _ = js_sys::Reflect::set(&message, &"collections".into(), &collections);
         let _ = js_sys::Reflect::set(&message, &"keys".into(), &pairs);

@@ -147,10 +147,7 @@ fn refresh(watch: &Rc<Watch>) {
                     Some(on_error) => {
                         let _ = on_error.call1(&JsValue::NULL, &error);
                     }
-                    None => web_sys::console::error_2(
-                        &"outbox-sync: a watched query failed".into(),
-                        &error,
-                    ),
+                    None => web_sys::console::error_2(&"outbox-sync: a watched query failed".into(), &error),
                 },
             }
         }
@@ -192,11 +189,7 @@ async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<JsValue, JsValue
     Ok(result)
 }
 
-fn plan_of(
-    store: &IdbOutbox,
-    collection: &JsValue,
-    options: &JsValue,
-) -> Result<QueryPlan, JsValue> {
+fn plan_of(store: &IdbOutbox, collection: &JsValue, options: &JsValue) -> Result<QueryPlan, JsValue> {
     let collection = super::outbox::collection_arg(collection)?;
     let options = options_of(options)?;
     use crate::core::OutboxStore;
@@ -211,31 +204,19 @@ fn options_of(options: &JsValue) -> Result<QueryOptions, JsValue> {
     }
     let bad = |text: &str| js_error(&QueryError::Invalid(text.to_owned()));
     if !options.is_object() {
-        return Err(bad(
-            "The query options must be an object such as { where: { site: \"A\" }, limit: 20 }.",
-        ));
+        return Err(bad("The query options must be an object such as { where: { site: \"A\" }, limit: 20 }."));
     }
     let field = |name: &str| js_sys::Reflect::get(options, &name.into()).unwrap_or_default();
     let conditions = field("where");
     if !conditions.is_undefined() {
         match value_arg(conditions)? {
-            outbox_sync_protocol::Value::Object(fields) => {
-                query.conditions = fields.into_iter().collect()
-            }
-            _ => {
-                return Err(bad(
-                    "where must be an object of field: condition, such as { site: \"A\" }.",
-                ))
-            }
+            outbox_sync_protocol::Value::Object(fields) => query.conditions = fields.into_iter().collect(),
+            _ => return Err(bad("where must be an object of field: condition, such as { site: \"A\" }.")),
         }
     }
     let order_by = field("orderBy");
     if !order_by.is_undefined() {
-        query.order_by = Some(
-            order_by
-                .as_string()
-                .ok_or_else(|| bad("orderBy must be a field name."))?,
-        );
+        query.order_by = Some(order_by.as_string().ok_or_else(|| bad("orderBy must be a field name."))?);
     }
     let direction = field("direction");
     if !direction.is_undefined() {
@@ -245,9 +226,7 @@ fn options_of(options: &JsValue) -> Result<QueryOptions, JsValue> {
     let limit = field("limit");
     if !limit.is_undefined() {
         match limit.as_f64() {
-            Some(n) if n.fract() == 0.0 && n >= 0.0 && n <= f64::from(u32::MAX) => {
-                query.limit = Some(n as u32)
-            }
+            Some(n) if n.fract() == 0.0 && n >= 0.0 && n <= f64::from(u32::MAX) => query.limit = Some(n as u32),
             _ => return Err(bad("limit must be a whole number of records, such as 50.")),
         }
     }
@@ -258,9 +237,7 @@ fn options_of(options: &JsValue) -> Result<QueryOptions, JsValue> {
             .and_then(|text| js_sys::JSON::parse(&text).ok())
             .and_then(|parsed| value_arg(parsed).ok())
             .and_then(|value| Key::from_value(&value));
-        query.after = Some(key.ok_or_else(|| {
-            bad("after must be the next value of an earlier page of this query.")
-        })?);
+        query.after = Some(key.ok_or_else(|| bad("after must be the next value of an earlier page of this query."))?);
     }
     query.scan = field("scan").is_truthy();
     Ok(query)
@@ -279,9 +256,7 @@ pub(super) fn declared_indexes(options: &JsValue) -> Result<Option<Vec<IndexSpec
     let bad = |text: String| js_error(&InvalidArgument(text));
     let example = "collections: { notes: { indexes: [\"site\", [\"site\", \"updatedAt\"]] } }";
     if !collections.is_object() {
-        return Err(bad(format!(
-            "collections must be an object, as in {example}."
-        )));
+        return Err(bad(format!("collections must be an object, as in {example}.")));
     }
     let mut specs = Vec::new();
     for entry in js_sys::Object::entries(collections.unchecked_ref()).iter() {

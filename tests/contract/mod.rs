@@ -30,10 +30,10 @@ pub use queries::*;
 pub use reads::*;
 pub use settle::*;
 
-use outbox_sync::core::index::IndexSpec;
 use outbox_sync::core::{
     EventState, NewEvent, Operation, OutboxEvent, OutboxStore, RecordKey, StoreConfig, SyncStore,
 };
+use outbox_sync::core::index::IndexSpec;
 use outbox_sync_protocol::{Map, Record, Value};
 
 /// Opens empty stores for the contract tests: a `MemoryOutbox` natively, an

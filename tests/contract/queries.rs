@@ -11,17 +11,12 @@ use super::{key, Fresh};
 
 /// The indexes the query tests declare on `notes`.
 pub fn note_indexes() -> Vec<IndexSpec> {
-    [
-        vec!["site"],
-        vec!["site", "rank"],
-        vec!["title"],
-        vec!["rank"],
-    ]
-    .into_iter()
-    .map(|fields| {
-        IndexSpec::declared("notes", fields.into_iter().map(str::to_owned).collect()).unwrap()
-    })
-    .collect()
+    [vec!["site"], vec!["site", "rank"], vec!["title"], vec!["rank"]]
+        .into_iter()
+        .map(|fields| {
+            IndexSpec::declared("notes", fields.into_iter().map(str::to_owned).collect()).unwrap()
+        })
+        .collect()
 }
 
 /// A put of `notes/<id>` with a site, a title and a rank.
@@ -87,9 +82,7 @@ fn ids_of(page: &QueryPage) -> Vec<String> {
 }
 
 pub async fn queries_select_by_equality_range_prefix_and_in(fresh: impl Fresh) {
-    let outbox = fresh
-        .open_indexed(StoreConfig::default(), note_indexes())
-        .await;
+    let outbox = fresh.open_indexed(StoreConfig::default(), note_indexes()).await;
     ten_notes(&outbox).await;
     assert_eq!(
         ids(&outbox, &options(&[("site", Value::from("B"))])).await,
@@ -102,11 +95,7 @@ pub async fn queries_select_by_equality_range_prefix_and_in(fresh: impl Fresh) {
         ["n7", "n8", "n9"]
     );
     assert_eq!(
-        ids(
-            &outbox,
-            &rank(&[("gte", Value::Number(2.0)), ("lt", Value::Number(4.0))])
-        )
-        .await,
+        ids(&outbox, &rank(&[("gte", Value::Number(2.0)), ("lt", Value::Number(4.0))])).await,
         ["n2", "n3"]
     );
     assert_eq!(
@@ -132,11 +121,7 @@ pub async fn queries_select_by_equality_range_prefix_and_in(fresh: impl Fresh) {
         .await,
         ["n5", "n6", "n7", "n8", "n9"]
     );
-    let one_of = Value::Array(vec![
-        Value::Number(9.0),
-        Value::Number(3.0),
-        Value::Number(3.0),
-    ]);
+    let one_of = Value::Array(vec![Value::Number(9.0), Value::Number(3.0), Value::Number(3.0)]);
     assert_eq!(
         ids(&outbox, &rank(&[("in", one_of)])).await,
         ["n3", "n9"],
@@ -145,24 +130,17 @@ pub async fn queries_select_by_equality_range_prefix_and_in(fresh: impl Fresh) {
     assert_eq!(
         ids(
             &outbox,
-            &options(&[
-                ("site", Value::from("A")),
-                ("rank", object(&[("gt", Value::Number(3.0))]))
-            ])
+            &options(&[("site", Value::from("A")), ("rank", object(&[("gt", Value::Number(3.0))]))])
         )
         .await,
         ["n4", "n6", "n8"],
         "equality then range on a compound index"
     );
-    assert!(ids(&outbox, &options(&[("site", Value::from("C"))]))
-        .await
-        .is_empty());
+    assert!(ids(&outbox, &options(&[("site", Value::from("C"))])).await.is_empty());
 }
 
 pub async fn queries_order_and_page_without_gaps_or_repeats(fresh: impl Fresh) {
-    let outbox = fresh
-        .open_indexed(StoreConfig::default(), note_indexes())
-        .await;
+    let outbox = fresh.open_indexed(StoreConfig::default(), note_indexes()).await;
     ten_notes(&outbox).await;
     for direction in [Direction::Asc, Direction::Desc] {
         let mut asked = QueryOptions {
@@ -214,11 +192,7 @@ pub async fn queries_order_and_page_without_gaps_or_repeats(fresh: impl Fresh) {
         limit: Some(2),
         ..QueryOptions::default()
     };
-    assert_eq!(
-        ids(&outbox, &by_change).await,
-        ["n9", "n8"],
-        "last changed first"
-    );
+    assert_eq!(ids(&outbox, &by_change).await, ["n9", "n8"], "last changed first");
     let by_id = QueryOptions {
         conditions: vec![("$id".into(), object(&[("gte", Value::from("n7"))]))],
         ..QueryOptions::default()
@@ -227,22 +201,14 @@ pub async fn queries_order_and_page_without_gaps_or_repeats(fresh: impl Fresh) {
 }
 
 pub async fn queries_by_sync_state_find_unsent_and_needing_attention(fresh: impl Fresh) {
-    let outbox = fresh
-        .open_indexed(StoreConfig::default(), note_indexes())
-        .await;
+    let outbox = fresh.open_indexed(StoreConfig::default(), note_indexes()).await;
     ten_notes(&outbox).await;
     // n0 synced, n1 failed, n2 in conflict, n3 syncing, the rest queued.
     let batch = outbox.take_batch(100, 4).await.unwrap();
     assert_eq!(batch.len(), 4);
-    outbox
-        .complete(batch[0].event_id, Some(1), 101)
-        .await
-        .unwrap();
+    outbox.complete(batch[0].event_id, Some(1), 101).await.unwrap();
     outbox.fail(batch[1].event_id, "refused").await.unwrap();
-    outbox
-        .mark_conflict(batch[2].event_id, "newer")
-        .await
-        .unwrap();
+    outbox.mark_conflict(batch[2].event_id, "newer").await.unwrap();
     let state = |name: &str| options(&[("$state", Value::from(name))]);
     assert_eq!(ids(&outbox, &state("synced")).await, ["n0"]);
     assert_eq!(ids(&outbox, &state("failed")).await, ["n1"]);
@@ -268,11 +234,7 @@ pub async fn queries_by_sync_state_find_unsent_and_needing_attention(fresh: impl
                 "$state".into(),
                 object(&[(
                     "in",
-                    Value::Array(
-                        ["queued", "syncing", "failed", "conflict"]
-                            .map(Value::from)
-                            .to_vec(),
-                    ),
+                    Value::Array(["queued", "syncing", "failed", "conflict"].map(Value::from).to_vec()),
                 )]),
             ),
             ("site".into(), Value::from("B")),
@@ -295,17 +257,12 @@ pub async fn queries_by_sync_state_find_unsent_and_needing_attention(fresh: impl
     assert_eq!(ids_of(&rest), ["n3", "n1"]);
     assert_eq!(rest.next, None);
     // Synced on site A: the index serves the site, the state is checked.
-    let synced_a = options(&[
-        ("site", Value::from("A")),
-        ("$state", Value::from("synced")),
-    ]);
+    let synced_a = options(&[("site", Value::from("A")), ("$state", Value::from("synced"))]);
     assert_eq!(ids(&outbox, &synced_a).await, ["n0"]);
 }
 
 pub async fn queries_show_what_the_device_shows(fresh: impl Fresh) {
-    let outbox = fresh
-        .open_indexed(StoreConfig::default(), note_indexes())
-        .await;
+    let outbox = fresh.open_indexed(StoreConfig::default(), note_indexes()).await;
     ten_notes(&outbox).await;
     // A pending change moves a record in and out of a query's results...
     let mut moved = note("n1", "A", "pump 1", 1.0);
@@ -313,10 +270,7 @@ pub async fn queries_show_what_the_device_shows(fresh: impl Fresh) {
     moved.payload = object(&[("site", Value::from("A"))]);
     outbox.enqueue(moved, 20).await.unwrap();
     let on_a = options(&[("site", Value::from("A"))]);
-    assert_eq!(
-        ids(&outbox, &on_a).await,
-        ["n0", "n1", "n2", "n4", "n6", "n8"]
-    );
+    assert_eq!(ids(&outbox, &on_a).await, ["n0", "n1", "n2", "n4", "n6", "n8"]);
     // ...a deleted record is in none...
     let delete = NewEvent {
         collection: "notes".into(),
@@ -325,10 +279,7 @@ pub async fn queries_show_what_the_device_shows(fresh: impl Fresh) {
         payload: Value::Null,
     };
     outbox.enqueue(delete, 21).await.unwrap();
-    assert!(
-        outbox.record(&key("n0")).await.unwrap().is_some(),
-        "kept until synced"
-    );
+    assert!(outbox.record(&key("n0")).await.unwrap().is_some(), "kept until synced");
     assert_eq!(ids(&outbox, &on_a).await, ["n1", "n2", "n4", "n6", "n8"]);
     let everything = QueryOptions {
         limit: Some(100),
@@ -349,23 +300,14 @@ pub async fn queries_show_what_the_device_shows(fresh: impl Fresh) {
 }
 
 pub async fn a_query_no_index_serves_is_refused_unless_it_scans(fresh: impl Fresh) {
-    let outbox = fresh
-        .open_indexed(StoreConfig::default(), note_indexes())
-        .await;
+    let outbox = fresh.open_indexed(StoreConfig::default(), note_indexes()).await;
     ten_notes(&outbox).await;
     let declared = outbox.declared_indexes();
-    let by_title_and_site =
-        options(&[("title", Value::from("pump 2")), ("site", Value::from("A"))]);
+    let by_title_and_site = options(&[("title", Value::from("pump 2")), ("site", Value::from("A"))]);
     let refused = plan("notes", &by_title_and_site, &declared).unwrap_err();
-    assert!(
-        matches!(refused, QueryError::NeedsIndex { .. }),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, QueryError::NeedsIndex { .. }), "{refused:?}");
     let text = refused.to_string();
-    assert!(
-        text.contains("\"title\", \"site\"") && text.contains("scan: true"),
-        "{text}"
-    );
+    assert!(text.contains("\"title\", \"site\"") && text.contains("scan: true"), "{text}");
     let order_elsewhere = QueryOptions {
         conditions: vec![("title".into(), Value::from("pump 2"))],
         order_by: Some("rank".into()),
@@ -401,9 +343,6 @@ pub async fn a_query_no_index_serves_is_refused_unless_it_scans(fresh: impl Fres
         },
     ] {
         let error = plan("notes", &bad, &declared).unwrap_err();
-        assert!(
-            matches!(error, QueryError::Invalid(_)),
-            "{bad:?}: {error:?}"
-        );
+        assert!(matches!(error, QueryError::Invalid(_)), "{bad:?}: {error:?}");
     }
 }
