@@ -92,15 +92,6 @@ function fieldWords(name, value) {
   return String(value);
 }
 
-function readPhoto(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-}
-
 async function main() {
   await init();
   // Notes are listed by last change and searched by title: the title is indexed.
@@ -125,13 +116,14 @@ async function main() {
   function renderStatus() {
     const status = shownStatus;
     if (!status) return;
-    const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0;
+    const settled = status.pending === 0 && status.failed === 0 && status.conflicts === 0 && !status.uploadMessage;
     // Offline, status() says "No internet connection" with no countdown: nothing is tried until then.
     const problem = problemWords(status.lastError, status.nextAttemptAt);
     const paused = status.paused ? " Sync is paused." : "";
     $("status").textContent = settled
       ? `All changes saved${paused}`
-      : `${status.message} — saved on this device${problem ? `. ${problem}` : ""}${paused}`;
+      : `${status.message} — saved on this device${problem ? `. ${problem}` : ""}${paused}` +
+        (status.uploadMessage ? ` ${status.uploadMessage}` : "");
   }
   setInterval(renderStatus, 1000);
 
@@ -205,6 +197,11 @@ async function main() {
       }
       if (developer && change.lastErrorDetail) console.info("outbox-sync demo:", change.eventId, change.lastErrorDetail);
       if (change.state === "conflict") item.append(button("Choose a version", () => resolve(change.eventId)));
+      const files = change.files;
+      if (files && files.sentBytes < files.bytes) {
+        const percent = Math.floor((files.sentBytes * 100) / files.bytes);
+        item.append(element("span", "reason", `Sending ${files.count === 1 ? "its photo" : `its ${files.count} files`}… ${percent} %`));
+      }
       if (change.lastError) {
         const waiting = change.state === "queued" ? change.nextAttemptAt : null;
         item.append(element("span", "reason", problemWords(change.lastError, waiting)));
@@ -306,7 +303,8 @@ async function main() {
     run(async () => {
       const fields = { title: data.get("title"), body: data.get("body") };
       const photo = data.get("photo");
-      if (photo && photo.size > 0) fields.photo = await readPhoto(photo);
+      // The File itself: the outbox stores it as a file and uploads it before the note.
+      if (photo && photo.size > 0) fields.photo = photo;
       else if (editing.fields?.photo) fields.photo = editing.fields.photo; // the photo it already has
       const id = form.dataset.noteId;
       await outbox.put("notes", id, fields);

@@ -5,6 +5,7 @@
 //! conflict) and what the whole drain should do next. No I/O, no clock: the
 //! caller passes `now_ms` and the jitter's random number.
 
+use outbox_sync_protocol::blob::is_retryable_rejection;
 use outbox_sync_protocol::{Outcome, PushResponse, Record};
 use uuid::Uuid;
 
@@ -154,7 +155,7 @@ fn from_results(batch: &[OutboxEvent], response: PushResponse, backoff_at: u64) 
                         event_id: event.event_id,
                         reason: words::wrong_record(&other).encode(),
                     },
-                    None => step_for(event.event_id, outcome),
+                    None => step_for(event.event_id, outcome, backoff_at),
                 },
                 None => {
                     missing = true;
@@ -187,7 +188,9 @@ fn names_another_record(event: &OutboxEvent, outcome: &Outcome) -> Option<String
     (!same).then(|| format!("{}/{}", record.collection, record.record_id))
 }
 
-fn step_for(event_id: Uuid, outcome: Outcome) -> Step {
+/// The step for one event's outcome; `backoff_at` is when a retryable
+/// rejection (a file not uploaded yet) is tried again.
+fn step_for(event_id: Uuid, outcome: Outcome, backoff_at: u64) -> Step {
     match outcome {
         Outcome::Applied { version, record } => Step::Synced {
             event_id,
@@ -204,12 +207,19 @@ fn step_for(event_id: Uuid, outcome: Outcome) -> Step {
             reason: words::conflict(&fields, &message).encode(),
             fields,
         },
+        // The change's file is not complete on the server: nothing was
+        // stored; it goes again after the upload step sent the file.
+        Outcome::Rejected { code, message } if is_retryable_rejection(&code) => Step::Retry {
+            event_id,
+            at_ms: backoff_at,
+            reason: words::waiting_for_file(&message).encode(),
+        },
         Outcome::Rejected { code, message } => Step::Failed {
             event_id,
             reason: words::rejected(&code, &message).encode(),
         },
         // `effective()` never returns a duplicate; keep the event for a later look.
-        Outcome::Duplicate { original } => step_for(event_id, *original),
+        Outcome::Duplicate { original } => step_for(event_id, *original, backoff_at),
     }
 }
 

@@ -347,3 +347,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_change_whose_file_is_not_uploaded_yet_waits_instead_of_failing() {
+    let batch = [event(1), event(2)];
+    let rejected = |code: &str| Outcome::Rejected {
+        code: code.into(),
+        message: "The file 9f86… is not uploaded yet.".into(),
+    };
+    let results = vec![
+        result(1, rejected("blob_missing")),
+        result(2, rejected("invalid_blob_reference")),
+    ];
+    let plan = plan(
+        &batch,
+        PushReply::Answer(PushResponse { results }),
+        &RetryPolicy::default(),
+        NOW,
+        0.5,
+    );
+    let Step::Retry { at_ms, reason, .. } = &plan.steps[0] else {
+        panic!("blob_missing is retried: {:?}", plan.steps[0])
+    };
+    assert!(*at_ms > NOW, "it backs off like any retry");
+    let reason = Reason::decode(reason);
+    assert!(reason.text.contains("file"), "{}", reason.text);
+    assert!(reason.detail.unwrap().contains("blob_missing"));
+    assert!(
+        matches!(plan.steps[1], Step::Failed { .. }),
+        "a malformed reference fails for good"
+    );
+    assert_eq!(plan.next, Next::Continue, "other changes keep going");
+}

@@ -236,6 +236,16 @@ impl OutboxEvent {
         Ok(())
     }
 
+    /// queued -> failed: a file the event refers to was refused for good
+    /// (too large for the server), so it can never be sent as it is.
+    pub fn fail_waiting(&mut self, reason: &str) -> Result<(), TransitionError> {
+        self.expect(&[EventState::Queued], EventState::Failed)?;
+        self.state = EventState::Failed;
+        self.next_attempt_at_ms = None;
+        self.last_error = Some(reason.to_owned());
+        Ok(())
+    }
+
     /// syncing -> conflict: the server holds a version this event did not expect.
     pub fn mark_conflict(&mut self, reason: &str) -> Result<(), TransitionError> {
         self.expect(&[EventState::Syncing], EventState::Conflict)?;
@@ -326,6 +336,21 @@ mod tests {
             "a synced event is never sent again"
         );
         assert!(e.retry_now().is_err());
+    }
+
+    #[test]
+    fn a_waiting_change_whose_file_was_refused_fails_only_from_queued() {
+        let mut e = event();
+        e.start_sync(5_000).unwrap();
+        e.requeue(9_000, "waiting for its file").unwrap();
+        e.fail_waiting("file too large").unwrap();
+        assert_eq!(e.state, EventState::Failed);
+        assert_eq!(e.next_attempt_at_ms, None);
+        assert_eq!(e.last_error.as_deref(), Some("file too large"));
+        assert!(e.fail_waiting("again").is_err(), "failed is not queued");
+        let mut syncing = event();
+        syncing.start_sync(1).unwrap();
+        assert!(syncing.fail_waiting("x").is_err(), "a drainer holds it");
     }
 
     #[test]

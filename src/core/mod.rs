@@ -5,6 +5,7 @@
 //! return the next state or step. The browser adapters (`store`, `js`) move
 //! the bytes. `cargo test` builds and tests this module natively.
 
+pub mod blob;
 pub mod conflict;
 pub mod drain;
 pub mod drain_machine;

@@ -182,6 +182,29 @@ pub fn rejected(code: &str, message: &str) -> Reason {
     .with_detail(detail)
 }
 
+/// A change whose file is not on the server yet (`blob_missing`): it waits
+/// for the file's upload and is sent again.
+pub fn waiting_for_file(message: &str) -> Reason {
+    Reason::new("Waiting for its photo or file to finish sending; it will be sent after.")
+        .with_detail(format!("rejected blob_missing: {message}"))
+}
+
+/// Why the server refused a file for good (a chunk answer with `code`).
+pub fn file_refused(code: Option<&str>) -> Reason {
+    match code {
+        Some("blob_too_large" | "blob_chunk_too_large") => Reason::new(
+            "This file is too large for the server. Attach a smaller one, or tell whoever \
+             runs the server.",
+        )
+        .never_retry(),
+        _ => Reason::new(
+            "The server cannot accept this file as it is. Attach it again, or tell the app's \
+             developers.",
+        )
+        .never_retry(),
+    }
+}
+
 /// A conflict: someone else changed the same thing first.
 pub fn conflict(fields: &[String], message: &str) -> Reason {
     let mut detail = format!("conflict: {message}");

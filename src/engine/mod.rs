@@ -11,6 +11,8 @@ pub mod broadcast;
 pub mod browser;
 mod drain;
 mod pull;
+#[cfg(target_family = "wasm")]
+pub mod upload;
 
 use crate::core::drain::PushReply;
 use crate::core::pull::PullReply;

@@ -5,6 +5,7 @@
 //! person can act on.
 
 mod auto;
+mod blobs;
 mod control;
 mod error;
 mod last_opened;
@@ -13,10 +14,12 @@ mod query;
 mod run;
 #[doc(hidden)]
 pub mod settings;
+mod storage;
 mod sync;
 mod types;
 mod views;
 mod worker;
 
+pub use blobs::BlobRef;
 pub use error::{js_error, ErrorCode};
 pub use outbox::Outbox;

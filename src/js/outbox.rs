@@ -8,6 +8,7 @@ use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::blobs::{attach_refs, enqueue_with_files, fields_arg};
 use super::error::{js_error, InvalidArgument};
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
@@ -70,12 +71,20 @@ impl Outbox {
     }
 
     /// Saves a whole record (`fields` is an object) and queues the change.
+    ///
+    /// A field holding a `Blob` or `File` is stored on the device as a file
+    /// (in the same transaction) and uploaded before the change is sent;
+    /// `get()` gives it back as a [`BlobRef`](super::blobs::BlobRef).
+    ///
+    /// ```ts
+    /// await outbox.put("notes", "n1", { title: "Pump 7", photo: input.files[0] });
+    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<Change>")]
     pub fn put(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
         #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Fields")] fields: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FieldsIn")] fields: JsValue,
     ) -> js_sys::Promise {
         self.enqueue(Operation::Put, collection, record_id, fields)
     }
@@ -86,7 +95,7 @@ impl Outbox {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
         #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Fields")] changes: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FieldsIn")] changes: JsValue,
     ) -> js_sys::Promise {
         self.enqueue(Operation::Patch, collection, record_id, changes)
     }
@@ -102,7 +111,7 @@ impl Outbox {
     pub fn put_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] collection: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "{ recordId: string; fields: Fields }[]")]
+        #[wasm_bindgen(unchecked_param_type = "{ recordId: string; fields: FieldsIn }[]")]
         records: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
@@ -114,20 +123,21 @@ impl Outbox {
                 )));
             };
             let mut changes = Vec::with_capacity(records.length() as usize);
+            let mut files = Vec::new();
             for item in records.iter() {
                 let field =
                     |name: &str| js_sys::Reflect::get(&item, &name.into()).unwrap_or_default();
+                let record_id = string_arg(&field("recordId"), "recordId", "the record's id")?;
+                let (payload, blobs) = fields_arg(field("fields")).await?;
+                files.extend(blobs);
                 changes.push(NewEvent {
                     collection: collection.clone(),
-                    record_id: string_arg(&field("recordId"), "recordId", "the record's id")?,
+                    record_id,
                     op: Operation::Put,
-                    payload: value_arg(field("fields"))?,
+                    payload,
                 });
             }
-            let events = store
-                .enqueue_batch(changes, now_ms())
-                .await
-                .map_err(|e| js_error(&e))?;
+            let events = enqueue_with_files(&store, changes, files, now_ms()).await?;
             let keys: Vec<RecordKey> = events.iter().map(|e| e.record_key()).collect();
             announce_changed(&store.name(), &keys);
             to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
@@ -159,11 +169,12 @@ impl Outbox {
             };
             let record = store.record(&key).await.map_err(|e| js_error(&e))?;
             let unsent = store.unsent_events(&key).await.map_err(|e| js_error(&e))?;
-            to_js(
+            let view = to_js(
                 &record
                     .as_ref()
                     .map(|r| RecordView::new(r, record_state(&unsent))),
-            )
+            )?;
+            attach_refs(&store, view).await
         })
     }
 
@@ -194,7 +205,7 @@ impl Outbox {
                 .zip(&unsent)
                 .map(|(r, events)| RecordView::new(r, record_state(events)))
                 .collect();
-            to_js(&views)
+            attach_refs(&store, to_js(&views)?).await
         })
     }
 
@@ -205,12 +216,12 @@ impl Outbox {
         future_to_promise(async move {
             let counts = store.status().await.map_err(|e| js_error(&e))?;
             let settings = super::settings::Settings::load(&store).await?;
-            to_js(&StatusView::new(
-                counts,
-                settings.state,
-                is_online(),
-                settings.paused,
-            ))
+            let uploads = store.upload_progress().await.map_err(|e| js_error(&e))?;
+            to_js(
+                &StatusView::new(counts, settings.state, is_online(), settings.paused)
+                    .with_uploads(uploads)
+                    .with_storage(super::storage::storage_view().await),
+            )
         })
     }
 
@@ -222,7 +233,13 @@ impl Outbox {
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
         future_to_promise(async move {
             let events = store.unsent(limit).await.map_err(|e| js_error(&e))?;
-            to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
+            let files = super::blobs::files_of(&store, &events).await?;
+            let views: Vec<_> = events
+                .iter()
+                .zip(files)
+                .map(|(event, files)| ChangeView::from(event).with_files(files))
+                .collect();
+            to_js(&views)
         })
     }
 
@@ -295,16 +312,24 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         future_to_promise(async move {
+            let collection = collection_arg(&collection)?;
+            let record_id = string_arg(&record_id, "recordId", "the record's id")?;
+            // Files are hashed before the transaction opens: IndexedDB ends
+            // a transaction that waits for anything else.
+            let (payload, files) = fields_arg(payload).await?;
             let change = NewEvent {
-                collection: collection_arg(&collection)?,
-                record_id: string_arg(&record_id, "recordId", "the record's id")?,
+                collection,
+                record_id,
                 op,
-                payload: value_arg(payload)?,
+                payload,
             };
-            let event = store
-                .enqueue(change, now_ms())
-                .await
-                .map_err(|e| js_error(&e))?;
+            let has_files = !files.is_empty();
+            let event = enqueue_with_files(&store, vec![change], files, now_ms())
+                .await?
+                .remove(0);
+            if has_files {
+                super::storage::request_persistence();
+            }
             announce_changed(&store.name(), &[event.record_key()]);
             to_js(&ChangeView::from(&event))
         })

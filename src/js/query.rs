@@ -47,7 +47,10 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         let planned = plan_of(&store, &collection, &options);
-        future_to_promise(async move { page_of(&store, &planned?).await })
+        future_to_promise(async move {
+            let page = page_of(&store, &planned?).await?;
+            super::blobs::attach_refs(&store, page).await
+        })
     }
 
     /// Calls `callback` with the result of `query(collection, options)` at
@@ -158,22 +161,31 @@ fn refresh(watch: &Rc<Watch>) {
                     let text = js_sys::JSON::stringify(&page).map(String::from).ok();
                     if text.is_none() || *watch.last.borrow() != text {
                         *watch.last.borrow_mut() = text;
-                        let _ = watch.callback.call1(&JsValue::NULL, &page);
+                        // Files become handles after the comparison: a handle is new each run.
+                        match super::blobs::attach_refs(&watch.store, page).await {
+                            Ok(page) if !watch.stopped.get() => {
+                                let _ = watch.callback.call1(&JsValue::NULL, &page);
+                            }
+                            Ok(_) => break,
+                            Err(error) => report(&watch, &error),
+                        }
                     }
                 }
-                Err(error) => match &watch.on_error {
-                    Some(on_error) => {
-                        let _ = on_error.call1(&JsValue::NULL, &error);
-                    }
-                    None => web_sys::console::error_2(
-                        &"outbox-sync: a watched query failed".into(),
-                        &error,
-                    ),
-                },
+                Err(error) => report(&watch, &error),
             }
         }
         watch.running.set(false);
     });
+}
+
+/// Hands a failed run's error to the watch's `onError`, or the console.
+fn report(watch: &Watch, error: &JsValue) {
+    match &watch.on_error {
+        Some(on_error) => {
+            let _ = on_error.call1(&JsValue::NULL, error);
+        }
+        None => web_sys::console::error_2(&"outbox-sync: a watched query failed".into(), error),
+    }
 }
 
 /// Whether a broadcast message may change `collection`: messages that name

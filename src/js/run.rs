@@ -12,6 +12,7 @@ use crate::core::words::Reason;
 use crate::core::StoreError;
 use crate::engine::broadcast::announce;
 use crate::engine::browser::{has_web_locks, run_exclusive, BrowserEnv, FetchTransport};
+use crate::engine::upload::upload_blobs;
 use crate::engine::{DrainReport, Engine, EngineConfig, Environment, Halt, PullReport};
 use crate::store::IdbOutbox;
 
@@ -70,6 +71,19 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
             batch_size: batch_size.unwrap_or(defaults.batch_size),
             ..defaults
         };
+        // Files first: a change is pushed after the files it refers to
+        // (one whose file could not be sent now waits, `blob_missing`).
+        let uploads = upload_blobs(&store, &endpoint).await?;
+        if endpoint.debug {
+            if let Some(stop) = &uploads.stop {
+                let reason = Reason::decode(crate::core::blob::stop_reason(stop));
+                let detail = reason.detail.unwrap_or_default();
+                BrowserEnv.log(&format!(
+                    "outbox-sync: files wait: {} [{detail}]",
+                    reason.text
+                ));
+            }
+        }
         let transport = FetchTransport { endpoint };
         let engine = Engine::new(&*store, transport, BrowserEnv, config);
         let drain = engine.drain().await?;
@@ -77,7 +91,10 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
             None => Some(engine.pull().await?),
             Some(_) => None,
         };
-        let report = SyncReport::new(&drain, pull.as_ref());
+        let mut report = SyncReport::new(&drain, pull.as_ref());
+        report.files_sent = uploads.completed;
+        report.failed += uploads.failed_changes;
+        report.uploaded_bytes = uploads.bytes_sent;
         record(&store, &report, &drain, pull.as_ref()).await?;
         announce(&store.name(), "synced");
         Ok(report)
@@ -135,6 +152,10 @@ pub(super) struct SyncReport {
     conflicts: u32,
     pulled: u32,
     resynced: bool,
+    /// Files now complete on the server.
+    files_sent: u32,
+    /// Bytes of files sent (and confirmed) in this run.
+    uploaded_bytes: u64,
     /// When changes that are backing off become due (schedule the next sync then).
     pub(super) next_attempt_at: Option<u64>,
     /// `null`, or why syncing stopped: `{ kind: "wait", until, reason }`,
@@ -190,6 +211,8 @@ impl SyncReport {
             failed: drain.failed,
             conflicts: drain.conflicts,
             pulled: pull.map_or(0, |p| p.changed),
+            files_sent: 0,
+            uploaded_bytes: 0,
             resynced: pull.is_some_and(|p| p.resynced),
             next_attempt_at: drain.next_attempt_at,
             halt: halt.map(HaltView::from),

@@ -8,6 +8,14 @@ const TYPES: &'static str = r#"
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 /** A record's fields. */
 export type Fields = { [field: string]: JsonValue };
+/** Fields as `put()` takes them: JSON, and `Blob`s/`File`s (stored as files) or `BlobRef`s from `get()`. */
+export type FieldsIn = { [field: string]: FieldValueIn };
+/** Fields as `get()`, `list()` and queries give them: JSON, with a `BlobRef` for each file. */
+export type FieldsOut = { [field: string]: FieldValueOut };
+/** A field value as read back. */
+export type FieldValueOut = JsonValue | BlobRef | FieldValueOut[] | { [key: string]: FieldValueOut };
+/** A field value `put()` takes. */
+export type FieldValueIn = JsonValue | Blob | BlobRef | FieldValueIn[] | { [key: string]: FieldValueIn };
 
 /** Where a change is in its life. */
 export type ChangeState = "queued" | "syncing" | "synced" | "failed" | "conflict";
@@ -32,14 +40,16 @@ export interface Change {
   lastErrorDetail: string | null;
   /** False when retrying it unchanged can never work (a change too large for the server): offer Discard only. */
   canRetry: boolean;
+  /** In `pendingChanges()`, for a change with files: how many, their bytes, and the bytes the server has. */
+  files?: { count: number; bytes: number; sentBytes: number };
 }
 
 /** A record as this device sees it: the server's version with pending changes applied. */
 export interface LocalRecord {
   collection: string;
   recordId: string;
-  /** The fields, or null once deleted. */
-  fields: Fields | null;
+  /** The fields, or null once deleted; a file field is a `BlobRef`. */
+  fields: FieldsOut | null;
   /** The server version the pending changes are based on, or null. */
   version: number | null;
   /** Changes not yet confirmed by the server. */
@@ -72,6 +82,17 @@ export interface Status {
   /** The technical cause of lastError for developers (the server's answer), or null. */
   lastErrorDetail: string | null;
   nextAttemptAt: number | null;
+  /** Total bytes of the files still on their way to the server (0 when none). */
+  uploadingBytes: number;
+  /** Bytes of those files the server has confirmed. */
+  uploadedBytes: number;
+  /** The files on their way, for people ("Sending a file… 40 %"), or null. */
+  uploadMessage: string | null;
+  /**
+   * The device's storage for this app: whether the browser keeps it under storage pressure
+   * (requested once a file is stored), and the bytes used of the quota; null where the browser does not say.
+   */
+  storage: { persisted: boolean | null; usage: number | null; quota: number | null };
 }
 
 /** Why a sync stopped before it was done. */
@@ -100,6 +121,10 @@ export interface SyncReport {
   resynced: boolean;
   /** When waiting changes fall due. */
   nextAttemptAt: number | null;
+  /** Files now complete on the server. */
+  filesSent: number;
+  /** Bytes of files sent (and confirmed by the server) in this run. */
+  uploadedBytes: number;
   halt: SyncHalt | null;
 }
 

@@ -3,6 +3,8 @@
 use outbox_sync_protocol::Map;
 use serde::Serialize;
 
+use super::storage::StorageView;
+use crate::core::blob::{ChangeFiles, UploadProgress};
 use crate::core::words::Reason;
 use crate::core::{EventState, LocalRecord, OutboxEvent, StatusSummary, SyncState};
 
@@ -24,6 +26,31 @@ pub struct ChangeView<'a> {
     last_error_detail: Option<String>,
     /// Whether retrying it unchanged can succeed (a change too large cannot).
     can_retry: bool,
+    /// The files it refers to and how much of them the server has (only
+    /// listed by `pendingChanges()`, for changes with files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<FilesView>,
+}
+
+/// A change's files, as `pendingChanges()` lists them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilesView {
+    count: u32,
+    bytes: u64,
+    sent_bytes: u64,
+}
+
+impl ChangeView<'_> {
+    /// The same, with the progress of the change's files.
+    pub fn with_files(mut self, files: ChangeFiles) -> Self {
+        self.files = (files.count > 0).then_some(FilesView {
+            count: files.count,
+            bytes: files.bytes,
+            sent_bytes: files.sent,
+        });
+        self
+    }
 }
 
 impl<'a> From<&'a OutboxEvent> for ChangeView<'a> {
@@ -41,6 +68,7 @@ impl<'a> From<&'a OutboxEvent> for ChangeView<'a> {
             last_error: reason.as_ref().map(|r| r.text.clone()),
             last_error_detail: reason.as_ref().and_then(|r| r.detail.clone()),
             can_retry: reason.is_none_or(|r| r.can_retry),
+            files: None,
         }
     }
 }
@@ -105,6 +133,14 @@ pub struct StatusView {
     auth_required: bool,
     /// When waiting changes will be tried again.
     next_attempt_at: Option<u64>,
+    /// Total bytes of the files still on their way to the server.
+    uploading_bytes: u64,
+    /// Bytes of those files the server has confirmed.
+    uploaded_bytes: u64,
+    /// The files on their way, for people ("Sending a file… 40 %"), or `null`.
+    upload_message: Option<String>,
+    /// Whether storage is persisted and how much of the quota is used.
+    storage: StorageView,
 }
 
 impl StatusView {
@@ -126,6 +162,24 @@ impl StatusView {
             conflicts: s.conflicts,
             pending: s.pending(),
             message: s.describe(),
+            uploading_bytes: 0,
+            uploaded_bytes: 0,
+            upload_message: None,
+            storage: StorageView::default(),
         }
+    }
+
+    /// The same, with the device's storage figures.
+    pub fn with_storage(mut self, storage: StorageView) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The same, with the progress of the files on their way.
+    pub fn with_uploads(mut self, progress: UploadProgress) -> Self {
+        self.uploading_bytes = progress.total;
+        self.uploaded_bytes = progress.sent;
+        self.upload_message = progress.describe();
+        self
     }
 }

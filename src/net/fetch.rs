@@ -81,6 +81,19 @@ pub(crate) async fn send(
     url: &str,
     body: Option<String>,
 ) -> Answer {
+    let body = body.map(|text| (JsValue::from(text), "application/json"));
+    send_body(endpoint, method, url, body).await
+}
+
+/// Sends `method url` with the endpoint's token and, when given, a `body`
+/// of any kind `fetch` takes (a `Blob` slice: the browser streams it, it
+/// never enters wasm memory) with its content type.
+pub(crate) async fn send_body(
+    endpoint: &Endpoint,
+    method: Method,
+    url: &str,
+    body: Option<(JsValue, &str)>,
+) -> Answer {
     let controller = match AbortController::new() {
         Ok(controller) => controller,
         Err(e) => return no_answer(endpoint, url, &describe(&e)),
@@ -95,9 +108,7 @@ pub(crate) async fn send(
         builder = builder.header("Authorization", &format!("Bearer {token}"));
     }
     let request = match body {
-        Some(text) => builder
-            .header("Content-Type", "application/json")
-            .body(text),
+        Some((body, content_type)) => builder.header("Content-Type", content_type).body(body),
         None => builder.build(),
     };
     let request = match request {

@@ -6,6 +6,7 @@
 //! [`PullReply`](crate::core::pull::PullReply); what to do next is decided
 //! there, not here.
 
+pub mod blob;
 mod fetch;
 pub(crate) mod json;
 mod pull;

@@ -20,10 +20,11 @@ use indexed_db_futures::transaction::{
 use uuid::Uuid;
 
 use super::bfcache::PageTransactions;
+use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::execute;
 use super::pipeline;
-use super::schema::{self, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
+use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
@@ -180,6 +181,23 @@ impl IdbOutbox {
         Ok(tx)
     }
 
+    /// A read-write transaction with relaxed durability, whatever the
+    /// configuration: for what the server can tell again (a file's upload
+    /// offset), where a flush per write would slow the upload down.
+    pub(super) fn write_relaxed(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+        self.write_transactions
+            .set(self.write_transactions.get() + 1);
+        let options = TransactionOptions::new().with_durability(TransactionDurability::Relaxed);
+        let tx = self
+            .db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(options)
+            .build()?;
+        self.page.track(tx.as_sys().as_ref());
+        Ok(tx)
+    }
+
     /// Finds one event, applies `change` to it and saves it.
     async fn update(
         &self,
@@ -201,11 +219,26 @@ impl IdbOutbox {
     }
 
     /// Saves events with their records' new local views, in order, all or none.
-    async fn insert(&self, items: Vec<Insert>) -> Result<Vec<OutboxEvent>, StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS])?;
+    ///
+    /// The files of `blobs` are stored in the same transaction: a change is
+    /// never saved without its files, nor a file without its change.
+    async fn insert(
+        &self,
+        items: Vec<Insert>,
+        blobs: &[NewBlob],
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let tx = if blobs.is_empty() {
+            self.write(&[OUTBOX, RECORDS])?
+        } else {
+            self.write(&[OUTBOX, RECORDS, BLOBS, BLOB_STATES])?
+        };
         let saved = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
+            if !blobs.is_empty() {
+                put_new(&FileStores::of(&tx)?, blobs, now_ms).await?;
+            }
             // Every request of a kind goes out at once (IndexedDB answers a
             // transaction's requests in order): the records the batch
             // touches, then its events, then the records' new views.
@@ -268,6 +301,26 @@ impl IdbOutbox {
     }
 }
 
+impl IdbOutbox {
+    /// Saves changes and the files they refer to (`{"$blob": …}` fields) in
+    /// one transaction, all or none: a quota error stores nothing.
+    pub async fn enqueue_with_blobs(
+        &self,
+        changes: Vec<NewEvent>,
+        blobs: Vec<NewBlob>,
+        now_ms: u64,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        if changes.is_empty() {
+            return Err(ValidationError::EmptyBatch.into());
+        }
+        let items = changes
+            .into_iter()
+            .map(|c| Insert::Change(c, now_ms))
+            .collect();
+        self.insert(items, &blobs, now_ms).await
+    }
+}
+
 /// What to save: a change the app asks for (and when), or an event built elsewhere.
 enum Insert {
     Change(NewEvent, u64),
@@ -314,6 +367,8 @@ impl OutboxStore for IdbOutbox {
                 .into_iter()
                 .map(|c| Insert::Change(c, now_ms))
                 .collect(),
+            &[],
+            now_ms,
         )
         .await
     }
@@ -322,7 +377,7 @@ impl OutboxStore for IdbOutbox {
         &self,
         events: Vec<OutboxEvent>,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        self.insert(events.into_iter().map(Insert::Event).collect())
+        self.insert(events.into_iter().map(Insert::Event).collect(), &[], 0)
             .await
     }
 

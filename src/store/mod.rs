@@ -8,6 +8,7 @@
 mod bfcache;
 pub mod error;
 mod idb;
+mod idb_blobs;
 mod idb_ops;
 pub mod idb_query;
 mod idb_sync;
@@ -17,3 +18,4 @@ pub mod schema;
 mod timer;
 
 pub use idb::IdbOutbox;
+pub use idb_blobs::{cannot_store_blobs, NewBlob, StoredBlob};

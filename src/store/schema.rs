@@ -25,7 +25,7 @@ use crate::core::StoreError;
 
 /// The newest schema level this library writes: the object stores and
 /// built-in indexes it expects.
-pub const SCHEMA_LEVEL: u32 = 3;
+pub const SCHEMA_LEVEL: u32 = 4;
 
 /// From level 3 on, a database's IndexedDB version is `level * LEVEL_STEP +
 /// n`, where `n` counts the changes of the app's declared indexes (each one
@@ -63,6 +63,12 @@ pub const BY_UPDATED: &str = "by_updated";
 pub const BY_PENDING: &str = "by_pending";
 /// Conflicts waiting for the user's choice, keyed by `event_id` (since version 2).
 pub const CONFLICTS: &str = "conflicts";
+/// Files attached to records, keyed by `sha256` (since level 4): the
+/// `Blob` itself (stored by structured clone), written once.
+pub const BLOBS: &str = "blobs";
+/// Each file's upload state and confirmed bytes, keyed by `sha256` (since
+/// level 4): apart from the `Blob`, so a progress write never clones it.
+pub const BLOB_STATES: &str = "blob_states";
 /// Small settings and markers (sync token, client id), keyed by name.
 pub const META: &str = "meta";
 
@@ -285,6 +291,13 @@ fn migrate(
             (BY_PENDING, ["collection", "pending", "record_id"]),
         ] {
             create_index(&records, name, &path)?;
+        }
+    }
+    if from < 4 && to >= 4 {
+        for store in [BLOBS, BLOB_STATES] {
+            db.create_object_store(store)
+                .with_key_path(KeyPath::One("sha256"))
+                .build()?;
         }
     }
     if let Some(declared) = declared.filter(|_| to >= 3) {

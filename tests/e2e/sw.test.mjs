@@ -1,10 +1,11 @@
 // The demo with its service worker: Background Sync drains the outbox with no
 // page open, and the app loads and keeps its data with no network.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import {
   TOKEN, assertAppliedOnce, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges,
-  serverHistory, serverRecord, setFaults, startServer,
+  serverHistory, serverRecord, setFaults, startServer, waitForHeld,
 } from "./harness.mjs";
 
 let server;
@@ -178,4 +179,54 @@ test("another device's change, pulled by the service worker, appears in the open
   await page.locator("#notes").getByRole("button", { name: title, exact: true }).waitFor();
   assert.deepEqual(pagePulls, [], "the page's list followed the worker's pull");
   await page.close();
+});
+
+test("a photo saved offline is uploaded by the service worker, which resumes after being stopped mid-upload", async () => {
+  const page = await openControlledDemo();
+  await browser.context.route("**/v1/**", (route) => route.abort("internetdisconnected"));
+  const size = 3 * 1024 * 1024 + 17;
+  await page.evaluate(async (size) => {
+    const { default: init, Outbox } = await import("/pkg/outbox_sync.js");
+    await init();
+    const outbox = await Outbox.open("outbox-sync-demo");
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 13 + (i >> 12)) & 0xff;
+    await outbox.put("notes", "sw-photo", { title: "Photo by the worker", photo: new File([bytes], "p.jpg", { type: "image/jpeg" }) });
+    outbox.close();
+  }, size);
+  await page.getByText(/1 change pending/).waitFor();
+  await page.close();
+  await browser.context.unroute("**/v1/**");
+  // The first chunk is stored; its answer is held while the worker is stopped.
+  await setFaults(server, { hold_next: 1 });
+
+  const blank = await browser.context.newPage();
+  const cdp = await browser.context.newCDPSession(blank);
+  const registrations = new Map();
+  cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: list }) => {
+    for (const r of list) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send("ServiceWorker.enable");
+  const registrationId = await eventually(() => registrations.get(`${server.url}/`));
+  await dispatchSync(cdp, registrationId);
+  const { total } = await waitForHeld(server, 1);
+  await cdp.send("ServiceWorker.stopAllWorkers");
+  await setFaults(server, {});
+  assert.equal(await serverRecord(server, "notes", "sw-photo"), null, "the note waits for its photo");
+
+  await eventually(async () => {
+    if (await serverRecord(server, "notes", "sw-photo")) return true;
+    await dispatchSync(cdp, registrationId).catch(() => {});
+    return false;
+  }, 30_000);
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 13 + (i >> 12)) & 0xff;
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const record = await serverRecord(server, "notes", "sw-photo");
+  assert.deepEqual(record.data.photo, { $blob: { sha256, size, type: "image/jpeg" } });
+  const file = await fetch(`${server.url}/v1/blobs/${sha256}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.ok(Buffer.from(await file.arrayBuffer()).equals(bytes), "the photo arrived byte for byte");
+  assert.ok(total >= 1);
+  await assertAppliedOnce(server, "notes", { "sw-photo": 1 });
+  await blank.close();
 });

@@ -211,3 +211,33 @@ async fn changing_the_declared_indexes_upgrades_and_keeps_every_pending_change()
     assert_eq!(worker.declared_indexes().len(), 2, "kept as they are");
     assert_eq!(worker.unsent(10).await.unwrap().len(), 3);
 }
+
+#[wasm_bindgen_test]
+async fn a_level_three_database_gains_the_blobs_store_and_keeps_its_changes_and_indexes() {
+    let name = db_name();
+    {
+        let db = schema::open_at_version(&name, schema::first_version(3), true)
+            .await
+            .unwrap();
+        let names: Vec<String> = db.object_store_names().collect();
+        assert!(!names.iter().any(|n| n == schema::BLOBS), "{names:?}");
+        db.close();
+    }
+    let declared = indexes(&[&["title"]]);
+    let outbox =
+        IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(declared.clone()))
+            .await
+            .unwrap();
+    outbox.enqueue(put("a", "kept"), 1).await.unwrap();
+    assert_eq!(schema::level_of(outbox.version()), 4);
+    assert_eq!(outbox.declared_indexes(), declared);
+    assert!(outbox.blob(&"ab".repeat(32)).await.unwrap().is_none());
+    outbox.close();
+    // Opened again with the same declaration: no further upgrade.
+    let again = IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(declared))
+        .await
+        .unwrap();
+    assert_eq!(again.version(), schema::first_version(4));
+    assert_eq!(title(&again, "a").await, Some(Value::from("kept")));
+    again.close();
+}

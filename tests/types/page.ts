@@ -2,6 +2,7 @@
 // checks it against the generated declarations (npm test runs it).
 import init, {
   Outbox,
+  BlobRef,
   type Change,
   type ConflictInfo,
   type LocalRecord,
@@ -43,6 +44,14 @@ export async function usesEverything(userId: string, token: string): Promise<voi
   stopWatching();
   void firstRecord;
   const title: string | undefined = typeof record?.fields?.title === "string" ? record.fields.title : undefined;
+  await outbox.put("notes", "n5", { title: "Pump 7", photo: new Blob(["jpeg bytes"], { type: "image/jpeg" }) });
+  const photo = (await outbox.get("notes", "n5"))?.fields?.photo;
+  if (photo instanceof BlobRef) {
+    const file: Blob = await photo.blob();
+    const shown: string = `${photo.type} ${photo.size} ${photo.sha256} ${photo.state}`;
+    await outbox.put("notes", "n5", { title: "Pump 7 fixed", photo });
+    void file, shown;
+  }
   const state: "queued" | "syncing" | "synced" | "failed" | "conflict" | undefined = record?.state;
 
   const status: Status = await outbox.status();

@@ -10,6 +10,7 @@
 //! (wasm-bindgen-test's concurrency is 1), which fault injection needs: its
 //! settings are global.
 
+mod blobs;
 mod engine;
 mod faults;
 mod pull;
