@@ -167,27 +167,27 @@ impl IdbOutbox {
             Durability::Strict => TransactionDurability::Strict,
             Durability::Relaxed => TransactionDurability::Relaxed,
         };
-        self.page.check_open()?;
-        self.write_transactions
-            .set(self.write_transactions.get() + 1);
-        let options = TransactionOptions::new().with_durability(durability);
-        let tx = self
-            .db
-            .transaction(stores)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(options)
-            .build()?;
-        self.page.track(tx.as_sys().as_ref());
-        Ok(tx)
+        self.write_with(stores, durability)
     }
 
     /// A read-write transaction with relaxed durability, whatever the
     /// configuration: for what the server can tell again (a file's upload
     /// offset), where a flush per write would slow the upload down.
     pub(super) fn write_relaxed(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
+        self.write_with(stores, TransactionDurability::Relaxed)
+    }
+
+    /// A read-write transaction with `durability`, counted, and tracked for
+    /// the back-forward cache (refused while the page is in it).
+    fn write_with(
+        &self,
+        stores: &[&str],
+        durability: TransactionDurability,
+    ) -> Result<Transaction<'_>, StoreError> {
+        self.page.check_open()?;
         self.write_transactions
             .set(self.write_transactions.get() + 1);
-        let options = TransactionOptions::new().with_durability(TransactionDurability::Relaxed);
+        let options = TransactionOptions::new().with_durability(durability);
         let tx = self
             .db
             .transaction(stores)
