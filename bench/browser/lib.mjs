@@ -64,7 +64,11 @@ export async function deleteDatabase(name) {
   await request(indexedDB.deleteDatabase(name));
 }
 
-/** Opens (creating) a database laid out like the outbox: outbox (seq, three indexes), records, meta. */
+/**
+ * Opens (creating) a database laid out like the outbox: outbox (seq, three
+ * indexes), records (with the two indexes ours keeps since schema level 3 for
+ * queries: by last change and by unsent changes), meta.
+ */
 export function openRaw(name) {
   const open = indexedDB.open(name, 1);
   open.onupgradeneeded = () => {
@@ -73,7 +77,9 @@ export function openRaw(name) {
     outbox.createIndex("by_event_id", "event_id", { unique: true });
     outbox.createIndex("by_state", "state");
     outbox.createIndex("by_record", ["collection", "record_id"]);
-    db.createObjectStore("records", { keyPath: ["collection", "record_id"] });
+    const records = db.createObjectStore("records", { keyPath: ["collection", "record_id"] });
+    records.createIndex("by_updated", ["collection", "updated_at_ms", "record_id"]);
+    records.createIndex("by_pending", ["collection", "pending", "record_id"]);
     db.createObjectStore("meta");
   };
   return request(open);
@@ -337,7 +343,8 @@ export async function pullApply({ how, n, durability, serverUrl, token, pageSize
       put = async (changes, nextToken) => {
         const tx = writeTx(db, ["records", "meta"], durability);
         const records = tx.objectStore("records");
-        for (const c of changes) records.put({ collection: c.collection, record_id: c.record_id, fields: c.data, version: c.version, pending: 0, updated_at_ms: 0 });
+        const at = Date.now();
+        for (const c of changes) records.put({ collection: c.collection, record_id: c.record_id, fields: c.data, version: c.version, pending: 0, updated_at_ms: at });
         tx.objectStore("meta").put(nextToken, "sync_token");
         tx.commit?.();
         await done(tx);
@@ -345,11 +352,13 @@ export async function pullApply({ how, n, durability, serverUrl, token, pageSize
       close = () => db.close();
     } else {
       const db = new Dexie(name, { chromeTransactionDurability: durability });
-      db.version(1).stores({ records: "[collection+record_id]", meta: "" });
+      // The same two indexes as ours and raw JS (see openRaw).
+      db.version(1).stores({ records: "[collection+record_id], [collection+updated_at_ms+record_id], [collection+pending+record_id]", meta: "" });
       await db.open();
       put = (changes, nextToken) =>
         db.transaction("rw", db.records, db.meta, async () => {
-          await db.records.bulkPut(changes.map((c) => ({ collection: c.collection, record_id: c.record_id, fields: c.data, version: c.version, pending: 0, updated_at_ms: 0 })));
+          const at = Date.now();
+          await db.records.bulkPut(changes.map((c) => ({ collection: c.collection, record_id: c.record_id, fields: c.data, version: c.version, pending: 0, updated_at_ms: at })));
           await db.meta.put(nextToken, "sync_token");
         });
       close = () => db.close();

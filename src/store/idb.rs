@@ -22,8 +22,7 @@ use uuid::Uuid;
 use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
-use super::idb_write::execute;
-use super::pipeline;
+use super::idb_write::{execute, store};
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
@@ -211,7 +210,7 @@ impl IdbOutbox {
                 .await?
                 .ok_or_else(|| not_found(event_id))?;
             change(&mut event)?;
-            ops::put_event(&outbox, &event).await?;
+            ops::put_event(&outbox, &event)?;
             event
         };
         commit(tx).await?;
@@ -249,8 +248,7 @@ impl IdbOutbox {
                     touched.push(key);
                 }
             }
-            let stored =
-                pipeline::all(touched.iter().map(|key| ops::get_record(&records, key))).await?;
+            let stored = ops::get_records(records.as_sys(), &touched).await?;
             let mut views: HashMap<RecordKey, Option<LocalRecord>> =
                 touched.into_iter().zip(stored).collect();
             let mut events = Vec::with_capacity(items.len());
@@ -274,27 +272,11 @@ impl IdbOutbox {
             }
             // The events and the records' new views go out together: a
             // put() waits for one round trip after its read, not two.
-            let mut adds = Vec::with_capacity(events.len());
-            for mut event in events {
-                // Left out of the stored value so the key generator fills it.
-                event.seq = None;
-                let request = outbox.add(&event).with_key_type::<u64>().serde()?;
-                adds.push((event, request));
+            let adds = ops::send_adds(outbox.as_sys(), &mut events)?;
+            for record in views.values().flatten() {
+                ops::put_record(&records, record)?;
             }
-            let puts = views
-                .values()
-                .flatten()
-                .map(|record| records.put(record).serde())
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut saved = Vec::with_capacity(adds.len());
-            for (mut event, request) in adds {
-                event.seq = Some(request.await.map_err(|e| ops::add_error(e, &event))?);
-                saved.push(event);
-            }
-            for request in puts {
-                request.await?;
-            }
-            saved
+            ops::added(&adds, events).await?
         };
         commit(tx).await?;
         Ok(saved)
@@ -475,7 +457,7 @@ impl OutboxStore for IdbOutbox {
                 event.start_sync(now_ms + self.config.lease_ms)?;
                 writes.put_event(event.clone());
             }
-            execute(&tx, &writes).await?;
+            execute(&tx, &writes)?;
             batch
         };
         commit(tx).await?;
@@ -505,7 +487,7 @@ impl OutboxStore for IdbOutbox {
         let recovered = {
             let syncing = ops::in_state(&tx.object_store(OUTBOX)?, EventState::Syncing).await?;
             let writes = expired(&syncing);
-            execute(&tx, &writes).await?;
+            execute(&tx, &writes)?;
             writes.len() as u32
         };
         commit(tx).await?;
@@ -555,14 +537,13 @@ impl OutboxStore for IdbOutbox {
         }
         let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         let settlement = {
-            let outbox = tx.object_store(OUTBOX)?;
-            let records = tx.object_store(RECORDS)?;
-            let ids = event_ids(&steps);
-            let events = pipeline::all(ids.iter().map(|id| ops::find_event(&outbox, *id))).await?;
+            let outbox = store(&tx, OUTBOX)?;
+            let records = store(&tx, RECORDS)?;
+            let events = ops::find_events(&outbox, &event_ids(&steps)).await?;
             let keys = records_to_read(&steps, &events);
             let (current, unsent) = join(
-                pipeline::all(keys.iter().map(|key| ops::get_record(&records, key))),
-                pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))),
+                ops::get_records(&records, &keys),
+                ops::unsent_of_each(&outbox, &keys),
             )
             .await;
             let reads = keys
@@ -577,7 +558,7 @@ impl OutboxStore for IdbOutbox {
                 .collect();
             let keep = self.config.keeps_synced();
             let settlement = plan_settlement(steps, events, reads, keep, now_ms);
-            execute(&tx, &settlement.writes).await?;
+            execute(&tx, &settlement.writes)?;
             settlement
         };
         commit(tx).await?;
@@ -621,7 +602,7 @@ impl OutboxStore for IdbOutbox {
             for seq in waiting {
                 if let Some(mut event) = ops::event_at(&outbox, seq).await? {
                     event.retry_now()?;
-                    ops::put_event(&outbox, &event).await?;
+                    ops::put_event(&outbox, &event)?;
                     changed += 1;
                 }
             }
@@ -641,7 +622,7 @@ impl OutboxStore for IdbOutbox {
                 .ok_or_else(|| not_found(event_id))?;
             check_discardable(&event)?;
             let seq = ops::seq_of(&event)?;
-            ops::delete_event(&outbox, seq).await?;
+            ops::delete_event(&outbox, seq)?;
             // A change discarded while in conflict takes its conflict along.
             if event.state == EventState::Conflict {
                 let conflicts = tx.object_store(CONFLICTS)?;
@@ -649,13 +630,13 @@ impl OutboxStore for IdbOutbox {
             }
             let key = event.record_key();
             if let Some(mut record) = ops::get_record(&records, &key).await? {
-                let unconfirmed: Vec<_> = ops::events_of_record(&outbox, &key)
+                let unconfirmed: Vec<_> = ops::unsent_of(&outbox, &key)
                     .await?
                     .into_iter()
-                    .filter(|e| e.seq != Some(seq) && e.state.is_unsent())
+                    .filter(|e| e.seq != Some(seq))
                     .collect();
                 record.rebuild(&unconfirmed);
-                ops::put_record(&records, &record).await?;
+                ops::put_record(&records, &record)?;
             }
         }
         commit(tx).await
@@ -667,7 +648,7 @@ impl OutboxStore for IdbOutbox {
             let outbox = tx.object_store(OUTBOX)?;
             let old = ops::synced_before(&outbox, before_ms).await?;
             for seq in &old {
-                ops::delete_event(&outbox, *seq).await?;
+                ops::delete_event(&outbox, *seq)?;
             }
             old.len() as u32
         };
@@ -687,10 +668,7 @@ impl OutboxStore for IdbOutbox {
         keys: &[RecordKey],
     ) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
         let tx = self.read(&[OUTBOX])?;
-        let all = {
-            let outbox = tx.object_store(OUTBOX)?;
-            pipeline::all(keys.iter().map(|key| ops::unsent_of(&outbox, key))).await?
-        };
+        let all = { ops::unsent_of_each(&store(&tx, OUTBOX)?, keys).await? };
         commit(tx).await?;
         Ok(all)
     }
@@ -748,16 +726,12 @@ async fn confirm_event(
         .await?
         .ok_or_else(|| not_found(event_id))?;
     event.mark_synced(now_ms)?;
-    ops::put_event(outbox, &event).await?;
+    ops::put_event(outbox, &event)?;
     let key = event.record_key();
     if let Some(mut record) = ops::get_record(records, &key).await? {
-        let unconfirmed: Vec<_> = ops::events_of_record(outbox, &key)
-            .await?
-            .into_iter()
-            .filter(|e| e.state.is_unsent())
-            .collect();
+        let unconfirmed = ops::unsent_of(outbox, &key).await?;
         record.confirm(&event, server_version, &unconfirmed);
-        ops::put_record(records, &record).await?;
+        ops::put_record(records, &record)?;
     }
     Ok(event)
 }
@@ -773,7 +747,8 @@ async fn confirm_events(
     confirmed: &[(Uuid, Option<u64>)],
     now_ms: u64,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let found = pipeline::all(confirmed.iter().map(|(id, _)| ops::find_event(outbox, *id))).await?;
+    let ids: Vec<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
+    let found = ops::find_events(outbox.as_sys(), &ids).await?;
     let mut completed = Vec::with_capacity(confirmed.len());
     for ((event_id, server_version), event) in confirmed.iter().zip(found) {
         let mut event = event.ok_or_else(|| not_found(*event_id))?;
@@ -794,15 +769,12 @@ async fn confirm_events(
         }
         return Ok(done);
     }
-    pipeline::all(
-        completed
-            .iter()
-            .map(|(event, _)| ops::put_event(outbox, event)),
-    )
-    .await?;
+    for (event, _) in &completed {
+        ops::put_event(outbox, event)?;
+    }
     let (current, unsent) = join(
-        pipeline::all(keys.iter().map(|key| ops::get_record(records, key))),
-        pipeline::all(keys.iter().map(|key| ops::unsent_of(outbox, key))),
+        ops::get_records(records.as_sys(), &keys),
+        ops::unsent_of_each(outbox.as_sys(), &keys),
     )
     .await;
     let mut confirmed_records = Vec::new();
@@ -812,11 +784,8 @@ async fn confirm_events(
             confirmed_records.push(record);
         }
     }
-    pipeline::all(
-        confirmed_records
-            .iter()
-            .map(|record| ops::put_record(records, record)),
-    )
-    .await?;
+    for record in &confirmed_records {
+        ops::put_record(records, record)?;
+    }
     Ok(completed.into_iter().map(|(event, _)| event).collect())
 }

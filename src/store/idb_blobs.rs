@@ -336,7 +336,7 @@ impl IdbOutbox {
                     .any(|file| file.sha256 == sha256);
                 if refers && event.state == EventState::Queued {
                     event.fail_waiting(reason)?;
-                    ops::put_event(&outbox, &event).await?;
+                    ops::put_event(&outbox, &event)?;
                     failed += 1;
                 }
             }

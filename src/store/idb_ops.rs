@@ -4,15 +4,17 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
-use indexed_db_futures::error::{DomException, Error};
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::Transaction;
 use indexed_db_futures::KeyRange;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbObjectStore, IdbRequest};
 
 use super::error::{from_dom_name, from_idb};
+use super::idb_write::refused;
+use super::requests::{failed_at, from_js, results, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
 use crate::core::{
     BatchSelector, Clock, EventState, LocalRecord, OutboxEvent, RecordKey, StoreError,
@@ -34,44 +36,70 @@ pub(super) async fn commit(tx: Transaction<'_>) -> Result<(), StoreError> {
 /// Adds a new event; the store assigns its `seq` (the send order).
 pub(super) async fn add_event(
     outbox: &ObjectStore<'_>,
-    mut event: OutboxEvent,
+    event: OutboxEvent,
 ) -> Result<OutboxEvent, StoreError> {
-    // Left out of the stored value so the auto-increment key generator fills it.
-    event.seq = None;
-    match outbox.add(&event).with_key_type::<u64>().serde()?.await {
-        Ok(seq) => {
-            event.seq = Some(seq);
-            Ok(event)
-        }
-        Err(error) => Err(add_error(error, &event)),
-    }
+    let mut events = vec![event];
+    let sent = send_adds(outbox.as_sys(), &mut events)?;
+    let mut added = added(&sent, events).await?;
+    Ok(added.remove(0))
 }
 
-/// Why adding `event` failed: the only constraint on the outbox is the
-/// unique `by_event_id` index, so a constraint error is a reused id.
-pub(super) fn add_error(error: Error, event: &OutboxEvent) -> StoreError {
-    match error {
-        Error::DomException(DomException::ConstraintError(_)) => {
-            StoreError::DuplicateEvent(event.event_id.to_string())
-        }
-        other => other.into(),
-    }
+/// Sends the adding of `events`, which are left without a `seq` for the
+/// store's key generator to fill; [`added`] waits for the answers.
+pub(super) fn send_adds(
+    outbox: &IdbObjectStore,
+    events: &mut [OutboxEvent],
+) -> Result<Vec<IdbRequest>, StoreError> {
+    events
+        .iter_mut()
+        .map(|event| {
+            event.seq = None;
+            outbox.add(&to_js(event)?).map_err(refused)
+        })
+        .collect()
 }
 
-/// Replaces a stored event (found by its `seq`).
-pub(super) async fn put_event(
-    outbox: &ObjectStore<'_>,
-    event: &OutboxEvent,
-) -> Result<(), StoreError> {
+/// The events of [`send_adds`] with the `seq` each was given, once every
+/// add is answered.
+pub(super) async fn added(
+    requests: &[IdbRequest],
+    mut events: Vec<OutboxEvent>,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let seqs = results(requests).await.map_err(|error| {
+        // The only constraint on the outbox is the unique `by_event_id`
+        // index, so a constraint error is a reused id.
+        match (&error, failed_at(requests)) {
+            (StoreError::Backend { name, .. }, Some(index)) if name == "ConstraintError" => {
+                StoreError::DuplicateEvent(events[index].event_id.to_string())
+            }
+            _ => error,
+        }
+    })?;
+    for (event, seq) in events.iter_mut().zip(seqs) {
+        let seq = seq
+            .as_f64()
+            .ok_or_else(|| StoreError::Corrupt("an event was stored without a seq".into()))?;
+        event.seq = Some(seq as u64);
+    }
+    Ok(events)
+}
+
+/// Replaces a stored event (found by its `seq`). Sent, not awaited: the
+/// commit reports a failure (see [`requests`](super::requests)).
+pub(super) fn put_event(outbox: &ObjectStore<'_>, event: &OutboxEvent) -> Result<(), StoreError> {
     seq_of(event)?;
-    outbox.put(event).serde()?.await?;
+    outbox.as_sys().put(&to_js(event)?).map_err(refused)?;
     Ok(())
 }
 
-/// Deletes the event stored under `seq`.
-pub(super) async fn delete_event(outbox: &ObjectStore<'_>, seq: u64) -> Result<(), StoreError> {
+/// Deletes the event stored under `seq`. Sent, not awaited, as
+/// [`put_event`].
+pub(super) fn delete_event(outbox: &ObjectStore<'_>, seq: u64) -> Result<(), StoreError> {
     // Keys are JavaScript numbers: a `u64` would become a BigInt, which is no key.
-    outbox.delete(seq as f64).await?;
+    outbox
+        .as_sys()
+        .delete(&JsValue::from_f64(seq as f64))
+        .map_err(refused)?;
     Ok(())
 }
 
@@ -87,11 +115,8 @@ pub(super) async fn find_event(
     outbox: &ObjectStore<'_>,
     event_id: uuid::Uuid,
 ) -> Result<Option<OutboxEvent>, StoreError> {
-    let by_event_id = outbox.index(BY_EVENT_ID)?;
-    Ok(by_event_id
-        .get::<OutboxEvent, _, _>(event_id.to_string())
-        .serde()?
-        .await?)
+    let mut found = find_events(outbox.as_sys(), &[event_id]).await?;
+    Ok(found.pop().flatten())
 }
 
 /// Every event in `state`, in send order.
@@ -142,28 +167,13 @@ pub(super) async fn synced_before(
     Ok(old)
 }
 
-/// A record's events, in send order, through the `by_record` index.
-pub(super) async fn events_of_record(
-    outbox: &ObjectStore<'_>,
-    key: &RecordKey,
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    let by_record = outbox.index(BY_RECORD)?;
-    let found = by_record
-        .get_all::<OutboxEvent>()
-        .with_query(record_key(key))
-        .serde()?
-        .await?;
-    Ok(found.collect::<Result<_, _>>()?)
-}
-
 /// A record's unconfirmed events, in send order.
 pub(super) async fn unsent_of(
     outbox: &ObjectStore<'_>,
     key: &RecordKey,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let mut events = events_of_record(outbox, key).await?;
-    events.retain(|e| e.state.is_unsent());
-    Ok(events)
+    let mut found = unsent_of_each(outbox.as_sys(), std::slice::from_ref(key)).await?;
+    Ok(found.pop().unwrap_or_default())
 }
 
 /// Walks the outbox in send order from `from_seq` and picks the next batch,
@@ -289,20 +299,13 @@ pub(super) async fn earliest_queued_deadline(
     Ok(earliest)
 }
 
-/// The key of a record in the records store: `[collection, record_id]`.
-fn record_key(key: &RecordKey) -> [&str; 2] {
-    [key.collection.as_str(), key.record_id.as_str()]
-}
-
 /// The record stored under `key`.
 pub(super) async fn get_record(
     records: &ObjectStore<'_>,
     key: &RecordKey,
 ) -> Result<Option<LocalRecord>, StoreError> {
-    Ok(records
-        .get::<LocalRecord, _, _>(record_key(key))
-        .serde()?
-        .await?)
+    let mut found = get_records(records.as_sys(), std::slice::from_ref(key)).await?;
+    Ok(found.pop().flatten())
 }
 
 /// The ends of a collection's key range in the records store.
@@ -335,11 +338,81 @@ pub(super) async fn records_of(
     Ok(found.collect::<Result<_, _>>()?)
 }
 
-/// Saves a record under its `[collection, record_id]`.
-pub(super) async fn put_record(
+/// Saves a record under its `[collection, record_id]`. Sent, not
+/// awaited, as [`put_event`].
+pub(super) fn put_record(
     records: &ObjectStore<'_>,
     record: &LocalRecord,
 ) -> Result<(), StoreError> {
-    records.put(record).serde()?.await?;
+    records.as_sys().put(&to_js(record)?).map_err(refused)?;
     Ok(())
+}
+
+/// The records stored under `keys`, read together (see
+/// [`requests`](super::requests): one listener for the lot).
+pub(super) async fn get_records(
+    records: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+    let sent = keys
+        .iter()
+        .map(|key| records.get(&record_key_js(key)).map_err(refused))
+        .collect::<Result<Vec<_>, _>>()?;
+    results(&sent)
+        .await?
+        .into_iter()
+        .map(from_js::<LocalRecord>)
+        .collect()
+}
+
+/// Each key's unconfirmed events, in send order, read together through
+/// the `by_record` index.
+pub(super) async fn unsent_of_each(
+    outbox: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
+    let by_record = outbox.index(BY_RECORD).map_err(refused)?;
+    let sent = keys
+        .iter()
+        .map(|key| {
+            by_record
+                .get_all_with_key(&record_key_js(key))
+                .map_err(refused)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    results(&sent)
+        .await?
+        .into_iter()
+        .map(|found| {
+            let mut events = from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default();
+            events.retain(|e| e.state.is_unsent());
+            Ok(events)
+        })
+        .collect()
+}
+
+/// The events with these ids (`None` for one that is gone), read together
+/// through the unique `by_event_id` index.
+pub(super) async fn find_events(
+    outbox: &IdbObjectStore,
+    event_ids: &[uuid::Uuid],
+) -> Result<Vec<Option<OutboxEvent>>, StoreError> {
+    let by_event_id = outbox.index(BY_EVENT_ID).map_err(refused)?;
+    let sent = event_ids
+        .iter()
+        .map(|id| by_event_id.get(&id.to_string().into()).map_err(refused))
+        .collect::<Result<Vec<_>, _>>()?;
+    results(&sent)
+        .await?
+        .into_iter()
+        .map(from_js::<OutboxEvent>)
+        .collect()
+}
+
+/// A record's key as IndexedDB takes it: `[collection, record_id]`.
+fn record_key_js(key: &RecordKey) -> js_sys::Array {
+    js_sys::Array::of2(
+        &key.collection.as_str().into(),
+        &key.record_id.as_str().into(),
+    )
 }

@@ -8,8 +8,8 @@ use outbox_sync_protocol::Record;
 use uuid::Uuid;
 
 use super::idb_ops::{self as ops, commit};
-use super::idb_write::execute;
-use super::pipeline;
+use super::idb_write::{execute, refused, store};
+use super::requests::results;
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
@@ -35,39 +35,36 @@ impl SyncStore for IdbOutbox {
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
         let tx = self.write(&[OUTBOX, RECORDS, META])?;
         let changed = {
-            let outbox = tx.object_store(OUTBOX)?;
-            let records = tx.object_store(RECORDS)?;
+            let outbox = store(&tx, OUTBOX)?;
+            let records = store(&tx, RECORDS)?;
             let page = last_change_of_each_record(changes);
             let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
             // Two counts first: with no event in the outbox (synced ones
             // leave it) no record has unsent changes, and with no record
             // stored (a first sync) there is none to read, so a page's reads
             // per record are skipped. Every read of a kind goes out at once.
-            let (events, stored) = (outbox.count().primitive()?, records.count().primitive()?);
-            let (events, stored) = (events.await?, stored.await?);
+            let counts = [outbox.count(), records.count()]
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(refused)?;
+            let counts = results(&counts).await?;
+            let (events, stored) = (counts[0].as_f64(), counts[1].as_f64());
             let n = keys.len();
             let unsent = match events {
-                0 => Either::Left(ready(Ok(vec![Vec::new(); n]))),
-                _ => Either::Right(pipeline::all(
-                    keys.iter().map(|key| ops::unsent_of(&outbox, key)),
-                )),
+                Some(0.0) => Either::Left(ready(Ok(vec![Vec::new(); n]))),
+                _ => Either::Right(ops::unsent_of_each(&outbox, &keys)),
             };
             let current = match stored {
-                0 => Either::Left(ready(Ok(vec![None; n]))),
-                _ => Either::Right(pipeline::all(
-                    keys.iter().map(|key| ops::get_record(&records, key)),
-                )),
+                Some(0.0) => Either::Left(ready(Ok(vec![None; n]))),
+                _ => Either::Right(ops::get_records(&records, &keys)),
             };
             let (unsent, current) = join(unsent, current).await;
             let writes = plan_page(&page, current?, unsent?);
-            execute(&tx, &writes).await?;
-            let changed = writes.records.len() as u32;
-            let meta = tx.object_store(META)?;
-            meta.put(next_token.to_owned())
-                .with_key(SYNC_TOKEN.to_owned())
-                .serde()?
-                .await?;
-            changed
+            execute(&tx, &writes)?;
+            store(&tx, META)?
+                .put_with_key(&next_token.into(), &SYNC_TOKEN.into())
+                .map_err(refused)?;
+            writes.records.len() as u32
         };
         commit(tx).await?;
         Ok(changed)
@@ -155,7 +152,7 @@ impl SyncStore for IdbOutbox {
             let record = ops::get_record(&tx.object_store(RECORDS)?, &event.record_key()).await?;
             let conflict =
                 prepare_conflict(&mut event, record.as_ref(), theirs, fields, reason, now_ms)?;
-            ops::put_event(&outbox, &event).await?;
+            ops::put_event(&outbox, &event)?;
             tx.object_store(CONFLICTS)?.put(&conflict).serde()?.await?;
             conflict
         };
@@ -206,10 +203,10 @@ impl SyncStore for IdbOutbox {
                 now_ms,
             )?;
             for seq in &write.removed {
-                ops::delete_event(&outbox, *seq).await?;
+                ops::delete_event(&outbox, *seq)?;
             }
             conflicts.delete(event_id.to_string()).await?;
-            ops::put_record(&tx.object_store(RECORDS)?, &write.record).await?;
+            ops::put_record(&tx.object_store(RECORDS)?, &write.record)?;
             match write.event {
                 Some(event) => Some(ops::add_event(&outbox, event).await?),
                 None => None,

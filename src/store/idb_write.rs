@@ -1,25 +1,30 @@
 //! Runs a core [`WriteSet`] inside an open IndexedDB transaction.
 //!
-//! `indexed_db_futures` sends a request when it is built, so every put and
-//! delete of the set is issued first and the answers are awaited after:
-//! the whole set is in flight at once, and IndexedDB runs it in order.
+//! Every put and delete of the set is sent at once and none is listened to:
+//! IndexedDB runs them in order, and the first that fails aborts the
+//! transaction, which the caller's [`commit`](super::idb_ops::commit)
+//! reports with the cause (see [`requests`](super::requests)). A value the
+//! browser refuses outright (one that cannot be cloned, a bad key) fails
+//! here, before anything is committed.
 
-use indexed_db_futures::future::VoidRequest;
-use indexed_db_futures::prelude::*;
+use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::transaction::Transaction;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::IdbObjectStore;
 
+use super::error::from_dom_name;
+use super::requests::to_js;
 use super::schema::{CONFLICTS, OUTBOX, RECORDS};
 use crate::core::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use crate::core::StoreError;
 
-/// Issues every write of `writes` on `tx`, then waits for all of them.
-/// The caller commits.
-pub(super) async fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), StoreError> {
-    let mut sent: Vec<VoidRequest> = Vec::with_capacity(writes.len());
+/// Sends every write of `writes` on `tx`. The caller commits, which is
+/// where a write that failed is reported.
+pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), StoreError> {
     if !writes.events.is_empty() {
-        let outbox = tx.object_store(OUTBOX)?;
+        let outbox = store(tx, OUTBOX)?;
         for write in &writes.events {
-            sent.push(match write {
+            match write {
                 EventWrite::Put(event) => {
                     if event.seq.is_none() {
                         return Err(StoreError::Corrupt(format!(
@@ -27,37 +32,61 @@ pub(super) async fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(
                             event.event_id
                         )));
                     }
-                    outbox.put(event).serde()?
+                    outbox.put(&to_js(event)?).map_err(refused)?;
                 }
                 // Keys are JavaScript numbers: a `u64` would become a BigInt, which is no key.
-                EventWrite::Delete(seq) => outbox.delete(*seq as f64).primitive()?,
-            });
+                EventWrite::Delete(seq) => {
+                    outbox
+                        .delete(&JsValue::from_f64(*seq as f64))
+                        .map_err(refused)?;
+                }
+            }
         }
     }
     if !writes.records.is_empty() {
-        let records = tx.object_store(RECORDS)?;
+        let records = store(tx, RECORDS)?;
         for write in &writes.records {
-            sent.push(match write {
-                RecordWrite::Put(record) => records.put(record).serde()?,
-                RecordWrite::Delete(key) => records
-                    .delete([key.collection.as_str(), key.record_id.as_str()])
-                    .primitive()?,
-            });
+            match write {
+                RecordWrite::Put(record) => records.put(&to_js(record)?).map_err(refused)?,
+                RecordWrite::Delete(key) => {
+                    let key = js_sys::Array::of2(
+                        &key.collection.as_str().into(),
+                        &key.record_id.as_str().into(),
+                    );
+                    records.delete(&key).map_err(refused)?
+                }
+            };
         }
     }
     if !writes.conflicts.is_empty() {
-        let conflicts = tx.object_store(CONFLICTS)?;
+        let conflicts = store(tx, CONFLICTS)?;
         for write in &writes.conflicts {
-            sent.push(match write {
-                ConflictWrite::Put(conflict) => conflicts.put(conflict).serde()?,
-                ConflictWrite::Delete(event_id) => {
-                    conflicts.delete(event_id.to_string()).primitive()?
+            match write {
+                ConflictWrite::Put(conflict) => {
+                    conflicts.put(&to_js(conflict)?).map_err(refused)?
                 }
-            });
+                ConflictWrite::Delete(event_id) => conflicts
+                    .delete(&event_id.to_string().into())
+                    .map_err(refused)?,
+            };
         }
     }
-    for request in sent {
-        request.await?;
-    }
     Ok(())
+}
+
+/// The object store `name` of `tx`, as the browser's own object.
+pub(super) fn store(tx: &Transaction<'_>, name: &str) -> Result<IdbObjectStore, StoreError> {
+    Ok(tx.object_store(name)?.as_sys().clone())
+}
+
+/// A request the browser refused to send (the value cannot be stored, or
+/// the transaction is over).
+pub(super) fn refused(error: JsValue) -> StoreError {
+    match error.dyn_into::<web_sys::DomException>() {
+        Ok(e) => from_dom_name(&e.name(), &e.message()),
+        Err(other) => StoreError::Backend {
+            name: "Error".into(),
+            message: other.as_string().unwrap_or_default(),
+        },
+    }
 }

@@ -14,6 +14,7 @@ pub mod idb_query;
 mod idb_sync;
 mod idb_write;
 mod pipeline;
+mod requests;
 pub mod schema;
 mod timer;
 
