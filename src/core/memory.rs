@@ -23,7 +23,9 @@ use super::query_key::{compare, Key, KeyRange};
 use super::record::{id_order, LocalRecord};
 use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
-use super::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
+use super::settle::{
+    event_ids, plan_settlement, reads_unsent, records_to_read, RecordRead, Settlement,
+};
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
 use super::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use outbox_sync_protocol::Record;
@@ -339,10 +341,17 @@ impl OutboxStore for MemoryOutbox {
             let events: Vec<_> = event_ids(&steps).into_iter().map(|id| c.find(id)).collect();
             let records = records_to_read(&steps, &events)
                 .into_iter()
-                .map(|key| RecordRead {
-                    record: c.records.get(&key).cloned(),
-                    unsent: c.unconfirmed_of(&key),
-                    key,
+                .map(|key| {
+                    let record = c.records.get(&key).cloned();
+                    let unsent = match reads_unsent(record.as_ref()) {
+                        true => c.unconfirmed_of(&key),
+                        false => Vec::new(),
+                    };
+                    RecordRead {
+                        record,
+                        unsent,
+                        key,
+                    }
                 })
                 .collect();
             let keep = self.config.keeps_synced();

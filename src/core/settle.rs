@@ -59,6 +59,15 @@ pub fn records_to_read(steps: &[Step], events: &[Option<OutboxEvent>]) -> Vec<Re
     keys
 }
 
+/// Whether a settlement must read `record`'s unconfirmed events. A record
+/// whose only unconfirmed change is the one being settled (the common case:
+/// one change per record between syncs) has none left once it is confirmed,
+/// so the read of each record's events through the outbox's index is
+/// skipped for it; its [`RecordRead::unsent`] is empty.
+pub fn reads_unsent(record: Option<&LocalRecord>) -> bool {
+    record.is_some_and(|r| r.pending > 1)
+}
+
 /// Plans the writes of one push's `steps`.
 ///
 /// `events` holds the stored event of each step, `records` what

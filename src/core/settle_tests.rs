@@ -172,3 +172,20 @@ fn a_record_s_later_change_stays_on_top_of_the_confirmed_one() {
     let title = record.local.as_ref().and_then(|l| l.get("title")).cloned();
     assert_eq!(title, Some(Value::from("later")));
 }
+
+#[test]
+fn only_a_record_with_other_unconfirmed_changes_has_its_events_read() {
+    let record = |pending| LocalRecord {
+        collection: "notes".into(),
+        record_id: "n1".into(),
+        base: None,
+        base_version: None,
+        local: None,
+        pending,
+        updated_at_ms: 0,
+    };
+    assert!(!reads_unsent(None));
+    assert!(!reads_unsent(Some(&record(0))));
+    assert!(!reads_unsent(Some(&record(1))));
+    assert!(reads_unsent(Some(&record(2))));
+}

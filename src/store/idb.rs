@@ -28,7 +28,9 @@ use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
 use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
 use crate::core::query_key::KeyRange;
-use crate::core::settle::{event_ids, plan_settlement, records_to_read, RecordRead, Settlement};
+use crate::core::settle::{
+    event_ids, plan_settlement, reads_unsent, records_to_read, RecordRead, Settlement,
+};
 use crate::core::write_set::WriteSet;
 use crate::core::{
     Durability, EventState, NewEvent, OutboxEvent, OutboxStore, RecordKey, StoreConfig, StoreError,
@@ -541,19 +543,30 @@ impl OutboxStore for IdbOutbox {
             let records = store(&tx, RECORDS)?;
             let events = ops::find_events(&outbox, &event_ids(&steps)).await?;
             let keys = records_to_read(&steps, &events);
-            let (current, unsent) = join(
-                ops::get_records(&records, &keys),
-                ops::unsent_of_each(&outbox, &keys),
-            )
-            .await;
+            let current = ops::get_records(&records, &keys).await?;
+            // Most records' only unconfirmed change is the one settled: the
+            // others' events are read, together, only when some need them.
+            let wanted: Vec<RecordKey> = keys
+                .iter()
+                .zip(&current)
+                .filter(|(_, record)| reads_unsent(record.as_ref()))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let mut unsent = match wanted.is_empty() {
+                true => Vec::new(),
+                false => ops::unsent_of_each(&outbox, &wanted).await?,
+            }
+            .into_iter();
             let reads = keys
                 .into_iter()
-                .zip(current?)
-                .zip(unsent?)
-                .map(|((key, record), unsent)| RecordRead {
+                .zip(current)
+                .map(|(key, record)| RecordRead {
+                    unsent: match reads_unsent(record.as_ref()) {
+                        true => unsent.next().unwrap_or_default(),
+                        false => Vec::new(),
+                    },
                     key,
                     record,
-                    unsent,
                 })
                 .collect();
             let keep = self.config.keeps_synced();
