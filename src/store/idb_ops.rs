@@ -4,6 +4,8 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
+use std::collections::HashSet;
+
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
@@ -16,6 +18,7 @@ use super::error::{from_dom_name, from_idb};
 use super::idb_write::refused;
 use super::requests::{failed_at, from_js, results, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
+use crate::core::record::id_order;
 use crate::core::{
     BatchSelector, Clock, EventState, LocalRecord, OutboxEvent, RecordKey, StoreError,
 };
@@ -427,4 +430,52 @@ fn record_key_js(key: &RecordKey) -> js_sys::Array {
         &key.collection.as_str().into(),
         &key.record_id.as_str().into(),
     )
+}
+
+/// The records stored under `keys` (`None` for each the device lacks), as
+/// [`get_records`], reading only the ones that exist when that is cheaper:
+/// one `getAllKeys` over the range the keys span says which are stored,
+/// unless the range holds many others (then every key is read). A pulled
+/// page of records new to the device (a first sync) costs one request
+/// instead of one per record.
+pub(super) async fn get_stored_records(
+    records: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+    let order = |a: &&RecordKey, b: &&RecordKey| {
+        id_order(&a.collection, &b.collection).then_with(|| id_order(&a.record_id, &b.record_id))
+    };
+    let (Some(lowest), Some(highest)) = (keys.iter().min_by(order), keys.iter().max_by(order))
+    else {
+        return Ok(Vec::new());
+    };
+    let range = web_sys::IdbKeyRange::bound(&record_key_js(lowest), &record_key_js(highest))
+        .map_err(refused)?;
+    let limit = (keys.len() * 2) as u32;
+    let request = records
+        .get_all_keys_with_key_and_limit(&range, limit)
+        .map_err(refused)?;
+    let found = results(&[request]).await?.pop().unwrap_or_default();
+    let found: js_sys::Array = found.unchecked_into();
+    if found.length() >= limit {
+        return get_records(records, keys).await;
+    }
+    let stored: HashSet<(String, String)> = found
+        .iter()
+        .filter_map(|key| {
+            let key: js_sys::Array = key.dyn_into().ok()?;
+            Some((key.get(0).as_string()?, key.get(1).as_string()?))
+        })
+        .collect();
+    let is_stored =
+        |key: &RecordKey| stored.contains(&(key.collection.clone(), key.record_id.clone()));
+    let present: Vec<RecordKey> = keys.iter().filter(|k| is_stored(k)).cloned().collect();
+    let mut read = get_records(records, &present).await?.into_iter();
+    Ok(keys
+        .iter()
+        .map(|key| match is_stored(key) {
+            true => read.next().flatten(),
+            false => None,
+        })
+        .collect())
 }

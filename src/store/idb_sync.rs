@@ -56,7 +56,7 @@ impl SyncStore for IdbOutbox {
             };
             let current = match stored {
                 Some(0.0) => Either::Left(ready(Ok(vec![None; n]))),
-                _ => Either::Right(ops::get_records(&records, &keys)),
+                _ => Either::Right(ops::get_stored_records(&records, &keys)),
             };
             let (unsent, current) = join(unsent, current).await;
             let writes = plan_page(&page, current?, unsent?);

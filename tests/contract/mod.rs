@@ -96,6 +96,7 @@ macro_rules! contract_suite {
             // pull.rs
             pulled_pages_write_records_and_the_token_together,
             a_record_named_twice_in_a_page_ends_as_its_last_change,
+            a_page_sees_what_is_stored_among_few_or_many_records,
             settings_are_kept_replaced_and_removed_apart_from_the_token,
             // conflicts.rs
             a_conflict_keeps_both_versions_and_holds_back_only_its_record,

@@ -83,6 +83,62 @@ pub async fn a_record_named_twice_in_a_page_ends_as_its_last_change(fresh: impl 
     assert_eq!((c.base_version, c.pending), (Some(5), 0));
 }
 
+/// Later pages see what the device holds whether their records sit among
+/// few stored ones (IndexedDB then reads only the records it has) or among
+/// many (it reads every record of the page).
+pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    let first: Vec<_> = (0..40)
+        .map(|i| remote(&format!("r{i:02}"), i + 1, Some(fields(&[("title", "v1")]))))
+        .collect();
+    assert_eq!(outbox.apply_pulled(&first, "t1").await.unwrap(), 40);
+    outbox
+        .enqueue(patch("r11", "tag", Value::from("mine")), 0)
+        .await
+        .unwrap();
+    // Among few: the range r10..r11 holds only r10 and r11 (r105 and r106
+    // sort between them and are new).
+    let few = [
+        remote("r10", 60, Some(fields(&[("title", "v2")]))),
+        remote("r105", 61, Some(fields(&[("title", "new")]))),
+        remote(
+            "r11",
+            62,
+            Some(fields(&[("title", "v2"), ("tag", "theirs")])),
+        ),
+        remote("r106", 63, None),
+    ];
+    assert_eq!(outbox.apply_pulled(&few, "t2").await.unwrap(), 4);
+    assert_eq!(title(&outbox, "r10").await, Some(Value::from("v2")));
+    assert_eq!(title(&outbox, "r105").await, Some(Value::from("new")));
+    let r11 = outbox.record(&key("r11")).await.unwrap().unwrap();
+    assert_eq!(
+        (r11.local, r11.base_version, r11.pending),
+        (
+            Some(fields(&[("title", "v2"), ("tag", "mine")])),
+            Some(62),
+            1
+        ),
+        "the pending change stays on top of the pulled version"
+    );
+    // Among many: r00..r39 spans every stored record.
+    let many = [
+        remote("r00", 70, None),
+        remote("r20", 4, Some(fields(&[("title", "older")]))),
+        remote("r2a", 71, Some(fields(&[("title", "new")]))),
+        remote("r39", 72, Some(fields(&[("title", "v2")]))),
+    ];
+    assert_eq!(outbox.apply_pulled(&many, "t3").await.unwrap(), 3);
+    assert_eq!(outbox.record(&key("r00")).await.unwrap(), None);
+    assert_eq!(
+        title(&outbox, "r20").await,
+        Some(Value::from("v1")),
+        "an older version changes nothing"
+    );
+    assert_eq!(title(&outbox, "r2a").await, Some(Value::from("new")));
+    assert_eq!(title(&outbox, "r39").await, Some(Value::from("v2")));
+}
+
 pub async fn settings_are_kept_replaced_and_removed_apart_from_the_token(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     assert_eq!(outbox.setting("endpoint").await.unwrap(), None);
