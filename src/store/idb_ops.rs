@@ -4,7 +4,7 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
@@ -406,16 +406,46 @@ pub(super) async fn unsent_of_each(
         .collect()
 }
 
-/// The events with these ids (`None` for one that is gone), read together
-/// through the unique `by_event_id` index.
+/// The events with these ids (`None` for one that is gone), read through
+/// the unique `by_event_id` index: with one `getAll` over the range the ids
+/// span when it holds few others (ids made here are time-ordered, so a
+/// batch's are close together), otherwise one read per id, all together.
 pub(super) async fn find_events(
     outbox: &IdbObjectStore,
     event_ids: &[uuid::Uuid],
 ) -> Result<Vec<Option<OutboxEvent>>, StoreError> {
     let by_event_id = outbox.index(BY_EVENT_ID).map_err(refused)?;
-    let sent = event_ids
+    // Hyphenated lowercase hex sorts as the index does (ASCII).
+    let ids: Vec<String> = event_ids.iter().map(|id| id.to_string()).collect();
+    if let (Some(lowest), Some(highest)) = (ids.iter().min(), ids.iter().max()) {
+        let range =
+            web_sys::IdbKeyRange::bound(&lowest.into(), &highest.into()).map_err(refused)?;
+        let limit = (ids.len() * 2) as u32;
+        let request = by_event_id
+            .get_all_with_key_and_limit(&range, limit)
+            .map_err(refused)?;
+        let found = results(&[request]).await?.pop().unwrap_or_default();
+        let found: js_sys::Array = found.unchecked_into();
+        if found.length() < limit {
+            let by_id: HashMap<String, JsValue> = found
+                .iter()
+                .filter_map(|event| {
+                    let id = js_sys::Reflect::get(&event, &"event_id".into()).ok()?;
+                    Some((id.as_string()?, event))
+                })
+                .collect();
+            return ids
+                .iter()
+                .map(|id| match by_id.get(id).cloned() {
+                    Some(event) => from_js::<OutboxEvent>(event),
+                    None => Ok(None),
+                })
+                .collect();
+        }
+    }
+    let sent = ids
         .iter()
-        .map(|id| by_event_id.get(&id.to_string().into()).map_err(refused))
+        .map(|id| by_event_id.get(&id.into()).map_err(refused))
         .collect::<Result<Vec<_>, _>>()?;
     results(&sent)
         .await?

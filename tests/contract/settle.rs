@@ -59,6 +59,46 @@ pub async fn settle_writes_every_outcome_of_a_push_at_once(fresh: impl Fresh) {
     assert_eq!(total(&outbox).await, 3);
 }
 
+/// A push's events found among many others (IndexedDB then reads each by
+/// its id) or among few (one read for the range of ids), and one that is
+/// gone, settle alike.
+pub async fn settle_finds_its_events_among_few_or_many_others(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    let records: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    let changes = records.iter().map(|r| put(r, "mine")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let batch = outbox.take_batch(10, 10).await.unwrap();
+    assert_eq!(batch.len(), 10);
+    let synced = |i: usize| Step::Synced {
+        event_id: batch[i].event_id,
+        version: 5,
+        record: remote(&records[i], 5, Some(fields(&[("title", "mine")]))),
+    };
+    // The first and the last: eight others lie between them.
+    let settled = outbox.settle(vec![synced(0), synced(9)], 20).await.unwrap();
+    assert_eq!(settled.synced.len(), 2);
+    // Neighbours, and one already gone.
+    let settled = outbox
+        .settle(vec![synced(4), synced(5), synced(0)], 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        settled.synced.len(),
+        2,
+        "the one already settled is left alone"
+    );
+    for i in [0, 4, 5, 9] {
+        assert_eq!(outbox.event(batch[i].event_id).await.unwrap(), None);
+        let record = outbox
+            .record(&super::key(&records[i]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((record.base_version, record.pending), (Some(5), 0));
+    }
+    assert_eq!(outbox.count(EventState::Syncing).await.unwrap(), 6);
+}
+
 pub async fn settle_leaves_alone_what_another_drainer_finished(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     outbox.enqueue(put("a", "mine"), 0).await.unwrap();
