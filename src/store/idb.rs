@@ -250,7 +250,7 @@ impl IdbOutbox {
                     touched.push(key);
                 }
             }
-            let stored = ops::get_records(records.as_sys(), &touched).await?;
+            let stored = ops::get_stored_records(records.as_sys(), &touched).await?;
             let mut views: HashMap<RecordKey, Option<LocalRecord>> =
                 touched.into_iter().zip(stored).collect();
             let mut events = Vec::with_capacity(items.len());

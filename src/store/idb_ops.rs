@@ -467,11 +467,15 @@ fn record_key_js(key: &RecordKey) -> js_sys::Array {
 /// one `getAllKeys` over the range the keys span says which are stored,
 /// unless the range holds many others (then every key is read). A pulled
 /// page of records new to the device (a first sync) costs one request
-/// instead of one per record.
+/// instead of one per record. A few keys are read directly: the range read
+/// would only add a round trip.
 pub(super) async fn get_stored_records(
     records: &IdbObjectStore,
     keys: &[RecordKey],
 ) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+    if keys.len() < 8 {
+        return get_records(records, keys).await;
+    }
     let order = |a: &&RecordKey, b: &&RecordKey| {
         id_order(&a.collection, &b.collection).then_with(|| id_order(&a.record_id, &b.record_id))
     };

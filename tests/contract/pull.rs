@@ -96,11 +96,10 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
         .enqueue(patch("r11", "tag", Value::from("mine")), 0)
         .await
         .unwrap();
-    // Among few: the range r10..r11 holds only r10 and r11 (r105 and r106
+    // Among few: the range r10..r11 holds only r10 and r11 (r100..r106
     // sort between them and are new).
-    let few = [
+    let mut few = vec![
         remote("r10", 60, Some(fields(&[("title", "v2")]))),
-        remote("r105", 61, Some(fields(&[("title", "new")]))),
         remote(
             "r11",
             62,
@@ -108,7 +107,14 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
         ),
         remote("r106", 63, None),
     ];
-    assert_eq!(outbox.apply_pulled(&few, "t2").await.unwrap(), 4);
+    few.extend((0..6).map(|i| {
+        remote(
+            &format!("r10{i}"),
+            64 + i,
+            Some(fields(&[("title", "new")])),
+        )
+    }));
+    assert_eq!(outbox.apply_pulled(&few, "t2").await.unwrap(), 9);
     assert_eq!(title(&outbox, "r10").await, Some(Value::from("v2")));
     assert_eq!(title(&outbox, "r105").await, Some(Value::from("new")));
     let r11 = outbox.record(&key("r11")).await.unwrap().unwrap();
@@ -122,20 +128,26 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
         "the pending change stays on top of the pulled version"
     );
     // Among many: r00..r39 spans every stored record.
-    let many = [
+    let mut many = vec![
         remote("r00", 70, None),
         remote("r20", 4, Some(fields(&[("title", "older")]))),
-        remote("r2a", 71, Some(fields(&[("title", "new")]))),
         remote("r39", 72, Some(fields(&[("title", "v2")]))),
     ];
-    assert_eq!(outbox.apply_pulled(&many, "t3").await.unwrap(), 3);
+    many.extend((0..6).map(|i| {
+        remote(
+            &format!("r2{i}x"),
+            80 + i,
+            Some(fields(&[("title", "new")])),
+        )
+    }));
+    assert_eq!(outbox.apply_pulled(&many, "t3").await.unwrap(), 8);
     assert_eq!(outbox.record(&key("r00")).await.unwrap(), None);
     assert_eq!(
         title(&outbox, "r20").await,
         Some(Value::from("v1")),
         "an older version changes nothing"
     );
-    assert_eq!(title(&outbox, "r2a").await, Some(Value::from("new")));
+    assert_eq!(title(&outbox, "r25x").await, Some(Value::from("new")));
     assert_eq!(title(&outbox, "r39").await, Some(Value::from("v2")));
 }
 
