@@ -4,7 +4,8 @@
 // service worker carries on and is stopped mid-file, then the page resumes and
 // finishes. The server's log shows no chunk sent twice (apart from at most the
 // one interrupted per file), every file is intact on the server by SHA-256,
-// another device downloads one on demand, and wasm memory stays flat.
+// another device downloads one on demand, and wasm memory stays flat. Then:
+// photos made here leave the device once synced past the cap (fileCacheBytes).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
@@ -233,5 +234,63 @@ test("a 50 MB video and ten 5 MB photos saved offline survive airplane mode and 
   } finally {
     await other.close();
   }
+  await page.close();
+});
+
+test("photos made on this device leave it once synced past the cap: the bytes of files it stores go back to where they started", async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/manifest.webmanifest`);
+  /** The files the outbox's database holds: how many and their bytes (read apart from the library). */
+  const storedFiles = () => page.evaluate(() => new Promise((resolve, reject) => {
+    const request = indexedDB.open("e2e-blobs-cap");
+    request.onsuccess = () => {
+      const all = request.result.transaction("blobs").objectStore("blobs").getAll();
+      all.onsuccess = () => {
+        request.result.close();
+        resolve({ count: all.result.length, bytes: all.result.reduce((sum, f) => sum + f.blob.size, 0) });
+      };
+      all.onerror = () => reject(all.error);
+    };
+    request.onerror = () => reject(request.error);
+  }));
+  const saved = await inPage(page, async ([url, token]) => {
+    // A cap of 1 MiB: no synced 10 MB photo may stay.
+    const outbox = await Outbox.open("e2e-blobs-cap", { fileCacheBytes: 1024 * 1024 });
+    await outbox.connect({ serverUrl: url, token });
+    globalThis.capped = outbox;
+    let seed = 0x2545f491;
+    const hashes = [];
+    for (const n of [0, 1]) {
+      const words = new Uint32Array(10 * 1024 * 1024 / 4);
+      for (let i = 0; i < words.length; i++) {
+        seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+        words[i] = seed >>> 0;
+      }
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", words));
+      hashes.push([...digest].map((b) => b.toString(16).padStart(2, "0")).join(""));
+      await outbox.put("notes", `capped-${n}`, { title: `Photo ${n}`, photo: new File([words], `p${n}.jpg`, { type: "image/jpeg" }) });
+    }
+    return { hashes };
+  }, [server.url, TOKEN]);
+  assert.deepEqual(await storedFiles(), { count: 2, bytes: 20 * MB }, "both photos stored, unsent");
+  const synced = await inPage(page, async () => {
+    const report = await capped.syncNow();
+    const photo = (await capped.get("notes", "capped-0")).fields.photo;
+    return { report, state: photo.state };
+  });
+  assert.equal(synced.report.filesSent, 2);
+  assert.equal(synced.report.synced, 2);
+  assert.equal(synced.state, "synced");
+  assert.deepEqual(await storedFiles(), { count: 0, bytes: 0 }, "synced, past the cap: removed");
+  // Still readable: downloaded again from the server, byte for byte.
+  const back = await inPage(page, async () => {
+    const blob = await (await capped.get("notes", "capped-1")).fields.photo.blob();
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
+    capped.close();
+    return { size: blob.size, sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join("") };
+  });
+  assert.deepEqual(back, { size: 10 * MB, sha256: saved.hashes[1] });
+  // Over the cap by itself, the copy read again does not stay either.
+  assert.deepEqual(await storedFiles(), { count: 0, bytes: 0 });
   await page.close();
 });
