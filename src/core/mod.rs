@@ -11,6 +11,7 @@ pub mod drain;
 pub mod drain_machine;
 pub mod error;
 pub mod event;
+pub mod file_cache;
 pub mod index;
 pub mod memory;
 pub mod metrics;

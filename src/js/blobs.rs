@@ -17,6 +17,8 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use super::error::{js_error, ErrorCode};
 use super::outbox::value_arg;
 use crate::core::blob::{change_files, referenced_files, BlobState, ChangeFiles};
+use crate::core::file_cache::DEFAULT_FILE_CACHE_BYTES;
+use crate::core::{StoreError, SyncStore};
 use crate::store::{IdbOutbox, NewBlob};
 
 /// Deeper than any payload the server takes (32 levels): past it the value
@@ -281,6 +283,11 @@ impl BlobRef {
         let reference = self.reference.clone();
         future_to_promise(async move {
             if let Some(stored) = store.blob(&reference.sha256).await? {
+                // For the least-recently-used eviction; the read stands even
+                // if this write does not.
+                let _ = store
+                    .touch_blob(&reference.sha256, js_sys::Date::now() as u64)
+                    .await;
                 return Ok(stored.blob.into());
             }
             let settings = super::settings::Settings::load(&store).await?;
@@ -306,6 +313,9 @@ impl BlobRef {
                     .keep_downloaded(&reference.sha256, &blob, &body, now_ms)
                     .await?;
             }
+            // The copy is kept; older copies go if the files are over the cap
+            // (the Blob handed back is the downloaded one, whatever goes).
+            let _ = keep_within_cap(&store).await;
             Ok(blob.into())
         })
     }
@@ -371,6 +381,45 @@ fn parse_reference(value: &JsValue) -> Option<Reference> {
         return None;
     }
     serde_wasm_bindgen::from_value(inner).ok()
+}
+
+/// `Outbox.open`'s `fileCacheBytes`, checked: `None` when not given.
+pub(super) fn cache_cap_option(options: &JsValue) -> Result<Option<u64>, JsValue> {
+    if !options.is_object() {
+        return Ok(None);
+    }
+    let cap = Reflect::get(options, &"fileCacheBytes".into()).unwrap_or_default();
+    if cap.is_undefined() {
+        return Ok(None);
+    }
+    match cap.as_f64() {
+        Some(bytes) if bytes.fract() == 0.0 && bytes >= 0.0 => Ok(Some(bytes as u64)),
+        _ => Err(js_error(&super::error::InvalidArgument(
+            "fileCacheBytes must be a whole number of bytes, 0 or more (such as 500000000).".into(),
+        ))),
+    }
+}
+
+/// The meta setting that holds `fileCacheBytes`, saved so the service
+/// worker (which opens the outbox without options) keeps the same cap.
+const FILE_CACHE_SETTING: &str = "file_cache_bytes";
+
+/// Saves the cap on kept files, for every context.
+pub(super) async fn save_cache_cap(store: &IdbOutbox, cap: u64) -> Result<(), StoreError> {
+    store
+        .set_setting(FILE_CACHE_SETTING, Some(&cap.to_string()))
+        .await
+}
+
+/// Removes synced copies of files past the saved cap (or the default),
+/// least recently used first; returns how many went.
+pub(super) async fn keep_within_cap(store: &IdbOutbox) -> Result<u32, StoreError> {
+    let cap = store
+        .setting(FILE_CACHE_SETTING)
+        .await?
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(DEFAULT_FILE_CACHE_BYTES);
+    store.evict_blobs(cap).await
 }
 
 /// The files of each of `events` and how much of them the server has, read

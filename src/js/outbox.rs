@@ -47,6 +47,11 @@ impl Outbox {
     /// use, per collection; a changed declaration rebuilds the indexes on
     /// opening and keeps every pending change. Without it the indexes the
     /// database has stay (as in a service worker).
+    /// `options.fileCacheBytes` caps the bytes of files kept on the device
+    /// (default 256 MiB): past it, copies the server holds are removed,
+    /// least recently used first, and downloaded again when read; a file
+    /// not yet sent is never removed. It is saved, so the service worker
+    /// keeps the same cap.
     ///
     /// ```ts
     /// const outbox = await Outbox.open("my-app:" + userId, {
@@ -61,9 +66,15 @@ impl Outbox {
         let name = string_arg(&name, "name", "the database name, such as \"my-app\"")?;
         let config = store_config_from_options(&options)?;
         let declared = super::query::declared_indexes(&options)?;
+        let cache_cap = super::blobs::cache_cap_option(&options)?;
         let store = IdbOutbox::open_with_indexes(&name, config, declared)
             .await
             .map_err(|e| js_error(&e))?;
+        if let Some(cap) = cache_cap {
+            super::blobs::save_cache_cap(&store, cap)
+                .await
+                .map_err(|e| js_error(&e))?;
+        }
         super::last_opened::remember(&name).await;
         Ok(Outbox {
             store: Rc::new(store),
@@ -396,7 +407,7 @@ fn store_config_from_options(options: &JsValue) -> Result<StoreConfig, JsValue> 
 const MAX_RETENTION_MS: f64 = 30.0 * 24.0 * 3_600_000.0;
 
 /// A value as JSON, for an error message.
-fn shown(value: &JsValue) -> String {
+pub(super) fn shown(value: &JsValue) -> String {
     js_sys::JSON::stringify(value)
         .map(String::from)
         .unwrap_or_else(|_| "that".into())

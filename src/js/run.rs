@@ -74,6 +74,10 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
         // Files first: a change is pushed after the files it refers to
         // (one whose file could not be sent now waits, `blob_missing`).
         let uploads = upload_blobs(&store, &endpoint).await?;
+        if uploads.completed > 0 {
+            // Files now on the server may go if the files are over the cap.
+            let _ = super::blobs::keep_within_cap(&store).await;
+        }
         if endpoint.debug {
             if let Some(stop) = &uploads.stop {
                 let reason = Reason::decode(crate::core::blob::stop_reason(stop));

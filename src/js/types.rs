@@ -189,6 +189,13 @@ export interface OpenOptions {
   /** How long a synced change stays in the outbox (ms, default 0: removed once the server confirmed it). */
   syncedRetentionMs?: number;
   /**
+   * The most bytes of files (Blob fields) kept on this device, default 256 MiB (268435456).
+   * Past it, copies the server holds (downloaded, or sent from here) are removed, least
+   * recently used first; blob() downloads them again. A file not yet sent is never removed.
+   * Saved, so the service worker keeps the same cap.
+   */
+  fileCacheBytes?: number;
+  /**
    * The indexes query() and watch() use, per collection: a field name, or an
    * array of them for a compound index ("$updatedAt" is the last change).
    * A changed declaration rebuilds the indexes when opening; pending changes stay.

@@ -5,8 +5,9 @@
 //! Two stores, both keyed by `sha256` (the same file attached twice is
 //! stored once, as on the server): `blobs` holds `{ sha256, blob, size,
 //! type, createdAt }`, written once; `blob_states` holds `{ sha256, state,
-//! sent }`, written after every chunk. Apart, a progress write never
-//! clones the `Blob` again (which copies its bytes in Chromium).
+//! sent, usedAt? }`, written after every chunk and when a kept copy is
+//! read. Apart, a progress write never clones the `Blob` again (which
+//! copies its bytes in Chromium).
 
 use indexed_db_futures::object_store::ObjectStore;
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use super::idb_ops::{self as ops, commit};
 use super::pipeline;
 use super::schema::{BLOBS, BLOB_STATES, OUTBOX};
 use crate::core::blob::{referenced_files, BlobState, UploadProgress};
+use crate::core::file_cache::{files_to_evict, CachedFile};
 use crate::core::{EventState, StoreError};
 
 /// A file to store with a change: its bytes as a `Blob` and their SHA-256.
@@ -63,6 +65,8 @@ pub struct StoredBlob {
     pub state: BlobState,
     /// Bytes the server confirmed.
     pub sent: u64,
+    /// When it was last read here (`usedAt`), else stored (`createdAt`).
+    pub used_at_ms: u64,
 }
 
 fn field(entry: &JsValue, name: &str) -> JsValue {
@@ -95,6 +99,10 @@ impl StoredBlob {
             media_type,
             state: BlobState::parse(&field(state, "state").as_string().unwrap_or_default()),
             sent: field(state, "sent").as_f64().unwrap_or(0.0) as u64,
+            used_at_ms: field(state, "usedAt")
+                .as_f64()
+                .or_else(|| field(entry, "createdAt").as_f64())
+                .unwrap_or(0.0) as u64,
         })
     }
 
@@ -171,6 +179,7 @@ pub(super) async fn put_new(
                     blob: new.blob.clone(),
                     state: BlobState::Queued,
                     sent: 0,
+                    used_at_ms: now_ms,
                 };
                 puts.push(
                     stores
@@ -301,6 +310,7 @@ impl IdbOutbox {
                     blob: blob.clone(),
                     state: BlobState::Synced,
                     sent: blob.size() as u64,
+                    used_at_ms: now_ms,
                 };
                 let size = entry.size;
                 let file = stores
@@ -316,6 +326,60 @@ impl IdbOutbox {
             }
         }
         commit(tx).await
+    }
+
+    /// Records that the file `sha256` was just read (`usedAt`, for the
+    /// least-recently-used eviction), keeping its state and offset as they
+    /// are in the store; nothing when the file is gone.
+    pub async fn touch_blob(&self, sha256: &str, now_ms: u64) -> Result<(), StoreError> {
+        let tx = self.write_relaxed(&[BLOB_STATES])?;
+        {
+            let states = tx.object_store(BLOB_STATES)?;
+            let found: Option<JsValue> = states.get(sha256).primitive()?.await?;
+            if let Some(entry) = found.filter(|e| e.is_object()) {
+                js_sys::Reflect::set(&entry, &"usedAt".into(), &(now_ms as f64).into())
+                    .map_err(|_| StoreError::Corrupt("a stored file state is malformed".into()))?;
+                states.put(entry).primitive()?.await?;
+            }
+        }
+        commit(tx).await
+    }
+
+    /// Removes synced copies of files, least recently used first, until the
+    /// files kept weigh at most `cap_bytes` (the rule is
+    /// [`files_to_evict`]: a file not yet on the server is never removed);
+    /// returns how many went. Read, then removed in a second transaction:
+    /// a synced file stays synced meanwhile, so nothing unsent can go.
+    pub async fn evict_blobs(&self, cap_bytes: u64) -> Result<u32, StoreError> {
+        let files: Vec<CachedFile> = self
+            .all_blobs()
+            .await?
+            .into_iter()
+            .map(|b| CachedFile {
+                sha256: b.sha256,
+                size: b.size,
+                state: b.state,
+                used_at_ms: b.used_at_ms,
+            })
+            .collect();
+        let evicted = files_to_evict(&files, cap_bytes);
+        if evicted.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.write_relaxed(&[BLOBS, BLOB_STATES])?;
+        {
+            let stores = FileStores::of(&tx)?;
+            let mut deletes = Vec::with_capacity(evicted.len() * 2);
+            for sha256 in &evicted {
+                deletes.push(stores.files.delete(sha256.as_str()).primitive()?);
+                deletes.push(stores.states.delete(sha256.as_str()).primitive()?);
+            }
+            for request in deletes {
+                request.await?;
+            }
+        }
+        commit(tx).await?;
+        Ok(evicted.len() as u32)
     }
 
     /// Marks failed every queued change that refers to the file `sha256`

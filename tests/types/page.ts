@@ -18,7 +18,7 @@ import init, {
 export async function usesEverything(userId: string, token: string): Promise<void> {
   await init();
   const outbox: Outbox = await Outbox.open(`my-app:${userId}`);
-  const relaxed: Outbox = await Outbox.open(`my-app:${userId}:drafts`, { durability: "relaxed", syncedRetentionMs: 60_000 });
+  const relaxed: Outbox = await Outbox.open(`my-app:${userId}:drafts`, { durability: "relaxed", syncedRetentionMs: 60_000, fileCacheBytes: 500_000_000 });
   relaxed.close();
   // @ts-expect-error: durability is "strict" or "relaxed"
   await Outbox.open("x", { durability: "fast" });

@@ -86,14 +86,19 @@ pub async fn put_chunk(
     let answer = tokio::task::spawn_blocking({
         let blobs = state.blobs.clone();
         move || {
-            blobs.append(Chunk {
+            let taken = blobs.append(Chunk {
                 user: &who,
                 sha256: &id,
                 size,
                 offset,
                 bytes: &sent,
                 now_ms: now_ms(),
-            })
+            });
+            // Logged here, with the write: a client gone meanwhile (a
+            // stopped worker, a dropped connection) drops the request's
+            // future, but the chunk is written all the same.
+            log_taken(&taken, &who, &id, offset, length, size);
+            taken
         }
     })
     .await
@@ -110,34 +115,7 @@ pub async fn put_chunk(
         );
     };
     match answer {
-        Ok(Taken {
-            state,
-            written: false,
-        }) => {
-            // Complete before this chunk: nothing was written.
-            tracing::info!(
-                user,
-                sha256,
-                offset,
-                length,
-                size,
-                "blob chunk skipped: already complete"
-            );
-            Ok(status_answer(StatusCode::OK, status(&sha256, state)))
-        }
-        Ok(Taken { state: stored, .. }) => {
-            tracing::info!(
-                user,
-                sha256,
-                offset,
-                length,
-                size,
-                received = stored.offset(),
-                complete = matches!(stored, BlobState::Complete { .. }),
-                "blob chunk"
-            );
-            Ok(status_answer(StatusCode::OK, status(&sha256, stored)))
-        }
+        Ok(Taken { state, .. }) => Ok(status_answer(StatusCode::OK, status(&sha256, state))),
         Err(ChunkError::WrongOffset(held)) => {
             refused("blob_offset_mismatch");
             Err(ApiError::new(
@@ -191,6 +169,40 @@ pub async fn put_chunk(
             .with_upload(status(&sha256, BlobState::Absent)))
         }
         Err(ChunkError::Store(error)) => Err(ApiError::store(error)),
+    }
+}
+
+/// Logs a chunk the store took: `blob chunk` when it was written (one line
+/// per write, with the user, file, offset and length), `blob chunk skipped`
+/// when the file was complete before it.
+fn log_taken(
+    taken: &Result<Taken, ChunkError>,
+    user: &str,
+    sha256: &str,
+    offset: u64,
+    length: u64,
+    size: u64,
+) {
+    match taken {
+        Ok(Taken { written: false, .. }) => tracing::info!(
+            user,
+            sha256,
+            offset,
+            length,
+            size,
+            "blob chunk skipped: already complete"
+        ),
+        Ok(Taken { state, .. }) => tracing::info!(
+            user,
+            sha256,
+            offset,
+            length,
+            size,
+            received = state.offset(),
+            complete = matches!(state, BlobState::Complete { .. }),
+            "blob chunk"
+        ),
+        Err(_) => {}
     }
 }
 

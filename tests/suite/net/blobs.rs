@@ -406,3 +406,186 @@ async fn a_file_that_cannot_be_downloaded_is_a_clear_error() {
     assert!(message.contains("another device"), "{message}");
     outbox.close();
 }
+
+/// Resolves after `ms` milliseconds: two reads a few ms apart have distinct
+/// "last used" times (the clock counts whole milliseconds).
+async fn tick(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout: js_sys::Function = Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .unwrap()
+            .unchecked_into();
+        set_timeout
+            .call2(&JsValue::NULL, &resolve, &JsValue::from(ms))
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Opens the outbox `name` with `fileCacheBytes: cap`, connected.
+async fn connected_with_cap(name: &str, cap: f64) -> Outbox {
+    let options = object(&[("fileCacheBytes", cap.into())]);
+    let outbox = Outbox::open(name.into(), options)
+        .await
+        .expect("the outbox opens");
+    let connection = object(&[("serverUrl", server().into()), ("token", TOKEN.into())]);
+    run(outbox.connect(connection)).await;
+    outbox
+}
+
+/// Which of `hashes` this device holds a copy of.
+async fn held(name: &str, hashes: &[&str]) -> Vec<bool> {
+    let store = IdbOutbox::open(name, StoreConfig::default()).await.unwrap();
+    let owned: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
+    let found = store.blobs_of(&owned).await.unwrap();
+    store.close();
+    found.iter().map(Option::is_some).collect()
+}
+
+/// The photo field of record `id` as read now (a `BlobRef`).
+async fn photo_of(outbox: &Outbox, collection: &str, id: &str) -> JsValue {
+    let record = run(outbox.get(collection.into(), id.into())).await;
+    get(&get(&record, "fields"), "photo")
+}
+
+#[wasm_bindgen_test]
+async fn downloaded_copies_past_the_cap_go_least_recently_used_first_and_a_file_not_yet_sent_stays()
+{
+    let (phone, tablet) = (db_name(), db_name());
+    let collection = collection();
+    let size = MIB;
+    let (mut files, mut hashes) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let bytes = unique_bytes(size);
+        hashes.push(sha256_hex(&bytes).await);
+        files.push(bytes);
+    }
+    let a = connected(&phone).await;
+    for (n, bytes) in files.iter().enumerate() {
+        let fields = object(&[("photo", blob_of(bytes, "image/png").into())]);
+        run(a.put(collection.as_str().into(), format!("c{n}").into(), fields)).await;
+    }
+    assert_eq!(get(&run(a.sync_now()).await, "synced"), JsValue::from(3.0));
+    a.close();
+
+    // Room for three files: the tablet's own photo (not sent yet) and two copies.
+    let b = connected_with_cap(&tablet, (3 * size) as f64).await;
+    run(b.sync_now()).await;
+    let mine = unique_bytes(size);
+    let mine_sha256 = sha256_hex(&mine).await;
+    let fields = object(&[("photo", blob_of(&mine, "image/png").into())]);
+    run(b.put(collection.as_str().into(), "mine".into(), fields)).await;
+    for n in [0, 1] {
+        let blob = blob_of_ref(&photo_of(&b, &collection, &format!("c{n}")).await)
+            .await
+            .expect("downloaded");
+        assert_eq!(bytes_of(&blob).await, files[n]);
+        tick(3).await;
+    }
+    // c0 read again (from this device): c1 is now the least recently used.
+    let again = blob_of_ref(&photo_of(&b, &collection, "c0").await)
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&again).await, files[0]);
+    tick(3).await;
+    let third = blob_of_ref(&photo_of(&b, &collection, "c2").await)
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes_of(&third).await,
+        files[2],
+        "the copy over the cap is handed back whole"
+    );
+    let all = [
+        hashes[0].as_str(),
+        hashes[1].as_str(),
+        hashes[2].as_str(),
+        mine_sha256.as_str(),
+    ];
+    assert_eq!(
+        held(&tablet, &all).await,
+        [true, false, true, true],
+        "c1, least recently used, went; the unsent photo stayed"
+    );
+    // Gone from the device, still readable: downloaded again.
+    let back = blob_of_ref(&photo_of(&b, &collection, "c1").await)
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&back).await, files[1]);
+    assert_eq!(held(&tablet, &all).await, [false, true, true, true]);
+    b.close();
+
+    // The cap is saved: opened without it (as the service worker does), the
+    // outbox keeps it. Cap 0: every copy the server holds goes, the unsent one stays.
+    let c = connected_with_cap(&tablet, 0.0).await;
+    c.close();
+    let d = open(&tablet).await;
+    let blob = blob_of_ref(&photo_of(&d, &collection, "c0").await)
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&blob).await, files[0]);
+    assert_eq!(held(&tablet, &all).await, [false, false, false, true]);
+    let status = run(d.status()).await;
+    assert_eq!(
+        get(&status, "uploadingBytes"),
+        JsValue::from(size as f64),
+        "the unsent photo is still to send"
+    );
+    d.close();
+}
+
+#[wasm_bindgen_test]
+async fn files_made_here_are_removed_once_synced_when_past_the_cap_and_read_back_from_the_server() {
+    let name = db_name();
+    let collection = collection();
+    let size = MIB + 5;
+    let (mut files, mut hashes) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let bytes = unique_bytes(size);
+        hashes.push(sha256_hex(&bytes).await);
+        files.push(bytes);
+    }
+    for bad in [
+        JsValue::from(-1.0),
+        JsValue::from(1.5),
+        JsValue::from("1 GB"),
+    ] {
+        let options = object(&[("fileCacheBytes", bad)]);
+        let error = Outbox::open(name.as_str().into(), options)
+            .await
+            .err()
+            .expect("a cap that is not a whole number of bytes is refused");
+        assert_eq!(get(&error, "code"), JsValue::from("invalid_argument"));
+    }
+    // Room for one and a half files.
+    let outbox = connected_with_cap(&name, (3 * MIB / 2) as f64).await;
+    for (n, bytes) in files.iter().enumerate() {
+        let fields = object(&[("photo", blob_of(bytes, "image/png").into())]);
+        run(outbox.put(collection.as_str().into(), format!("m{n}").into(), fields)).await;
+        tick(3).await;
+    }
+    let all = [hashes[0].as_str(), hashes[1].as_str(), hashes[2].as_str()];
+    // Over the cap while not sent: nothing may go.
+    let store = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.evict_blobs(0).await.unwrap(),
+        0,
+        "files not yet sent stay"
+    );
+    store.close();
+    assert_eq!(held(&name, &all).await, [true, true, true]);
+
+    let report = run(outbox.sync_now()).await;
+    assert_eq!(get(&report, "filesSent"), JsValue::from(3.0));
+    // Back near the baseline: one file's bytes kept (the newest), not three.
+    assert_eq!(held(&name, &all).await, [false, false, true]);
+    for (n, hash) in hashes.iter().enumerate() {
+        assert_eq!(server_bytes(hash).await, files[n], "the server holds m{n}");
+    }
+    let photo = photo_of(&outbox, &collection, "m0").await;
+    assert_eq!(get(&photo, "state"), JsValue::from("synced"));
+    let back = blob_of_ref(&photo).await.expect("downloaded again");
+    assert_eq!(bytes_of(&back).await, files[0]);
+    outbox.close();
+}
