@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
-use super::idb_write::{execute, store};
+use super::idb_write::{execute, refused, store};
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
@@ -638,8 +638,9 @@ impl OutboxStore for IdbOutbox {
             ops::delete_event(&outbox, seq)?;
             // A change discarded while in conflict takes its conflict along.
             if event.state == EventState::Conflict {
-                let conflicts = tx.object_store(CONFLICTS)?;
-                conflicts.delete(event_id.to_string()).await?;
+                store(&tx, CONFLICTS)?
+                    .delete(&event_id.to_string().into())
+                    .map_err(refused)?;
             }
             let key = event.record_key();
             if let Some(mut record) = ops::get_record(&records, &key).await? {

@@ -4,8 +4,6 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
-use std::collections::{HashMap, HashSet};
-
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
@@ -291,7 +289,11 @@ pub(super) async fn event_at(
     outbox: &ObjectStore<'_>,
     seq: u64,
 ) -> Result<Option<OutboxEvent>, StoreError> {
-    Ok(outbox.get::<OutboxEvent, _, _>(seq as f64).serde()?.await?)
+    let request = outbox
+        .as_sys()
+        .get(&JsValue::from_f64(seq as f64))
+        .map_err(refused)?;
+    from_js(results(&[request]).await?.pop().unwrap_or_default())
 }
 
 /// The earliest backoff deadline among queued events, read one at a time.
@@ -427,19 +429,22 @@ pub(super) async fn find_events(
         let found = results(&[request]).await?.pop().unwrap_or_default();
         let found: js_sys::Array = found.unchecked_into();
         if found.length() < limit {
-            let by_id: HashMap<String, JsValue> = found
+            // The index answers in id order: each id is looked up by halves.
+            let found: Vec<(String, JsValue)> = found
                 .iter()
-                .filter_map(|event| {
-                    let id = js_sys::Reflect::get(&event, &"event_id".into()).ok()?;
-                    Some((id.as_string()?, event))
+                .map(|event| {
+                    let id = js_sys::Reflect::get(&event, &"event_id".into()).unwrap_or_default();
+                    (id.as_string().unwrap_or_default(), event)
                 })
                 .collect();
             return ids
                 .iter()
-                .map(|id| match by_id.get(id).cloned() {
-                    Some(event) => from_js::<OutboxEvent>(event),
-                    None => Ok(None),
-                })
+                .map(
+                    |id| match found.binary_search_by(|(probe, _)| probe.cmp(id)) {
+                        Ok(at) => from_js::<OutboxEvent>(found[at].1.clone()),
+                        Err(_) => Ok(None),
+                    },
+                )
                 .collect();
         }
     }
@@ -494,15 +499,18 @@ pub(super) async fn get_stored_records(
     if found.length() >= limit {
         return get_records(records, keys).await;
     }
-    let stored: HashSet<(String, String)> = found
+    // The keys come in the store's order: each is looked up by halves.
+    let stored: Vec<RecordKey> = found
         .iter()
         .filter_map(|key| {
             let key: js_sys::Array = key.dyn_into().ok()?;
-            Some((key.get(0).as_string()?, key.get(1).as_string()?))
+            Some(RecordKey {
+                collection: key.get(0).as_string()?,
+                record_id: key.get(1).as_string()?,
+            })
         })
         .collect();
-    let is_stored =
-        |key: &RecordKey| stored.contains(&(key.collection.clone(), key.record_id.clone()));
+    let is_stored = |key: &RecordKey| stored.binary_search_by(|probe| order(&probe, &key)).is_ok();
     let present: Vec<RecordKey> = keys.iter().filter(|k| is_stored(k)).cloned().collect();
     let mut read = get_records(records, &present).await?.into_iter();
     Ok(keys

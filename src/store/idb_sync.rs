@@ -6,10 +6,11 @@ use futures::future::{join, ready, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
+use web_sys::IdbObjectStore;
 
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::{execute, refused, store};
-use super::requests::results;
+use super::requests::{from_js, results, to_js};
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
@@ -23,13 +24,9 @@ const SYNC_TOKEN: &str = "sync_token";
 impl SyncStore for IdbOutbox {
     async fn sync_token(&self) -> Result<Option<String>, StoreError> {
         let tx = self.read(&[META])?;
-        let token = tx
-            .object_store(META)?
-            .get::<String, _, _>(SYNC_TOKEN)
-            .serde()?
-            .await?;
+        let mut token = read_strings(&store(&tx, META)?, &[SYNC_TOKEN.to_owned()]).await?;
         commit(tx).await?;
-        Ok(token)
+        Ok(token.pop().flatten())
     }
 
     async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
@@ -72,39 +69,24 @@ impl SyncStore for IdbOutbox {
 
     async fn reset_sync_token(&self) -> Result<(), StoreError> {
         let tx = self.write(&[META])?;
-        tx.object_store(META)?.delete(SYNC_TOKEN).await?;
+        write_string(&store(&tx, META)?, SYNC_TOKEN, None)?;
         commit(tx).await
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let tx = self.read(&[META])?;
-        let value = tx
-            .object_store(META)?
-            .get::<String, _, _>(setting_key(name))
-            .serde()?
-            .await?;
-        commit(tx).await?;
-        Ok(value)
+        let mut value = self.settings(&[name]).await?;
+        Ok(value.pop().flatten())
     }
 
     async fn set_setting(&self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
         let tx = self.write(&[META])?;
-        let meta = tx.object_store(META)?;
-        match value {
-            Some(value) => {
-                meta.put(value.to_owned())
-                    .with_key(setting_key(name))
-                    .serde()?
-                    .await?;
-            }
-            None => meta.delete(setting_key(name)).await?,
-        }
+        write_string(&store(&tx, META)?, &setting_key(name), value)?;
         commit(tx).await
     }
 
     async fn settings(&self, names: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
         let tx = self.read(&[META])?;
-        let values = read_settings(&tx.object_store(META)?, names).await?;
+        let values = read_settings(&store(&tx, META)?, names).await?;
         commit(tx).await?;
         Ok(values)
     }
@@ -115,21 +97,10 @@ impl SyncStore for IdbOutbox {
     {
         let tx = self.write(&[META])?;
         {
-            let meta = tx.object_store(META)?;
+            let meta = store(&tx, META)?;
             let current = read_settings(&meta, names).await?;
-            let mut writes = Vec::with_capacity(names.len());
             for (name, value) in names.iter().zip(change(current)?) {
-                writes.push(match value {
-                    Some(value) => meta
-                        .put(value)
-                        .with_key(setting_key(name))
-                        .without_key_type()
-                        .serde()?,
-                    None => meta.delete(setting_key(name)).primitive()?,
-                });
-            }
-            for write in writes {
-                write.await?;
+                write_string(&meta, &setting_key(name), value.as_deref())?;
             }
         }
         commit(tx).await
@@ -153,7 +124,9 @@ impl SyncStore for IdbOutbox {
             let conflict =
                 prepare_conflict(&mut event, record.as_ref(), theirs, fields, reason, now_ms)?;
             ops::put_event(&outbox, &event)?;
-            tx.object_store(CONFLICTS)?.put(&conflict).serde()?.await?;
+            store(&tx, CONFLICTS)?
+                .put(&to_js(&conflict)?)
+                .map_err(refused)?;
             conflict
         };
         commit(tx).await?;
@@ -181,12 +154,13 @@ impl SyncStore for IdbOutbox {
     ) -> Result<Option<OutboxEvent>, StoreError> {
         let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         let event = {
-            let conflicts = tx.object_store(CONFLICTS)?;
-            let conflict = conflicts
-                .get::<Conflict, _, _>(event_id.to_string())
-                .serde()?
-                .await?
-                .ok_or_else(|| conflict_not_found(event_id))?;
+            let conflicts = store(&tx, CONFLICTS)?;
+            let request = conflicts
+                .get(&event_id.to_string().into())
+                .map_err(refused)?;
+            let found = results(&[request]).await?.pop().unwrap_or_default();
+            let conflict =
+                from_js::<Conflict>(found)?.ok_or_else(|| conflict_not_found(event_id))?;
             let outbox = tx.object_store(OUTBOX)?;
             let key = RecordKey {
                 collection: conflict.collection.clone(),
@@ -205,7 +179,9 @@ impl SyncStore for IdbOutbox {
             for seq in &write.removed {
                 ops::delete_event(&outbox, *seq)?;
             }
-            conflicts.delete(event_id.to_string()).await?;
+            conflicts
+                .delete(&event_id.to_string().into())
+                .map_err(refused)?;
             ops::put_record(&tx.object_store(RECORDS)?, &write.record)?;
             match write.event {
                 Some(event) => Some(ops::add_event(&outbox, event).await?),
@@ -217,21 +193,45 @@ impl SyncStore for IdbOutbox {
     }
 }
 
-/// The settings `names` from the meta store of an open transaction: every
-/// read is sent before any answer is awaited.
+/// The settings `names` from the meta store of an open transaction, read
+/// together.
 async fn read_settings(
-    meta: &indexed_db_futures::object_store::ObjectStore<'_>,
+    meta: &IdbObjectStore,
     names: &[&str],
 ) -> Result<Vec<Option<String>>, StoreError> {
-    let sent = names
+    let keys: Vec<String> = names.iter().map(|name| setting_key(name)).collect();
+    read_strings(meta, &keys).await
+}
+
+/// The strings stored under `keys` in the meta store, read together.
+async fn read_strings(
+    meta: &IdbObjectStore,
+    keys: &[String],
+) -> Result<Vec<Option<String>>, StoreError> {
+    let sent = keys
         .iter()
-        .map(|name| meta.get::<String, _, _>(setting_key(name)).serde())
+        .map(|key| meta.get(&key.into()).map_err(refused))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut values = Vec::with_capacity(sent.len());
-    for request in sent {
-        values.push(request.await?);
+    results(&sent)
+        .await?
+        .into_iter()
+        .map(|value| match (value.is_undefined(), value.as_string()) {
+            (true, _) => Ok(None),
+            (false, Some(text)) => Ok(Some(text)),
+            (false, None) => Err(StoreError::Corrupt("a saved setting is not text".into())),
+        })
+        .collect()
+}
+
+/// Stores `value` under `key` in the meta store (`None` removes it); sent,
+/// not awaited: the commit reports a failure.
+fn write_string(meta: &IdbObjectStore, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+    match value {
+        Some(value) => meta.put_with_key(&value.into(), &key.into()),
+        None => meta.delete(&key.into()),
     }
-    Ok(values)
+    .map_err(refused)?;
+    Ok(())
 }
 
 /// Settings live in the meta store under their own prefix, apart from the
