@@ -171,17 +171,36 @@ export async function enqueueBurst({ how, n, durability }) {
 }
 
 /** `samples` single enqueues, each awaited; returns every latency in ms. */
-export async function enqueueLatency({ how, samples, warmup = 20, durability }) {
+/**
+ * `samples` awaited single saves, timed one by one. `pauseMs` apart (0: back
+ * to back). `how`: "ours", "ours-auto" (startAutoSync() on against
+ * `serverUrl`: every change is synced in the pause after it, so the sync's
+ * work lands between saves or beside them, never on purpose inside one) or
+ * "raw".
+ */
+export async function enqueueLatency({ how, samples, warmup = 20, durability, pauseMs = 0, serverUrl, token }) {
   const name = `bench-latency-${how}-${uuid()}`;
   const times = [];
+  const pause = () => (pauseMs > 0 ? new Promise((ok) => setTimeout(ok, pauseMs)) : null);
   try {
-    if (how === "ours") {
+    if (how === "ours" || how === "ours-auto") {
       const outbox = await openOurs(name, durability);
+      let stop = null;
+      if (how === "ours-auto") {
+        await outbox.connect({ serverUrl, token });
+        stop = outbox.startAutoSync();
+      }
       for (let i = 0; i < warmup + samples; i++) {
         const fields = fieldsOf(i);
         const t0 = now();
-        await outbox.put("notes", `o${i}`, fields);
+        await outbox.put("notes", `o${i}-${name}`, fields);
         if (i >= warmup) times.push(now() - t0);
+        await pause();
+      }
+      if (stop) {
+        stop();
+        const { pending } = await outbox.status();
+        if (pending > samples / 2) throw new Error(`auto-sync sent almost nothing: ${pending} pending`);
       }
       outbox.close();
     } else {
@@ -190,6 +209,7 @@ export async function enqueueLatency({ how, samples, warmup = 20, durability }) 
         const t0 = now();
         await rawEnqueueOne(db, i, durability);
         if (i >= warmup) times.push(now() - t0);
+        await pause();
       }
       db.close();
     }
