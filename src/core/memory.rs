@@ -17,7 +17,7 @@ use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::index::{IndexRef, IndexSpec};
 use super::outbox::{
-    check_discardable, needs_retry_now, prepare_change, prepare_event, OutboxStore, StoreConfig,
+    needs_retry_now, plan_discard, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
 use super::query_key::{compare, Key, KeyRange};
 use super::record::{id_order, LocalRecord};
@@ -398,14 +398,15 @@ impl OutboxStore for MemoryOutbox {
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
-            let key = c.events[&seq].record_key();
-            check_discardable(&c.events[&seq])?;
-            c.events.remove(&seq);
-            c.conflicts.remove(&event_id);
-            let unconfirmed = c.unconfirmed_of(&key);
-            if let Some(record) = c.records.get_mut(&key) {
-                record.rebuild(&unconfirmed);
-            }
+            let event = c.events[&seq].clone();
+            let key = event.record_key();
+            let others: Vec<_> = c
+                .unconfirmed_of(&key)
+                .into_iter()
+                .filter(|e| e.seq != Some(seq))
+                .collect();
+            let writes = plan_discard(&event, c.records.get(&key).cloned(), &others)?;
+            c.apply(writes);
             Ok(())
         })
     }

@@ -16,6 +16,7 @@ use super::schedule::Clock;
 use super::settle::Settlement;
 use super::status::StatusSummary;
 use super::validate::Limits;
+use super::write_set::WriteSet;
 
 /// How a store checks, schedules and keeps events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +291,32 @@ pub fn check_discardable(event: &OutboxEvent) -> Result<(), StoreError> {
         EventState::Queued | EventState::Failed | EventState::Conflict => Ok(()),
         other => Err(StoreError::CannotDiscard(other)),
     }
+}
+
+/// Plans discarding `event`: it leaves the outbox (with its conflict, if it
+/// was in one) and its record's local view is rebuilt from the base and the
+/// record's other unconfirmed events, `others` (in send order, without
+/// `event`). Refused, with nothing planned, for an event being sent or
+/// already delivered.
+pub fn plan_discard(
+    event: &OutboxEvent,
+    record: Option<LocalRecord>,
+    others: &[OutboxEvent],
+) -> Result<WriteSet, StoreError> {
+    check_discardable(event)?;
+    let seq = event.seq.ok_or_else(|| {
+        StoreError::Corrupt(format!("event {} is stored without a seq", event.event_id))
+    })?;
+    let mut writes = WriteSet::default();
+    writes.delete_event(seq);
+    if event.state == EventState::Conflict {
+        writes.delete_conflict(event.event_id);
+    }
+    if let Some(mut record) = record {
+        record.rebuild(others);
+        writes.put_record(record);
+    }
+    Ok(writes)
 }
 
 /// Which events [`OutboxStore::retry_all_now`] changes: waiting ones (with a

@@ -22,11 +22,11 @@ use uuid::Uuid;
 use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
-use super::idb_write::{execute, refused, store};
+use super::idb_write::{execute, store};
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
-use crate::core::outbox::{check_discardable, needs_retry_now, prepare_change, prepare_event};
+use crate::core::outbox::{needs_retry_now, plan_discard, prepare_change, prepare_event};
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
     event_ids, plan_settlement, reads_unsent, records_to_read, RecordRead, Settlement,
@@ -629,29 +629,17 @@ impl OutboxStore for IdbOutbox {
         let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         {
             let outbox = tx.object_store(OUTBOX)?;
-            let records = tx.object_store(RECORDS)?;
             let event = ops::find_event(&outbox, event_id)
                 .await?
                 .ok_or_else(|| not_found(event_id))?;
-            check_discardable(&event)?;
-            let seq = ops::seq_of(&event)?;
-            ops::delete_event(&outbox, seq)?;
-            // A change discarded while in conflict takes its conflict along.
-            if event.state == EventState::Conflict {
-                store(&tx, CONFLICTS)?
-                    .delete(&event_id.to_string().into())
-                    .map_err(refused)?;
-            }
             let key = event.record_key();
-            if let Some(mut record) = ops::get_record(&records, &key).await? {
-                let unconfirmed: Vec<_> = ops::unsent_of(&outbox, &key)
-                    .await?
-                    .into_iter()
-                    .filter(|e| e.seq != Some(seq))
-                    .collect();
-                record.rebuild(&unconfirmed);
-                ops::put_record(&records, &record)?;
-            }
+            let record = ops::get_record(&tx.object_store(RECORDS)?, &key).await?;
+            let others: Vec<_> = ops::unsent_of(&outbox, &key)
+                .await?
+                .into_iter()
+                .filter(|e| e.event_id != event_id)
+                .collect();
+            execute(&tx, &plan_discard(&event, record, &others)?)?;
         }
         commit(tx).await
     }
