@@ -5,6 +5,7 @@
 //! keys are unique (paging resumes exactly after the last record) and one
 //! index serves every collection.
 
+use super::event::EventState;
 use super::query::QueryError;
 use super::query_key::Key;
 use super::record::LocalRecord;
@@ -112,6 +113,11 @@ pub trait Shown {
     fn is_deleted(&self) -> bool;
     /// The key one of the fields it shows makes, if any.
     fn field(&self, name: &str) -> Option<Key>;
+    /// Its sync state, when the store read it with the record (IndexedDB
+    /// does, in the same transaction); `None`: ask the store.
+    fn known_state(&self) -> Option<EventState> {
+        None
+    }
 }
 
 impl Shown for LocalRecord {

@@ -227,6 +227,18 @@ pub trait OutboxStore {
         Ok(all)
     }
 
+    /// The state each record shows ([`record_state`] of its unsent events),
+    /// in the order given, read together. (IndexedDB reads most states with
+    /// the records themselves, see [`Shown::known_state`].)
+    async fn states_of(&self, keys: &[RecordKey]) -> Result<Vec<EventState>, StoreError> {
+        Ok(self
+            .unsent_events_of(keys)
+            .await?
+            .iter()
+            .map(|events| record_state(events))
+            .collect())
+    }
+
     /// The records of `collection` as the device sees them, by record id, at most `limit`.
     async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError>;
 
@@ -332,7 +344,13 @@ pub fn needs_retry_now(event: &OutboxEvent, include_failed: bool) -> bool {
 /// The state a record shows: its most pressing unconfirmed change's, or
 /// synced when everything is confirmed.
 pub fn record_state(unsent: &[OutboxEvent]) -> EventState {
-    let has = |state| unsent.iter().any(|e| e.state == state);
+    let states: Vec<EventState> = unsent.iter().map(|e| e.state).collect();
+    shown_state(&states)
+}
+
+/// The state a record shows given the states of its events: the most
+/// pressing unconfirmed one, or synced when every one is confirmed.
+pub fn shown_state(states: &[EventState]) -> EventState {
     [
         EventState::Conflict,
         EventState::Failed,
@@ -340,6 +358,6 @@ pub fn record_state(unsent: &[OutboxEvent]) -> EventState {
         EventState::Queued,
     ]
     .into_iter()
-    .find(|state| has(*state))
+    .find(|state| states.contains(state))
     .unwrap_or(EventState::Synced)
 }

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use super::error::StoreError;
 use super::event::{EventState, RecordKey};
 use super::index::Shown;
-use super::outbox::{record_state, OutboxStore};
+use super::outbox::OutboxStore;
 use super::query::QueryPlan;
 use super::query_key::{compare, Key};
 
@@ -129,32 +129,34 @@ fn page<R: Shown>(plan: &QueryPlan, mut found: Vec<(R, EventState)>) -> QueryPag
 }
 
 /// Each record with its sync state: a record with no unsent change is
-/// synced; the others' states come from their unsent changes, read together.
+/// synced; the others' states are the ones the store read with them, or
+/// come from their unsent changes, read together.
 pub async fn with_states<S: OutboxStore + ?Sized>(
     store: &S,
     records: Vec<S::Row>,
 ) -> Result<Vec<(S::Row, EventState)>, StoreError> {
+    let asks = |r: &S::Row| r.pending() > 0 && r.known_state().is_none();
     let keys: Vec<RecordKey> = records
         .iter()
-        .filter(|r| r.pending() > 0)
+        .filter(|r| asks(r))
         .map(|r| RecordKey {
             collection: r.collection().to_owned(),
             record_id: r.record_id().to_owned(),
         })
         .collect();
-    let mut unsent = if keys.is_empty() {
+    let mut states = if keys.is_empty() {
         Vec::new()
     } else {
-        store.unsent_events_of(&keys).await?
+        store.states_of(&keys).await?
     }
     .into_iter();
     Ok(records
         .into_iter()
         .map(|record| {
-            let state = if record.pending() > 0 {
-                record_state(&unsent.next().unwrap_or_default())
+            let state = if asks(&record) {
+                states.next().unwrap_or(EventState::Synced)
             } else {
-                EventState::Synced
+                record.known_state().unwrap_or(EventState::Synced)
             };
             (record, state)
         })

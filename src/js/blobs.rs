@@ -330,7 +330,26 @@ impl BlobRef {
 
 /// Replaces every `{"$blob": …}` reference in `value` (the JavaScript form
 /// of records) with a [`BlobRef`] carrying the file's state on this device.
-pub(super) async fn attach_refs(store: &Rc<IdbOutbox>, value: JsValue) -> Result<JsValue, JsValue> {
+/// `json`, the value's JSON text when the caller has it, saves making it:
+/// a value whose text names no reference is given back at once, without
+/// walking it from wasm (a walk costs several calls into JavaScript per
+/// field; the text is searched there).
+pub(super) async fn attach_refs(
+    store: &Rc<IdbOutbox>,
+    value: JsValue,
+    json: Option<&js_sys::JsString>,
+) -> Result<JsValue, JsValue> {
+    let made;
+    let json = match json {
+        Some(text) => Some(text),
+        None => {
+            made = js_sys::JSON::stringify(&value).ok();
+            made.as_ref()
+        }
+    };
+    if json.is_some_and(|text| !may_hold_refs(text)) {
+        return Ok(value);
+    }
     let mut places = Vec::new();
     find_refs(&value, 0, &mut places);
     if places.is_empty() {
@@ -348,6 +367,13 @@ pub(super) async fn attach_refs(store: &Rc<IdbOutbox>, value: JsValue) -> Result
         Reflect::set(&parent, &key, &handle.into())?;
     }
     Ok(value)
+}
+
+/// Whether a value whose JSON text is `json` may hold a file reference: a
+/// reference's key `"$blob"` is in the text (a string holding those
+/// characters is escaped there, `\"$blob\"`, so it does not match).
+fn may_hold_refs(json: &js_sys::JsString) -> bool {
+    json.includes(&format!("\"{BLOB_KEY}\":"), 0)
 }
 
 /// The references in `value`: their parent object, key and content.

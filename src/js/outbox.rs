@@ -185,7 +185,7 @@ impl Outbox {
                     .as_ref()
                     .map(|r| RecordView::new(r, record_state(&unsent))),
             )?;
-            attach_refs(&store, view).await
+            attach_refs(&store, view, None).await
         })
     }
 
@@ -216,7 +216,7 @@ impl Outbox {
                 .zip(&unsent)
                 .map(|(r, events)| RecordView::new(r, record_state(events)))
                 .collect();
-            attach_refs(&store, to_js(&views)?).await
+            attach_refs(&store, to_js(&views)?, None).await
         })
     }
 

@@ -10,12 +10,12 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, ErrorCode, InvalidArgument};
 use super::outbox::{to_js, value_arg, Outbox};
-use crate::core::index::{IndexSpec, Shown};
+use crate::core::index::IndexSpec;
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_key::Key;
 use crate::core::query_run::run_query;
 use crate::engine::broadcast::{channel_name, is_own, listen_locally, LocalListener};
-use crate::store::idb_query::JsRecord;
+use crate::store::idb_query::Names;
 use crate::store::IdbOutbox;
 
 impl ErrorCode for QueryError {
@@ -49,7 +49,7 @@ impl Outbox {
         let planned = plan_of(&store, &collection, &options);
         future_to_promise(async move {
             let page = page_of(&store, &planned?).await?;
-            super::blobs::attach_refs(&store, page).await
+            super::blobs::attach_refs(&store, page, None).await
         })
     }
 
@@ -120,8 +120,9 @@ struct Watch {
     plan: QueryPlan,
     callback: js_sys::Function,
     on_error: Option<js_sys::Function>,
-    /// The last result delivered, as JSON, to call back only on a change.
-    last: RefCell<Option<String>>,
+    /// The last result delivered, as JSON (a JavaScript string, compared
+    /// there, never copied into wasm), to call back only on a change.
+    last: RefCell<Option<js_sys::JsString>>,
     /// A run is under way.
     running: Cell<bool>,
     /// A change came after the running query started: run again.
@@ -158,11 +159,11 @@ fn refresh(watch: &Rc<Watch>) {
             }
             match result {
                 Ok(page) => {
-                    let text = js_sys::JSON::stringify(&page).map(String::from).ok();
+                    let text = js_sys::JSON::stringify(&page).ok();
                     if text.is_none() || *watch.last.borrow() != text {
-                        *watch.last.borrow_mut() = text;
+                        *watch.last.borrow_mut() = text.clone();
                         // Files become handles after the comparison: a handle is new each run.
-                        match super::blobs::attach_refs(&watch.store, page).await {
+                        match super::blobs::attach_refs(&watch.store, page, text.as_ref()).await {
                             Ok(page) if !watch.stopped.get() => {
                                 let _ = watch.callback.call1(&JsValue::NULL, &page);
                             }
@@ -203,9 +204,10 @@ fn touches(message: &JsValue, collection: &str) -> bool {
 /// by IndexedDB for this call): nothing is converted through Rust.
 async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<JsValue, JsValue> {
     let page = run_query(store, plan).await?;
+    let names = Names::new();
     let records = js_sys::Array::new_with_length(page.records.len() as u32);
     for (i, (record, state)) in page.records.iter().enumerate() {
-        records.set(i as u32, record_view(record, state.as_str())?.into());
+        records.set(i as u32, record.view(*state, &names)?.into());
     }
     let next = match &page.next {
         Some(key) => js_sys::JSON::stringify(&to_js(&key.to_value())?)?.into(),
@@ -215,36 +217,6 @@ async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<JsValue, JsValue
     js_sys::Reflect::set(&result, &"records".into(), &records)?;
     js_sys::Reflect::set(&result, &"next".into(), &next)?;
     Ok(result.into())
-}
-
-/// `{ collection, recordId, fields, version, pending, state, updatedAt }`, as
-/// [`RecordView`](super::views::RecordView) gives `get()`.
-fn record_view(record: &JsRecord, state: &str) -> Result<js_sys::Object, JsValue> {
-    let view = js_sys::Object::new();
-    let version = record.get("base_version");
-    let fields: JsValue = record.local.clone().map_or(JsValue::NULL, Into::into);
-    for (name, value) in [
-        ("collection", JsValue::from_str(record.collection())),
-        ("recordId", JsValue::from_str(record.record_id())),
-        ("fields", fields),
-        (
-            "version",
-            if version.is_undefined() {
-                JsValue::NULL
-            } else {
-                version
-            },
-        ),
-        ("pending", JsValue::from(record.pending())),
-        ("state", JsValue::from_str(state)),
-        (
-            "updatedAt",
-            JsValue::from_f64(record.updated_at_ms() as f64),
-        ),
-    ] {
-        js_sys::Reflect::set(&view, &name.into(), &value)?;
-    }
-    Ok(view)
 }
 
 fn plan_of(

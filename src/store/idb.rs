@@ -134,6 +134,28 @@ impl IdbOutbox {
         Ok(tx)
     }
 
+    /// A read-only transaction as the browser gives it (for queries, which
+    /// talk to IndexedDB directly, see [`super::idb_query`]): it commits by
+    /// itself once its requests are answered. Tracked for the back-forward
+    /// cache as every other.
+    pub(super) fn read_direct(
+        &self,
+        stores: &[&str],
+    ) -> Result<web_sys::IdbTransaction, StoreError> {
+        self.page.check_open()?;
+        let names: js_sys::Array = stores
+            .iter()
+            .map(|s| wasm_bindgen::JsValue::from_str(s))
+            .collect();
+        let tx = self
+            .db
+            .as_sys()
+            .transaction_with_str_sequence(&names)
+            .map_err(|e| super::idb_query::thrown("transaction", e))?;
+        self.page.track(&tx);
+        Ok(tx)
+    }
+
     /// How many of this connection's transactions are open in this page
     /// (always 0 in a worker, where none are tracked): for tests of the
     /// back-forward cache workaround.
@@ -704,13 +726,8 @@ impl OutboxStore for IdbOutbox {
         backwards: bool,
         limit: Option<u32>,
     ) -> Result<Vec<Self::Row>, StoreError> {
-        let tx = self.read(&[RECORDS])?;
-        let found =
-            super::idb_query::scan(&tx.object_store(RECORDS)?, index, range, backwards, limit)
-                .await?;
-        // Everything is read: dropping the read-only transaction ends it
-        // (an abort that changes nothing) without waiting for its `complete`.
-        drop(tx);
+        let tx = self.read_direct(&[RECORDS, OUTBOX])?;
+        let found = super::idb_query::scan(&tx, index, range, backwards, limit).await?;
         Ok(found)
     }
 }

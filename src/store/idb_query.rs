@@ -1,115 +1,205 @@
 //! Reads a range of the records store or one of its indexes: the one read
 //! a query plan needs from IndexedDB.
 
-use indexed_db_futures::cursor::CursorDirection;
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::object_store::ObjectStore;
-use indexed_db_futures::prelude::*;
-use indexed_db_futures::KeyRange as IdbRange;
-
-use super::schema::{BY_PENDING, BY_UPDATED};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbRequest, IdbTransaction};
+
+use super::schema::{BY_PENDING, BY_STATE, BY_UPDATED, OUTBOX, RECORDS};
 
 use crate::core::index::{IndexRef, Shown};
+use crate::core::outbox::shown_state;
 use crate::core::query_key::{Key, KeyRange};
-use crate::core::StoreError;
+use crate::core::{EventState, RecordKey, StoreError};
 
-/// Reads `range` of an object store or an index (the same calls on two
-/// types the library does not unite under one trait).
-macro_rules! read {
-    ($source:expr, $range:expr, $backwards:expr, $limit:expr) => {{
-        let range: &KeyRange = $range;
-        let query = IdbRange::Bound(
-            array_of(&range.lower.key),
-            range.lower.open,
-            array_of(&range.upper.key),
-            range.upper.open,
-        );
-        let limit: Option<u32> = $limit;
-        let mut found: Vec<JsRecord> = Vec::new();
-        if !$backwards {
-            // IndexedDB reads a limit of 0 as "all".
-            for record in $source
-                .get_all::<js_sys::Object>()
-                .with_query::<js_sys::Array, _>(query.clone())
-                .with_limit(limit.unwrap_or(0))
-                .primitive()?
-                .await?
-            {
-                found.push(JsRecord::read(record?)?);
-            }
-        } else if let Some(records) =
-            all_backwards($source.as_sys().unchecked_ref(), range, limit).await?
-        {
-            found = records;
-        } else if let Some(mut cursor) = $source
-            .open_cursor()
-            .with_query::<js_sys::Array, _>(query)
-            .with_direction(CursorDirection::Prev)
-            .await?
-        {
-            let wanted = limit.map_or(usize::MAX, |l| l as usize);
-            while found.len() < wanted {
-                match cursor.next_record::<js_sys::Object>().await? {
-                    Some(record) => found.push(JsRecord::read(record)?),
-                    None => break,
-                }
-            }
-        }
-        Ok(found)
-    }};
+// Queries talk to IndexedDB directly (web-sys), not through
+// indexed_db_futures: its transaction sets up three closures and a channel,
+// and ending it early means an explicit commit or abort, which cost a query
+// of 100 records a tenth of its time or more in Chromium. Here the
+// read-only transaction commits by itself once its requests are answered,
+// as in plain JavaScript.
+
+fn failed(what: &str) -> impl Fn(JsValue) -> StoreError + '_ {
+    move |e: JsValue| StoreError::Backend {
+        name: what.into(),
+        message: format!("{e:?}"),
+    }
 }
 
-/// Reads `range` highest key first in one request with `getAllRecords`
-/// where the browser has it (Chromium 141 and later); `None` elsewhere, where
-/// a cursor walks it one record per step.
-async fn all_backwards(
+/// Calls `target.method(a, b)`, an IndexedDB method.
+fn call(target: &JsValue, method: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, StoreError> {
+    let function: js_sys::Function = js_sys::Reflect::get(target, &method.into())
+        .map_err(failed(method))?
+        .dyn_into()
+        .map_err(failed(method))?;
+    function.call2(target, a, b).map_err(|e| thrown(method, e))
+}
+
+/// Calls `source.method(a, b)`: an IndexedDB call that makes a request.
+fn request(
+    source: &JsValue,
+    method: &str,
+    a: &JsValue,
+    b: &JsValue,
+) -> Result<IdbRequest, StoreError> {
+    Ok(call(source, method, a, b)?.unchecked_into())
+}
+
+/// The error an IndexedDB call threw (a `DOMException`), as a store error.
+pub(super) fn thrown(method: &str, e: JsValue) -> StoreError {
+    match e.dyn_ref::<web_sys::DomException>() {
+        Some(cause) => super::error::from_dom_name(&cause.name(), &cause.message()),
+        None => failed(method)(e),
+    }
+}
+
+/// Waits for `request`'s answer. IndexedDB answers a transaction's requests
+/// in the order they were made: once the last is answered, all are.
+async fn answered(request: &IdbRequest) -> Result<JsValue, StoreError> {
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    JsFuture::from(done)
+        .await
+        .map_err(|_| match request.error() {
+            Ok(Some(cause)) => super::error::from_dom_name(&cause.name(), &cause.message()),
+            _ => failed("request")(JsValue::from_str("the request failed")),
+        })?;
+    request.result().map_err(failed("result"))
+}
+
+/// An object store of `tx`, or one of its indexes (`index`).
+fn source_of(tx: &IdbTransaction, store: &str, index: Option<&str>) -> Result<JsValue, StoreError> {
+    let store = tx
+        .object_store(store)
+        .map_err(|e| thrown("objectStore", e))?;
+    match index {
+        None => Ok(store.into()),
+        Some(name) => Ok(store.index(name).map_err(|e| thrown("index", e))?.into()),
+    }
+}
+
+/// Reads `range` of `source` (an object store or an index): in key order
+/// with one `getAll`, backwards with one `getAllRecords` where the browser
+/// has it (Chromium 141 and later), else with a cursor one record a step.
+async fn read(
     source: &JsValue,
     range: &KeyRange,
+    backwards: bool,
     limit: Option<u32>,
-) -> Result<Option<Vec<JsRecord>>, StoreError> {
-    let get_all_records = js_sys::Reflect::get(source, &"getAllRecords".into()).unwrap_or_default();
-    let Some(get_all_records) = get_all_records.dyn_ref::<js_sys::Function>() else {
-        return Ok(None);
-    };
-    let failed = |e: JsValue| StoreError::Backend {
-        name: "getAllRecords".into(),
-        message: format!("{e:?}"),
-    };
-    let query = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+) -> Result<Vec<JsRecord>, StoreError> {
+    let names = Names::new();
+    let query: JsValue = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
         &array_of(&range.lower.key),
         &array_of(&range.upper.key),
         range.lower.open,
         range.upper.open,
     )
-    .map_err(failed)?;
-    let options = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&options, &"query".into(), &query);
-    let _ = js_sys::Reflect::set(&options, &"direction".into(), &"prev".into());
-    if let Some(limit) = limit {
-        let _ = js_sys::Reflect::set(&options, &"count".into(), &limit.into());
-    }
-    let request: web_sys::IdbRequest = get_all_records
-        .call1(source, &options)
-        .map_err(failed)?
+    .map_err(|e| thrown("IDBKeyRange.bound", e))?
+    .into();
+    let mut found = Vec::new();
+    if !backwards {
+        // IndexedDB reads a count of 0 as "all".
+        let count = JsValue::from(limit.unwrap_or(0));
+        let all: js_sys::Array = answered(&request(source, "getAll", &query, &count)?)
+            .await?
+            .unchecked_into();
+        found.reserve(all.length() as usize);
+        for record in all.iter() {
+            found.push(JsRecord::read(record.unchecked_into(), &names)?);
+        }
+    } else if js_sys::Reflect::has(source, &"getAllRecords".into()).unwrap_or(false) {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"query".into(), &query);
+        let _ = js_sys::Reflect::set(&options, &"direction".into(), &"prev".into());
+        if let Some(limit) = limit {
+            let _ = js_sys::Reflect::set(&options, &"count".into(), &limit.into());
+        }
+        let all: js_sys::Array = answered(&request(
+            source,
+            "getAllRecords",
+            &options,
+            &JsValue::UNDEFINED,
+        )?)
+        .await?
         .unchecked_into();
-    let done = js_sys::Promise::new(&mut |resolve, reject| {
-        request.set_onsuccess(Some(&resolve));
-        request.set_onerror(Some(&reject));
-    });
-    wasm_bindgen_futures::JsFuture::from(done)
-        .await
-        .map_err(|_| match request.error() {
-            Ok(Some(cause)) => super::error::from_dom_name(&cause.name(), &cause.message()),
-            _ => failed(JsValue::from_str("the request failed")),
-        })?;
-    let results: js_sys::Array = request.result().map_err(failed)?.unchecked_into();
-    let mut found = Vec::with_capacity(results.length() as usize);
-    for item in results.iter() {
-        let value = js_sys::Reflect::get(&item, &"value".into()).map_err(failed)?;
-        found.push(JsRecord::read(value.unchecked_into())?);
+        found.reserve(all.length() as usize);
+        for item in all.iter() {
+            let value = js_sys::Reflect::get(&item, &names.0[VALUE]).map_err(failed("value"))?;
+            found.push(JsRecord::read(value.unchecked_into(), &names)?);
+        }
+    } else {
+        let cursor = request(source, "openCursor", &query, &"prev".into())?;
+        let wanted = limit.map_or(usize::MAX, |l| l as usize);
+        while found.len() < wanted {
+            let step = answered(&cursor).await?;
+            if step.is_null() || step.is_undefined() {
+                break;
+            }
+            let value = js_sys::Reflect::get(&step, &names.0[VALUE]).map_err(failed("value"))?;
+            found.push(JsRecord::read(value.unchecked_into(), &names)?);
+            call(&step, "continue", &JsValue::UNDEFINED, &JsValue::UNDEFINED)?;
+        }
     }
-    Ok(Some(found))
+    Ok(found)
+}
+
+/// The JavaScript property names a query reads and writes, and the names
+/// of the states, each made once per query: a string passed from Rust is
+/// decoded again on every call, and naming them afresh for each record cost
+/// more than a tenth of a query's time (Chromium, 100 records).
+pub struct Names(Vec<JsValue>);
+
+/// The names [`Names`] holds: the stored record's, the view's, the states'
+/// (in the order of [`EventState::ALL`]).
+const NAMES: [&str; 19] = [
+    "collection",
+    "record_id",
+    "pending",
+    "updated_at_ms",
+    "local",
+    "base_version",
+    "value",
+    // The view's.
+    "collection",
+    "recordId",
+    "fields",
+    "version",
+    "pending",
+    "state",
+    "updatedAt",
+    // The states'.
+    "queued",
+    "syncing",
+    "synced",
+    "failed",
+    "conflict",
+];
+const COLLECTION: usize = 0;
+const RECORD_ID: usize = 1;
+const PENDING: usize = 2;
+const UPDATED_AT_MS: usize = 3;
+const LOCAL: usize = 4;
+const BASE_VERSION: usize = 5;
+const VALUE: usize = 6;
+const VIEW: usize = 7;
+const STATE: usize = 12;
+const STATES: usize = 14;
+
+impl Names {
+    /// Makes every name.
+    pub(crate) fn new() -> Names {
+        Names(NAMES.iter().map(|name| JsValue::from_str(name)).collect())
+    }
+
+    fn state(&self, state: EventState) -> &JsValue {
+        let at = EventState::ALL
+            .iter()
+            .position(|s| *s == state)
+            .unwrap_or(0);
+        &self.0[STATES + at]
+    }
 }
 
 /// A stored record as a query reads it: the JavaScript object IndexedDB
@@ -121,33 +211,63 @@ pub struct JsRecord {
     pub raw: js_sys::Object,
     collection: String,
     record_id: String,
+    /// The same two, as the JavaScript strings stored.
+    collection_js: JsValue,
+    record_id_js: JsValue,
     pending: u32,
     updated_at_ms: u64,
     /// The fields the record shows (`local`), or `None` once deleted.
     pub local: Option<js_sys::Object>,
+    /// Its sync state, when read with it.
+    state: Option<EventState>,
 }
 
 impl JsRecord {
-    fn read(raw: js_sys::Object) -> Result<JsRecord, StoreError> {
-        let get = |name: &str| js_sys::Reflect::get(&raw, &name.into()).unwrap_or_default();
-        let text = |name: &str| {
-            get(name)
+    fn read(raw: js_sys::Object, names: &Names) -> Result<JsRecord, StoreError> {
+        let get = |name: &JsValue| js_sys::Reflect::get(&raw, name).unwrap_or_default();
+        let text = |value: &JsValue, name: &str| {
+            value
                 .as_string()
                 .ok_or_else(|| StoreError::Corrupt(format!("a stored record has no {name}")))
         };
+        let collection_js = get(&names.0[COLLECTION]);
+        let record_id_js = get(&names.0[RECORD_ID]);
         Ok(JsRecord {
-            collection: text("collection")?,
-            record_id: text("record_id")?,
-            pending: get("pending").as_f64().unwrap_or(0.0) as u32,
-            updated_at_ms: get("updated_at_ms").as_f64().unwrap_or(0.0) as u64,
-            local: get("local").dyn_into().ok(),
+            collection: text(&collection_js, "collection")?,
+            record_id: text(&record_id_js, "record_id")?,
+            collection_js,
+            record_id_js,
+            pending: get(&names.0[PENDING]).as_f64().unwrap_or(0.0) as u32,
+            updated_at_ms: get(&names.0[UPDATED_AT_MS]).as_f64().unwrap_or(0.0) as u64,
+            local: get(&names.0[LOCAL]).dyn_into().ok(),
+            state: None,
             raw,
         })
     }
 
-    /// A stored value, such as `base_version`.
-    pub fn get(&self, name: &str) -> JsValue {
-        js_sys::Reflect::get(&self.raw, &name.into()).unwrap_or_default()
+    /// The record as `get()` shows it, in `state`: `{ collection, recordId,
+    /// fields, version, pending, state, updatedAt }` (see
+    /// `RecordView` in src/js/views.rs), its fields the stored object itself.
+    pub fn view(&self, state: EventState, names: &Names) -> Result<js_sys::Object, JsValue> {
+        let view = js_sys::Object::new();
+        let version = js_sys::Reflect::get(&self.raw, &names.0[BASE_VERSION])?;
+        let values = [
+            self.collection_js.clone(),
+            self.record_id_js.clone(),
+            self.local.clone().map_or(JsValue::NULL, Into::into),
+            if version.is_undefined() {
+                JsValue::NULL
+            } else {
+                version
+            },
+            JsValue::from(self.pending),
+            names.state(state).clone(),
+            JsValue::from_f64(self.updated_at_ms as f64),
+        ];
+        for (name, value) in names.0[VIEW..VIEW + 7].iter().zip(values) {
+            js_sys::Reflect::set(&view, name, &value)?;
+        }
+        Ok(view)
     }
 }
 
@@ -174,6 +294,10 @@ impl Shown for JsRecord {
 
     fn field(&self, name: &str) -> Option<Key> {
         key_of_js(&js_sys::Reflect::get(self.local.as_ref()?, &name.into()).ok()?)
+    }
+
+    fn known_state(&self) -> Option<EventState> {
+        self.state
     }
 }
 
@@ -209,10 +333,12 @@ fn key_of_js(value: &JsValue) -> Option<Key> {
         .map(Key::Array)
 }
 
-/// The records of `index` (on the records store `records`) whose keys lie
-/// in `range`, in key order or backwards, at most `limit`.
+/// The records of `index` of the records store whose keys lie in `range`,
+/// in key order or backwards, at most `limit`, read in `tx` (on the records
+/// and the outbox), with the sync states of those with unsent changes read
+/// in the same transaction where [`states_of`] can.
 pub(super) async fn scan(
-    records: &ObjectStore<'_>,
+    tx: &IdbTransaction,
     index: &IndexRef,
     range: &KeyRange,
     backwards: bool,
@@ -224,11 +350,86 @@ pub(super) async fn scan(
         IndexRef::Pending => Some(BY_PENDING.to_owned()),
         IndexRef::Declared(spec) => Some(spec.name()),
     };
-    match name {
-        None => read!(records, range, backwards, limit),
-        Some(name) => {
-            let index = records.index(&name)?;
-            read!(index, range, backwards, limit)
+    let mut found = read(
+        &source_of(tx, RECORDS, name.as_deref())?,
+        range,
+        backwards,
+        limit,
+    )
+    .await?;
+    let keys: Vec<RecordKey> = found
+        .iter()
+        .filter(|r| r.pending > 0)
+        .map(|r| RecordKey {
+            collection: r.collection.clone(),
+            record_id: r.record_id.clone(),
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    if let Some(states) = states_of(tx, &keys).await? {
+        let mut states = states.into_iter();
+        for record in found.iter_mut().filter(|r| r.pending > 0) {
+            record.state = states.next();
         }
     }
+    Ok(found)
+}
+
+/// Changes read at most per group of states in [`states_of`]; past it the
+/// caller reads each record's changes instead.
+const NOT_QUEUED_READ: u32 = 256;
+
+/// The state each record of `keys` (records with unsent changes) shows, in
+/// order, read in `tx` without reading each record's changes: a record
+/// whose unsent changes are all queued shows "queued", so only the changes
+/// in the other unsent states (being sent, refused, in conflict: few, as a
+/// rule) are read, two requests in flight together, from the outbox's index
+/// by state. `None` when there are too many of them: read each record's.
+pub(super) async fn states_of(
+    tx: &IdbTransaction,
+    keys: &[RecordKey],
+) -> Result<Option<Vec<EventState>>, StoreError> {
+    let by_state = source_of(tx, OUTBOX, Some(BY_STATE))?;
+    let range = |lower: EventState, upper: EventState| {
+        web_sys::IdbKeyRange::bound(&lower.as_str().into(), &upper.as_str().into())
+            .map_err(|e| thrown("IDBKeyRange.bound", e))
+    };
+    // The index sorts states as text: conflict, failed, queued, synced, syncing.
+    let count = JsValue::from(NOT_QUEUED_READ);
+    let requests = [
+        range(EventState::Conflict, EventState::Failed)?,
+        range(EventState::Syncing, EventState::Syncing)?,
+    ]
+    .map(|range| request(&by_state, "getAll", &range, &count));
+    let [refused, sending] = requests;
+    let (refused, sending) = (refused?, sending?);
+    answered(&sending).await?;
+    let mut shown = vec![EventState::Queued; keys.len()];
+    let names = Names::new();
+    let field = &names.0[STATE];
+    for request in [refused, sending] {
+        let events: js_sys::Array = request.result().map_err(failed("result"))?.unchecked_into();
+        if events.length() >= NOT_QUEUED_READ {
+            return Ok(None);
+        }
+        for event in events.iter() {
+            let text = |name: &JsValue| js_sys::Reflect::get(&event, name).ok()?.as_string();
+            let state = text(field).and_then(|name| EventState::parse(&name));
+            let (Some(collection), Some(record_id), Some(state)) =
+                (text(&names.0[COLLECTION]), text(&names.0[RECORD_ID]), state)
+            else {
+                return Err(StoreError::Corrupt(
+                    "a stored change has no record or state".into(),
+                ));
+            };
+            for (key, shown) in keys.iter().zip(shown.iter_mut()) {
+                if key.collection == collection && key.record_id == record_id {
+                    *shown = shown_state(&[*shown, state]);
+                }
+            }
+        }
+    }
+    Ok(Some(shown))
 }

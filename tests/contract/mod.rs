@@ -116,6 +116,7 @@ macro_rules! contract_suite {
             queries_select_by_equality_range_prefix_and_in,
             queries_order_and_page_without_gaps_or_repeats,
             queries_by_sync_state_find_unsent_and_needing_attention,
+            query_states_match_each_records_changes,
             queries_show_what_the_device_shows,
             a_query_no_index_serves_is_refused_unless_it_scans,
         );

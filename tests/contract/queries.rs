@@ -302,6 +302,65 @@ pub async fn queries_by_sync_state_find_unsent_and_needing_attention(fresh: impl
     assert_eq!(ids(&outbox, &synced_a).await, ["n0"]);
 }
 
+/// States read with the records (IndexedDB reads only the changes not
+/// queued, and each record's changes once there are many of those) are the
+/// ones each record's own changes give.
+pub async fn query_states_match_each_records_changes(fresh: impl Fresh) {
+    let outbox = fresh
+        .open_indexed(StoreConfig::default(), note_indexes())
+        .await;
+    // 300 notes, every one being sent: more than the store reads by state at once.
+    let many: Vec<NewEvent> = (0..300)
+        .map(|i| note(&format!("m{i:03}"), "A", "pump", f64::from(i)))
+        .collect();
+    outbox.enqueue_batch(many, 1).await.unwrap();
+    assert_eq!(outbox.take_batch(2, 300).await.unwrap().len(), 300);
+    // n1 queued, n2 being sent with a newer change queued behind it, n3 refused.
+    for id in ["n1", "n2", "n3"] {
+        outbox
+            .enqueue(note(id, "B", "valve", 1.0), 3)
+            .await
+            .unwrap();
+    }
+    let batch = outbox.take_batch(4, 2).await.unwrap();
+    let sent: Vec<&str> = batch.iter().map(|e| e.record_id.as_str()).collect();
+    assert_eq!(sent, ["n1", "n2"], "the oldest first");
+    outbox.fail(batch[0].event_id, "refused").await.unwrap();
+    outbox
+        .enqueue(note("n2", "B", "valve 2", 2.0), 5)
+        .await
+        .unwrap();
+    let on_b = QueryOptions {
+        limit: Some(10),
+        ..options(&[("site", Value::from("B"))])
+    };
+    let page = query(&outbox, &on_b).await;
+    let shown: Vec<(String, EventState)> = page
+        .records
+        .iter()
+        .map(|(record, state)| (record.record_id().to_owned(), *state))
+        .collect();
+    let want = [
+        ("n1", EventState::Failed),
+        ("n2", EventState::Syncing),
+        ("n3", EventState::Queued),
+    ]
+    .map(|(id, state)| (id.to_owned(), state));
+    assert_eq!(shown, want);
+    let on_a = QueryOptions {
+        limit: Some(500),
+        ..options(&[("site", Value::from("A"))])
+    };
+    let page = query(&outbox, &on_a).await;
+    assert_eq!(page.records.len(), 300);
+    assert!(
+        page.records
+            .iter()
+            .all(|(_, state)| *state == EventState::Syncing),
+        "many changes being sent: each record's own are read"
+    );
+}
+
 pub async fn queries_show_what_the_device_shows(fresh: impl Fresh) {
     let outbox = fresh
         .open_indexed(StoreConfig::default(), note_indexes())

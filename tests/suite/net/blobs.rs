@@ -187,6 +187,40 @@ async fn a_file_in_a_field_is_stored_as_a_blob_and_read_back_through_its_referen
     let listed = Array::from(&listed).get(0);
     let photo = get(&get(&listed, "fields"), "photo");
     assert_eq!(get(&photo, "sha256"), JsValue::from(ABC_SHA256));
+    // query() and watch() give handles too (they skip the walk for files
+    // only when the result's JSON names none).
+    let page = run(outbox.query("notes".into(), JsValue::UNDEFINED)).await;
+    let queried = Array::from(&get(&page, "records")).get(0);
+    let photo = get(&get(&queried, "fields"), "photo");
+    assert_eq!(get(&photo, "sha256"), JsValue::from(ABC_SHA256));
+    assert!(
+        get(&photo, "blob").is_function(),
+        "a handle, not the stored reference"
+    );
+    let mut resolve = None;
+    let delivered = js_sys::Promise::new(&mut |ok, _| resolve = Some(ok));
+    let resolve = resolve.unwrap();
+    let callback = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |result| {
+        let _ = resolve.call1(&JsValue::NULL, &result);
+    });
+    let stop = outbox
+        .watch(
+            "notes".into(),
+            JsValue::UNDEFINED,
+            callback
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+            None,
+        )
+        .unwrap();
+    let watched = JsFuture::from(delivered).await.unwrap();
+    stop.call0(&JsValue::NULL).unwrap();
+    drop(callback);
+    let watched = Array::from(&get(&watched, "records")).get(0);
+    let photo = get(&get(&watched, "fields"), "photo");
+    assert_eq!(get(&photo, "state"), JsValue::from("queued"));
+    assert!(get(&photo, "blob").is_function());
     // Each pending change lists its files; a change without files has none.
     run(outbox.put(
         "notes".into(),
