@@ -153,8 +153,9 @@ fn load(
 /// round trips whatever its size: replays without a lock when every key is
 /// known already; otherwise takes the `seq` lock once, reads the batch's
 /// keys and records (2 round trips), decides each event in order
-/// ([`apply_event`]), writes what they changed ([`Pending::write`]: 2 round
-/// trips) and their audit rows (1), moves `seq` once and commits.
+/// ([`apply_event`]), writes what they changed, their keys and their audit
+/// rows in one statement ([`Pending::write`]: 1 round trip), moves `seq`
+/// once and commits.
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
@@ -232,8 +233,7 @@ fn apply_locked(
         }
         answers.push(applied);
     }
-    pending.write(tx, sql, batch)?;
-    audit::append_all(tx, &sql.audit, &trail)?;
+    pending.write(tx, sql, batch, &trail)?;
     Ok(answers)
 }
 
@@ -330,50 +330,59 @@ impl Pending {
         })
     }
 
-    /// Writes every changed record and every new key (2 round trips).
+    /// Writes every changed record, every new key and the batch's audit
+    /// rows `trail` (1 round trip, none when the batch decided nothing).
     fn write(
         self,
         tx: &mut postgres::Transaction<'_>,
         sql: &Statements,
         batch: &Batch,
+        trail: &[crate::audit::NewRow<'_>],
     ) -> Result<(), Fault> {
-        if !self.changed.is_empty() {
-            let mut columns = RecordColumns::default();
-            for id in &self.changed {
-                let Some(Some(state)) = self.records.get(id) else {
-                    continue;
-                };
-                let (data, fields) = rows::columns_of(state)?;
-                columns.collections.push(id.0.as_str());
-                columns.record_ids.push(id.1.as_str());
-                columns.versions.push(state.version as i64);
-                columns.deleted.push(i32::from(state.deleted));
-                columns.data.push(data);
-                columns.fields.push(fields);
-            }
-            tx.execute(
-                &sql.write_records,
-                &[
-                    &batch.user,
-                    &columns.collections,
-                    &columns.record_ids,
-                    &columns.versions,
-                    &columns.deleted,
-                    &columns.data,
-                    &columns.fields,
-                    &batch.now_ms,
-                ],
-            )?;
+        if self.changed.is_empty() && self.new_keys.is_empty() && trail.is_empty() {
+            return Ok(());
         }
-        if !self.new_keys.is_empty() {
-            let keys: Vec<&str> = self.new_keys.iter().map(|k| k.0.as_str()).collect();
-            let hashes: Vec<&str> = self.new_keys.iter().map(|k| k.1.as_str()).collect();
-            let outcomes: Vec<&str> = self.new_keys.iter().map(|k| k.2.as_str()).collect();
-            tx.execute(
-                &sql.write_keys,
-                &[&batch.user, &keys, &hashes, &outcomes, &batch.now_ms],
-            )?;
+        let mut columns = RecordColumns::default();
+        for id in &self.changed {
+            let Some(Some(state)) = self.records.get(id) else {
+                continue;
+            };
+            let (data, fields) = rows::columns_of(state)?;
+            columns.collections.push(id.0.as_str());
+            columns.record_ids.push(id.1.as_str());
+            columns.versions.push(state.version as i64);
+            columns.deleted.push(i32::from(state.deleted));
+            columns.data.push(data);
+            columns.fields.push(fields);
         }
+        let keys: Vec<&str> = self.new_keys.iter().map(|k| k.0.as_str()).collect();
+        let hashes: Vec<&str> = self.new_keys.iter().map(|k| k.1.as_str()).collect();
+        let outcomes: Vec<&str> = self.new_keys.iter().map(|k| k.2.as_str()).collect();
+        let audit = audit::Columns::of(trail);
+        tx.execute(
+            &sql.write_all,
+            &[
+                &batch.user,
+                &columns.collections,
+                &columns.record_ids,
+                &columns.versions,
+                &columns.deleted,
+                &columns.data,
+                &columns.fields,
+                &batch.now_ms,
+                &keys,
+                &hashes,
+                &outcomes,
+                &audit.users,
+                &audit.event_ids,
+                &audit.collections,
+                &audit.record_ids,
+                &audit.versions,
+                &audit.ops,
+                &audit.outcomes,
+                &audit.at_ms,
+            ],
+        )?;
         Ok(())
     }
 }
