@@ -4,8 +4,8 @@
 //! (`SELECT … FOR UPDATE`), then decides and writes each event, and moves
 //! `seq` once before it commits. A transaction holds one push's events, or,
 //! when requests of this instance wait for one another, the batches of
-//! several (**group commit**, see [`Groups`]: each batch in a savepoint,
-//! one lock and one flushed commit for all). That one row lock
+//! several (**group commit**, see [`Groups`]: one lock and one flushed
+//! commit for all; a batch that fails is left out and the rest run again). That one row lock
 //! serialises writers across all instances, so versions are taken and
 //! committed in the same order: a pull never sees version N+1 while N is
 //! still invisible, and never skips a change. Under the lock the
@@ -175,39 +175,46 @@ fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
 
 /// One attempt at a group commit: the batches of concurrent requests in
 /// ONE transaction, so they share the `seq` lock and one flushed commit.
-/// Each batch runs in a savepoint: one whose events fail is rolled back
-/// alone and gets its error; an aborted transaction (deadlock, lost
-/// connection) fails the attempt, which [`PostgresStore::run`] repeats.
+/// No savepoints (each would cost two round trips per batch): when a
+/// batch's events fail, the transaction is rolled back and run again
+/// without that batch, which gets its error; the others are decided
+/// afresh, in the same order, so the outcome is what savepoints would
+/// give. An aborted transaction (deadlock, lost connection) fails the
+/// attempt, which [`PostgresStore::run`] repeats.
 fn apply_group(conn: &mut Conn, batches: &[&Batch]) -> Result<Vec<Answer>, Fault> {
     let Conn { client, sql, .. } = conn;
-    let mut tx = client.transaction()?;
-    let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-    let mut seq = start;
-    let mut answers = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let before = seq;
-        let mut savepoint = tx.transaction()?;
-        let refused = match apply_locked(&mut savepoint, sql, batch, &mut seq) {
-            Ok(applied) => {
-                savepoint.commit()?;
-                answers.push(Ok(applied));
+    let mut refused: Vec<Option<StoreError>> = vec![None; batches.len()];
+    'attempt: loop {
+        let mut tx = client.transaction()?;
+        let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+        let mut seq = start;
+        let mut answers = Vec::with_capacity(batches.len());
+        for (index, batch) in batches.iter().enumerate() {
+            if let Some(error) = &refused[index] {
+                answers.push(Err(error.clone()));
                 continue;
             }
-            Err(Fault::Store(error)) => error,
-            Err(Fault::Db(error)) if !retryable(&error) && !connection_lost(&error) => {
-                classify(&error)
-            }
-            Err(fault) => return Err(fault),
-        };
-        savepoint.rollback()?;
-        seq = before;
-        answers.push(Err(refused));
+            let error = match apply_locked(&mut tx, sql, batch, &mut seq) {
+                Ok(applied) => {
+                    answers.push(Ok(applied));
+                    continue;
+                }
+                Err(Fault::Store(error)) => error,
+                Err(Fault::Db(error)) if !retryable(&error) && !connection_lost(&error) => {
+                    classify(&error)
+                }
+                Err(fault) => return Err(fault),
+            };
+            refused[index] = Some(error);
+            tx.rollback()?;
+            continue 'attempt;
+        }
+        if seq != start {
+            tx.execute(&sql.set_seq, &[&seq])?;
+        }
+        tx.commit()?;
+        return Ok(answers);
     }
-    if seq != start {
-        tx.execute(&sql.set_seq, &[&seq])?;
-    }
-    tx.commit()?;
-    Ok(answers)
 }
 
 /// A batch's reads, decisions and writes inside a transaction that holds
