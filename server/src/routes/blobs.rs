@@ -16,7 +16,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outbox_sync_protocol::blob::{blob_refs, is_sha256_hex, BLOB_MISSING};
+use outbox_sync_protocol::blob::{blob_refs, is_sha256_hex, BLOB_KEY, BLOB_MISSING};
 use outbox_sync_protocol::{UploadStatus, Value};
 
 use super::{now_ms, AppState};
@@ -328,7 +328,18 @@ pub async fn check_references(
     user: &str,
     payloads: &[&Value],
 ) -> Result<Vec<Option<Rejection>>, ApiError> {
-    let parsed: Vec<_> = payloads.iter().map(|payload| blob_refs(payload)).collect();
+    // Most changes hold no file: one walk that allocates nothing tells
+    // them apart, and a push without any answers at once (no store call).
+    let parsed: Vec<_> = payloads
+        .iter()
+        .map(|payload| {
+            if mentions_blob(payload) {
+                blob_refs(payload)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .collect();
     let wanted: BTreeSet<String> = parsed
         .iter()
         .flat_map(|refs| refs.iter().flatten().map(|r| r.sha256.clone()))
@@ -370,6 +381,17 @@ pub async fn check_references(
             })
         })
         .collect())
+}
+
+/// Whether any object in `value` has the key `$blob`: only such a payload
+/// can hold a reference, good or malformed (`blob_refs` finds or refuses
+/// them).
+fn mentions_blob(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(BLOB_KEY) || map.values().any(mentions_blob),
+        Value::Array(items) => items.iter().any(mentions_blob),
+        _ => false,
+    }
 }
 
 fn rejection(code: &'static str, message: String) -> Rejection {

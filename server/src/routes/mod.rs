@@ -139,6 +139,12 @@ pub fn read_json<T: DeserializeOwned>(
             ApiError::bad_request("unreadable_body", "The request body could not be read; send it again.")
         }
     })?;
+    // The fast path: a well-formed body parses once, without tracking
+    // where the parser is; only a body that fails is parsed again to name
+    // the offending field.
+    if let Ok(value) = serde_json::from_slice(&bytes) {
+        return Ok(value);
+    }
     let not_json = |inner: serde_json::Error| {
         ApiError::bad_request(
             "invalid_json",
@@ -230,11 +236,19 @@ pub async fn apply_batch(
     batch: Batch,
 ) -> Result<(Arc<Batch>, Vec<Written>), ApiError> {
     let batch = Arc::new(batch);
-    let store = state.store.clone();
-    let sent = batch.clone();
-    let applied = tokio::task::spawn_blocking(move || store.apply(sent))
-        .await
-        .map_err(|e| ApiError::store(StoreError::Other(format!("apply task failed: {e}"))))??;
+    let applied = match state.store.apply_queued(batch.clone()) {
+        // SQLite: the writer thread answers; no blocking thread waits.
+        Some(queued) => queued.await?,
+        None => {
+            let store = state.store.clone();
+            let sent = batch.clone();
+            tokio::task::spawn_blocking(move || store.apply(sent))
+                .await
+                .map_err(|e| {
+                    ApiError::store(StoreError::Other(format!("apply task failed: {e}")))
+                })??
+        }
+    };
     if applied.len() != batch.writes.len() {
         return Err(ApiError::store(StoreError::Other(format!(
             "the store answered {} outcomes for {} events",

@@ -13,6 +13,8 @@ pub mod schema;
 pub mod sqlite;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use outbox_sync_protocol::{Event, Outcome, Record};
@@ -88,6 +90,9 @@ pub enum Applied {
     /// The key had been seen with a different request; nothing changed.
     KeyReused,
 }
+
+/// The answer of [`Store::apply_queued`], to await.
+pub type Queued = Pin<Box<dyn Future<Output = Result<Vec<Applied>, StoreError>> + Send>>;
 
 /// Where a pull starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +190,15 @@ pub trait Store: AuditTrail + Send + Sync + 'static {
     /// outcome). Returns once the transaction is committed (flushed, for a
     /// durable store); on an error nothing of the batch is kept.
     fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError>;
+
+    /// [`Store::apply`] without blocking the caller, for a store whose
+    /// writes run on a thread of its own: queues the batch and returns the
+    /// answer to await. `None` (the default): the store has no such thread;
+    /// call `apply` on the blocking pool.
+    fn apply_queued(&self, batch: Arc<Batch>) -> Option<Queued> {
+        let _ = batch;
+        None
+    }
 
     /// The record, tombstones included, or `None` when there is none.
     fn get(

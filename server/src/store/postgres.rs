@@ -1,8 +1,11 @@
 //! The PostgreSQL store: several server instances can share one database.
 //!
-//! Every write transaction (one per push: all its events) first locks the
-//! single `seq` row of `counters` (`SELECT … FOR UPDATE`), then decides and
-//! writes each event, and moves `seq` once before it commits. That one row lock
+//! Every write transaction first locks the single `seq` row of `counters`
+//! (`SELECT … FOR UPDATE`), then decides and writes each event, and moves
+//! `seq` once before it commits. A transaction holds one push's events, or,
+//! when requests of this instance wait for one another, the batches of
+//! several (**group commit**, see [`Groups`]: one lock and one flushed
+//! commit for all; a batch that fails is left out and the rest run again). That one row lock
 //! serialises writers across all instances, so versions are taken and
 //! committed in the same order: a pull never sees version N+1 while N is
 //! still invisible, and never skips a change. Under the lock the
@@ -18,9 +21,10 @@ mod connect;
 mod errors;
 mod tls;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use outbox_sync_protocol::Record;
@@ -48,7 +52,11 @@ pub struct PostgresStore {
     /// `None` only while dropping (see `Drop`).
     pool: Option<Pool<Manager>>,
     epoch: String,
+    groups: Groups,
 }
+
+/// What a group commit answers for one batch.
+type Answer = Result<Vec<Applied>, StoreError>;
 
 impl PostgresStore {
     /// Connects to `url`, applies the missing migrations and keeps up to
@@ -76,6 +84,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool: Some(pool),
             epoch,
+            groups: Groups::default(),
         })
     }
 
@@ -144,8 +153,9 @@ fn load(
 /// round trips whatever its size: replays without a lock when every key is
 /// known already; otherwise takes the `seq` lock once, reads the batch's
 /// keys and records (2 round trips), decides each event in order
-/// ([`apply_event`]), writes what they changed ([`Pending::write`]: 2 round
-/// trips) and their audit rows (1), moves `seq` once and commits.
+/// ([`apply_event`]), writes what they changed, their keys and their audit
+/// rows in one statement ([`Pending::write`]: 1 round trip), moves `seq`
+/// once and commits.
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
@@ -154,27 +164,83 @@ fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     }
     let mut tx = client.transaction()?;
     let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+    let mut seq = start;
+    let answers = apply_locked(&mut tx, sql, batch, &mut seq)?;
+    if seq != start {
+        tx.execute(&sql.set_seq, &[&seq])?;
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// One attempt at a group commit: the batches of concurrent requests in
+/// ONE transaction, so they share the `seq` lock and one flushed commit.
+/// No savepoints (each would cost two round trips per batch): when a
+/// batch's events fail, the transaction is rolled back and run again
+/// without that batch, which gets its error; the others are decided
+/// afresh, in the same order, so the outcome is what savepoints would
+/// give. An aborted transaction (deadlock, lost connection) fails the
+/// attempt, which [`PostgresStore::run`] repeats.
+fn apply_group(conn: &mut Conn, batches: &[&Batch]) -> Result<Vec<Answer>, Fault> {
+    let Conn { client, sql, .. } = conn;
+    let mut refused: Vec<Option<StoreError>> = vec![None; batches.len()];
+    'attempt: loop {
+        let mut tx = client.transaction()?;
+        let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
+        let mut seq = start;
+        let mut answers = Vec::with_capacity(batches.len());
+        for (index, batch) in batches.iter().enumerate() {
+            if let Some(error) = &refused[index] {
+                answers.push(Err(error.clone()));
+                continue;
+            }
+            let error = match apply_locked(&mut tx, sql, batch, &mut seq) {
+                Ok(applied) => {
+                    answers.push(Ok(applied));
+                    continue;
+                }
+                Err(Fault::Store(error)) => error,
+                Err(Fault::Db(error)) if !retryable(&error) && !connection_lost(&error) => {
+                    classify(&error)
+                }
+                Err(fault) => return Err(fault),
+            };
+            refused[index] = Some(error);
+            tx.rollback()?;
+            continue 'attempt;
+        }
+        if seq != start {
+            tx.execute(&sql.set_seq, &[&seq])?;
+        }
+        tx.commit()?;
+        return Ok(answers);
+    }
+}
+
+/// A batch's reads, decisions and writes inside a transaction that holds
+/// the `seq` lock; `seq` is the last version handed out, moved by every
+/// event applied (the caller stores it).
+fn apply_locked(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &Statements,
+    batch: &Batch,
+    seq: &mut i64,
+) -> Result<Vec<Applied>, Fault> {
     // These run after the lock was granted, so they see every commit made
     // before: an instance that applied a key first, and each record as the
     // last writer left it.
-    let mut pending = Pending::read(&mut tx, sql, batch)?;
-    let mut seq = start;
+    let mut pending = Pending::read(tx, sql, batch)?;
     let mut answers = Vec::with_capacity(batch.writes.len());
     let mut trail = Vec::new();
     for index in 0..batch.writes.len() {
         let request = batch.request(index);
-        let applied = apply_event(&mut pending, &request, &mut seq)?;
+        let applied = apply_event(&mut pending, &request, seq)?;
         if let Applied::Fresh(outcome) = &applied {
             trail.push(crate::audit::row(&request, outcome));
         }
         answers.push(applied);
     }
-    pending.write(&mut tx, sql, batch)?;
-    audit::append_all(&mut tx, &sql.audit, &trail)?;
-    if seq != start {
-        tx.execute(&sql.set_seq, &[&seq])?;
-    }
-    tx.commit()?;
+    pending.write(tx, sql, batch, &trail)?;
     Ok(answers)
 }
 
@@ -271,50 +337,59 @@ impl Pending {
         })
     }
 
-    /// Writes every changed record and every new key (2 round trips).
+    /// Writes every changed record, every new key and the batch's audit
+    /// rows `trail` (1 round trip, none when the batch decided nothing).
     fn write(
         self,
         tx: &mut postgres::Transaction<'_>,
         sql: &Statements,
         batch: &Batch,
+        trail: &[crate::audit::NewRow<'_>],
     ) -> Result<(), Fault> {
-        if !self.changed.is_empty() {
-            let mut columns = RecordColumns::default();
-            for id in &self.changed {
-                let Some(Some(state)) = self.records.get(id) else {
-                    continue;
-                };
-                let (data, fields) = rows::columns_of(state)?;
-                columns.collections.push(id.0.as_str());
-                columns.record_ids.push(id.1.as_str());
-                columns.versions.push(state.version as i64);
-                columns.deleted.push(i32::from(state.deleted));
-                columns.data.push(data);
-                columns.fields.push(fields);
-            }
-            tx.execute(
-                &sql.write_records,
-                &[
-                    &batch.user,
-                    &columns.collections,
-                    &columns.record_ids,
-                    &columns.versions,
-                    &columns.deleted,
-                    &columns.data,
-                    &columns.fields,
-                    &batch.now_ms,
-                ],
-            )?;
+        if self.changed.is_empty() && self.new_keys.is_empty() && trail.is_empty() {
+            return Ok(());
         }
-        if !self.new_keys.is_empty() {
-            let keys: Vec<&str> = self.new_keys.iter().map(|k| k.0.as_str()).collect();
-            let hashes: Vec<&str> = self.new_keys.iter().map(|k| k.1.as_str()).collect();
-            let outcomes: Vec<&str> = self.new_keys.iter().map(|k| k.2.as_str()).collect();
-            tx.execute(
-                &sql.write_keys,
-                &[&batch.user, &keys, &hashes, &outcomes, &batch.now_ms],
-            )?;
+        let mut columns = RecordColumns::default();
+        for id in &self.changed {
+            let Some(Some(state)) = self.records.get(id) else {
+                continue;
+            };
+            let (data, fields) = rows::columns_of(state)?;
+            columns.collections.push(id.0.as_str());
+            columns.record_ids.push(id.1.as_str());
+            columns.versions.push(state.version as i64);
+            columns.deleted.push(i32::from(state.deleted));
+            columns.data.push(data);
+            columns.fields.push(fields);
         }
+        let keys: Vec<&str> = self.new_keys.iter().map(|k| k.0.as_str()).collect();
+        let hashes: Vec<&str> = self.new_keys.iter().map(|k| k.1.as_str()).collect();
+        let outcomes: Vec<&str> = self.new_keys.iter().map(|k| k.2.as_str()).collect();
+        let audit = audit::Columns::of(trail);
+        tx.execute(
+            &sql.write_all,
+            &[
+                &batch.user,
+                &columns.collections,
+                &columns.record_ids,
+                &columns.versions,
+                &columns.deleted,
+                &columns.data,
+                &columns.fields,
+                &batch.now_ms,
+                &keys,
+                &hashes,
+                &outcomes,
+                &audit.users,
+                &audit.event_ids,
+                &audit.collections,
+                &audit.record_ids,
+                &audit.versions,
+                &audit.ops,
+                &audit.outcomes,
+                &audit.at_ms,
+            ],
+        )?;
         Ok(())
     }
 }
@@ -444,12 +519,98 @@ fn expire_once(
     })
 }
 
-impl Store for PostgresStore {
-    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
+impl PostgresStore {
+    /// Applies `group` (taken from the queue by this thread, the group's
+    /// leader) and sends every batch its answer.
+    fn commit_group(&self, group: Vec<(Arc<Batch>, SyncSender<Answer>)>) {
         // With keys, a second run after a lost connection is safe: if the
         // first committed, the keys are found and their outcomes replayed.
-        let repeatable = batch.writes.iter().all(|write| write.key.is_some());
-        self.run(repeatable, |conn| apply_once(conn, &batch))
+        let repeatable = |batch: &Batch| batch.writes.iter().all(|write| write.key.is_some());
+        let batches: Vec<&Batch> = group.iter().map(|(batch, _)| batch.as_ref()).collect();
+        let answers = if let [batch] = batches[..] {
+            vec![self.run(repeatable(batch), |conn| apply_once(conn, batch))]
+        } else {
+            let all_repeatable = batches.iter().all(|batch| repeatable(batch));
+            self.run(all_repeatable, |conn| apply_group(conn, &batches))
+                .unwrap_or_else(|error| batches.iter().map(|_| Err(error.clone())).collect())
+        };
+        for ((_, reply), answer) in group.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Batches of this instance's requests waiting for a group commit, and
+/// whether one is running. Group commit without a thread of its own: the
+/// request that finds no group running leads the next one (it takes every
+/// batch waiting, up to [`MAX_GROUP_EVENTS`], its own included, and
+/// answers them all); the others wait for their answer or their turn.
+#[derive(Default)]
+struct Groups {
+    queue: Mutex<GroupQueue>,
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct GroupQueue {
+    waiting: VecDeque<(Arc<Batch>, SyncSender<Answer>)>,
+    running: bool,
+}
+
+/// Most events one group commit takes; more wait for the next group.
+const MAX_GROUP_EVENTS: usize = 10_000;
+
+/// Ends a leader's turn (also if the group panicked), waking the waiters.
+struct Turn<'a>(&'a Groups);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.queue).running = false;
+        self.0.turn.notify_all();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store for PostgresStore {
+    fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let groups = &self.groups;
+        let mut queue = lock(&groups.queue);
+        queue.waiting.push_back((batch, reply));
+        loop {
+            if let Ok(answer) = answer.try_recv() {
+                return answer;
+            }
+            if queue.running {
+                queue = groups
+                    .turn
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            // No group is running, so this batch is still waiting (a
+            // group answers its batches before its turn ends): lead.
+            queue.running = true;
+            let mut events = 0;
+            let mut group = Vec::new();
+            while let Some((batch, _)) = queue.waiting.front() {
+                if !group.is_empty() && events + batch.writes.len() > MAX_GROUP_EVENTS {
+                    break;
+                }
+                events += batch.writes.len();
+                group.extend(queue.waiting.pop_front());
+            }
+            drop(queue);
+            let turn = Turn(groups);
+            self.commit_group(group);
+            drop(turn);
+            queue = lock(&groups.queue);
+        }
     }
 
     fn get(

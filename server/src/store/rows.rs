@@ -68,7 +68,8 @@ pub fn change_of(
 
 /// The `data` and `field_versions` columns of a state.
 pub fn columns_of(state: &State) -> Result<(String, String), StoreError> {
-    let data = serde_json::to_string(&Value::Object(state.data.clone())).map_err(json_error)?;
+    // A map serializes exactly as `Value::Object` of it does.
+    let data = serde_json::to_string(&state.data).map_err(json_error)?;
     let fields = serde_json::to_string(&state.fields).map_err(json_error)?;
     Ok((data, fields))
 }
@@ -89,6 +90,13 @@ pub enum Decided {
 impl Decided {
     /// The outcome to answer and to store with the key.
     pub fn outcome(&self) -> &Outcome {
+        match self {
+            Decided::Apply { outcome, .. } | Decided::Conflict(outcome) => outcome,
+        }
+    }
+
+    /// The outcome, by value.
+    pub fn into_outcome(self) -> Outcome {
         match self {
             Decided::Apply { outcome, .. } | Decided::Conflict(outcome) => outcome,
         }

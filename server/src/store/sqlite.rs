@@ -6,9 +6,10 @@
 //! batch in a savepoint, each event with its own outcome) and commits once:
 //! **group commit**. While one commit is being flushed the next group
 //! gathers, so concurrent pushes share a flush and a durable commit costs
-//! one `fsync` per group rather than per event. The `seq` counter is read
-//! once per group and written once at its end. Statements are prepared once
-//! and cached on the connection.
+//! one `fsync` per group rather than per event. The `seq` and `audit`
+//! counters are read once per group and written once at its end.
+//! Statements are prepared once and cached on the connection. Async callers
+//! get their answer straight from the writer (`apply_queued`).
 
 mod audit;
 
@@ -20,23 +21,41 @@ use std::thread::JoinHandle;
 use outbox_sync_protocol::Record;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 
 use super::rows::{self, Decided};
 use super::schema::STEPS;
-use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
+use super::{Applied, ApplyRequest, Batch, Changes, Expired, Queued, Since, Store, StoreError};
 use crate::apply::State;
 
 /// Most events one group commit takes; more wait for the next group, so a
 /// flood of pushes cannot make one transaction (and its answers) huge.
 const MAX_GROUP_EVENTS: usize = 10_000;
 
+/// What the writer answers for one batch.
+type Answer = Result<Vec<Applied>, StoreError>;
+
+/// Where the writer sends a batch's answer: to a thread blocked on it, or
+/// to an async task (which then needs no thread of tokio's blocking pool).
+enum Reply {
+    Blocking(SyncSender<Answer>),
+    Async(oneshot::Sender<Answer>),
+}
+
+impl Reply {
+    fn send(self, answer: Answer) {
+        // The asker may have gone (a request cancelled): nothing to do.
+        let _ = match self {
+            Reply::Blocking(sender) => sender.send(answer).ok(),
+            Reply::Async(sender) => sender.send(answer).ok(),
+        };
+    }
+}
+
 /// Work for the writer thread.
 enum Job {
     /// A batch to apply in the next group commit.
-    Apply {
-        batch: Arc<Batch>,
-        reply: SyncSender<Result<Vec<Applied>, StoreError>>,
-    },
+    Apply { batch: Arc<Batch>, reply: Reply },
     /// Anything else that writes (expiry), run alone between groups.
     Run(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -142,7 +161,7 @@ fn write_loop(mut conn: Connection, queue: Receiver<Job>) {
                 let batches: Vec<&Batch> = group.iter().map(|(batch, _)| batch.as_ref()).collect();
                 let answers = commit_group(&mut conn, &batches);
                 for ((_, reply), answer) in group.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                 }
             }
         }
@@ -154,42 +173,48 @@ fn write_loop(mut conn: Connection, queue: Receiver<Job>) {
 
 /// Applies `batches` in one transaction, each in its own savepoint (a
 /// batch that fails is rolled back alone), and commits once. Returns one
-/// answer per batch.
-fn commit_group(
-    conn: &mut Connection,
-    batches: &[&Batch],
-) -> Vec<Result<Vec<Applied>, StoreError>> {
+/// answer per batch. A group of one batch needs no savepoint: if it fails,
+/// the whole transaction is rolled back.
+fn commit_group(conn: &mut Connection, batches: &[&Batch]) -> Vec<Answer> {
     let fail_all = |error: StoreError| batches.iter().map(|_| Err(error.clone())).collect();
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(other(e)),
     };
-    let start = match read_seq(&tx) {
-        Ok(seq) => seq,
+    let start = match Counters::read(&tx) {
+        Ok(counters) => counters,
         Err(e) => return fail_all(e),
     };
-    let mut seq = start;
+    let mut counters = start;
+    if let [batch] = batches {
+        let answer = match apply_batch(&tx, batch, &mut counters)
+            .and_then(|applied| counters.write(&tx, start).map(|()| applied))
+        {
+            Ok(applied) => applied,
+            // Dropping the transaction rolls it back.
+            Err(e) => return vec![Err(e)],
+        };
+        return match tx.commit() {
+            Ok(()) => vec![Ok(answer)],
+            Err(e) => vec![Err(other(e))],
+        };
+    }
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
-        let before = seq;
+        let before = counters;
         let answer = tx.savepoint().map_err(other).and_then(|savepoint| {
-            let applied = apply_batch(&savepoint, batch, &mut seq)?;
+            let applied = apply_batch(&savepoint, batch, &mut counters)?;
             savepoint.commit().map_err(other)?;
             Ok(applied)
         });
         if answer.is_err() {
             // The savepoint rolled back when dropped.
-            seq = before;
+            counters = before;
         }
         answers.push(answer);
     }
-    if seq != start {
-        if let Err(e) = tx
-            .prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'seq'")
-            .and_then(|mut update| update.execute(params![seq]))
-        {
-            return fail_all(other(e));
-        }
+    if let Err(e) = counters.write(&tx, start) {
+        return fail_all(e);
     }
     match tx.commit() {
         Ok(()) => answers,
@@ -202,17 +227,55 @@ fn commit_group(
 fn apply_batch(
     conn: &Connection,
     batch: &Batch,
-    seq: &mut i64,
+    counters: &mut Counters,
 ) -> Result<Vec<Applied>, StoreError> {
     (0..batch.writes.len())
-        .map(|index| apply_event(conn, &batch.request(index), seq))
+        .map(|index| apply_event(conn, &batch.request(index), counters))
         .collect()
 }
 
-fn read_seq(conn: &Connection) -> Result<i64, StoreError> {
-    conn.prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
-        .and_then(|mut select| select.query_row([], |row| row.get(0)))
-        .map_err(other)
+/// The `seq` (last version handed out) and `audit` (last audit row)
+/// counters of a group commit: read once at its start, advanced in memory
+/// by each event, written once at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counters {
+    seq: i64,
+    audit: i64,
+}
+
+impl Counters {
+    fn read(conn: &Connection) -> Result<Counters, StoreError> {
+        let mut counters = Counters { seq: 0, audit: 0 };
+        let mut select = conn
+            .prepare_cached("SELECT name, value FROM counters WHERE name IN ('seq', 'audit')")
+            .map_err(other)?;
+        let mut rows = select.query([]).map_err(other)?;
+        while let Some(row) = rows.next().map_err(other)? {
+            let name: String = row.get(0).map_err(other)?;
+            let value: i64 = row.get(1).map_err(other)?;
+            match name.as_str() {
+                "seq" => counters.seq = value,
+                _ => counters.audit = value,
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Stores the counters that moved since `start`.
+    fn write(&self, conn: &Connection, start: Counters) -> Result<(), StoreError> {
+        let mut update = conn
+            .prepare_cached("UPDATE counters SET value = ?2 WHERE name = ?1")
+            .map_err(other)?;
+        if self.seq != start.seq {
+            update.execute(params!["seq", self.seq]).map_err(other)?;
+        }
+        if self.audit != start.audit {
+            update
+                .execute(params!["audit", self.audit])
+                .map_err(other)?;
+        }
+        Ok(())
+    }
 }
 
 /// Applies one event on `conn`, inside the caller's transaction: replays a
@@ -222,7 +285,7 @@ fn read_seq(conn: &Connection) -> Result<i64, StoreError> {
 fn apply_event(
     conn: &Connection,
     request: &ApplyRequest<'_>,
-    seq: &mut i64,
+    counters: &mut Counters,
 ) -> Result<Applied, StoreError> {
     let event = request.event;
     if let Some(key) = request.key {
@@ -243,7 +306,7 @@ fn apply_event(
         }
     }
     let current = load(conn, request.user, &event.collection, &event.record_id)?;
-    let next = *seq as u64 + 1;
+    let next = counters.seq as u64 + 1;
     let decided = rows::decide(request, current.as_ref(), next);
     if let Decided::Apply { state, .. } = &decided {
         let (data, fields) = rows::columns_of(state)?;
@@ -268,12 +331,17 @@ fn apply_event(
             ])
         })
         .map_err(other)?;
-        *seq = next as i64;
+        counters.seq = next as i64;
     }
-    let outcome = decided.outcome();
-    audit::append(conn, &crate::audit::row(request, outcome))?;
+    let outcome = decided.into_outcome();
+    audit::append(
+        conn,
+        counters.audit + 1,
+        &crate::audit::row(request, &outcome),
+    )?;
+    counters.audit += 1;
     if let Some(key) = request.key {
-        let stored = rows::outcome_column(outcome)?;
+        let stored = rows::outcome_column(&outcome)?;
         conn.prepare_cached(
             "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -289,7 +357,7 @@ fn apply_event(
         })
         .map_err(other)?;
     }
-    Ok(Applied::Fresh(outcome.clone()))
+    Ok(Applied::Fresh(outcome))
 }
 
 fn connect(path: &Path, durable: bool) -> Result<Connection, StoreError> {
@@ -299,6 +367,10 @@ fn connect(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(other)?;
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
+        .map_err(other)?;
+    // A group commit's savepoints journal the pages they change: in
+    // memory, not in a temporary file that spills to disk past 64 KiB.
+    conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(other)?;
     Ok(conn)
 }
@@ -362,8 +434,25 @@ fn load(
 impl Store for SqliteStore {
     fn apply(&self, batch: Arc<Batch>) -> Result<Vec<Applied>, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Job::Apply { batch, reply })?;
+        self.send(Job::Apply {
+            batch,
+            reply: Reply::Blocking(reply),
+        })?;
         answer.recv().map_err(|_| stopped())?
+    }
+
+    fn apply_queued(&self, batch: Arc<Batch>) -> Option<Queued> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Apply {
+            batch,
+            reply: Reply::Async(reply),
+        };
+        // If the writer stopped, the reply is dropped with the job and the
+        // receiver says so.
+        let _ = self.send(job);
+        Some(Box::pin(
+            async move { answer.await.map_err(|_| stopped())? },
+        ))
     }
 
     fn get(
@@ -557,17 +646,58 @@ mod tests {
             matches!(&last_answers[1], Applied::Replayed(_)),
             "a key applied earlier in the same group is a duplicate"
         );
-        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+        let count = |conn: &Connection, sql: &str| -> i64 {
+            conn.query_row(sql, [], |row| row.get(0)).unwrap()
+        };
         assert_eq!(
-            count("SELECT COUNT(*) FROM records WHERE record_id = 'c'"),
+            count(&conn, "SELECT COUNT(*) FROM records WHERE record_id = 'c'"),
             0
         );
         assert_eq!(
-            count("SELECT COUNT(*) FROM idempotency WHERE idem_key = 'k3'"),
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'k3'"
+            ),
             0
         );
-        assert_eq!(count("SELECT COUNT(*) FROM records"), 3);
-        assert_eq!(count("SELECT value FROM counters WHERE name = 'seq'"), 3);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM records"), 3);
+        assert_eq!(
+            count(&conn, "SELECT value FROM counters WHERE name = 'seq'"),
+            3
+        );
+        // One audit row per fresh decision, numbered 1..=3 from the counter
+        // read once for the group; the rolled-back batch took its rows along.
+        assert_eq!(
+            count(&conn, "SELECT value FROM counters WHERE name = 'audit'"),
+            3
+        );
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM audit WHERE id BETWEEN 1 AND 3"),
+            3
+        );
+
+        // A group of one batch (no savepoint) that fails leaves nothing.
+        let alone = batch(vec![put("k6", "e"), put("k7", "boom")]);
+        let answers = commit_group(&mut conn, &[&alone]);
+        assert!(answers[0].is_err(), "{:?}", answers[0]);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM idempotency WHERE idem_key = 'k6'"
+            ),
+            0
+        );
+        assert_eq!(
+            count(&conn, "SELECT value FROM counters WHERE name = 'seq'"),
+            3
+        );
+        assert_eq!(
+            count(&conn, "SELECT value FROM counters WHERE name = 'audit'"),
+            3
+        );
+        let next = batch(vec![put("k8", "f")]);
+        assert_eq!(versions(&commit_group(&mut conn, &[&next])[0]), [4]);
+        assert_eq!(count(&conn, "SELECT MAX(id) FROM audit"), 4);
     }
 
     #[test]

@@ -19,3 +19,9 @@ mod load;
 mod ops;
 mod postgres;
 mod pull;
+
+/// mimalloc rather than glibc's malloc: under the load test glibc spent a
+/// fifth of the SQLite writer thread's time in `free` (docs/server.md,
+/// "Build profile"). The library leaves the choice to its users.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

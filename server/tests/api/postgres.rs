@@ -267,3 +267,154 @@ async fn sslmode_prefer_uses_tls_when_the_certificate_verifies_and_plain_otherwi
         "plain: {tls} with TLS, {plain} without"
     );
 }
+
+#[ignore = "needs PostgreSQL: scripts/postgres.sh cargo test -p outbox-sync-server --test api -- --include-ignored"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_waiting_for_the_lock_go_in_one_group_and_a_failing_one_rolls_back_alone() {
+    let Some(schema) = postgres_only("postgres::pushes_waiting_for_the_lock_go_in_one_group").await
+    else {
+        return;
+    };
+    let server = Arc::new(TestServer::start_in(Some(schema.clone()), |c| c).await);
+    put(&server, ALICE, "items", "before", None, json!({})).await;
+    let url = schema.url();
+    let sql = move |statement: String| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let rows = client.simple_query(&statement).unwrap();
+                rows.into_iter()
+                    .filter_map(|m| match m {
+                        postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                        _ => None,
+                    })
+                    .collect::<Vec<String>>()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // A record named `boom` makes its batch fail inside the transaction, as
+    // a storage error would.
+    sql(
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.record_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER boom BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION boom();"
+            .to_owned(),
+    )
+    .await;
+
+    // Another session holds the seq row, as a slow writer would.
+    let (held_tx, held) = mpsc::channel::<i32>();
+    let (release, released) = mpsc::channel::<()>();
+    let url = schema.url();
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.query_one(
+            "SELECT value FROM counters WHERE name = 'seq' FOR UPDATE",
+            &[],
+        )
+        .unwrap();
+        let pid: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        held_tx.send(pid).unwrap();
+        released.recv().unwrap();
+        tx.rollback().unwrap();
+    });
+    let holder_pid = tokio::task::spawn_blocking(move || held.recv().unwrap())
+        .await
+        .unwrap();
+
+    let batches: Vec<Vec<serde_json::Value>> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|name| {
+            let second = if *name == "c" {
+                "boom".to_owned()
+            } else {
+                format!("{name}2")
+            };
+            vec![
+                event(&id(), "items", &format!("{name}1"), "put", None, json!({})),
+                event(&id(), "items", &second, "put", None, json!({})),
+            ]
+        })
+        .collect();
+    // Sessions waiting for the holder's lock (other tests' sessions never
+    // wait for it).
+    let waiting_for_the_lock = || {
+        sql(format!(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE {holder_pid} = ANY(pg_blocking_pids(pid))"
+        ))
+    };
+    let first = {
+        let (server, events) = (server.clone(), batches[0].clone());
+        tokio::spawn(async move { server.push(ALICE, events).await })
+    };
+    while waiting_for_the_lock().await != ["1"] {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let rest: Vec<_> = batches[1..]
+        .iter()
+        .map(|events| {
+            let (server, events) = (server.clone(), events.clone());
+            tokio::spawn(async move { server.push(ALICE, events).await })
+        })
+        .collect();
+    // The three wait in this instance for the running group, not each on
+    // a connection of its own for the lock.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(waiting_for_the_lock().await, ["1"]);
+
+    release.send(()).unwrap();
+    tokio::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut answers = Vec::new();
+    for push in rest {
+        answers.push(push.await.unwrap());
+    }
+    assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
+    assert_eq!(
+        answers[1].0,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answers[1].1
+    );
+    assert_eq!(answers[2].0, StatusCode::OK, "{}", answers[2].1);
+    for (_, body) in [&answers[0], &answers[2]] {
+        for result in body["results"].as_array().unwrap() {
+            assert_eq!(result["status"], "applied", "{result}");
+        }
+    }
+    // The failing batch left nothing, and versions stayed contiguous.
+    let changes = server.pull_all(ALICE).await;
+    let mut ids: Vec<&str> = changes
+        .iter()
+        .map(|c| c["record_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a1", "a2", "b1", "b2", "before", "d1", "d2"]);
+    let mut versions: Vec<u64> = changes
+        .iter()
+        .map(|c| c["version"].as_u64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=7).collect::<Vec<u64>>());
+    let failed_keys: Vec<String> = batches[2]
+        .iter()
+        .map(|e| format!("'{}'", e["event_id"].as_str().unwrap()))
+        .collect();
+    let kept = format!(
+        "SELECT COUNT(*) FROM idempotency WHERE idem_key IN ({})",
+        failed_keys.join(", ")
+    );
+    assert_eq!(
+        sql(kept).await,
+        ["0"],
+        "the failed batch's keys are not stored"
+    );
+    assert_eq!(sql("SELECT COUNT(*) FROM audit".to_owned()).await, ["7"]);
+}

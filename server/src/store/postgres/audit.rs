@@ -1,22 +1,22 @@
-//! The audit trail on PostgreSQL: the row an apply transaction appends
-//! (one prepared statement, one round trip), the reads and the expiry.
+//! The audit trail on PostgreSQL: the rows an apply transaction appends
+//! (in the same statement as its records and keys, one round trip), the
+//! reads and the expiry.
 
-use postgres::{Row, Statement, Transaction};
+use postgres::Row;
 
 use super::connect::Conn;
-use super::errors::Fault;
 use super::PostgresStore;
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
-/// The statement [`append_all`] runs: `(users[], event_ids[] (NULLs
-/// allowed), collections[], record_ids[], versions[] (NULLs allowed),
-/// ops[], outcomes[], at_ms[])`, one array element per row; takes the next
-/// ids from the `audit` counter in one step. Apply transactions hold the
-/// `seq` row lock, so ids follow commit order.
-pub const APPEND_ALL: &str = "WITH rows AS (
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                             $6::text[], $7::text[], $8::bigint[]) WITH ORDINALITY
+/// The part of the apply transaction's write statement
+/// ([`super::connect::WRITE_ALL`]) that appends a batch's audit rows:
+/// `$12..$19` are [`Columns`] (one array element per row); it takes the
+/// next ids from the `audit` counter in the same statement. Apply
+/// transactions hold the `seq` row lock, so ids follow commit order.
+pub const APPEND_ALL: &str = "rows AS (
+        SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[],
+                             $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY
             AS x(user_id, event_id, collection, record_id, version, op, outcome, at_ms, n)
      ), counter AS (
         UPDATE counters SET value = value + (SELECT COUNT(*) FROM rows)
@@ -28,40 +28,34 @@ pub const APPEND_ALL: &str = "WITH rows AS (
             rows.op, rows.outcome, rows.at_ms
      FROM rows, counter";
 
-/// Appends `rows` (one batch's, in order) inside the apply transaction
-/// `tx` with the prepared [`APPEND_ALL`] statement: one round trip, none
-/// for a batch that decided nothing (all replays).
-pub fn append_all(
-    tx: &mut Transaction<'_>,
-    statement: &Statement,
-    rows: &[NewRow<'_>],
-) -> Result<(), Fault> {
-    if rows.is_empty() {
-        return Ok(());
+/// A batch's audit rows as the arrays [`APPEND_ALL`] takes (`event_id`
+/// and `version` may be NULL).
+pub struct Columns {
+    pub users: Vec<Option<String>>,
+    pub event_ids: Vec<Option<String>>,
+    pub collections: Vec<Option<String>>,
+    pub record_ids: Vec<Option<String>>,
+    pub versions: Vec<Option<i64>>,
+    pub ops: Vec<Option<String>>,
+    pub outcomes: Vec<Option<String>>,
+    pub at_ms: Vec<i64>,
+}
+
+impl Columns {
+    /// The columns of `rows`, in order.
+    pub fn of(rows: &[NewRow<'_>]) -> Columns {
+        let column = |f: fn(&NewRow<'_>) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        Columns {
+            users: column(|r| Some(r.user.to_owned())),
+            event_ids: column(|r| r.event_id.map(str::to_owned)),
+            collections: column(|r| Some(r.collection.to_owned())),
+            record_ids: column(|r| Some(r.record_id.to_owned())),
+            versions: rows.iter().map(|r| r.version).collect(),
+            ops: column(|r| Some(r.op.to_owned())),
+            outcomes: column(|r| Some(r.outcome.to_owned())),
+            at_ms: rows.iter().map(|r| r.at_ms).collect(),
+        }
     }
-    let column = |f: fn(&NewRow<'_>) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    let users = column(|r| Some(r.user.to_owned()));
-    let event_ids = column(|r| r.event_id.map(str::to_owned));
-    let collections = column(|r| Some(r.collection.to_owned()));
-    let record_ids = column(|r| Some(r.record_id.to_owned()));
-    let ops = column(|r| Some(r.op.to_owned()));
-    let outcomes = column(|r| Some(r.outcome.to_owned()));
-    let versions: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
-    let at_ms: Vec<i64> = rows.iter().map(|r| r.at_ms).collect();
-    tx.execute(
-        statement,
-        &[
-            &users,
-            &event_ids,
-            &collections,
-            &record_ids,
-            &versions,
-            &ops,
-            &outcomes,
-            &at_ms,
-        ],
-    )?;
-    Ok(())
 }
 
 fn entry_of(row: &Row) -> Entry {

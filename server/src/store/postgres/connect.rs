@@ -143,13 +143,8 @@ pub struct Statements {
     pub records_of: Statement,
     /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
     pub load: Statement,
-    /// `(user, collections[], record_ids[], versions[], deleted[], data[],
-    /// field_versions[], now)`: upserts records (each at most once).
-    pub write_records: Statement,
-    /// `(user, keys[], request_hashes[], outcomes[], now)`: stores keys.
-    pub write_keys: Statement,
-    /// Appends a batch's audit rows (`audit::APPEND_ALL`).
-    pub audit: Statement,
+    /// [`WRITE_ALL`]: a batch's records, keys and audit rows.
+    pub write_all: Statement,
     /// `(user)` → `seq`: the tombstone horizon.
     pub horizon: Statement,
     /// `()` → `value`: the last position handed out (no lock).
@@ -178,22 +173,7 @@ impl Statements {
                 "SELECT version, deleted, data, field_versions FROM records
                  WHERE user_id = $1 AND collection = $2 AND record_id = $3",
             )?,
-            write_records: client.prepare(
-                "INSERT INTO records
-                    (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
-                 SELECT $1, x.collection, x.record_id, x.version, x.deleted, x.data, x.field_versions, $8
-                 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[])
-                    AS x(collection, record_id, version, deleted, data, field_versions)
-                 ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
-                    version = excluded.version, deleted = excluded.deleted, data = excluded.data,
-                    field_versions = excluded.field_versions, updated_at = excluded.updated_at",
-            )?,
-            write_keys: client.prepare(
-                "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-                 SELECT $1, x.key, x.hash, x.outcome, $5
-                 FROM unnest($2::text[], $3::text[], $4::text[]) AS x(key, hash, outcome)",
-            )?,
-            audit: client.prepare(super::audit::APPEND_ALL)?,
+            write_all: client.prepare(&WRITE_ALL)?,
             horizon: client.prepare("SELECT seq FROM horizons WHERE user_id = $1")?,
             seq: client.prepare("SELECT value FROM counters WHERE name = 'seq'")?,
             page: client.prepare(
@@ -203,6 +183,32 @@ impl Statements {
         })
     }
 }
+
+/// Everything a batch writes, in one statement (one round trip): upserts
+/// its changed records (`$1` user, `$2..$7` collections[], record_ids[],
+/// versions[], deleted[], data[], field_versions[], each record at most
+/// once; `$8` now), stores its new keys (`$9..$11` keys[],
+/// request_hashes[], outcomes[]) and appends its audit rows
+/// (`audit::APPEND_ALL`, `$12..$19`). Empty arrays write nothing.
+pub static WRITE_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH written AS (
+            INSERT INTO records
+                (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+            SELECT $1, x.collection, x.record_id, x.version, x.deleted, x.data, x.field_versions, $8
+            FROM unnest($2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[])
+                AS x(collection, record_id, version, deleted, data, field_versions)
+            ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+                version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+                field_versions = excluded.field_versions, updated_at = excluded.updated_at
+         ), keys AS (
+            INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
+            SELECT $1, x.key, x.hash, x.outcome, $8
+            FROM unnest($9::text[], $10::text[], $11::text[]) AS x(key, hash, outcome)
+         ), {}",
+        super::audit::APPEND_ALL
+    )
+});
 
 /// A pooled connection and its prepared statements.
 pub struct Conn {

@@ -9,19 +9,18 @@ use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
 /// Appends `row` on `conn` inside the apply transaction (a batch's
-/// savepoint: a batch rolled back takes its rows with it), numbered by the
-/// `audit` counter (the writer thread is the only writer, so ids follow
-/// commit order).
-pub fn append(conn: &Connection, row: &NewRow<'_>) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'audit'")
-        .and_then(|mut bump| bump.execute([]))
-        .map_err(other)?;
+/// savepoint: a batch rolled back takes its rows with it) as entry `id`:
+/// the writer reads the `audit` counter once per group commit, numbers the
+/// group's rows from it and writes it back once (it is the only writer, so
+/// ids follow commit order).
+pub fn append(conn: &Connection, id: i64, row: &NewRow<'_>) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
-         SELECT value, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM counters WHERE name = 'audit'",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
+            id,
             row.user,
             row.event_id,
             row.collection,
