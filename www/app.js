@@ -78,6 +78,35 @@ function button(label, onClick) {
   return node;
 }
 
+// Photo thumbnails: a note's photo is read (from this device, or downloaded
+// once on another one) only when its thumbnail comes into view, and each
+// photo's picture is made once, by its hash, for every redraw of the list.
+const pictures = new Map(); // sha256 -> Promise<object URL | null>
+function pictureOf(photo) {
+  if (!pictures.has(photo.sha256)) {
+    // Offline on a device that has not got the photo yet: no thumbnail for now.
+    const made = photo.blob().then((blob) => URL.createObjectURL(blob), () => null);
+    made.then((url) => { if (!url) pictures.delete(photo.sha256); });
+    pictures.set(photo.sha256, made);
+  }
+  return pictures.get(photo.sha256);
+}
+const onScreen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    onScreen.unobserve(entry.target);
+    pictureOf(entry.target.photo).then((url) => { if (url) entry.target.src = url; });
+  }
+}, { rootMargin: "200px" }); // a little ahead of scrolling
+/** A thumbnail of `photo` (a file reference), filled in once it is on screen. */
+function thumbnail(photo) {
+  const img = element("img", "thumb", "", { alt: "Photo", width: "48", height: "48" });
+  img.photo = photo;
+  onScreen.observe(img);
+  return img;
+}
+const isPhoto = (value) => typeof value?.blob === "function" && typeof value?.sha256 === "string";
+
 function showError(error) {
   $("error").hidden = !error;
   // People read the sentence; the code is for developers, on the console.
@@ -165,9 +194,11 @@ async function main() {
     for (const note of notes) if (note.fields?.title) titles.set(note.recordId, note.fields.title);
     $("notes").replaceChildren(...notes.map((note) => {
       const item = element("li");
-      const title = `${note.fields.title ?? "Untitled note"}${note.fields.photo ? " 📷" : ""}`;
-      item.append(button(title, () => load(note.recordId)), badge(note.state));
-      item.firstChild.className = "open";
+      const photo = note.fields.photo;
+      if (isPhoto(photo)) item.append(thumbnail(photo));
+      const open = button(note.fields.title ?? "Untitled note", () => load(note.recordId));
+      open.className = "open";
+      item.append(open, badge(note.state));
       return item;
     }));
     const empty = $("notes-empty");
@@ -227,6 +258,10 @@ async function main() {
 
   // The note being edited: its id (never typed by anyone) and its saved fields.
   let editing = { fields: null };
+  // The photo shown with the form (each showing is counted, so a slow read
+  // never shows an earlier note's photo), and the URL of the one just chosen.
+  let photoShown = 0;
+  let chosenPicture = null;
 
   /** Edits note `id` (a new one when it has no record yet). */
   function edit(id, fields = null) {
@@ -237,7 +272,27 @@ async function main() {
     form.elements.body.value = fields?.body ?? "";
     $("editing").textContent = fields ? `Editing “${fields.title ?? "Untitled note"}”` : "A new note";
     $("delete").hidden = !fields;
+    showPhoto(isPhoto(fields?.photo) ? pictureOf(fields.photo) : null);
   }
+
+  /** Shows `picture` (a promise of an image URL, or null) as the note's photo. */
+  function showPhoto(picture) {
+    const preview = $("photo-preview");
+    const token = ++photoShown;
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    picture?.then((url) => {
+      if (!url || token !== photoShown) return; // another note or photo is shown by now
+      preview.src = url;
+      preview.hidden = false;
+    });
+  }
+  form.elements.photo.addEventListener("change", () => {
+    if (chosenPicture) URL.revokeObjectURL(chosenPicture);
+    const file = form.elements.photo.files[0];
+    chosenPicture = file ? URL.createObjectURL(file) : null;
+    showPhoto(chosenPicture ? Promise.resolve(chosenPicture) : null);
+  });
 
   async function load(id) {
     const record = await outbox.get("notes", id);

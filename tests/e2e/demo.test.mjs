@@ -177,6 +177,32 @@ test("opening another note clears the photo input: a photo goes with its own not
   await page.close();
 });
 
+test("a note's photo shows as a thumbnail in the list and with the note when it is opened", async () => {
+  const page = await openDemo();
+  // A 1×1 PNG: a picture the browser can draw.
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+  await page.getByRole("button", { name: "New note" }).click();
+  await page.getByLabel("Photo").setInputFiles({ name: "valve.png", mimeType: "image/png", buffer: png });
+  // The chosen photo shows before it is saved.
+  await page.waitForFunction(() => { const p = document.querySelector("#photo-preview"); return !p.hidden && p.naturalWidth === 1; });
+  await saveNote(page, null, "Valve 9 photo");
+  await page.getByRole("button", { name: "New note" }).click();
+  await saveNote(page, null, "Valve 9 no photo");
+  await page.getByText("All changes saved").waitFor();
+  const drawn = (title) => page.locator("#notes li", { hasText: title }).locator("img.thumb")
+    .evaluateAll((images) => images.map((img) => ({ drawn: img.complete && img.naturalWidth === 1, src: img.src.slice(0, 5) })));
+  // Thumbnails are read as they come into view.
+  await page.locator("#notes li", { hasText: "Valve 9 photo" }).scrollIntoViewIfNeeded();
+  await eventually(async () => (await drawn("Valve 9 photo"))[0]?.drawn === true);
+  assert.deepEqual(await drawn("Valve 9 photo"), [{ drawn: true, src: "blob:" }]);
+  assert.deepEqual(await drawn("Valve 9 no photo"), [], "no thumbnail without a photo");
+  await openNote(page, "Valve 9 no photo");
+  assert.equal(await page.locator("#photo-preview").isHidden(), true);
+  await openNote(page, "Valve 9 photo");
+  await page.waitForFunction(() => { const p = document.querySelector("#photo-preview"); return !p.hidden && p.naturalWidth === 1; });
+  await page.close();
+});
+
 test("a change too large for the server: words for people, no Retry that cannot work, the detail for developers", async () => {
   const small = await startServer(["--max-body-bytes", "4096"]);
   const browser2 = await launchBrowser({ serviceWorkers: "block" });
