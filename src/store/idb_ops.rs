@@ -14,7 +14,7 @@ use web_sys::{IdbObjectStore, IdbRequest};
 
 use super::error::{from_dom_name, from_idb};
 use super::idb_write::refused;
-use super::requests::{failed_at, from_js, results, to_js};
+use super::requests::{failed_at, from_js, result, results, sent, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
 use crate::core::record::id_order;
 use crate::core::{
@@ -198,11 +198,7 @@ pub(super) async fn select_batch(
     'walk: loop {
         let from =
             web_sys::IdbKeyRange::lower_bound(&JsValue::from_f64(next as f64)).map_err(refused)?;
-        let request = outbox
-            .as_sys()
-            .get_all_with_key_and_limit(&from, chunk)
-            .map_err(refused)?;
-        let found = results(&[request]).await?.pop().unwrap_or_default();
+        let found = result(outbox.as_sys().get_all_with_key_and_limit(&from, chunk)).await?;
         let found = from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default();
         let exhausted = found.len() < chunk as usize;
         for event in found {
@@ -289,11 +285,7 @@ pub(super) async fn event_at(
     outbox: &ObjectStore<'_>,
     seq: u64,
 ) -> Result<Option<OutboxEvent>, StoreError> {
-    let request = outbox
-        .as_sys()
-        .get(&JsValue::from_f64(seq as f64))
-        .map_err(refused)?;
-    from_js(results(&[request]).await?.pop().unwrap_or_default())
+    from_js(result(outbox.as_sys().get(&JsValue::from_f64(seq as f64))).await?)
 }
 
 /// The earliest backoff deadline among queued events, read one at a time.
@@ -371,11 +363,8 @@ pub(super) async fn get_records(
     records: &IdbObjectStore,
     keys: &[RecordKey],
 ) -> Result<Vec<Option<LocalRecord>>, StoreError> {
-    let sent = keys
-        .iter()
-        .map(|key| records.get(&record_key_js(key)).map_err(refused))
-        .collect::<Result<Vec<_>, _>>()?;
-    results(&sent)
+    let requests = keys.iter().map(|key| records.get(&record_key_js(key)));
+    results(&sent(requests.collect())?)
         .await?
         .into_iter()
         .map(from_js::<LocalRecord>)
@@ -389,15 +378,10 @@ pub(super) async fn unsent_of_each(
     keys: &[RecordKey],
 ) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
     let by_record = outbox.index(BY_RECORD).map_err(refused)?;
-    let sent = keys
+    let requests = keys
         .iter()
-        .map(|key| {
-            by_record
-                .get_all_with_key(&record_key_js(key))
-                .map_err(refused)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    results(&sent)
+        .map(|key| by_record.get_all_with_key(&record_key_js(key)));
+    results(&sent(requests.collect())?)
         .await?
         .into_iter()
         .map(|found| {
@@ -423,10 +407,7 @@ pub(super) async fn find_events(
         let range =
             web_sys::IdbKeyRange::bound(&lowest.into(), &highest.into()).map_err(refused)?;
         let limit = (ids.len() * 2) as u32;
-        let request = by_event_id
-            .get_all_with_key_and_limit(&range, limit)
-            .map_err(refused)?;
-        let found = results(&[request]).await?.pop().unwrap_or_default();
+        let found = result(by_event_id.get_all_with_key_and_limit(&range, limit)).await?;
         let found: js_sys::Array = found.unchecked_into();
         if found.length() < limit {
             // The index answers in id order: each id is looked up by halves.
@@ -448,11 +429,8 @@ pub(super) async fn find_events(
                 .collect();
         }
     }
-    let sent = ids
-        .iter()
-        .map(|id| by_event_id.get(&id.into()).map_err(refused))
-        .collect::<Result<Vec<_>, _>>()?;
-    results(&sent)
+    let requests = ids.iter().map(|id| by_event_id.get(&id.into()));
+    results(&sent(requests.collect())?)
         .await?
         .into_iter()
         .map(from_js::<OutboxEvent>)
@@ -491,10 +469,7 @@ pub(super) async fn get_stored_records(
     let range = web_sys::IdbKeyRange::bound(&record_key_js(lowest), &record_key_js(highest))
         .map_err(refused)?;
     let limit = (keys.len() * 2) as u32;
-    let request = records
-        .get_all_keys_with_key_and_limit(&range, limit)
-        .map_err(refused)?;
-    let found = results(&[request]).await?.pop().unwrap_or_default();
+    let found = result(records.get_all_keys_with_key_and_limit(&range, limit)).await?;
     let found: js_sys::Array = found.unchecked_into();
     if found.length() >= limit {
         return get_records(records, keys).await;

@@ -10,7 +10,7 @@ use web_sys::IdbObjectStore;
 
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::{execute, refused, store};
-use super::requests::{from_js, results, to_js};
+use super::requests::{from_js, result, results, sent, to_js};
 use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
@@ -155,10 +155,7 @@ impl SyncStore for IdbOutbox {
         let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
         let event = {
             let conflicts = store(&tx, CONFLICTS)?;
-            let request = conflicts
-                .get(&event_id.to_string().into())
-                .map_err(refused)?;
-            let found = results(&[request]).await?.pop().unwrap_or_default();
+            let found = result(conflicts.get(&event_id.to_string().into())).await?;
             let conflict =
                 from_js::<Conflict>(found)?.ok_or_else(|| conflict_not_found(event_id))?;
             let outbox = tx.object_store(OUTBOX)?;
@@ -208,11 +205,8 @@ async fn read_strings(
     meta: &IdbObjectStore,
     keys: &[String],
 ) -> Result<Vec<Option<String>>, StoreError> {
-    let sent = keys
-        .iter()
-        .map(|key| meta.get(&key.into()).map_err(refused))
-        .collect::<Result<Vec<_>, _>>()?;
-    results(&sent)
+    let requests = keys.iter().map(|key| meta.get(&key.into()));
+    results(&sent(requests.collect())?)
         .await?
         .into_iter()
         .map(|value| match (value.is_undefined(), value.as_string()) {

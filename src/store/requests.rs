@@ -22,6 +22,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DomException, IdbRequest};
 
 use super::error::from_dom_name;
+use super::idb_write::refused;
 use crate::core::StoreError;
 
 /// `value` as the JavaScript object IndexedDB stores (maps as plain
@@ -62,6 +63,24 @@ pub(super) async fn results(requests: &[IdbRequest]) -> Result<Vec<JsValue>, Sto
     requests
         .iter()
         .map(|request| request.result().map_err(|e| unreadable(&e)))
+        .collect()
+}
+
+/// The result of one request (as the browser's call that sent it returned
+/// it), once answered.
+pub(super) async fn result(sent: Result<IdbRequest, JsValue>) -> Result<JsValue, StoreError> {
+    let request = sent.map_err(refused)?;
+    Ok(results(&[request]).await?.pop().unwrap_or_default())
+}
+
+/// Requests as the browser's calls that sent them returned them, or the
+/// first refusal; wait for them with [`results`].
+pub(super) fn sent(
+    requests: Vec<Result<IdbRequest, JsValue>>,
+) -> Result<Vec<IdbRequest>, StoreError> {
+    requests
+        .into_iter()
+        .map(|request| request.map_err(refused))
         .collect()
 }
 
