@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { fieldsOf } from "./fields.mjs";
+import { printSelfTimes, selfTimes } from "./profile-summary.mjs";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const HERE = import.meta.dirname;
@@ -71,24 +72,8 @@ try {
   }, [what, params]);
   const wall = Date.now() - t0;
   const { profile } = await cdp.send("Profiler.stop");
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const self = new Map();
-  const dt = profile.timeDeltas;
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0) / 1000));
-  const byName = new Map();
-  const kinds = { wasm: 0, js: 0, gc: 0, idle: 0, program: 0 };
-  for (const [id, ms] of self) {
-    const f = byId.get(id).callFrame;
-    const name = f.functionName || "(anonymous)";
-    const wasm = f.url.includes(".wasm") || f.url.startsWith("wasm://") || name.startsWith("$");
-    const kind = name === "(idle)" ? "idle" : name === "(garbage collector)" ? "gc" : name === "(program)" ? "program" : wasm ? "wasm" : "js";
-    kinds[kind] += ms;
-    const key = `${kind === "wasm" ? "[wasm] " : ""}${name}${kind === "js" && f.url ? ` (${f.url.split("/").pop()}:${f.lineNumber + 1})` : ""}`;
-    byName.set(key, (byName.get(key) ?? 0) + ms);
-  }
   console.log(`${what} n=${n}: ${JSON.stringify(result).slice(0, 200)}; wall ${wall} ms`);
-  console.log("split (ms):", Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, Math.round(v)])));
-  for (const [name, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${ms.toFixed(0).padStart(7)} ms  ${name.slice(0, 150)}`);
+  printSelfTimes(selfTimes(profile));
 } finally {
   await context.close();
   server.kill("SIGINT");
