@@ -2,7 +2,7 @@
 // device first, survive a reload while the server is out of reach, reach the
 // server exactly once when it is back, and bad input is refused clearly.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import {
   TOKEN, assertAppliedOnce, developerWordsShown, editedNoteId, eventually, launchBrowser, openNote, saveNote,
   screenshot, serverChanges, serverRecord, startServer,
@@ -20,6 +20,13 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+});
+
+// A test that fails leaves its page open, and an open page keeps syncing:
+// close them all, so one failure cannot make the next test fail too.
+afterEach(async () => {
+  const left = (browser?.context.pages() ?? []).filter((page) => page.url().startsWith(server.url));
+  for (const page of left) await page.close().catch(() => {});
 });
 
 async function openDemo() {
@@ -191,9 +198,12 @@ test("a note's photo shows as a thumbnail in the list and with the note when it 
   await page.getByText("All changes saved").waitFor();
   const drawn = (title) => page.locator("#notes li", { hasText: title }).locator("img.thumb")
     .evaluateAll((images) => images.map((img) => ({ drawn: img.complete && img.naturalWidth === 1, src: img.src.slice(0, 5) })));
-  // Thumbnails are read as they come into view.
-  await page.locator("#notes li", { hasText: "Valve 9 photo" }).scrollIntoViewIfNeeded();
-  await eventually(async () => (await drawn("Valve 9 photo"))[0]?.drawn === true);
+  // Thumbnails are read as they come into view. The live list may still be
+  // redrawn (the notes' states settle), so scroll to the row as it is now.
+  await eventually(async () => {
+    await page.locator("#notes li", { hasText: "Valve 9 photo" }).scrollIntoViewIfNeeded({ timeout: 1000 }).catch(() => {});
+    return (await drawn("Valve 9 photo"))[0]?.drawn === true;
+  });
   assert.deepEqual(await drawn("Valve 9 photo"), [{ drawn: true, src: "blob:" }]);
   assert.deepEqual(await drawn("Valve 9 no photo"), [], "no thumbnail without a photo");
   await openNote(page, "Valve 9 no photo");
