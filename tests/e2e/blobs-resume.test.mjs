@@ -8,8 +8,8 @@
 // photos made here leave the device once synced past the cap (fileCacheBytes).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { after, before, test } from "node:test";
-import { TOKEN, eventually, launchBrowser, serverRecord, startServer } from "./harness.mjs";
+import { after, afterEach, before, test } from "node:test";
+import { TOKEN, closePagesLeftOpen, eventually, launchBrowser, serverRecord, startServer } from "./harness.mjs";
 
 const MB = 1024 * 1024;
 /** The files: one 50 MB video, then ten 5 MB photos (sizes not all chunk-aligned). */
@@ -32,6 +32,8 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
+
+afterEach(() => closePagesLeftOpen(browser));
 
 /**
  * Every chunk PUT the server answered, from its log: `blob chunk` (written),

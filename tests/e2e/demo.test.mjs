@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, test } from "node:test";
 import {
-  TOKEN, assertAppliedOnce, developerWordsShown, editedNoteId, eventually, launchBrowser, openNote, saveNote,
+  TOKEN, assertAppliedOnce, closePagesLeftOpen, developerWordsShown, editedNoteId, eventually, launchBrowser, openNote, saveNote,
   screenshot, serverChanges, serverRecord, startServer,
 } from "./harness.mjs";
 
@@ -22,12 +22,7 @@ after(async () => {
   await server?.stop();
 });
 
-// A test that fails leaves its page open, and an open page keeps syncing:
-// close them all, so one failure cannot make the next test fail too.
-afterEach(async () => {
-  const left = (browser?.context.pages() ?? []).filter((page) => page.url().startsWith(server.url));
-  for (const page of left) await page.close().catch(() => {});
-});
+afterEach(() => closePagesLeftOpen(browser));
 
 async function openDemo() {
   const page = await browser.context.newPage();

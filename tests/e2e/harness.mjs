@@ -119,6 +119,17 @@ export async function eventually(check, ms = 15_000) {
 }
 
 /** Opens the demo with the test token and waits until it shows everything saved. */
+/**
+ * Closes the pages a test left open in `browser` (one launched by launchBrowser).
+ * A failed test leaves its page open, and an open page keeps syncing behind the
+ * next test's routes and faults: run this after each test, so one failure cannot
+ * make the next test fail too.
+ */
+export async function closePagesLeftOpen(browser) {
+  const left = (browser?.context.pages() ?? []).filter((page) => page.url() !== "about:blank");
+  for (const page of left) await page.close().catch(() => {});
+}
+
 export async function openDemo(browser, server) {
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/?token=${TOKEN}`);

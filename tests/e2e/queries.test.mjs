@@ -2,8 +2,8 @@
 // indexes, pages, clear errors, and live queries that follow this page's
 // saves, another tab's, and a pull of another device's change.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { TOKEN, eventually, launchBrowser, startServer } from "./harness.mjs";
+import { after, afterEach, before, test } from "node:test";
+import { TOKEN, closePagesLeftOpen, eventually, launchBrowser, startServer } from "./harness.mjs";
 
 let server;
 let browser;
@@ -19,6 +19,8 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
+
+afterEach(() => closePagesLeftOpen(browser));
 
 /** A page of the origin with the package loaded as `globalThis.Outbox`. */
 async function openPage() {

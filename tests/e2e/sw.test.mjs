@@ -2,9 +2,9 @@
 // page open, and the app loads and keeps its data with no network.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import {
-  TOKEN, assertAppliedOnce, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges,
+  TOKEN, assertAppliedOnce, closePagesLeftOpen, eventually, launchBrowser, openNote, saveNote, screenshot, serverChanges,
   serverHistory, serverRecord, setFaults, startServer, waitForHeld,
 } from "./harness.mjs";
 
@@ -20,6 +20,8 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
+
+afterEach(() => closePagesLeftOpen(browser));
 
 /** The demo, once its service worker controls it. */
 async function openControlledDemo() {
