@@ -6,10 +6,10 @@ use outbox_sync_protocol::Value;
 use serde::Serialize;
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::blobs::{attach_refs, enqueue_with_files, fields_arg};
 use super::error::{js_error, InvalidArgument};
+use super::promise::promise;
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
 use crate::core::{
@@ -126,7 +126,7 @@ impl Outbox {
         records: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let Some(records) = records.dyn_ref::<js_sys::Array>() else {
                 return Err(js_error(&InvalidArgument(
@@ -173,7 +173,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let key = RecordKey {
                 collection: collection_arg(&collection)?,
                 record_id: string_arg(&record_id, "recordId", "the record's id")?,
@@ -199,7 +199,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let records = store
                 .records(&collection, limit)
@@ -224,7 +224,7 @@ impl Outbox {
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn status(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let counts = store.status().await.map_err(|e| js_error(&e))?;
             let settings = super::settings::Settings::load(&store).await?;
             let uploads = store.upload_progress().await.map_err(|e| js_error(&e))?;
@@ -242,7 +242,7 @@ impl Outbox {
     pub fn pending_changes(&self, limit: Option<u32>) -> js_sys::Promise {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        future_to_promise(async move {
+        promise(async move {
             let events = store.unsent(limit).await.map_err(|e| js_error(&e))?;
             let files = super::blobs::files_of(&store, &events).await?;
             let views: Vec<_> = events
@@ -261,7 +261,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let event = store
                 .retry_now(event_id_arg(&event_id)?)
                 .await
@@ -280,7 +280,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "includeFailed")] include_failed: Option<bool>,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let changed = store
                 .retry_all_now(include_failed.unwrap_or(true))
                 .await
@@ -297,7 +297,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             store
                 .discard(event_id_arg(&event_id)?)
                 .await
@@ -322,7 +322,7 @@ impl Outbox {
         payload: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let record_id = string_arg(&record_id, "recordId", "the record's id")?;
             // Files are hashed before the transaction opens: IndexedDB ends
