@@ -4,6 +4,9 @@
 //! The record lives in a tiny database of its own; `sw/last-opened.js` reads it
 //! (and names the same database, store and key).
 
+use std::future::Future;
+
+use futures::future::join;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::error::OpenDbError;
 use indexed_db_futures::prelude::*;
@@ -26,23 +29,46 @@ struct Stored {
     name: String,
 }
 
-/// Records `name` as the outbox opened last. Never fails: without the record,
+/// Runs `opening` (the outbox's own open) and, once it succeeds, records
+/// `name` as the outbox opened last. Never fails for the record: without it,
 /// a worker given no database name keeps syncing the previous one.
-pub async fn remember(name: &str) {
-    if let Err(error) = write(name).await {
-        web_sys::console::warn_1(
-            &format!("outbox-sync: could not record the outbox opened last: {error}").into(),
-        );
+///
+/// Start-up pays for this database too, so its open and read run beside
+/// `opening` rather than after it, and the record is only written when it
+/// names another database (the usual open finds its own name there and
+/// writes nothing; `at` then keeps the first time it was recorded). When
+/// `opening` fails, nothing is recorded, as before.
+pub async fn remember_when<T, E>(
+    name: &str,
+    opening: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let (opened, recorded) = join(opening, read()).await;
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            warn("could not record the outbox opened last", &error);
+            return opened;
+        }
+    };
+    let (db, current) = recorded;
+    if opened.is_ok() && current.as_deref() != Some(name) {
+        if let Err(error) = write(&db, name).await {
+            warn("could not record the outbox opened last", &error);
+        }
     }
+    db.close();
+    opened
+}
+
+fn warn(what: &str, error: &OpenDbError) {
+    web_sys::console::warn_1(&format!("outbox-sync: {what}: {error}").into());
 }
 
 /// Forgets `name` if it is the outbox opened last (its database was deleted:
 /// a worker given no name must not bring it back empty).
 pub async fn forget(name: &str) {
     if let Err(error) = remove(name).await {
-        web_sys::console::warn_1(
-            &format!("outbox-sync: could not update the outbox opened last: {error}").into(),
-        );
+        warn("could not update the outbox opened last", &error);
     }
 }
 
@@ -75,8 +101,33 @@ async fn remove(name: &str) -> Result<(), OpenDbError> {
     Ok(())
 }
 
-async fn write(name: &str) -> Result<(), OpenDbError> {
+/// The database holding the record, open, and the name it records.
+async fn read() -> Result<(Database, Option<String>), OpenDbError> {
     let db = open().await?;
+    let name = match stored_name(&db).await {
+        Ok(name) => name,
+        Err(error) => {
+            db.close();
+            return Err(error);
+        }
+    };
+    Ok((db, name))
+}
+
+async fn stored_name(db: &Database) -> Result<Option<String>, OpenDbError> {
+    let tx = db
+        .transaction(LAST_OPENED_STORE)
+        .with_mode(TransactionMode::Readonly)
+        .build()?;
+    let stored = tx
+        .object_store(LAST_OPENED_STORE)?
+        .get::<Stored, _, _>(LAST_OPENED_KEY.to_owned())
+        .serde()?
+        .await?;
+    Ok(stored.map(|s| s.name))
+}
+
+async fn write(db: &Database, name: &str) -> Result<(), OpenDbError> {
     let tx = db
         .transaction(LAST_OPENED_STORE)
         .with_mode(TransactionMode::Readwrite)
@@ -92,6 +143,5 @@ async fn write(name: &str) -> Result<(), OpenDbError> {
         .serde()?
         .await?;
     tx.commit().await?;
-    db.close();
     Ok(())
 }

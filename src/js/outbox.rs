@@ -67,15 +67,16 @@ impl Outbox {
         let config = store_config_from_options(&options)?;
         let declared = super::query::declared_indexes(&options)?;
         let cache_cap = super::blobs::cache_cap_option(&options)?;
-        let store = IdbOutbox::open_with_indexes(&name, config, declared)
+        let opening = async {
+            let store = IdbOutbox::open_with_indexes(&name, config, declared).await?;
+            if let Some(cap) = cache_cap {
+                super::blobs::save_cache_cap(&store, cap).await?;
+            }
+            Ok::<_, StoreError>(store)
+        };
+        let store = super::last_opened::remember_when(&name, opening)
             .await
             .map_err(|e| js_error(&e))?;
-        if let Some(cap) = cache_cap {
-            super::blobs::save_cache_cap(&store, cap)
-                .await
-                .map_err(|e| js_error(&e))?;
-        }
-        super::last_opened::remember(&name).await;
         Ok(Outbox {
             store: Rc::new(store),
         })
