@@ -352,7 +352,14 @@ impl Outbox {
 pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error(&StoreError::Corrupt(e.to_string())))
+        .map_err(not_serialized)
+}
+
+/// Apart from [`to_js`], which is compiled once per type, so that this is
+/// compiled once.
+#[inline(never)]
+fn not_serialized(error: serde_wasm_bindgen::Error) -> JsValue {
+    js_error(&StoreError::Corrupt(error.to_string()))
 }
 
 pub(super) fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue> {
