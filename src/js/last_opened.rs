@@ -11,22 +11,19 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::error::OpenDbError;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
-use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
 
 const LAST_OPENED_DB: &str = "outbox-sync-last-opened";
 const LAST_OPENED_STORE: &str = "last";
 const LAST_OPENED_KEY: &str = "database";
 
-#[derive(Serialize)]
-struct LastOpened<'a> {
-    name: &'a str,
-    at: f64,
-}
-
-/// The stored record as read back.
-#[derive(Deserialize)]
-struct Stored {
-    name: String,
+/// The record's `name`, if it is a text. The record is `{ name, at }` (`at`:
+/// when it was written, in milliseconds since the epoch), read and written as
+/// a plain object: a serde type for two fields cost more wasm than this.
+fn name_in(record: Option<JsValue>) -> Option<String> {
+    js_sys::Reflect::get(&record?, &"name".into())
+        .ok()?
+        .as_string()
 }
 
 /// Runs `opening` (the outbox's own open) and, once it succeeds, records
@@ -90,10 +87,10 @@ async fn remove(name: &str) -> Result<(), OpenDbError> {
         .build()?;
     let store = tx.object_store(LAST_OPENED_STORE)?;
     let current = store
-        .get::<Stored, _, _>(LAST_OPENED_KEY.to_owned())
-        .serde()?
+        .get::<JsValue, _, _>(LAST_OPENED_KEY.to_owned())
+        .primitive()?
         .await?;
-    if current.is_some_and(|c| c.name == name) {
+    if name_in(current).is_some_and(|current| current == name) {
         store.delete(LAST_OPENED_KEY.to_owned()).await?;
     }
     tx.commit().await?;
@@ -121,10 +118,10 @@ async fn stored_name(db: &Database) -> Result<Option<String>, OpenDbError> {
         .build()?;
     let stored = tx
         .object_store(LAST_OPENED_STORE)?
-        .get::<Stored, _, _>(LAST_OPENED_KEY.to_owned())
-        .serde()?
+        .get::<JsValue, _, _>(LAST_OPENED_KEY.to_owned())
+        .primitive()?
         .await?;
-    Ok(stored.map(|s| s.name))
+    Ok(name_in(stored))
 }
 
 async fn write(db: &Database, name: &str) -> Result<(), OpenDbError> {
@@ -133,14 +130,14 @@ async fn write(db: &Database, name: &str) -> Result<(), OpenDbError> {
         .with_mode(TransactionMode::Readwrite)
         .build()?;
     let store = tx.object_store(LAST_OPENED_STORE)?;
-    let value = LastOpened {
-        name,
-        at: js_sys::Date::now(),
-    };
+    // Setting a property of a new plain object cannot throw.
+    let value = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&value, &"name".into(), &name.into());
+    let _ = js_sys::Reflect::set(&value, &"at".into(), &js_sys::Date::now().into());
     store
-        .put(&value)
+        .put(JsValue::from(value))
         .with_key(LAST_OPENED_KEY.to_owned())
-        .serde()?
+        .primitive()?
         .await?;
     tx.commit().await?;
     Ok(())
