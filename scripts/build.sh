@@ -23,8 +23,10 @@ size "$wasm (before wasm-opt)" "$wasm"
 # 1 KB of memory, which Rust's code never does on purpose.
 # --symbolmap writes the shipped module's function names beside it (the module
 # itself keeps none), for scripts/size-budget.mjs's breakdown by item.
+# --strip-producers and --strip-target-features drop two custom sections
+# (toolchain names, feature list) no browser reads: 265 B raw.
 mkdir -p target/size
-node_modules/.bin/wasm-opt --low-memory-unused -Oz -Oz \
+node_modules/.bin/wasm-opt --low-memory-unused -Oz -Oz --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-reference-types --enable-multivalue \
   --symbolmap --pass-arg=symbolmap@target/size/outbox_sync_bg.symbols \

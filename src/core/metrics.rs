@@ -60,7 +60,7 @@ impl Metrics {
     /// The `percent`th percentile (nearest rank) of the recent times to sync.
     pub fn time_to_sync_percentile(&self, percent: u8) -> Option<u64> {
         let mut sorted = self.time_to_sync_ms.clone();
-        sorted.sort_unstable();
+        super::order::sort_by_number(&mut sorted, |ms| *ms);
         let rank = (usize::from(percent.min(100)) * sorted.len()).div_ceil(100);
         sorted.get(rank.saturating_sub(1)).copied()
     }

@@ -15,6 +15,7 @@ pub mod file_cache;
 pub mod index;
 pub mod memory;
 pub mod metrics;
+pub mod order;
 pub mod outbox;
 pub mod pull;
 pub mod query;

@@ -466,7 +466,7 @@ fn serve(
         .iter()
         .filter(|s| s.collection == collection)
         .collect();
-    candidates.sort_by_key(|spec| spec.fields.len());
+    super::order::sort_by_number(&mut candidates, |spec| spec.fields.len() as u64);
     for spec in candidates {
         if let Some(ranges) = walk(collection, spec, &data, order_by)? {
             return Ok(Some((

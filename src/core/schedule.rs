@@ -138,7 +138,10 @@ pub fn select_batch(
     limit: usize,
 ) -> Vec<OutboxEvent> {
     let mut events: Vec<_> = events.into_iter().collect();
-    events.sort_by_key(|e| e.seq);
+    // Unsaved events (no `seq`) first, as `Option`'s order has them.
+    super::order::sort_by_number(&mut events, |e| {
+        e.seq.map_or(0, |seq| seq.saturating_add(1))
+    });
     let mut selector = BatchSelector::new(clock, now_ms, limit);
     for event in events {
         if !selector.offer(event) {

@@ -12,10 +12,11 @@ use js_sys::{Array, Object, Reflect};
 use outbox_sync_protocol::blob::{BlobRef as Reference, BLOB_KEY};
 use outbox_sync_protocol::Value;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use super::error::{js_error, ErrorCode};
 use super::outbox::value_arg;
+use super::promise::promise;
 use crate::core::blob::{change_files, referenced_files, BlobState, ChangeFiles};
 use crate::core::file_cache::DEFAULT_FILE_CACHE_BYTES;
 use crate::core::{StoreError, SyncStore};
@@ -281,7 +282,7 @@ impl BlobRef {
     pub fn blob(&self) -> js_sys::Promise {
         let store = self.store.clone();
         let reference = self.reference.clone();
-        future_to_promise(async move {
+        promise(async move {
             if let Some(stored) = store.blob(&reference.sha256).await? {
                 // For the least-recently-used eviction; the read stands even
                 // if this write does not.

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, PendingChanges};
 use super::outbox::{to_js, Outbox};
+use super::promise::promise;
 use super::settings::Settings;
 use crate::core::OutboxStore;
 use crate::engine::broadcast::announce;
@@ -30,7 +30,7 @@ impl Outbox {
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncMetrics>")]
     pub fn metrics(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let metrics = Settings::load(&store).await?.metrics;
             let status = store.status().await.map_err(|e| js_error(&e))?;
             to_js(&MetricsView {
@@ -71,7 +71,7 @@ impl Outbox {
                 .unwrap_or_default()
                 .is_truthy();
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let status = store.status().await.map_err(|e| js_error(&e))?;
             let unsent = status.pending() + status.failed + status.conflicts;
             if unsent > 0 && !discard {
@@ -88,7 +88,7 @@ impl Outbox {
 impl Outbox {
     fn set_paused(&self, paused: bool) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             Settings::update(&store, |settings| settings.paused = paused).await?;
             announce(&store.name(), "changed");
             Ok(JsValue::UNDEFINED)

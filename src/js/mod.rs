@@ -10,6 +10,7 @@ mod control;
 mod error;
 mod last_opened;
 mod outbox;
+mod promise;
 mod query;
 mod run;
 #[doc(hidden)]

@@ -6,10 +6,10 @@ use outbox_sync_protocol::Value;
 use serde::Serialize;
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::blobs::{attach_refs, enqueue_with_files, fields_arg};
 use super::error::{js_error, InvalidArgument};
+use super::promise::promise;
 use super::views::{ChangeView, RecordView, StatusView};
 use crate::core::outbox::record_state;
 use crate::core::{
@@ -67,15 +67,16 @@ impl Outbox {
         let config = store_config_from_options(&options)?;
         let declared = super::query::declared_indexes(&options)?;
         let cache_cap = super::blobs::cache_cap_option(&options)?;
-        let store = IdbOutbox::open_with_indexes(&name, config, declared)
+        let opening = async {
+            let store = IdbOutbox::open_with_indexes(&name, config, declared).await?;
+            if let Some(cap) = cache_cap {
+                super::blobs::save_cache_cap(&store, cap).await?;
+            }
+            Ok::<_, StoreError>(store)
+        };
+        let store = super::last_opened::remember_when(&name, opening)
             .await
             .map_err(|e| js_error(&e))?;
-        if let Some(cap) = cache_cap {
-            super::blobs::save_cache_cap(&store, cap)
-                .await
-                .map_err(|e| js_error(&e))?;
-        }
-        super::last_opened::remember(&name).await;
         Ok(Outbox {
             store: Rc::new(store),
         })
@@ -126,7 +127,7 @@ impl Outbox {
         records: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let Some(records) = records.dyn_ref::<js_sys::Array>() else {
                 return Err(js_error(&InvalidArgument(
@@ -173,7 +174,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "recordId", unchecked_param_type = "string")] record_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let key = RecordKey {
                 collection: collection_arg(&collection)?,
                 record_id: string_arg(&record_id, "recordId", "the record's id")?,
@@ -199,7 +200,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let records = store
                 .records(&collection, limit)
@@ -224,7 +225,7 @@ impl Outbox {
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn status(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let counts = store.status().await.map_err(|e| js_error(&e))?;
             let settings = super::settings::Settings::load(&store).await?;
             let uploads = store.upload_progress().await.map_err(|e| js_error(&e))?;
@@ -242,7 +243,7 @@ impl Outbox {
     pub fn pending_changes(&self, limit: Option<u32>) -> js_sys::Promise {
         let store = self.store.clone();
         let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        future_to_promise(async move {
+        promise(async move {
             let events = store.unsent(limit).await.map_err(|e| js_error(&e))?;
             let files = super::blobs::files_of(&store, &events).await?;
             let views: Vec<_> = events
@@ -261,7 +262,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let event = store
                 .retry_now(event_id_arg(&event_id)?)
                 .await
@@ -280,7 +281,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "includeFailed")] include_failed: Option<bool>,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let changed = store
                 .retry_all_now(include_failed.unwrap_or(true))
                 .await
@@ -297,7 +298,7 @@ impl Outbox {
         #[wasm_bindgen(js_name = "eventId", unchecked_param_type = "string")] event_id: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             store
                 .discard(event_id_arg(&event_id)?)
                 .await
@@ -322,7 +323,7 @@ impl Outbox {
         payload: JsValue,
     ) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let collection = collection_arg(&collection)?;
             let record_id = string_arg(&record_id, "recordId", "the record's id")?;
             // Files are hashed before the transaction opens: IndexedDB ends
@@ -351,7 +352,14 @@ impl Outbox {
 pub(super) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error(&StoreError::Corrupt(e.to_string())))
+        .map_err(not_serialized)
+}
+
+/// Apart from [`to_js`], which is compiled once per type, so that this is
+/// compiled once.
+#[inline(never)]
+fn not_serialized(error: serde_wasm_bindgen::Error) -> JsValue {
+    js_error(&StoreError::Corrupt(error.to_string()))
 }
 
 pub(super) fn string_arg(value: &JsValue, name: &str, what: &str) -> Result<String, JsValue> {

@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, ErrorCode, InvalidArgument};
 use super::outbox::{to_js, value_arg, Outbox};
+use super::promise::promise;
 use crate::core::index::IndexSpec;
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_key::Key;
@@ -47,7 +47,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let store = self.store.clone();
         let planned = plan_of(&store, &collection, &options);
-        future_to_promise(async move {
+        promise(async move {
             let page = page_of(&store, &planned?).await?;
             super::blobs::attach_refs(&store, page, None).await
         })

@@ -7,6 +7,9 @@
 //! overwritten by the run, and the service worker sees a refreshed token on
 //! its next run.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::metrics::Metrics;
@@ -58,18 +61,34 @@ impl Settings {
         store: &IdbOutbox,
         change: impl FnOnce(&mut Settings) -> R,
     ) -> Result<R, StoreError> {
+        let mut change = Some(change);
         let mut out = None;
+        let mut apply = |settings: &mut Settings| {
+            if let Some(change) = change.take() {
+                out = Some(change(settings));
+            }
+        };
+        // Boxed, so the transaction is compiled once, not once per caller.
+        let updating: Pin<Box<dyn Future<Output = Result<(), StoreError>> + '_>> =
+            Box::pin(Settings::update_with(store, &mut apply));
+        updating.await?;
+        Ok(out.expect("update_settings ran the change"))
+    }
+
+    async fn update_with(
+        store: &IdbOutbox,
+        change: &mut dyn FnMut(&mut Settings),
+    ) -> Result<(), StoreError> {
         store
             .update_settings(&NAMES, |stored| {
                 let mut settings = Settings::from_stored(stored)?;
-                out = Some(change(&mut settings));
+                change(&mut settings);
                 let text = to_json(&settings).map_err(StoreError::Corrupt)?;
                 let mut values = vec![Some(text)];
                 values.extend(OLD.iter().map(|_| None));
                 Ok(values)
             })
-            .await?;
-        Ok(out.expect("update_settings ran the change"))
+            .await
     }
 
     /// The record from its stored values (see [`NAMES`]). The endpoint must

@@ -3,10 +3,10 @@
 use outbox_sync_protocol::{Map, Value};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, InvalidArgument, NotConnected};
 use super::outbox::{event_id_arg, string_arg, to_js, value_arg, Outbox};
+use super::promise::promise;
 use super::run;
 use super::settings::Settings;
 use crate::core::conflict::{Conflict, Resolution};
@@ -33,7 +33,7 @@ impl Outbox {
         let endpoint = endpoint_from_options(&options);
         let batch_size = batch_size_from_options(&options);
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let (endpoint, batch_size) = (Some(endpoint?), Some(batch_size?));
             // Pages connect on every load: write only when something changed.
             let saved = Settings::load(&store).await.unwrap_or_default();
@@ -57,7 +57,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let token = string_arg(&token, "token", "the bearer token");
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let token = token?;
             let connected = Settings::update(&store, |settings| {
                 let Some(endpoint) = settings.endpoint.as_mut() else {
@@ -82,14 +82,14 @@ impl Outbox {
     #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync_now(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move { to_js(&run::sync_once(store).await?) })
+        promise(async move { to_js(&run::sync_once(store).await?) })
     }
 
     /// Conflicts waiting for the user's choice, oldest first.
     #[wasm_bindgen(unchecked_return_type = "Promise<ConflictInfo[]>")]
     pub fn conflicts(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let conflicts = store.conflicts().await.map_err(|e| js_error(&e))?;
             to_js(&conflicts.iter().map(ConflictView::from).collect::<Vec<_>>())
         })
@@ -108,7 +108,7 @@ impl Outbox {
     ) -> js_sys::Promise {
         let fields = fields.unwrap_or(JsValue::UNDEFINED);
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let event_id = event_id_arg(&event_id)?;
             let choice = string_arg(&choice, "choice", "\"mine\", \"theirs\" or \"merge\"")?;
             let resolution = match choice.as_str() {

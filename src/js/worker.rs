@@ -1,10 +1,10 @@
 //! `Outbox` methods for the service worker and for asking it to sync.
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::error::{js_error, RetryLater};
 use super::outbox::{to_js, Outbox};
+use super::promise::promise;
 use super::run::{sync_once, SyncError};
 use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
@@ -24,7 +24,7 @@ impl Outbox {
     )]
     pub fn request_sync(&self) -> js_sys::Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             let via = request_sync().await?;
             if via == Via::Page {
                 sync_once(store).await?;
@@ -49,7 +49,7 @@ impl Outbox {
     pub fn handle_event(&self, event: web_sys::Event) -> js_sys::Promise {
         let trigger = trigger_of(&event);
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             if trigger == Trigger::Other {
                 return Ok(JsValue::NULL);
             }

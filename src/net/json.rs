@@ -8,7 +8,13 @@ use wasm_bindgen::{JsCast, JsValue};
 /// `value` as JSON text.
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, String> {
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    let js = value.serialize(&serializer).map_err(|e| e.to_string())?;
+    stringify(value.serialize(&serializer).map_err(|e| e.to_string())?)
+}
+
+/// `js` as JSON text. Apart from [`to_json`], which is compiled once per
+/// type, so that this part is compiled once.
+#[inline(never)]
+fn stringify(js: JsValue) -> Result<String, String> {
     js_sys::JSON::stringify(&js)
         .map_err(|e| describe(&e))?
         .as_string()
@@ -23,14 +29,26 @@ pub(crate) const MAX_ANSWER_DEPTH: usize = 128;
 /// JSON `text` read as a `T`; the error says what was wrong, for a
 /// `Malformed` reply.
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_wasm_bindgen::from_value(parse(text)?).map_err(unexpected)
+}
+
+#[inline(never)]
+fn unexpected(error: serde_wasm_bindgen::Error) -> String {
+    format!("unexpected JSON: {error}")
+}
+
+/// `text` parsed by JavaScript's `JSON`, within [`MAX_ANSWER_DEPTH`]. Apart
+/// from [`from_json`], which is compiled once per type, so that this part is
+/// compiled once.
+#[inline(never)]
+fn parse(text: &str) -> Result<JsValue, String> {
     let depth = outbox_sync_protocol::nesting_depth(text);
     if depth > MAX_ANSWER_DEPTH {
         return Err(format!(
             "it nests {depth} levels deep, more than the {MAX_ANSWER_DEPTH} this client reads"
         ));
     }
-    let js = js_sys::JSON::parse(text).map_err(|e| format!("not JSON: {}", describe(&e)))?;
-    serde_wasm_bindgen::from_value(js).map_err(|e| format!("unexpected JSON: {e}"))
+    js_sys::JSON::parse(text).map_err(|e| format!("not JSON: {}", describe(&e)))
 }
 
 /// A thrown JavaScript value as a sentence: an `Error`'s message, or the

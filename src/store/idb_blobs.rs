@@ -22,6 +22,7 @@ use super::pipeline;
 use super::schema::{BLOBS, BLOB_STATES, OUTBOX};
 use crate::core::blob::{referenced_files, BlobState, UploadProgress};
 use crate::core::file_cache::{files_to_evict, CachedFile};
+use crate::core::order::{f64_order, sort_by_number};
 use crate::core::{EventState, StoreError};
 
 /// A file to store with a change: its bytes as a `Blob` and their SHA-256.
@@ -266,7 +267,7 @@ impl IdbOutbox {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        blobs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sort_by_number(&mut blobs, |(created_at, _)| f64_order(*created_at));
         Ok(blobs.into_iter().map(|(_, b)| b).collect())
     }
 

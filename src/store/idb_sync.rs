@@ -142,7 +142,7 @@ impl SyncStore for IdbOutbox {
             .await?;
         let mut all: Vec<Conflict> = found.collect::<Result<_, _>>()?;
         commit(tx).await?;
-        all.sort_by_key(|c| c.found_at_ms);
+        crate::core::order::sort_by_number(&mut all, |c| c.found_at_ms);
         Ok(all)
     }
 
