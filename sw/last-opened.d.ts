@@ -2,7 +2,5 @@
 export const LAST_OPENED_DB: string;
 export const LAST_OPENED_STORE: string;
 export const LAST_OPENED_KEY: string;
-/** Records `name` as the outbox opened last; never rejects. */
-export function rememberDatabase(name: string): Promise<void>;
 /** The outbox database a page of this origin opened last, or null when none has. */
 export function lastOpenedDatabase(): Promise<string | null>;

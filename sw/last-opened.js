@@ -1,7 +1,8 @@
 // Which outbox database a page of this origin opened last, kept in a tiny
 // IndexedDB database of its own, so a service worker that is given no
-// database name syncs the right one. The page's `Outbox.open` writes it (the
-// wasm glue imports this file); `outbox-sync/sw` reads it.
+// database name syncs the right one. The page's `Outbox.open` writes it
+// (`src/js/last_opened.rs`, which names the same database, store and key);
+// `outbox-sync/sw` reads it.
 
 /** The database, object store and key that hold `{ name, at }`. */
 export const LAST_OPENED_DB = "outbox-sync-last-opened";
@@ -22,28 +23,6 @@ function openLastOpened() {
     request.onblocked = () => resolve(null);
     request.onsuccess = () => resolve(request.result);
   });
-}
-
-/**
- * Records `name` as the outbox opened last. Never rejects: without it, a
- * worker given no database name just keeps the previous one.
- *
- * @param {string} name
- * @returns {Promise<void>}
- */
-export async function rememberDatabase(name) {
-  const db = await openLastOpened();
-  if (!db) return;
-  await new Promise((resolve) => {
-    try {
-      const tx = db.transaction(LAST_OPENED_STORE, "readwrite");
-      tx.objectStore(LAST_OPENED_STORE).put({ name, at: Date.now() }, LAST_OPENED_KEY);
-      tx.oncomplete = tx.onerror = tx.onabort = () => resolve();
-    } catch {
-      resolve();
-    }
-  });
-  db.close();
 }
 
 /**
