@@ -96,3 +96,35 @@ impl WriteSet {
         self.conflicts.push(ConflictWrite::Delete(event_id));
     }
 }
+
+/// The runs of consecutive numbers in `seqs`, as `(first, last)`, lowest
+/// first: a synced batch's events usually have consecutive `seq`s, and one
+/// `delete` over their key range removes them all (a range of integers
+/// holds no other key, so nothing else is deleted).
+pub fn seq_runs(mut seqs: Vec<u64>) -> Vec<(u64, u64)> {
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for seq in seqs {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == seq => *last = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    runs
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::seq_runs;
+
+    #[test]
+    fn consecutive_seqs_make_one_run_and_gaps_start_another() {
+        assert_eq!(seq_runs(vec![]), vec![]);
+        assert_eq!(seq_runs(vec![7]), vec![(7, 7)]);
+        assert_eq!(
+            seq_runs(vec![3, 1, 2, 2, 5, 6, 9]),
+            vec![(1, 3), (5, 6), (9, 9)]
+        );
+    }
+}

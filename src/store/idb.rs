@@ -172,6 +172,16 @@ impl IdbOutbox {
         self.write_transactions.get()
     }
 
+    /// How many IndexedDB requests the stores of this page or worker have
+    /// sent through their batched reads and write sets (the drain's and the
+    /// pull's paths; a few one-off counts and cursor walks are not counted):
+    /// for tests that check what an event costs. Counted in debug builds
+    /// only (the tests'); always 0 in a release build.
+    #[doc(hidden)]
+    pub fn requests_sent(&self) -> u64 {
+        super::requests::sent_so_far()
+    }
+
     /// The bytes the outbox's events hold in their payloads, roughly (for
     /// tests that check what a synced change leaves behind), read one event
     /// at a time.
