@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::conflict::Conflict;
 use super::event::{OutboxEvent, RecordKey};
+use super::lease::LeaseWrite;
 use super::record::LocalRecord;
 
 /// One change to the outbox store.
@@ -42,7 +43,7 @@ pub enum ConflictWrite {
     Delete(Uuid),
 }
 
-/// Puts and deletes across the outbox, records and conflicts, run in one
+/// Puts and deletes across the outbox, records, conflicts and leases, run in one
 /// transaction. No key appears twice in one set, so the order of its
 /// requests does not matter.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,17 +54,22 @@ pub struct WriteSet {
     pub records: Vec<RecordWrite>,
     /// Changes to kept conflicts.
     pub conflicts: Vec<ConflictWrite>,
+    /// Changes to batch leases.
+    pub leases: Vec<LeaseWrite>,
 }
 
 impl WriteSet {
     /// Whether the set writes nothing (a store then commits no transaction).
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.records.is_empty() && self.conflicts.is_empty()
+        self.events.is_empty()
+            && self.records.is_empty()
+            && self.conflicts.is_empty()
+            && self.leases.is_empty()
     }
 
     /// How many writes the set holds.
     pub fn len(&self) -> usize {
-        self.events.len() + self.records.len() + self.conflicts.len()
+        self.events.len() + self.records.len() + self.conflicts.len() + self.leases.len()
     }
 
     /// Saves `event` (a stored event, with its `seq`).

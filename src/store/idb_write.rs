@@ -15,7 +15,8 @@ use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::error::from_dom_name;
 use super::requests::{count_sent, to_js};
-use super::schema::{CONFLICTS, OUTBOX, RECORDS};
+use super::schema::{CONFLICTS, LEASES, OUTBOX, RECORDS};
+use crate::core::lease::LeaseWrite;
 use crate::core::write_set::{seq_runs, ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use crate::core::StoreError;
 
@@ -85,6 +86,18 @@ pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), Sto
                 ConflictWrite::Delete(event_id) => conflicts
                     .delete(&event_id.to_string().into())
                     .map_err(refused)?,
+            };
+        }
+    }
+    if !writes.leases.is_empty() {
+        let leases = store(tx, LEASES)?;
+        for write in &writes.leases {
+            count_sent(1);
+            match write {
+                LeaseWrite::Put(lease) => leases.put(&to_js(lease)?).map_err(refused)?,
+                LeaseWrite::Delete(batch_id) => {
+                    leases.delete(&batch_id.as_str().into()).map_err(refused)?
+                }
             };
         }
     }

@@ -74,6 +74,7 @@ macro_rules! contract_suite {
             // drain.rs
             take_batch_gives_one_event_per_record_in_seq_order,
             an_expired_lease_returns_events_to_the_queue,
+            a_batch_under_one_lease_shows_as_syncing_until_each_event_settles,
             a_failed_event_holds_back_only_its_own_record_until_discarded,
             requeue_waits_for_backoff_and_retry_now_clears_it,
             retry_all_now_clears_backoff_and_optionally_failures,
