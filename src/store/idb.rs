@@ -667,7 +667,7 @@ impl OutboxStore for IdbOutbox {
             let mut events = ops::find_events(&outbox, &event_ids(&steps)).await?;
             events.iter_mut().flatten().for_each(|e| leases.show(e));
             let keys = records_to_read(&steps, &events);
-            let current = ops::get_records(&records, &keys).await?;
+            let current = ops::get_records_by_range(&records, &keys).await?;
             // Most records' only unconfirmed change is the one settled: the
             // others' events are read, together, only when some need them.
             let wanted: Vec<RecordKey> = keys

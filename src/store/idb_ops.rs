@@ -474,6 +474,63 @@ pub(super) async fn find_events(
         .collect()
 }
 
+/// The records stored under `keys` (`None` for each the device lacks), as
+/// [`get_records`], with one `getAll` over the range the keys span when it
+/// holds few others (a drained batch's records often lie together: ids
+/// made in order), otherwise one read per key, all together. A settlement
+/// reads each record it confirms: a request per record was half of what a
+/// drained event cost.
+pub(super) async fn get_records_by_range(
+    records: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+    if keys.len() < 8 {
+        return get_records(records, keys).await;
+    }
+    let order = |a: &RecordKey, b: &RecordKey| {
+        id_order(&a.collection, &b.collection).then_with(|| id_order(&a.record_id, &b.record_id))
+    };
+    let (Some(lowest), Some(highest)) = (
+        keys.iter().min_by(|a, b| order(a, b)),
+        keys.iter().max_by(|a, b| order(a, b)),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let range = web_sys::IdbKeyRange::bound(&record_key_js(lowest), &record_key_js(highest))
+        .map_err(refused)?;
+    let limit = (keys.len() * 2) as u32;
+    let found = result(records.get_all_with_key_and_limit(&range, limit)).await?;
+    let found: js_sys::Array = found.unchecked_into();
+    if found.length() >= limit {
+        return get_records(records, keys).await;
+    }
+    // The records come in the store's key order: each is looked up by halves.
+    let text = |value: &JsValue, name: &str| {
+        js_sys::Reflect::get(value, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let stored: Vec<(RecordKey, JsValue)> = found
+        .iter()
+        .map(|record| {
+            let key = RecordKey {
+                collection: text(&record, "collection"),
+                record_id: text(&record, "record_id"),
+            };
+            (key, record)
+        })
+        .collect();
+    keys.iter()
+        .map(
+            |key| match stored.binary_search_by(|(probe, _)| order(probe, key)) {
+                Ok(at) => from_js::<LocalRecord>(stored[at].1.clone()),
+                Err(_) => Ok(None),
+            },
+        )
+        .collect()
+}
+
 /// A record's key as IndexedDB takes it: `[collection, record_id]`.
 fn record_key_js(key: &RecordKey) -> js_sys::Array {
     js_sys::Array::of2(

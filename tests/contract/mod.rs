@@ -109,6 +109,7 @@ macro_rules! contract_suite {
             // settle.rs
             settle_writes_every_outcome_of_a_push_at_once,
             settle_finds_its_events_among_few_or_many_others,
+            settle_reads_its_records_among_few_or_many_others,
             settle_leaves_alone_what_another_drainer_finished,
             with_a_retention_settle_keeps_synced_events,
             discarding_a_change_in_conflict_drops_its_conflict,
