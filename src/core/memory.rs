@@ -16,6 +16,7 @@ use super::drain::Step;
 use super::error::StoreError;
 use super::event::{EventState, NewEvent, OutboxEvent, RecordKey};
 use super::index::{IndexRef, IndexSpec};
+use super::lease::{self, BatchLease, LeaseWrite, Leases};
 use super::outbox::{
     needs_retry_now, plan_discard, prepare_change, prepare_event, OutboxStore, StoreConfig,
 };
@@ -24,7 +25,8 @@ use super::record::{id_order, LocalRecord};
 use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
 use super::settle::{
-    event_ids, plan_settlement, reads_unsent, records_to_read, RecordRead, Settlement,
+    event_ids, plan_settlement, reads_unsent, records_to_read, release_settled, RecordRead,
+    Settlement,
 };
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
 use super::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
@@ -36,6 +38,8 @@ struct Contents {
     records: HashMap<RecordKey, LocalRecord>,
     next_seq: u64,
     conflicts: BTreeMap<Uuid, Conflict>,
+    /// Batch leases by batch id; the events they hold stay stored as queued.
+    leases: BTreeMap<String, BatchLease>,
     sync_token: Option<String>,
     settings: HashMap<String, String>,
 }
@@ -97,13 +101,48 @@ impl Contents {
                 }
             }
         }
+        for write in writes.leases {
+            match write {
+                LeaseWrite::Put(lease) => {
+                    self.leases.insert(lease.batch_id.clone(), lease);
+                }
+                LeaseWrite::Delete(batch_id) => {
+                    self.leases.remove(&batch_id);
+                }
+            }
+        }
+    }
+
+    /// The stored leases.
+    fn leases(&self) -> Leases {
+        Leases::new(self.leases.values().cloned().collect())
+    }
+
+    /// Every event as the outbox shows it (held ones as syncing), in send order.
+    fn shown_events(&self) -> Vec<OutboxEvent> {
+        self.leases().shown(self.events.values().cloned().collect())
+    }
+
+    /// The event stored under `seq`, as the outbox shows it.
+    fn shown_at(&self, seq: u64) -> OutboxEvent {
+        let mut event = self.events[&seq].clone();
+        self.leases().show(&mut event);
+        event
+    }
+
+    /// Saves a changed event and releases it from its lease, as IndexedDB does.
+    fn put_changed(&mut self, seq: u64, event: OutboxEvent) {
+        self.events.insert(seq, event);
+        let writes = self.leases().release(&[seq]);
+        self.apply(WriteSet {
+            leases: writes,
+            ..WriteSet::default()
+        });
     }
 
     fn find(&self, event_id: Uuid) -> Option<OutboxEvent> {
-        self.events
-            .values()
-            .find(|e| e.event_id == event_id)
-            .cloned()
+        let seq = self.seq_of(event_id).ok()?;
+        Some(self.shown_at(seq))
     }
 
     /// Marks an event synced and folds it into its record's base.
@@ -114,9 +153,9 @@ impl Contents {
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
         let seq = self.seq_of(event_id)?;
-        let event = self.events.get_mut(&seq).expect("seq_of found it");
+        let mut event = self.shown_at(seq);
         event.mark_synced(now_ms)?;
-        let event = event.clone();
+        self.put_changed(seq, event.clone());
         let unconfirmed = self.unconfirmed_of(&event.record_key());
         if let Some(record) = self.records.get_mut(&event.record_key()) {
             record.confirm(&event, server_version, &unconfirmed);
@@ -125,11 +164,13 @@ impl Contents {
     }
 
     fn unconfirmed_of(&self, key: &RecordKey) -> Vec<OutboxEvent> {
-        self.events
+        let mine = self
+            .events
             .values()
             .filter(|e| e.state.is_unsent() && &e.record_key() == key)
             .cloned()
-            .collect()
+            .collect();
+        self.leases().shown(mine)
     }
 }
 
@@ -175,9 +216,10 @@ impl MemoryOutbox {
     ) -> Result<OutboxEvent, StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
-            let event = c.events.get_mut(&seq).expect("seq_of found it");
-            change(event)?;
-            Ok(event.clone())
+            let mut event = c.shown_at(seq);
+            change(&mut event)?;
+            c.put_changed(seq, event.clone());
+            Ok(event)
         })
     }
 }
@@ -253,26 +295,28 @@ impl OutboxStore for MemoryOutbox {
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let contents = self.contents.borrow();
         Ok(contents
-            .events
-            .values()
+            .shown_events()
+            .into_iter()
             .filter(|e| e.state == state)
             .take(limit as usize)
-            .cloned()
             .collect())
     }
 
     async fn unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
         let contents = self.contents.borrow();
-        let unsent = contents.events.values().filter(|e| e.state.is_unsent());
-        Ok(unsent.take(limit as usize).cloned().collect())
+        let unsent = contents.shown_events().into_iter();
+        Ok(unsent
+            .filter(|e| e.state.is_unsent())
+            .take(limit as usize)
+            .collect())
     }
 
     async fn count(&self, state: EventState) -> Result<u32, StoreError> {
         Ok(self
             .contents
             .borrow()
-            .events
-            .values()
+            .shown_events()
+            .iter()
             .filter(|e| e.state == state)
             .count() as u32)
     }
@@ -280,29 +324,45 @@ impl OutboxStore for MemoryOutbox {
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
         self.transact(|c| {
             let mut selector = BatchSelector::new(self.config.clock, now_ms, limit);
-            for event in c.events.values() {
-                if !selector.offer(event.clone()) {
+            for event in c.shown_events() {
+                if !selector.offer(event) {
                     break;
                 }
             }
-            let mut batch = selector.finish();
-            for event in &mut batch {
-                event.start_sync(now_ms + self.config.lease_ms)?;
-                c.events
-                    .insert(event.seq.expect("stored events have a seq"), event.clone());
+            let batch = selector.finish();
+            if batch.is_empty() {
+                return Ok(batch);
             }
-            Ok(batch)
+            let until_ms = now_ms + self.config.lease_ms;
+            let batch_id = Uuid::now_v7().to_string();
+            let (lease, taken) = lease::take(batch, batch_id, "memory".into(), until_ms)?;
+            c.apply(WriteSet {
+                leases: vec![LeaseWrite::Put(lease)],
+                ..WriteSet::default()
+            });
+            Ok(taken)
         })
     }
 
     async fn recover_leases(&self, now_ms: u64) -> Result<u32, StoreError> {
         self.transact(|c| {
+            let mut leases = c.leases();
+            let (writes, held) = leases.expire(&self.config.clock, now_ms);
             let mut recovered = 0;
-            for event in c.events.values_mut() {
+            for seq in held {
+                let Some(mut event) = c.events.get(&seq).cloned() else {
+                    continue;
+                };
+                c.leases().show(&mut event);
                 if event.recover_lease(&self.config.clock, now_ms) {
+                    c.events.insert(seq, event);
                     recovered += 1;
                 }
             }
+            c.apply(WriteSet {
+                leases: writes,
+                ..WriteSet::default()
+            });
             Ok(recovered)
         })
     }
@@ -355,7 +415,9 @@ impl OutboxStore for MemoryOutbox {
                 })
                 .collect();
             let keep = self.config.keeps_synced();
-            let settlement = plan_settlement(steps, events, records, keep, now_ms);
+            let mut leases = c.leases();
+            let mut settlement = plan_settlement(steps, events.clone(), records, keep, now_ms);
+            release_settled(&mut settlement.writes, &mut leases, &events);
             c.apply(settlement.writes.clone());
             Ok(settlement)
         })
@@ -385,9 +447,11 @@ impl OutboxStore for MemoryOutbox {
     async fn retry_all_now(&self, include_failed: bool) -> Result<u32, StoreError> {
         self.transact(|c| {
             let mut changed = 0;
-            for event in c.events.values_mut() {
-                if needs_retry_now(event, include_failed) {
+            for mut event in c.shown_events() {
+                if needs_retry_now(&event, include_failed) {
                     event.retry_now()?;
+                    c.events
+                        .insert(event.seq.expect("stored events have a seq"), event);
                     changed += 1;
                 }
             }
@@ -398,7 +462,7 @@ impl OutboxStore for MemoryOutbox {
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
-            let event = c.events[&seq].clone();
+            let event = c.shown_at(seq);
             let key = event.record_key();
             let others: Vec<_> = c
                 .unconfirmed_of(&key)
@@ -552,10 +616,10 @@ impl SyncStore for MemoryOutbox {
     ) -> Result<Conflict, StoreError> {
         self.transact(|c| {
             let seq = c.seq_of(event_id)?;
-            let mut event = c.events[&seq].clone();
+            let mut event = c.shown_at(seq);
             let record = c.records.get(&event.record_key());
             let conflict = prepare_conflict(&mut event, record, theirs, fields, reason, now_ms)?;
-            c.events.insert(seq, event);
+            c.put_changed(seq, event);
             c.conflicts.insert(event_id, conflict.clone());
             Ok(conflict)
         })

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::drain::Step;
 use super::event::{OutboxEvent, RecordKey};
+use super::lease::Leases;
 use super::record::LocalRecord;
 use super::sync_store::prepare_conflict;
 use super::write_set::WriteSet;
@@ -141,6 +142,14 @@ pub fn plan_settlement(
         }
     }
     settlement
+}
+
+/// Adds to `writes` the release of every settled event from its batch
+/// lease (`events`: the stored event of each step, `None` when it is gone):
+/// one write per lease, not per event; a lease left empty is deleted.
+pub fn release_settled(writes: &mut WriteSet, leases: &mut Leases, events: &[Option<OutboxEvent>]) {
+    let seqs: Vec<u64> = events.iter().flatten().filter_map(|e| e.seq).collect();
+    writes.leases.extend(leases.release(&seqs));
 }
 
 fn mark_changed(changed: &mut Vec<RecordKey>, key: &RecordKey) {

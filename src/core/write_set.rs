@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::conflict::Conflict;
 use super::event::{OutboxEvent, RecordKey};
+use super::lease::LeaseWrite;
 use super::record::LocalRecord;
 
 /// One change to the outbox store.
@@ -42,7 +43,7 @@ pub enum ConflictWrite {
     Delete(Uuid),
 }
 
-/// Puts and deletes across the outbox, records and conflicts, run in one
+/// Puts and deletes across the outbox, records, conflicts and leases, run in one
 /// transaction. No key appears twice in one set, so the order of its
 /// requests does not matter.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,17 +54,22 @@ pub struct WriteSet {
     pub records: Vec<RecordWrite>,
     /// Changes to kept conflicts.
     pub conflicts: Vec<ConflictWrite>,
+    /// Changes to batch leases.
+    pub leases: Vec<LeaseWrite>,
 }
 
 impl WriteSet {
     /// Whether the set writes nothing (a store then commits no transaction).
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.records.is_empty() && self.conflicts.is_empty()
+        self.events.is_empty()
+            && self.records.is_empty()
+            && self.conflicts.is_empty()
+            && self.leases.is_empty()
     }
 
     /// How many writes the set holds.
     pub fn len(&self) -> usize {
-        self.events.len() + self.records.len() + self.conflicts.len()
+        self.events.len() + self.records.len() + self.conflicts.len() + self.leases.len()
     }
 
     /// Saves `event` (a stored event, with its `seq`).
@@ -94,5 +100,37 @@ impl WriteSet {
     /// Removes the conflict of `event_id`.
     pub fn delete_conflict(&mut self, event_id: Uuid) {
         self.conflicts.push(ConflictWrite::Delete(event_id));
+    }
+}
+
+/// The runs of consecutive numbers in `seqs`, as `(first, last)`, lowest
+/// first: a synced batch's events usually have consecutive `seq`s, and one
+/// `delete` over their key range removes them all (a range of integers
+/// holds no other key, so nothing else is deleted).
+pub fn seq_runs(mut seqs: Vec<u64>) -> Vec<(u64, u64)> {
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for seq in seqs {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == seq => *last = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    runs
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::seq_runs;
+
+    #[test]
+    fn consecutive_seqs_make_one_run_and_gaps_start_another() {
+        assert_eq!(seq_runs(vec![]), vec![]);
+        assert_eq!(seq_runs(vec![7]), vec![(7, 7)]);
+        assert_eq!(
+            seq_runs(vec![3, 1, 2, 2, 5, 6, 9]),
+            vec![(1, 3), (5, 6), (9, 9)]
+        );
     }
 }

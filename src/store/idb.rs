@@ -23,13 +23,15 @@ use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::{execute, store};
-use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, OUTBOX, RECORDS};
+use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, LEASES, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
+use crate::core::lease::{self, LeaseWrite, Leases};
 use crate::core::outbox::{needs_retry_now, plan_discard, prepare_change, prepare_event};
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
-    event_ids, plan_settlement, reads_unsent, records_to_read, RecordRead, Settlement,
+    event_ids, plan_settlement, reads_unsent, records_to_read, release_settled, RecordRead,
+    Settlement,
 };
 use crate::core::write_set::WriteSet;
 use crate::core::{
@@ -57,6 +59,8 @@ pub struct IdbOutbox {
     write_transactions: Cell<u64>,
     /// The indexes declared on the records when this connection opened.
     indexes: Vec<IndexSpec>,
+    /// Who this connection is, in the batch leases it takes.
+    holder: String,
     /// In a page: the transactions still open, aborted when the page goes
     /// into the back-forward cache (WebKit would keep them open there and
     /// block every other tab and the service worker).
@@ -90,6 +94,7 @@ impl IdbOutbox {
             unsent_from: Cell::new(0),
             write_transactions: Cell::new(0),
             indexes,
+            holder: Uuid::now_v7().to_string(),
             page: PageTransactions::new(),
         })
     }
@@ -172,6 +177,16 @@ impl IdbOutbox {
         self.write_transactions.get()
     }
 
+    /// How many IndexedDB requests the stores of this page or worker have
+    /// sent through their batched reads and write sets (the drain's and the
+    /// pull's paths; a few one-off counts and cursor walks are not counted):
+    /// for tests that check what an event costs. Counted in debug builds
+    /// only (the tests'); always 0 in a release build.
+    #[doc(hidden)]
+    pub fn requests_sent(&self) -> u64 {
+        super::requests::sent_so_far()
+    }
+
     /// The bytes the outbox's events hold in their payloads, roughly (for
     /// tests that check what a synced change leaves behind), read one event
     /// at a time.
@@ -227,14 +242,17 @@ impl IdbOutbox {
         event_id: Uuid,
         change: impl FnOnce(&mut OutboxEvent) -> Result<(), StoreError>,
     ) -> Result<OutboxEvent, StoreError> {
-        let tx = self.write(&[OUTBOX])?;
+        let tx = self.write(&[OUTBOX, LEASES])?;
         let event = {
             let outbox = tx.object_store(OUTBOX)?;
+            let mut leases = leases_of(&tx).await?;
             let mut event = ops::find_event(&outbox, event_id)
                 .await?
                 .ok_or_else(|| not_found(event_id))?;
+            leases.show(&mut event);
             change(&mut event)?;
             ops::put_event(&outbox, &event)?;
+            release(&tx, &mut leases, &[ops::seq_of(&event)?])?;
             event
         };
         commit(tx).await?;
@@ -345,6 +363,34 @@ impl Insert {
     }
 }
 
+/// The batch leases stored, read in `tx` (which spans the leases store).
+pub(super) async fn leases_of(tx: &Transaction<'_>) -> Result<Leases, StoreError> {
+    ops::leases(&store(tx, LEASES)?).await
+}
+
+/// Releases the events stored under `seqs` from their leases, in `tx`.
+pub(super) fn release(
+    tx: &Transaction<'_>,
+    leases: &mut Leases,
+    seqs: &[u64],
+) -> Result<(), StoreError> {
+    let writes = WriteSet {
+        leases: leases.release(seqs),
+        ..WriteSet::default()
+    };
+    execute(tx, &writes)
+}
+
+/// How many events show `state`, from the count stored in it: the events
+/// `leases` hold are stored as queued and show as syncing.
+fn shown_count(state: EventState, stored: u32, leases: &Leases) -> u32 {
+    match state {
+        EventState::Queued => stored.saturating_sub(leases.held()),
+        EventState::Syncing => stored + leases.held(),
+        _ => stored,
+    }
+}
+
 fn not_found(event_id: Uuid) -> StoreError {
     StoreError::EventNotFound(event_id.to_string())
 }
@@ -388,9 +434,13 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn event(&self, event_id: Uuid) -> Result<Option<OutboxEvent>, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
-        let event = ops::find_event(&tx.object_store(OUTBOX)?, event_id).await?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
+        let mut event = ops::find_event(&tx.object_store(OUTBOX)?, event_id).await?;
         commit(tx).await?;
+        if let Some(event) = event.as_mut() {
+            leases.show(event);
+        }
         Ok(event)
     }
 
@@ -403,34 +453,51 @@ impl OutboxStore for IdbOutbox {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
         let events = {
             let outbox = tx.object_store(OUTBOX)?;
+            let leases = leases_of(&tx).await?;
+            // Held events are stored as queued: read past them.
+            let wanted = match state {
+                EventState::Queued => limit.saturating_add(leases.held()),
+                _ => limit,
+            };
             let by_state = outbox.index(BY_STATE)?;
             let found = by_state
                 .get_all::<OutboxEvent>()
                 .with_query(state.as_str())
-                .with_limit(limit)
+                .with_limit(wanted)
                 .serde()?
                 .await?;
-            found.collect::<Result<Vec<_>, _>>()?
+            let mut events = found.collect::<Result<Vec<_>, _>>()?;
+            if state == EventState::Syncing && !leases.is_empty() {
+                let held: Vec<u64> = leases.seqs().collect();
+                events.extend(ops::events_at(outbox.as_sys(), &held).await?);
+                events.sort_by_key(|e| e.seq);
+            }
+            let mut events = leases.shown(events);
+            events.retain(|e| e.state == state);
+            events.truncate(limit as usize);
+            events
         };
         commit(tx).await?;
         Ok(events)
     }
 
     async fn count(&self, state: EventState) -> Result<u32, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
         let count = ops::count_state(&tx.object_store(OUTBOX)?, state).await?;
         commit(tx).await?;
-        Ok(count)
+        Ok(shown_count(state, count, &leases))
     }
 
     /// Counts every state in one transaction, so the numbers agree with each other.
     async fn unsent(&self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
         // One transaction, so an event moving from queued to syncing meanwhile
         // is listed once.
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
         let events = ops::unsent_from(
             &tx.object_store(OUTBOX)?,
             self.unsent_from.get(),
@@ -438,24 +505,27 @@ impl OutboxStore for IdbOutbox {
         )
         .await?;
         commit(tx).await?;
-        Ok(events)
+        Ok(leases.shown(events))
     }
 
     async fn next_attempt_at(&self) -> Result<Option<u64>, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
-        let earliest = ops::earliest_queued_deadline(&tx.object_store(OUTBOX)?).await?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
+        let earliest = ops::earliest_queued_deadline(&tx.object_store(OUTBOX)?, &leases).await?;
         commit(tx).await?;
         Ok(earliest)
     }
 
     async fn status(&self) -> Result<StatusSummary, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
         let mut status = StatusSummary::default();
         {
+            let leases = leases_of(&tx).await?;
             let outbox = tx.object_store(OUTBOX)?;
             for state in EventState::ALL {
                 if state != EventState::Synced {
-                    status.add(state, ops::count_state(&outbox, state).await?);
+                    let stored = ops::count_state(&outbox, state).await?;
+                    status.add(state, shown_count(state, stored, &leases));
                 }
             }
         }
@@ -464,11 +534,13 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
-        let tx = self.write(&[OUTBOX])?;
+        let tx = self.write(&[OUTBOX, LEASES])?;
         let batch = {
             let outbox = tx.object_store(OUTBOX)?;
-            let (mut batch, unsent_from) = ops::select_batch(
+            let leases = leases_of(&tx).await?;
+            let (batch, unsent_from) = ops::select_batch(
                 &outbox,
+                &leases,
                 self.config.clock,
                 now_ms,
                 limit,
@@ -476,13 +548,20 @@ impl OutboxStore for IdbOutbox {
             )
             .await?;
             self.unsent_from.set(unsent_from);
-            let mut writes = WriteSet::default();
-            for event in &mut batch {
-                event.start_sync(now_ms + self.config.lease_ms)?;
-                writes.put_event(event.clone());
+            if batch.is_empty() {
+                batch
+            } else {
+                // One lease record for the batch: its events are not rewritten.
+                let until_ms = now_ms + self.config.lease_ms;
+                let batch_id = Uuid::now_v7().to_string();
+                let (lease, taken) = lease::take(batch, batch_id, self.holder.clone(), until_ms)?;
+                let writes = WriteSet {
+                    leases: vec![LeaseWrite::Put(lease)],
+                    ..WriteSet::default()
+                };
+                execute(&tx, &writes)?;
+                taken
             }
-            execute(&tx, &writes)?;
-            batch
         };
         commit(tx).await?;
         Ok(batch)
@@ -501,18 +580,29 @@ impl OutboxStore for IdbOutbox {
             }
             writes
         };
-        let tx = self.read(&[OUTBOX])?;
+        // Events stored as syncing (by a version before batch leases) keep
+        // their own lease; batch leases are taken back whole.
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let mut leases = leases_of(&tx).await?;
         let syncing = ops::in_state(&tx.object_store(OUTBOX)?, EventState::Syncing).await?;
         commit(tx).await?;
-        if expired(&syncing).is_empty() {
+        if expired(&syncing).is_empty() && leases.expire(&clock, now_ms).0.is_empty() {
             return Ok(0);
         }
-        let tx = self.write(&[OUTBOX])?;
+        let tx = self.write(&[OUTBOX, LEASES])?;
         let recovered = {
-            let syncing = ops::in_state(&tx.object_store(OUTBOX)?, EventState::Syncing).await?;
-            let writes = expired(&syncing);
+            let outbox = tx.object_store(OUTBOX)?;
+            let syncing = ops::in_state(&outbox, EventState::Syncing).await?;
+            let mut writes = expired(&syncing);
+            let mut leases = leases_of(&tx).await?;
+            let shown = leases.clone();
+            let (released, held) = leases.expire(&clock, now_ms);
+            let held = shown.shown(ops::events_at(outbox.as_sys(), &held).await?);
+            writes.events.extend(expired(&held).events);
+            let recovered = writes.len() as u32;
+            writes.leases = released;
             execute(&tx, &writes)?;
-            writes.len() as u32
+            recovered
         };
         commit(tx).await?;
         Ok(recovered)
@@ -524,15 +614,21 @@ impl OutboxStore for IdbOutbox {
         server_version: Option<u64>,
         now_ms: u64,
     ) -> Result<OutboxEvent, StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS])?;
-        let event = confirm_event(
-            &tx.object_store(OUTBOX)?,
-            &tx.object_store(RECORDS)?,
-            event_id,
-            server_version,
-            now_ms,
-        )
-        .await?;
+        let tx = self.write(&[OUTBOX, RECORDS, LEASES])?;
+        let event = {
+            let mut leases = leases_of(&tx).await?;
+            let event = confirm_event(
+                &tx.object_store(OUTBOX)?,
+                &tx.object_store(RECORDS)?,
+                &leases,
+                event_id,
+                server_version,
+                now_ms,
+            )
+            .await?;
+            release(&tx, &mut leases, &[ops::seq_of(&event)?])?;
+            event
+        };
         commit(tx).await?;
         Ok(event)
     }
@@ -545,11 +641,15 @@ impl OutboxStore for IdbOutbox {
         if confirmed.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.write(&[OUTBOX, RECORDS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, LEASES])?;
         let completed = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
-            confirm_events(&outbox, &records, confirmed, now_ms).await?
+            let mut leases = leases_of(&tx).await?;
+            let completed = confirm_events(&outbox, &records, &leases, confirmed, now_ms).await?;
+            let seqs: Vec<u64> = completed.iter().filter_map(|e| e.seq).collect();
+            release(&tx, &mut leases, &seqs)?;
+            completed
         };
         commit(tx).await?;
         Ok(completed)
@@ -559,13 +659,15 @@ impl OutboxStore for IdbOutbox {
         if steps.is_empty() {
             return Ok(Settlement::default());
         }
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let settlement = {
             let outbox = store(&tx, OUTBOX)?;
             let records = store(&tx, RECORDS)?;
-            let events = ops::find_events(&outbox, &event_ids(&steps)).await?;
+            let mut leases = leases_of(&tx).await?;
+            let mut events = ops::find_events(&outbox, &event_ids(&steps)).await?;
+            events.iter_mut().flatten().for_each(|e| leases.show(e));
             let keys = records_to_read(&steps, &events);
-            let current = ops::get_records(&records, &keys).await?;
+            let current = ops::get_records_by_range(&records, &keys).await?;
             // Most records' only unconfirmed change is the one settled: the
             // others' events are read, together, only when some need them.
             let wanted: Vec<RecordKey> = keys
@@ -592,7 +694,8 @@ impl OutboxStore for IdbOutbox {
                 })
                 .collect();
             let keep = self.config.keeps_synced();
-            let settlement = plan_settlement(steps, events, reads, keep, now_ms);
+            let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
+            release_settled(&mut settlement.writes, &mut leases, &events);
             execute(&tx, &settlement.writes)?;
             settlement
         };
@@ -624,11 +727,16 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn retry_all_now(&self, include_failed: bool) -> Result<u32, StoreError> {
-        let tx = self.write(&[OUTBOX])?;
+        let tx = self.write(&[OUTBOX, LEASES])?;
         let changed = {
             let outbox = tx.object_store(OUTBOX)?;
+            let leases = leases_of(&tx).await?;
             // Seqs first, events one at a time: a long queue is never all in memory.
-            let due = |e: &OutboxEvent| needs_retry_now(e, include_failed);
+            let due = |e: &OutboxEvent| {
+                let mut shown = e.clone();
+                leases.show(&mut shown);
+                needs_retry_now(&shown, include_failed)
+            };
             let mut waiting = ops::seqs_in_state(&outbox, EventState::Queued, due).await?;
             if include_failed {
                 waiting.extend(ops::seqs_in_state(&outbox, EventState::Failed, due).await?);
@@ -648,12 +756,14 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn discard(&self, event_id: Uuid) -> Result<(), StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         {
             let outbox = tx.object_store(OUTBOX)?;
-            let event = ops::find_event(&outbox, event_id)
+            let leases = leases_of(&tx).await?;
+            let mut event = ops::find_event(&outbox, event_id)
                 .await?
                 .ok_or_else(|| not_found(event_id))?;
+            leases.show(&mut event);
             let key = event.record_key();
             let record = ops::get_record(&tx.object_store(RECORDS)?, &key).await?;
             let others: Vec<_> = ops::unsent_of(&outbox, &key)
@@ -681,20 +791,22 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn unsent_events(&self, key: &RecordKey) -> Result<Vec<OutboxEvent>, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
         let events = ops::unsent_of(&tx.object_store(OUTBOX)?, key).await?;
         commit(tx).await?;
-        Ok(events)
+        Ok(leases.shown(events))
     }
 
     async fn unsent_events_of(
         &self,
         keys: &[RecordKey],
     ) -> Result<Vec<Vec<OutboxEvent>>, StoreError> {
-        let tx = self.read(&[OUTBOX])?;
+        let tx = self.read(&[OUTBOX, LEASES])?;
+        let leases = leases_of(&tx).await?;
         let all = { ops::unsent_of_each(&store(&tx, OUTBOX)?, keys).await? };
         commit(tx).await?;
-        Ok(all)
+        Ok(all.into_iter().map(|events| leases.shown(events)).collect())
     }
 
     async fn records(&self, collection: &str, limit: u32) -> Result<Vec<LocalRecord>, StoreError> {
@@ -726,7 +838,7 @@ impl OutboxStore for IdbOutbox {
         backwards: bool,
         limit: Option<u32>,
     ) -> Result<Vec<Self::Row>, StoreError> {
-        let tx = self.read_direct(&[RECORDS, OUTBOX])?;
+        let tx = self.read_direct(&[RECORDS, OUTBOX, LEASES])?;
         let found = super::idb_query::scan(&tx, index, range, backwards, limit).await?;
         Ok(found)
     }
@@ -737,6 +849,7 @@ impl OutboxStore for IdbOutbox {
 async fn confirm_event(
     outbox: &ObjectStore<'_>,
     records: &ObjectStore<'_>,
+    leases: &Leases,
     event_id: Uuid,
     server_version: Option<u64>,
     now_ms: u64,
@@ -744,11 +857,12 @@ async fn confirm_event(
     let mut event = ops::find_event(outbox, event_id)
         .await?
         .ok_or_else(|| not_found(event_id))?;
+    leases.show(&mut event);
     event.mark_synced(now_ms)?;
     ops::put_event(outbox, &event)?;
     let key = event.record_key();
     if let Some(mut record) = ops::get_record(records, &key).await? {
-        let unconfirmed = ops::unsent_of(outbox, &key).await?;
+        let unconfirmed = leases.shown(ops::unsent_of(outbox, &key).await?);
         record.confirm(&event, server_version, &unconfirmed);
         ops::put_record(records, &record)?;
     }
@@ -763,6 +877,7 @@ async fn confirm_event(
 async fn confirm_events(
     outbox: &ObjectStore<'_>,
     records: &ObjectStore<'_>,
+    leases: &Leases,
     confirmed: &[(Uuid, Option<u64>)],
     now_ms: u64,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
@@ -771,6 +886,7 @@ async fn confirm_events(
     let mut completed = Vec::with_capacity(confirmed.len());
     for ((event_id, server_version), event) in confirmed.iter().zip(found) {
         let mut event = event.ok_or_else(|| not_found(*event_id))?;
+        leases.show(&mut event);
         // Not syncing any more: another drainer finished it after this one's
         // lease ran out.
         if event.mark_synced(now_ms).is_ok() {
@@ -783,7 +899,15 @@ async fn confirm_events(
         let mut done = Vec::with_capacity(completed.len());
         for (event, server_version) in completed {
             done.push(
-                confirm_event(outbox, records, event.event_id, server_version, now_ms).await?,
+                confirm_event(
+                    outbox,
+                    records,
+                    leases,
+                    event.event_id,
+                    server_version,
+                    now_ms,
+                )
+                .await?,
             );
         }
         return Ok(done);

@@ -19,7 +19,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::idb::IdbOutbox;
 use super::idb_ops::{self as ops, commit};
 use super::pipeline;
-use super::schema::{BLOBS, BLOB_STATES, OUTBOX};
+use super::schema::{BLOBS, BLOB_STATES, LEASES, OUTBOX};
 use crate::core::blob::{referenced_files, BlobState, UploadProgress};
 use crate::core::file_cache::{files_to_evict, CachedFile};
 use crate::core::order::{f64_order, sort_by_number};
@@ -390,10 +390,12 @@ impl IdbOutbox {
         sha256: &str,
         reason: &str,
     ) -> Result<u32, StoreError> {
-        let tx = self.write(&[OUTBOX])?;
+        let tx = self.write(&[OUTBOX, LEASES])?;
         let failed = {
             let outbox = tx.object_store(OUTBOX)?;
-            let unsent = ops::unsent_from(&outbox, 0, usize::MAX).await?;
+            // A change being sent (held by a lease) is left to its drainer.
+            let leases = super::idb::leases_of(&tx).await?;
+            let unsent = leases.shown(ops::unsent_from(&outbox, 0, usize::MAX).await?);
             let mut failed = 0;
             for mut event in unsent {
                 let refers = referenced_files(&event.payload)

@@ -16,6 +16,7 @@ use super::error::{from_dom_name, from_idb};
 use super::idb_write::refused;
 use super::requests::{failed_at, from_js, result, results, sent, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
+use crate::core::lease::{BatchLease, Leases};
 use crate::core::record::id_order;
 use crate::core::{
     BatchSelector, Clock, EventState, LocalRecord, OutboxEvent, RecordKey, StoreError,
@@ -32,6 +33,33 @@ pub(super) async fn commit(tx: Transaction<'_>) -> Result<(), StoreError> {
         Some(cause) => from_dom_name(&cause.name(), &cause.message()),
         None => from_idb(error),
     })
+}
+
+/// Every stored batch lease, read with one request.
+pub(super) async fn leases(leases: &IdbObjectStore) -> Result<Leases, StoreError> {
+    let found = result(leases.get_all()).await?;
+    Ok(Leases::new(
+        from_js::<Vec<BatchLease>>(found)?.unwrap_or_default(),
+    ))
+}
+
+/// The events stored under `seqs` that are still there, as stored, read
+/// together.
+pub(super) async fn events_at(
+    outbox: &IdbObjectStore,
+    seqs: &[u64],
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let requests = seqs
+        .iter()
+        .map(|seq| outbox.get(&JsValue::from_f64(*seq as f64)));
+    let found = results(&sent(requests.collect())?).await?;
+    Ok(found
+        .into_iter()
+        .map(from_js::<OutboxEvent>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Adds a new event; the store assigns its `seq` (the send order).
@@ -178,7 +206,8 @@ pub(super) async fn unsent_of(
 }
 
 /// Walks the outbox in send order from `from_seq` and picks the next batch,
-/// one event per record. Also returns the `seq` of the first unsent event
+/// one event per record (events `leases` hold show as syncing and are
+/// skipped, holding back their records). Also returns the `seq` of the first unsent event
 /// it met (or one past the last event when every event it met was synced),
 /// the new lowest point to start from.
 ///
@@ -186,6 +215,7 @@ pub(super) async fn unsent_of(
 /// count) rather than one per cursor step: a batch is in memory anyway.
 pub(super) async fn select_batch(
     outbox: &ObjectStore<'_>,
+    leases: &Leases,
     clock: Clock,
     now_ms: u64,
     limit: usize,
@@ -201,7 +231,8 @@ pub(super) async fn select_batch(
         let found = result(outbox.as_sys().get_all_with_key_and_limit(&from, chunk)).await?;
         let found = from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default();
         let exhausted = found.len() < chunk as usize;
-        for event in found {
+        for mut event in found {
+            leases.show(&mut event);
             let seq = seq_of(&event)?;
             next = seq + 1;
             if event.state.is_unsent() && first_unsent.is_none() {
@@ -288,9 +319,11 @@ pub(super) async fn event_at(
     from_js(result(outbox.as_sys().get(&JsValue::from_f64(seq as f64))).await?)
 }
 
-/// The earliest backoff deadline among queued events, read one at a time.
+/// The earliest backoff deadline among queued events no lease holds, read
+/// one at a time.
 pub(super) async fn earliest_queued_deadline(
     outbox: &ObjectStore<'_>,
+    leases: &Leases,
 ) -> Result<Option<u64>, StoreError> {
     let mut earliest: Option<u64> = None;
     if let Some(mut cursor) = outbox
@@ -299,7 +332,11 @@ pub(super) async fn earliest_queued_deadline(
         .with_query(EventState::Queued.as_str())
         .await?
     {
-        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(mut event) = cursor.next_record_ser::<OutboxEvent>().await? {
+            leases.show(&mut event);
+            if event.state != EventState::Queued {
+                continue;
+            }
             if let Some(at) = event.next_attempt_at_ms {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
             }
@@ -434,6 +471,63 @@ pub(super) async fn find_events(
         .await?
         .into_iter()
         .map(from_js::<OutboxEvent>)
+        .collect()
+}
+
+/// The records stored under `keys` (`None` for each the device lacks), as
+/// [`get_records`], with one `getAll` over the range the keys span when it
+/// holds few others (a drained batch's records often lie together: ids
+/// made in order), otherwise one read per key, all together. A settlement
+/// reads each record it confirms: a request per record was half of what a
+/// drained event cost.
+pub(super) async fn get_records_by_range(
+    records: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+    if keys.len() < 8 {
+        return get_records(records, keys).await;
+    }
+    let order = |a: &RecordKey, b: &RecordKey| {
+        id_order(&a.collection, &b.collection).then_with(|| id_order(&a.record_id, &b.record_id))
+    };
+    let (Some(lowest), Some(highest)) = (
+        keys.iter().min_by(|a, b| order(a, b)),
+        keys.iter().max_by(|a, b| order(a, b)),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let range = web_sys::IdbKeyRange::bound(&record_key_js(lowest), &record_key_js(highest))
+        .map_err(refused)?;
+    let limit = (keys.len() * 2) as u32;
+    let found = result(records.get_all_with_key_and_limit(&range, limit)).await?;
+    let found: js_sys::Array = found.unchecked_into();
+    if found.length() >= limit {
+        return get_records(records, keys).await;
+    }
+    // The records come in the store's key order: each is looked up by halves.
+    let text = |value: &JsValue, name: &str| {
+        js_sys::Reflect::get(value, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let stored: Vec<(RecordKey, JsValue)> = found
+        .iter()
+        .map(|record| {
+            let key = RecordKey {
+                collection: text(&record, "collection"),
+                record_id: text(&record, "record_id"),
+            };
+            (key, record)
+        })
+        .collect();
+    keys.iter()
+        .map(
+            |key| match stored.binary_search_by(|(probe, _)| order(probe, key)) {
+                Ok(at) => from_js::<LocalRecord>(stored[at].1.clone()),
+                Err(_) => Ok(None),
+            },
+        )
         .collect()
 }
 

@@ -5,9 +5,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbRequest, IdbTransaction};
 
-use super::schema::{BY_PENDING, BY_STATE, BY_UPDATED, OUTBOX, RECORDS};
+use super::schema::{BY_PENDING, BY_STATE, BY_UPDATED, LEASES, OUTBOX, RECORDS};
 
 use crate::core::index::{IndexRef, Shown};
+use crate::core::lease::{BatchLease, Leases};
 use crate::core::outbox::shown_state;
 use crate::core::query_key::{Key, KeyRange};
 use crate::core::{EventState, RecordKey, StoreError};
@@ -405,8 +406,25 @@ pub(super) async fn states_of(
     .map(|range| request(&by_state, "getAll", &range, &count));
     let [refused, sending] = requests;
     let (refused, sending) = (refused?, sending?);
-    answered(&sending).await?;
+    // Changes being sent are held by batch leases (stored as queued).
+    let undefined = JsValue::UNDEFINED;
+    let held = request(
+        &source_of(tx, LEASES, None)?,
+        "getAll",
+        &undefined,
+        &undefined,
+    )?;
+    answered(&held).await?;
     let mut shown = vec![EventState::Queued; keys.len()];
+    let held = held.result().map_err(failed("result"))?;
+    let held = super::requests::from_js::<Vec<BatchLease>>(held)?.unwrap_or_default();
+    for key in Leases::new(held).records() {
+        for (mine, shown) in keys.iter().zip(shown.iter_mut()) {
+            if *mine == key {
+                *shown = shown_state(&[*shown, EventState::Syncing]);
+            }
+        }
+    }
     let names = Names::new();
     let field = &names.0[STATE];
     for request in [refused, sending] {

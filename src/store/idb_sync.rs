@@ -8,10 +8,11 @@ use outbox_sync_protocol::Record;
 use uuid::Uuid;
 use web_sys::IdbObjectStore;
 
+use super::idb::{leases_of, release};
 use super::idb_ops::{self as ops, commit};
 use super::idb_write::{execute, refused, store};
 use super::requests::{from_js, result, results, sent, to_js};
-use super::schema::{CONFLICTS, META, OUTBOX, RECORDS};
+use super::schema::{CONFLICTS, LEASES, META, OUTBOX, RECORDS};
 use super::IdbOutbox;
 use crate::core::conflict::{Conflict, Resolution};
 use crate::core::remote::{last_change_of_each_record, plan_page, remote_key};
@@ -114,16 +115,19 @@ impl SyncStore for IdbOutbox {
         reason: &str,
         now_ms: u64,
     ) -> Result<Conflict, StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let conflict = {
             let outbox = tx.object_store(OUTBOX)?;
+            let mut leases = leases_of(&tx).await?;
             let mut event = ops::find_event(&outbox, event_id)
                 .await?
                 .ok_or_else(|| StoreError::EventNotFound(event_id.to_string()))?;
+            leases.show(&mut event);
             let record = ops::get_record(&tx.object_store(RECORDS)?, &event.record_key()).await?;
             let conflict =
                 prepare_conflict(&mut event, record.as_ref(), theirs, fields, reason, now_ms)?;
             ops::put_event(&outbox, &event)?;
+            release(&tx, &mut leases, &[ops::seq_of(&event)?])?;
             store(&tx, CONFLICTS)?
                 .put(&to_js(&conflict)?)
                 .map_err(refused)?;
@@ -152,8 +156,9 @@ impl SyncStore for IdbOutbox {
         resolution: &Resolution,
         now_ms: u64,
     ) -> Result<Option<OutboxEvent>, StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS])?;
+        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let event = {
+            let leases = leases_of(&tx).await?;
             let conflicts = store(&tx, CONFLICTS)?;
             let found = result(conflicts.get(&event_id.to_string().into())).await?;
             let conflict =
@@ -163,7 +168,8 @@ impl SyncStore for IdbOutbox {
                 collection: conflict.collection.clone(),
                 record_id: conflict.record_id.clone(),
             };
-            let unsent = ops::unsent_of(&outbox, &key).await?;
+            // A change of the record being sent holds the choice back.
+            let unsent = leases.shown(ops::unsent_of(&outbox, &key).await?);
             let limits = &self.config.limits;
             let write = prepare_resolution(
                 limits,

@@ -1,6 +1,7 @@
 //! Runs a core [`WriteSet`] inside an open IndexedDB transaction.
 //!
-//! Every put and delete of the set is sent at once and none is listened to:
+//! Every put and delete of the set is sent at once and none is listened to
+//! (deletes of consecutive `seq`s go as one range delete):
 //! IndexedDB runs them in order, and the first that fails aborts the
 //! transaction, which the caller's [`commit`](super::idb_ops::commit)
 //! reports with the cause (see [`requests`](super::requests)). A value the
@@ -10,12 +11,13 @@
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::transaction::Transaction;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::IdbObjectStore;
+use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::error::from_dom_name;
-use super::requests::to_js;
-use super::schema::{CONFLICTS, OUTBOX, RECORDS};
-use crate::core::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
+use super::requests::{count_sent, to_js};
+use super::schema::{CONFLICTS, LEASES, OUTBOX, RECORDS};
+use crate::core::lease::LeaseWrite;
+use crate::core::write_set::{seq_runs, ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use crate::core::StoreError;
 
 /// Sends every write of `writes` on `tx`. The caller commits, which is
@@ -23,6 +25,7 @@ use crate::core::StoreError;
 pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), StoreError> {
     if !writes.events.is_empty() {
         let outbox = store(tx, OUTBOX)?;
+        let mut deletes = Vec::new();
         for write in &writes.events {
             match write {
                 EventWrite::Put(event) => {
@@ -33,22 +36,36 @@ pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), Sto
                         )));
                     }
                     outbox.put(&to_js(event)?).map_err(refused)?;
+                    count_sent(1);
                 }
-                // Keys are JavaScript numbers: a `u64` would become a BigInt, which is no key.
-                EventWrite::Delete(seq) => {
-                    outbox
-                        .delete(&JsValue::from_f64(*seq as f64))
-                        .map_err(refused)?;
-                }
+                EventWrite::Delete(seq) => deletes.push(*seq),
             }
+        }
+        // No key appears twice in a set, so the deletes may go after the puts.
+        for (first, last) in seq_runs(deletes) {
+            // Keys are JavaScript numbers: a `u64` would become a BigInt, which is no key.
+            let (first, last) = (
+                JsValue::from_f64(first as f64),
+                JsValue::from_f64(last as f64),
+            );
+            let key: JsValue = match first == last {
+                true => first,
+                false => IdbKeyRange::bound(&first, &last).map_err(refused)?.into(),
+            };
+            outbox.delete(&key).map_err(refused)?;
+            count_sent(1);
         }
     }
     if !writes.records.is_empty() {
         let records = store(tx, RECORDS)?;
         for write in &writes.records {
             match write {
-                RecordWrite::Put(record) => records.put(&to_js(record)?).map_err(refused)?,
+                RecordWrite::Put(record) => {
+                    count_sent(1);
+                    records.put(&to_js(record)?).map_err(refused)?
+                }
                 RecordWrite::Delete(key) => {
+                    count_sent(1);
                     let key = js_sys::Array::of2(
                         &key.collection.as_str().into(),
                         &key.record_id.as_str().into(),
@@ -61,6 +78,7 @@ pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), Sto
     if !writes.conflicts.is_empty() {
         let conflicts = store(tx, CONFLICTS)?;
         for write in &writes.conflicts {
+            count_sent(1);
             match write {
                 ConflictWrite::Put(conflict) => {
                     conflicts.put(&to_js(conflict)?).map_err(refused)?
@@ -68,6 +86,18 @@ pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), Sto
                 ConflictWrite::Delete(event_id) => conflicts
                     .delete(&event_id.to_string().into())
                     .map_err(refused)?,
+            };
+        }
+    }
+    if !writes.leases.is_empty() {
+        let leases = store(tx, LEASES)?;
+        for write in &writes.leases {
+            count_sent(1);
+            match write {
+                LeaseWrite::Put(lease) => leases.put(&to_js(lease)?).map_err(refused)?,
+                LeaseWrite::Delete(batch_id) => {
+                    leases.delete(&batch_id.as_str().into()).map_err(refused)?
+                }
             };
         }
     }

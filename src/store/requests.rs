@@ -14,6 +14,8 @@
 //! of the wasm task. A pull page of 500 records, or a push's outcomes, is
 //! hundreds of requests.
 
+use std::cell::Cell;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_wasm_bindgen::Serializer;
@@ -24,6 +26,27 @@ use web_sys::{DomException, IdbRequest};
 use super::error::from_dom_name;
 use super::idb_write::refused;
 use crate::core::StoreError;
+
+thread_local! {
+    /// Requests sent through this module and write sets on this thread (a
+    /// page or a worker), for tests that count what an operation costs.
+    static SENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts `n` requests sent, in debug builds (the tests'): the shipped
+/// package carries no counter.
+#[inline(always)]
+pub(super) fn count_sent(n: usize) {
+    if cfg!(debug_assertions) {
+        SENT.with(|sent| sent.set(sent.get() + n as u64));
+    }
+}
+
+/// How many requests this thread's stores have sent through [`sent`],
+/// [`result`] and write sets (see [`IdbOutbox::requests_sent`](super::IdbOutbox::requests_sent)).
+pub(super) fn sent_so_far() -> u64 {
+    SENT.with(Cell::get)
+}
 
 /// `value` as the JavaScript object IndexedDB stores (maps as plain
 /// objects, as `indexed_db_futures` stores them, so both read each other's).
@@ -70,6 +93,7 @@ pub(super) async fn results(requests: &[IdbRequest]) -> Result<Vec<JsValue>, Sto
 /// it), once answered.
 pub(super) async fn result(sent: Result<IdbRequest, JsValue>) -> Result<JsValue, StoreError> {
     let request = sent.map_err(refused)?;
+    count_sent(1);
     Ok(results(&[request]).await?.pop().unwrap_or_default())
 }
 
@@ -78,6 +102,7 @@ pub(super) async fn result(sent: Result<IdbRequest, JsValue>) -> Result<JsValue,
 pub(super) fn sent(
     requests: Vec<Result<IdbRequest, JsValue>>,
 ) -> Result<Vec<IdbRequest>, StoreError> {
+    count_sent(requests.len());
     requests
         .into_iter()
         .map(|request| request.map_err(refused))

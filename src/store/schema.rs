@@ -25,7 +25,7 @@ use crate::core::StoreError;
 
 /// The newest schema level this library writes: the object stores and
 /// built-in indexes it expects.
-pub const SCHEMA_LEVEL: u32 = 4;
+pub const SCHEMA_LEVEL: u32 = 5;
 
 /// From level 3 on, a database's IndexedDB version is `level * LEVEL_STEP +
 /// n`, where `n` counts the changes of the app's declared indexes (each one
@@ -69,6 +69,10 @@ pub const BLOBS: &str = "blobs";
 /// Each file's upload state and confirmed bytes, keyed by `sha256` (since
 /// level 4): apart from the `Blob`, so a progress write never clones it.
 pub const BLOB_STATES: &str = "blob_states";
+/// Batch leases, keyed by `batch_id` (since level 5): one record per batch
+/// a drainer holds (see [`crate::core::lease`]); the events it holds stay
+/// stored as queued.
+pub const LEASES: &str = "leases";
 /// Small settings and markers (sync token, client id), keyed by name.
 pub const META: &str = "meta";
 
@@ -299,6 +303,14 @@ fn migrate(
                 .with_key_path(KeyPath::One("sha256"))
                 .build()?;
         }
+    }
+    if from < 5 && to >= 5 {
+        // Nothing to move: events an older version stored as syncing keep
+        // their own lease until it runs out (`IdbOutbox::recover_leases`
+        // takes back both kinds), so every pending change is kept.
+        db.create_object_store(LEASES)
+            .with_key_path(KeyPath::One("batch_id"))
+            .build()?;
     }
     if let Some(declared) = declared.filter(|_| to >= 3) {
         let records = upgrade_store(request, RECORDS)?;

@@ -307,3 +307,67 @@ pub async fn the_store_keeps_to_its_configured_limits_and_clock(fresh: impl Fres
         "a backoff longer than the longest one is due at once"
     );
 }
+
+pub async fn a_batch_under_one_lease_shows_as_syncing_until_each_event_settles(fresh: impl Fresh) {
+    let outbox = fresh
+        .open(StoreConfig {
+            lease_ms: 1_000,
+            ..StoreConfig::default()
+        })
+        .await;
+    let changes = vec![put("a", "1"), put("b", "1"), put("c", "1")];
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let taken = outbox.take_batch(100, 10).await.unwrap();
+    assert_eq!(seqs(&taken), vec![1, 2, 3]);
+    let status = outbox.status().await.unwrap();
+    assert_eq!((status.syncing, status.queued), (3, 0), "{status:?}");
+    let syncing = outbox
+        .events_in_state(EventState::Syncing, 10)
+        .await
+        .unwrap();
+    assert_eq!(syncing, taken, "read back as taken");
+    assert!(outbox
+        .events_in_state(EventState::Queued, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(outbox.unsent(10).await.unwrap(), taken);
+    assert_eq!(
+        outbox.states_of(&[super::key("b")]).await.unwrap(),
+        vec![EventState::Syncing]
+    );
+    // Each event leaves the lease when it settles: the rest stay held.
+    outbox
+        .requeue(taken[0].event_id, 5_000, "later")
+        .await
+        .unwrap();
+    outbox.fail(taken[1].event_id, "no").await.unwrap();
+    let status = outbox.status().await.unwrap();
+    assert_eq!(
+        (status.syncing, status.queued, status.failed),
+        (1, 1, 1),
+        "{status:?}"
+    );
+    assert_eq!(outbox.next_attempt_at().await.unwrap(), Some(5_000));
+    let requeued = outbox.event(taken[0].event_id).await.unwrap().unwrap();
+    assert_eq!((requeued.state, requeued.attempts), (EventState::Queued, 1));
+    assert!(outbox.take_batch(200, 10).await.unwrap().is_empty());
+    assert_eq!(
+        outbox.discard(taken[2].event_id).await.unwrap_err(),
+        StoreError::CannotDiscard(EventState::Syncing),
+        "a held event cannot be discarded"
+    );
+    // The holder died: past its lease, the last event is taken back.
+    assert_eq!(outbox.recover_leases(1_099).await.unwrap(), 0);
+    assert_eq!(outbox.recover_leases(1_100).await.unwrap(), 1);
+    let back = outbox.event(taken[2].event_id).await.unwrap().unwrap();
+    assert_eq!(
+        (back.state, back.attempts, back.lease_until_ms),
+        (EventState::Queued, 1, None)
+    );
+    assert!(back.last_error.is_some(), "says it was interrupted");
+    let again = outbox.take_batch(1_200, 10).await.unwrap();
+    assert_eq!(seqs(&again), vec![3]);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(outbox.recover_leases(1_300).await.unwrap(), 0, "held anew");
+}

@@ -74,6 +74,7 @@ macro_rules! contract_suite {
             // drain.rs
             take_batch_gives_one_event_per_record_in_seq_order,
             an_expired_lease_returns_events_to_the_queue,
+            a_batch_under_one_lease_shows_as_syncing_until_each_event_settles,
             a_failed_event_holds_back_only_its_own_record_until_discarded,
             requeue_waits_for_backoff_and_retry_now_clears_it,
             retry_all_now_clears_backoff_and_optionally_failures,
@@ -108,6 +109,7 @@ macro_rules! contract_suite {
             // settle.rs
             settle_writes_every_outcome_of_a_push_at_once,
             settle_finds_its_events_among_few_or_many_others,
+            settle_reads_its_records_among_few_or_many_others,
             settle_leaves_alone_what_another_drainer_finished,
             with_a_retention_settle_keeps_synced_events,
             discarding_a_change_in_conflict_drops_its_conflict,

@@ -174,3 +174,52 @@ pub async fn settings_are_updated_together_in_one_step(fresh: impl Fresh) {
     assert!(refused.is_err());
     assert_eq!(outbox.settings(&["a"]).await.unwrap(), vec![None]);
 }
+
+pub async fn settle_reads_its_records_among_few_or_many_others(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    let records: Vec<String> = (0..40).map(|i| format!("r{i:02}")).collect();
+    let changes = records.iter().map(|r| put(r, "mine")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let batch = outbox.take_batch(10, 40).await.unwrap();
+    assert_eq!(batch.len(), 40);
+    // A change made after the batch was taken (another tab) is kept.
+    let later = super::patch("r02", "title", Value::from("later"));
+    outbox.enqueue(later, 15).await.unwrap();
+    let synced = |i: usize| Step::Synced {
+        event_id: batch[i].event_id,
+        version: 5,
+        record: remote(&records[i], 5, Some(fields(&[("title", "mine")]))),
+    };
+    // Spread out: thirty others lie between the ten.
+    let spread: Vec<usize> = (0..10).map(|i| i * 4).collect();
+    let settled = outbox
+        .settle(spread.iter().map(|i| synced(*i)).collect(), 20)
+        .await
+        .unwrap();
+    assert_eq!(settled.synced.len(), 10);
+    // Close together: three settled ones lie between the ten.
+    let close = [1, 2, 3, 5, 6, 7, 9, 10, 11, 13];
+    let settled = outbox
+        .settle(close.iter().map(|i| synced(*i)).collect(), 30)
+        .await
+        .unwrap();
+    assert_eq!(settled.synced.len(), 10);
+    for i in spread.iter().chain(&close) {
+        let record = outbox
+            .record(&super::key(&records[*i]))
+            .await
+            .unwrap()
+            .unwrap();
+        let pending = u32::from(*i == 2);
+        assert_eq!((record.base_version, record.pending), (Some(5), pending));
+    }
+    assert_eq!(
+        super::title(&outbox, "r02").await,
+        Some(Value::from("later"))
+    );
+    assert_eq!(
+        super::title(&outbox, "r01").await,
+        Some(Value::from("mine"))
+    );
+    assert_eq!(outbox.count(EventState::Syncing).await.unwrap(), 20);
+}

@@ -28,6 +28,33 @@ async fn two_drainers_never_take_the_same_event() {
         "every event taken exactly once: {a:?} {b:?}"
     );
     assert_eq!(one.count(EventState::Syncing).await.unwrap(), 30);
+    assert_eq!(two.count(EventState::Queued).await.unwrap(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_batch_is_taken_with_one_lease_that_other_connections_respect() {
+    let (one, name) = fresh().await;
+    let two = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    let changes = (0..100).map(|i| put(&format!("r{i}"), "x")).collect();
+    one.enqueue_batch(changes, 0).await.unwrap();
+    let before = one.requests_sent();
+    let taken = one.take_batch(10, 100).await.unwrap();
+    assert_eq!(taken.len(), 100);
+    assert!(
+        one.requests_sent() - before <= 3,
+        "the leases read, the batch read, one lease written: {}",
+        one.requests_sent() - before
+    );
+    // The other connection sees the batch held and takes nothing of it.
+    assert!(two.take_batch(20, 100).await.unwrap().is_empty());
+    assert_eq!(two.count(EventState::Syncing).await.unwrap(), 100);
+    assert_eq!(two.recover_leases(20).await.unwrap(), 0, "not expired");
+    // Another drainer finishing one (after a lost lease) leaves the rest held.
+    two.complete(taken[0].event_id, Some(1), 30).await.unwrap();
+    assert_eq!(one.count(EventState::Syncing).await.unwrap(), 99);
+    assert!(two.take_batch(40, 100).await.unwrap().is_empty());
 }
 
 #[wasm_bindgen_test]

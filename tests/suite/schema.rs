@@ -10,7 +10,7 @@ use outbox_sync_protocol::Value;
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use super::{db_name, patch, put, title};
+use super::{db_name, patch, put, seqs, title};
 
 #[wasm_bindgen_test]
 async fn a_version_one_database_upgrades_and_keeps_its_data() {
@@ -229,7 +229,7 @@ async fn a_level_three_database_gains_the_blobs_store_and_keeps_its_changes_and_
             .await
             .unwrap();
     outbox.enqueue(put("a", "kept"), 1).await.unwrap();
-    assert_eq!(schema::level_of(outbox.version()), 4);
+    assert_eq!(schema::level_of(outbox.version()), schema::SCHEMA_LEVEL);
     assert_eq!(outbox.declared_indexes(), declared);
     assert!(outbox.blob(&"ab".repeat(32)).await.unwrap().is_none());
     outbox.close();
@@ -237,7 +237,51 @@ async fn a_level_three_database_gains_the_blobs_store_and_keeps_its_changes_and_
     let again = IdbOutbox::open_with_indexes(&name, StoreConfig::default(), Some(declared))
         .await
         .unwrap();
-    assert_eq!(again.version(), schema::first_version(4));
+    assert_eq!(again.version(), schema::first_version(schema::SCHEMA_LEVEL));
     assert_eq!(title(&again, "a").await, Some(Value::from("kept")));
     again.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_change_a_level_four_database_stored_as_syncing_stays_held_until_its_lease_runs_out() {
+    let name = db_name();
+    // As level 4 stored a taken event: rewritten as syncing, with its own lease.
+    let mut event = OutboxEvent::queued(put("a", "sent"), Uuid::now_v7(), None, 1);
+    event.start_sync(5_000).unwrap();
+    {
+        let db = schema::open_at_version(&name, schema::first_version(4), true)
+            .await
+            .unwrap();
+        let names: Vec<String> = db.object_store_names().collect();
+        assert!(!names.iter().any(|n| n == schema::LEASES), "{names:?}");
+        let tx = db
+            .transaction([schema::OUTBOX, schema::RECORDS])
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .unwrap();
+        {
+            let outbox = tx.object_store(schema::OUTBOX).unwrap();
+            let records = tx.object_store(schema::RECORDS).unwrap();
+            let record = prepare_event(&Limits::default(), None, &event).unwrap();
+            outbox.add(&event).serde().unwrap().await.unwrap();
+            records.put(record).serde().unwrap().await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        db.close();
+    }
+    let outbox = IdbOutbox::open(&name, StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(schema::level_of(outbox.version()), schema::SCHEMA_LEVEL);
+    assert_eq!(outbox.count(EventState::Syncing).await.unwrap(), 1);
+    assert!(
+        outbox.take_batch(1_000, 10).await.unwrap().is_empty(),
+        "held"
+    );
+    assert_eq!(outbox.recover_leases(4_999).await.unwrap(), 0);
+    assert_eq!(outbox.recover_leases(5_000).await.unwrap(), 1);
+    let again = outbox.take_batch(6_000, 10).await.unwrap();
+    assert_eq!((seqs(&again), again[0].attempts), (vec![1], 2));
+    assert_eq!(title(&outbox, "a").await, Some(Value::from("sent")));
+    outbox.close();
 }
