@@ -1,7 +1,7 @@
 //! Reads a range of the records store or one of its indexes: the one read
 //! a query plan needs from IndexedDB.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -419,7 +419,12 @@ pub fn key_from_js(value: &JsValue) -> Option<Key> {
 /// The records of `index` of the records store whose keys lie in `range`,
 /// in key order or backwards, at most `limit`, read in `tx` (on the records
 /// and the outbox), with the sync states of those with unsent changes read
-/// in the same transaction where [`states_of`] can.
+/// in the same transaction where [`states_from`] can.
+///
+/// The states are read with [`send_state_reads`]: after the records, when
+/// some have unsent changes (a second round trip to IndexedDB), or before
+/// them, together with them, when the last read in this page or worker
+/// found some (a live query of unsent changes asks again and again).
 pub(super) async fn scan(
     tx: &IdbTransaction,
     index: &IndexRef,
@@ -432,6 +437,11 @@ pub(super) async fn scan(
         IndexRef::UpdatedAt => Some(BY_UPDATED.to_owned()),
         IndexRef::Pending => Some(BY_PENDING.to_owned()),
         IndexRef::Declared(spec) => Some(spec.name()),
+    };
+    let sent_before = if SAW_UNSENT.get() {
+        Some(send_state_reads(tx)?)
+    } else {
+        None
     };
     let mut found = read(
         &source_of(tx, RECORDS, name.as_deref())?,
@@ -448,10 +458,20 @@ pub(super) async fn scan(
             record_id: r.record_id().to_owned(),
         })
         .collect();
+    SAW_UNSENT.set(!keys.is_empty());
     if keys.is_empty() {
         return Ok(found);
     }
-    if let Some(states) = states_of(tx, &keys).await? {
+    // Sent before the records' read, they were answered before it.
+    let reads = match sent_before {
+        Some(reads) => reads,
+        None => {
+            let reads = send_state_reads(tx)?;
+            answered(&reads[1]).await?;
+            reads
+        }
+    };
+    if let Some(states) = states_from(&reads, &keys)? {
         let mut states = states.into_iter();
         for record in found.iter_mut().filter(|r| r.pending > 0) {
             record.state = states.next();
@@ -460,39 +480,55 @@ pub(super) async fn scan(
     Ok(found)
 }
 
-/// Changes read at most per group of states in [`states_of`]; past it the
+thread_local! {
+    /// Whether the last read of records in this page or worker found some
+    /// with unsent changes: the next one then reads the states with them.
+    static SAW_UNSENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Changes read at most per group of states in [`states_from`]; past it the
 /// caller reads each record's changes instead.
 const NOT_QUEUED_READ: u32 = 256;
 
-/// The state each record of `keys` (records with unsent changes) shows, in
-/// order, read in `tx` without reading each record's changes: a record
-/// whose unsent changes are all queued shows "queued", so only the changes
-/// in the other unsent states (being sent, refused, in conflict: few, as a
-/// rule) are read, two requests in flight together, from the outbox's index
-/// by state. `None` when there are too many of them: read each record's.
-pub(super) async fn states_of(
-    tx: &IdbTransaction,
-    keys: &[RecordKey],
-) -> Result<Option<Vec<EventState>>, StoreError> {
+/// Asks, in `tx`, for the unsent changes in the states other than queued
+/// (being sent, refused, in conflict: few, as a rule), two requests from
+/// the outbox's index by state, for [`states_from`].
+fn send_state_reads(tx: &IdbTransaction) -> Result<[IdbRequest; 2], StoreError> {
     let by_state = source_of(tx, OUTBOX, Some(BY_STATE))?;
     let range = |lower: EventState, upper: EventState| {
         web_sys::IdbKeyRange::bound(&lower.as_str().into(), &upper.as_str().into())
+            .map(JsValue::from)
             .map_err(|e| thrown("IDBKeyRange.bound", e))
     };
     // The index sorts states as text: conflict, failed, queued, synced, syncing.
     let count = JsValue::from(NOT_QUEUED_READ);
-    let requests = [
-        range(EventState::Conflict, EventState::Failed)?,
-        range(EventState::Syncing, EventState::Syncing)?,
-    ]
-    .map(|range| request(&by_state, "getAll", &range, &count));
-    let [refused, sending] = requests;
-    let (refused, sending) = (refused?, sending?);
-    answered(&sending).await?;
+    let refused = request(
+        &by_state,
+        "getAll",
+        &range(EventState::Conflict, EventState::Failed)?,
+        &count,
+    )?;
+    let sending = request(
+        &by_state,
+        "getAll",
+        &range(EventState::Syncing, EventState::Syncing)?,
+        &count,
+    )?;
+    Ok([refused, sending])
+}
+
+/// The state each record of `keys` (records with unsent changes) shows, in
+/// order, from the answered [`send_state_reads`], without reading each
+/// record's changes: a record whose unsent changes are all queued shows
+/// "queued". `None` when there are too many others: read each record's.
+fn states_from(
+    reads: &[IdbRequest; 2],
+    keys: &[RecordKey],
+) -> Result<Option<Vec<EventState>>, StoreError> {
     let mut shown = vec![EventState::Queued; keys.len()];
     let names = names();
     let field = &names.0[STATE];
-    for request in [refused, sending] {
+    for request in reads {
         let events: js_sys::Array = request.result().map_err(failed("result"))?.unchecked_into();
         if events.length() >= NOT_QUEUED_READ {
             return Ok(None);
