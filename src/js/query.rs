@@ -8,14 +8,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::error::{js_error, ErrorCode, InvalidArgument};
-use super::outbox::{to_js, value_arg, Outbox};
+use super::outbox::{value_arg, Outbox};
 use super::promise::promise;
 use crate::core::index::IndexSpec;
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
-use crate::core::query_key::Key;
 use crate::core::query_run::run_query;
 use crate::engine::broadcast::{channel_name, is_own, listen_locally, LocalListener};
-use crate::store::idb_query::Names;
+use crate::store::idb_query::{array_of, key_from_js, names};
 use crate::store::IdbOutbox;
 
 impl ErrorCode for QueryError {
@@ -49,7 +48,10 @@ impl Outbox {
         let planned = plan_of(&store, &collection, &options);
         promise(async move {
             let page = page_of(&store, &planned?).await?;
-            super::blobs::attach_refs(&store, page, None).await
+            if !page.may_hold_refs {
+                return Ok(page.value);
+            }
+            super::blobs::attach_refs(&store, page.value, None).await
         })
     }
 
@@ -158,12 +160,20 @@ fn refresh(watch: &Rc<Watch>) {
                 break;
             }
             match result {
-                Ok(page) => {
+                Ok(Page {
+                    value: page,
+                    may_hold_refs,
+                }) => {
                     let text = js_sys::JSON::stringify(&page).ok();
                     if text.is_none() || *watch.last.borrow() != text {
                         *watch.last.borrow_mut() = text.clone();
                         // Files become handles after the comparison: a handle is new each run.
-                        match super::blobs::attach_refs(&watch.store, page, text.as_ref()).await {
+                        let page = if may_hold_refs {
+                            super::blobs::attach_refs(&watch.store, page, text.as_ref()).await
+                        } else {
+                            Ok(page)
+                        };
+                        match page {
                             Ok(page) if !watch.stopped.get() => {
                                 let _ = watch.callback.call1(&JsValue::NULL, &page);
                             }
@@ -199,24 +209,40 @@ fn touches(message: &JsValue, collection: &str) -> bool {
     }
 }
 
+/// One page of results as JavaScript (`value`: `{ records, next }`).
+struct Page {
+    value: JsValue,
+    /// Whether some record has a field that is an object or an array: only
+    /// those can hold a file reference, which becomes a handle
+    /// ([`super::blobs::attach_refs`]). Records of plain fields need no
+    /// search for them (their JSON text cost a tenth of a query).
+    may_hold_refs: bool,
+}
+
 /// One page of results as JavaScript: `{ records, next }`, each record shaped
 /// as `get()` returns it. The fields are the stored objects themselves (read
 /// by IndexedDB for this call): nothing is converted through Rust.
-async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<JsValue, JsValue> {
+async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<Page, JsValue> {
     let page = run_query(store, plan).await?;
-    let names = Names::new();
+    let names = names();
     let records = js_sys::Array::new_with_length(page.records.len() as u32);
+    let mut may_hold_refs = false;
     for (i, (record, state)) in page.records.iter().enumerate() {
-        records.set(i as u32, record.view(*state, &names)?.into());
+        records.set(i as u32, record.view(*state, &names).into());
+        may_hold_refs = may_hold_refs || record.has_object_fields();
     }
     let next = match &page.next {
-        Some(key) => js_sys::JSON::stringify(&to_js(&key.to_value())?)?.into(),
+        // The cursor is the key's JSON text, made and read by JavaScript.
+        Some(key) => js_sys::JSON::stringify(&array_of(key))?.into(),
         None => JsValue::NULL,
     };
     let result = js_sys::Object::new();
     js_sys::Reflect::set(&result, &"records".into(), &records)?;
     js_sys::Reflect::set(&result, &"next".into(), &next)?;
-    Ok(result.into())
+    Ok(Page {
+        value: result.into(),
+        may_hold_refs,
+    })
 }
 
 fn plan_of(
@@ -283,8 +309,7 @@ fn options_of(options: &JsValue) -> Result<QueryOptions, JsValue> {
         let key = after
             .as_string()
             .and_then(|text| js_sys::JSON::parse(&text).ok())
-            .and_then(|parsed| value_arg(parsed).ok())
-            .and_then(|value| Key::from_value(&value));
+            .and_then(|parsed| key_from_js(&parsed));
         query.after = Some(key.ok_or_else(|| {
             bad("after must be the next value of an earlier page of this query.")
         })?);

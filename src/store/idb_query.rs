@@ -1,6 +1,10 @@
 //! Reads a range of the records store or one of its indexes: the one read
 //! a query plan needs from IndexedDB.
 
+use std::cell::{Cell, OnceCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbRequest, IdbTransaction};
@@ -19,6 +23,31 @@ use crate::core::{EventState, RecordKey, StoreError};
 // of 100 records a tenth of its time or more in Chromium. Here the
 // read-only transaction commits by itself once its requests are answered,
 // as in plain JavaScript.
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain data object: a stored record, or one a query makes.
+    type Plain;
+    #[wasm_bindgen(method, structural, indexing_getter)]
+    fn get(this: &Plain, name: &JsValue) -> JsValue;
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    fn set(this: &Plain, name: &JsValue, value: &JsValue);
+    /// `array.some(predicate)` with a JavaScript predicate: no call back into wasm.
+    #[wasm_bindgen(method, js_name = some)]
+    fn some_of(this: &Plain, predicate: &JsValue) -> bool;
+}
+
+/// `object[name]`, a property of plain data. Such reads cannot throw, so
+/// this skips the `Reflect.get` import's catching wrapper (a closure and an
+/// `arguments` object per call, several calls per record).
+fn prop(object: &JsValue, name: &JsValue) -> JsValue {
+    object.unchecked_ref::<Plain>().get(name)
+}
+
+/// `object[name] = value` on a plain object, as [`prop`] reads.
+fn set_prop(object: &JsValue, name: &JsValue, value: &JsValue) {
+    object.unchecked_ref::<Plain>().set(name, value)
+}
 
 fn failed(what: &str) -> impl Fn(JsValue) -> StoreError + '_ {
     move |e: JsValue| StoreError::Backend {
@@ -82,15 +111,16 @@ fn source_of(tx: &IdbTransaction, store: &str, index: Option<&str>) -> Result<Js
 }
 
 /// Reads `range` of `source` (an object store or an index): in key order
-/// with one `getAll`, backwards with one `getAllRecords` where the browser
-/// has it (Chromium 141 and later), else with a cursor one record a step.
+/// with one `getAll`, backwards with one `getAll({ query, direction, count })`
+/// where the browser has it (IndexedDB 3: Chromium 141 and later, found as
+/// Dexie finds it, by `getAllRecords`), else with a cursor one record a step.
 async fn read(
     source: &JsValue,
     range: &KeyRange,
     backwards: bool,
     limit: Option<u32>,
 ) -> Result<Vec<JsRecord>, StoreError> {
-    let names = Names::new();
+    let names = names();
     let query: JsValue = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
         &array_of(&range.lower.key),
         &array_of(&range.upper.key),
@@ -99,39 +129,27 @@ async fn read(
     )
     .map_err(|e| thrown("IDBKeyRange.bound", e))?
     .into();
-    let mut found = Vec::new();
-    if !backwards {
+    let all: js_sys::Array = if !backwards {
         // IndexedDB reads a count of 0 as "all".
         let count = JsValue::from(limit.unwrap_or(0));
-        let all: js_sys::Array = answered(&request(source, "getAll", &query, &count)?)
+        answered(&request(source, "getAll", &query, &count)?)
             .await?
-            .unchecked_into();
-        found.reserve(all.length() as usize);
-        for record in all.iter() {
-            found.push(JsRecord::read(record.unchecked_into(), &names)?);
-        }
-    } else if js_sys::Reflect::has(source, &"getAllRecords".into()).unwrap_or(false) {
+            .unchecked_into()
+    } else if has_get_all_options(source) {
+        // The values alone: `getAllRecords` would wrap each in an object
+        // with its two keys, made and read for nothing.
         let options = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&options, &"query".into(), &query);
-        let _ = js_sys::Reflect::set(&options, &"direction".into(), &"prev".into());
+        set_prop(&options, &names.0[QUERY], &query);
+        set_prop(&options, &names.0[DIRECTION], &names.0[PREV]);
         if let Some(limit) = limit {
-            let _ = js_sys::Reflect::set(&options, &"count".into(), &limit.into());
+            set_prop(&options, &names.0[COUNT], &limit.into());
         }
-        let all: js_sys::Array = answered(&request(
-            source,
-            "getAllRecords",
-            &options,
-            &JsValue::UNDEFINED,
-        )?)
-        .await?
-        .unchecked_into();
-        found.reserve(all.length() as usize);
-        for item in all.iter() {
-            let value = js_sys::Reflect::get(&item, &names.0[VALUE]).map_err(failed("value"))?;
-            found.push(JsRecord::read(value.unchecked_into(), &names)?);
-        }
+        answered(&request(source, "getAll", &options, &JsValue::UNDEFINED)?)
+            .await?
+            .unchecked_into()
     } else {
-        let cursor = request(source, "openCursor", &query, &"prev".into())?;
+        let mut found = Vec::new();
+        let cursor = request(source, "openCursor", &query, &names.0[PREV])?;
         let wanted = limit.map_or(usize::MAX, |l| l as usize);
         while found.len() < wanted {
             let step = answered(&cursor).await?;
@@ -139,22 +157,46 @@ async fn read(
                 break;
             }
             let value = js_sys::Reflect::get(&step, &names.0[VALUE]).map_err(failed("value"))?;
-            found.push(JsRecord::read(value.unchecked_into(), &names)?);
+            found.push(JsRecord::read(value.unchecked_into(), &names));
             call(&step, "continue", &JsValue::UNDEFINED, &JsValue::UNDEFINED)?;
         }
-    }
-    Ok(found)
+        return Ok(found);
+    };
+    Ok(all
+        .iter()
+        .map(|record| JsRecord::read(record.unchecked_into(), &names))
+        .collect())
+}
+
+thread_local! {
+    /// Whether this browser's `getAll` takes an options object (with a
+    /// direction), asked once.
+    static GET_ALL_OPTIONS: OnceCell<bool> = const { OnceCell::new() };
+    /// The names a query uses, made once per page or worker.
+    static NAMES: Rc<Names> = Rc::new(Names::new());
+    /// `Object.isExtensible`, for [`JsRecord::has_object_fields`].
+    static IS_EXTENSIBLE: JsValue =
+        js_sys::Reflect::get(&js_sys::Object::new().constructor(), &"isExtensible".into())
+            .unwrap_or_default();
+}
+
+fn has_get_all_options(source: &JsValue) -> bool {
+    GET_ALL_OPTIONS.with(|known| {
+        *known
+            .get_or_init(|| js_sys::Reflect::has(source, &"getAllRecords".into()).unwrap_or(false))
+    })
 }
 
 /// The JavaScript property names a query reads and writes, and the names
-/// of the states, each made once per query: a string passed from Rust is
-/// decoded again on every call, and naming them afresh for each record cost
-/// more than a tenth of a query's time (Chromium, 100 records).
+/// of the states, made once per page or worker ([`names`]): a string passed
+/// from Rust is decoded again on every call, and naming them afresh for
+/// each record cost more than a tenth of a query's time (Chromium, 100
+/// records).
 pub struct Names(Vec<JsValue>);
 
 /// The names [`Names`] holds: the stored record's, the view's, the states'
-/// (in the order of [`EventState::ALL`]).
-const NAMES: [&str; 19] = [
+/// (in the order of [`EventState::ALL`]), `getAll`'s options'.
+const NAME_TEXTS: [&str; 23] = [
     "collection",
     "record_id",
     "pending",
@@ -176,6 +218,11 @@ const NAMES: [&str; 19] = [
     "synced",
     "failed",
     "conflict",
+    // getAll's options.
+    "query",
+    "direction",
+    "count",
+    "prev",
 ];
 const COLLECTION: usize = 0;
 const RECORD_ID: usize = 1;
@@ -187,11 +234,19 @@ const VALUE: usize = 6;
 const VIEW: usize = 7;
 const STATE: usize = 12;
 const STATES: usize = 14;
+const QUERY: usize = 19;
+const DIRECTION: usize = 20;
+const COUNT: usize = 21;
+const PREV: usize = 22;
 
 impl Names {
-    /// Makes every name.
-    pub(crate) fn new() -> Names {
-        Names(NAMES.iter().map(|name| JsValue::from_str(name)).collect())
+    fn new() -> Names {
+        Names(
+            NAME_TEXTS
+                .iter()
+                .map(|name| JsValue::from_str(name))
+                .collect(),
+        )
     }
 
     fn state(&self, state: EventState) -> &JsValue {
@@ -203,20 +258,32 @@ impl Names {
     }
 }
 
+/// The names a query uses ([`Names`]), shared by every query of this page
+/// or worker.
+pub fn names() -> Rc<Names> {
+    NAMES.with(Rc::clone)
+}
+
 /// A stored record as a query reads it: the JavaScript object IndexedDB
 /// gave, with the few values the query needs read out of it. Its fields are
-/// never converted: the page of results hands them to JavaScript as they are.
+/// never converted: the page of results hands them to JavaScript as they
+/// are. Its collection and id are copied into wasm only when asked for (a
+/// record with unsent changes, the last of a page): a string copy per
+/// record was a tenth of a page's time.
 #[derive(Debug, Clone)]
 pub struct JsRecord {
     /// The stored object (`{ collection, record_id, base, local, ... }`).
     pub raw: js_sys::Object,
-    collection: String,
-    record_id: String,
-    /// The same two, as the JavaScript strings stored.
+    /// Its collection and id, as the JavaScript strings stored.
     collection_js: JsValue,
     record_id_js: JsValue,
+    /// The same two, copied when first asked for.
+    collection: OnceCell<String>,
+    record_id: OnceCell<String>,
+    /// The stored count of unsent changes and last change time, as stored.
+    pending_js: JsValue,
+    updated_at_js: JsValue,
     pending: u32,
-    updated_at_ms: u64,
     /// The fields the record shows (`local`), or `None` once deleted.
     pub local: Option<js_sys::Object>,
     /// Its sync state, when read with it.
@@ -224,61 +291,77 @@ pub struct JsRecord {
 }
 
 impl JsRecord {
-    fn read(raw: js_sys::Object, names: &Names) -> Result<JsRecord, StoreError> {
-        let get = |name: &JsValue| js_sys::Reflect::get(&raw, name).unwrap_or_default();
-        let text = |value: &JsValue, name: &str| {
-            value
-                .as_string()
-                .ok_or_else(|| StoreError::Corrupt(format!("a stored record has no {name}")))
-        };
-        let collection_js = get(&names.0[COLLECTION]);
-        let record_id_js = get(&names.0[RECORD_ID]);
-        Ok(JsRecord {
-            collection: text(&collection_js, "collection")?,
-            record_id: text(&record_id_js, "record_id")?,
-            collection_js,
-            record_id_js,
-            pending: get(&names.0[PENDING]).as_f64().unwrap_or(0.0) as u32,
-            updated_at_ms: get(&names.0[UPDATED_AT_MS]).as_f64().unwrap_or(0.0) as u64,
-            local: get(&names.0[LOCAL]).dyn_into().ok(),
+    fn read(raw: js_sys::Object, names: &Names) -> JsRecord {
+        let pending_js = prop(&raw, &names.0[PENDING]);
+        let local = prop(&raw, &names.0[LOCAL]);
+        JsRecord {
+            collection_js: prop(&raw, &names.0[COLLECTION]),
+            record_id_js: prop(&raw, &names.0[RECORD_ID]),
+            collection: OnceCell::new(),
+            record_id: OnceCell::new(),
+            pending: pending_js.as_f64().unwrap_or(0.0) as u32,
+            pending_js,
+            updated_at_js: prop(&raw, &names.0[UPDATED_AT_MS]),
+            local: (!local.is_undefined() && !local.is_null()).then(|| local.unchecked_into()),
             state: None,
             raw,
-        })
+        }
     }
 
     /// The record as `get()` shows it, in `state`: `{ collection, recordId,
     /// fields, version, pending, state, updatedAt }` (see
-    /// `RecordView` in src/js/views.rs), its fields the stored object itself.
-    pub fn view(&self, state: EventState, names: &Names) -> Result<js_sys::Object, JsValue> {
+    /// `RecordView` in src/js/views.rs), its values the stored ones themselves.
+    pub fn view(&self, state: EventState, names: &Names) -> js_sys::Object {
         let view = js_sys::Object::new();
-        let version = js_sys::Reflect::get(&self.raw, &names.0[BASE_VERSION])?;
+        let version = prop(&self.raw, &names.0[BASE_VERSION]);
+        let null = JsValue::NULL;
         let values = [
-            self.collection_js.clone(),
-            self.record_id_js.clone(),
-            self.local.clone().map_or(JsValue::NULL, Into::into),
+            &self.collection_js,
+            &self.record_id_js,
+            self.local.as_ref().map_or(&null, |local| local.as_ref()),
             if version.is_undefined() {
-                JsValue::NULL
+                &null
             } else {
-                version
+                &version
             },
-            JsValue::from(self.pending),
-            names.state(state).clone(),
-            JsValue::from_f64(self.updated_at_ms as f64),
+            &self.pending_js,
+            names.state(state),
+            &self.updated_at_js,
         ];
         for (name, value) in names.0[VIEW..VIEW + 7].iter().zip(values) {
-            js_sys::Reflect::set(&view, name, &value)?;
+            set_prop(&view, name, value);
         }
-        Ok(view)
+        view
+    }
+}
+
+impl JsRecord {
+    /// Whether one of the fields the record shows is an object or an array
+    /// (only those can hold a file reference), asked in one call to
+    /// JavaScript: `Object.values(fields).some(Object.isExtensible)`, true
+    /// for objects only (values read from IndexedDB are never frozen).
+    pub fn has_object_fields(&self) -> bool {
+        let Some(local) = &self.local else {
+            return false;
+        };
+        IS_EXTENSIBLE.with(|test| {
+            js_sys::Object::values(local)
+                .unchecked_ref::<Plain>()
+                .some_of(test)
+        })
     }
 }
 
 impl Shown for JsRecord {
     fn collection(&self) -> &str {
-        &self.collection
+        // A record's key is its collection and id, so both are strings.
+        self.collection
+            .get_or_init(|| self.collection_js.as_string().unwrap_or_default())
     }
 
     fn record_id(&self) -> &str {
-        &self.record_id
+        self.record_id
+            .get_or_init(|| self.record_id_js.as_string().unwrap_or_default())
     }
 
     fn pending(&self) -> u32 {
@@ -286,7 +369,7 @@ impl Shown for JsRecord {
     }
 
     fn updated_at_ms(&self) -> u64 {
-        self.updated_at_ms
+        self.updated_at_js.as_f64().unwrap_or(0.0) as u64
     }
 
     fn is_deleted(&self) -> bool {
@@ -294,7 +377,7 @@ impl Shown for JsRecord {
     }
 
     fn field(&self, name: &str) -> Option<Key> {
-        key_of_js(&js_sys::Reflect::get(self.local.as_ref()?, &name.into()).ok()?)
+        key_from_js(&prop(self.local.as_ref()?, &name.into()))
     }
 
     fn known_state(&self) -> Option<EventState> {
@@ -303,7 +386,7 @@ impl Shown for JsRecord {
 }
 
 /// A key as a JavaScript array (every index key here is one).
-fn array_of(key: &Key) -> js_sys::Array {
+pub fn array_of(key: &Key) -> js_sys::Array {
     match key {
         Key::Array(items) => items.iter().map(js_of_key).collect(),
         single => js_sys::Array::of1(&js_of_key(single)),
@@ -319,7 +402,7 @@ fn js_of_key(key: &Key) -> JsValue {
 }
 
 /// The key a JavaScript value makes, as [`Key::from_value`] for JSON.
-fn key_of_js(value: &JsValue) -> Option<Key> {
+pub fn key_from_js(value: &JsValue) -> Option<Key> {
     if let Some(n) = value.as_f64() {
         return n.is_finite().then_some(Key::Num(n));
     }
@@ -329,7 +412,7 @@ fn key_of_js(value: &JsValue) -> Option<Key> {
     let items = value.dyn_ref::<js_sys::Array>()?;
     items
         .iter()
-        .map(|item| key_of_js(&item))
+        .map(|item| key_from_js(&item))
         .collect::<Option<Vec<_>>>()
         .map(Key::Array)
 }
@@ -337,7 +420,12 @@ fn key_of_js(value: &JsValue) -> Option<Key> {
 /// The records of `index` of the records store whose keys lie in `range`,
 /// in key order or backwards, at most `limit`, read in `tx` (on the records
 /// and the outbox), with the sync states of those with unsent changes read
-/// in the same transaction where [`states_of`] can.
+/// in the same transaction where [`states_from`] can.
+///
+/// The states are read with [`send_state_reads`]: after the records, when
+/// some have unsent changes (a second round trip to IndexedDB), or before
+/// them, together with them, when the last read in this page or worker
+/// found some (a live query of unsent changes asks again and again).
 pub(super) async fn scan(
     tx: &IdbTransaction,
     index: &IndexRef,
@@ -351,6 +439,11 @@ pub(super) async fn scan(
         IndexRef::Pending => Some(BY_PENDING.to_owned()),
         IndexRef::Declared(spec) => Some(spec.name()),
     };
+    let sent_before = if SAW_UNSENT.get() {
+        Some(send_state_reads(tx)?)
+    } else {
+        None
+    };
     let mut found = read(
         &source_of(tx, RECORDS, name.as_deref())?,
         range,
@@ -362,14 +455,24 @@ pub(super) async fn scan(
         .iter()
         .filter(|r| r.pending > 0)
         .map(|r| RecordKey {
-            collection: r.collection.clone(),
-            record_id: r.record_id.clone(),
+            collection: r.collection().to_owned(),
+            record_id: r.record_id().to_owned(),
         })
         .collect();
+    SAW_UNSENT.set(!keys.is_empty());
     if keys.is_empty() {
         return Ok(found);
     }
-    if let Some(states) = states_of(tx, &keys).await? {
+    // Sent before the records' read, they were answered before it.
+    let reads = match sent_before {
+        Some(reads) => reads,
+        None => {
+            let reads = send_state_reads(tx)?;
+            answered(&reads[2]).await?;
+            reads
+        }
+    };
+    if let Some(states) = states_from(&reads, &keys)? {
         let mut states = states.into_iter();
         for record in found.iter_mut().filter(|r| r.pending > 0) {
             record.state = states.next();
@@ -378,35 +481,42 @@ pub(super) async fn scan(
     Ok(found)
 }
 
-/// Changes read at most per group of states in [`states_of`]; past it the
+thread_local! {
+    /// Whether the last read of records in this page or worker found some
+    /// with unsent changes: the next one then reads the states with them.
+    static SAW_UNSENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Changes read at most per group of states in [`states_from`]; past it the
 /// caller reads each record's changes instead.
 const NOT_QUEUED_READ: u32 = 256;
 
-/// The state each record of `keys` (records with unsent changes) shows, in
-/// order, read in `tx` without reading each record's changes: a record
-/// whose unsent changes are all queued shows "queued", so only the changes
-/// in the other unsent states (being sent, refused, in conflict: few, as a
-/// rule) are read, two requests in flight together, from the outbox's index
-/// by state. `None` when there are too many of them: read each record's.
-pub(super) async fn states_of(
-    tx: &IdbTransaction,
-    keys: &[RecordKey],
-) -> Result<Option<Vec<EventState>>, StoreError> {
+/// Asks, in `tx`, for the unsent changes in the states other than queued
+/// (being sent, refused, in conflict: few, as a rule), for [`states_from`]:
+/// two requests from the outbox's index by state, and the batch leases
+/// (changes being sent are held by a lease and stored as queued; the
+/// "syncing" state read is for changes a level-4 library stored so).
+fn send_state_reads(tx: &IdbTransaction) -> Result<[IdbRequest; 3], StoreError> {
     let by_state = source_of(tx, OUTBOX, Some(BY_STATE))?;
     let range = |lower: EventState, upper: EventState| {
         web_sys::IdbKeyRange::bound(&lower.as_str().into(), &upper.as_str().into())
+            .map(JsValue::from)
             .map_err(|e| thrown("IDBKeyRange.bound", e))
     };
     // The index sorts states as text: conflict, failed, queued, synced, syncing.
     let count = JsValue::from(NOT_QUEUED_READ);
-    let requests = [
-        range(EventState::Conflict, EventState::Failed)?,
-        range(EventState::Syncing, EventState::Syncing)?,
-    ]
-    .map(|range| request(&by_state, "getAll", &range, &count));
-    let [refused, sending] = requests;
-    let (refused, sending) = (refused?, sending?);
-    // Changes being sent are held by batch leases (stored as queued).
+    let refused = request(
+        &by_state,
+        "getAll",
+        &range(EventState::Conflict, EventState::Failed)?,
+        &count,
+    )?;
+    let sending = request(
+        &by_state,
+        "getAll",
+        &range(EventState::Syncing, EventState::Syncing)?,
+        &count,
+    )?;
     let undefined = JsValue::UNDEFINED;
     let held = request(
         &source_of(tx, LEASES, None)?,
@@ -414,7 +524,18 @@ pub(super) async fn states_of(
         &undefined,
         &undefined,
     )?;
-    answered(&held).await?;
+    Ok([refused, sending, held])
+}
+
+/// The state each record of `keys` (records with unsent changes) shows, in
+/// order, from the answered [`send_state_reads`], without reading each
+/// record's changes: a record whose unsent changes are all queued shows
+/// "queued". `None` when there are too many others: read each record's.
+fn states_from(
+    reads: &[IdbRequest; 3],
+    keys: &[RecordKey],
+) -> Result<Option<Vec<EventState>>, StoreError> {
+    let [refused, sending, held] = reads;
     let mut shown = vec![EventState::Queued; keys.len()];
     let held = held.result().map_err(failed("result"))?;
     let held = super::requests::from_js::<Vec<BatchLease>>(held)?.unwrap_or_default();
@@ -425,7 +546,7 @@ pub(super) async fn states_of(
             }
         }
     }
-    let names = Names::new();
+    let names = names();
     let field = &names.0[STATE];
     for request in [refused, sending] {
         let events: js_sys::Array = request.result().map_err(failed("result"))?.unchecked_into();

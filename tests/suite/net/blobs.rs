@@ -623,3 +623,72 @@ async fn files_made_here_are_removed_once_synced_when_past_the_cap_and_read_back
     assert_eq!(bytes_of(&back).await, files[0]);
     outbox.close();
 }
+
+#[wasm_bindgen_test]
+async fn queries_and_live_queries_give_files_as_handles_and_other_objects_as_stored() {
+    let name = db_name();
+    let outbox = open(&name).await;
+    let reference = object(&[(
+        "$blob",
+        object(&[("sha256", "0".repeat(64).into()), ("size", 1.into())]),
+    )]);
+    run(outbox.put("notes".into(), "r1".into(), object(&[("photo", reference)]))).await;
+    let place = object(&[
+        ("lat", 1.5.into()),
+        ("tags", Array::of1(&"yard".into()).into()),
+    ]);
+    run(outbox.put("notes".into(), "r2".into(), object(&[("place", place)]))).await;
+    run(outbox.put(
+        "notes".into(),
+        "r3".into(),
+        object(&[("title", "plain".into())]),
+    ))
+    .await;
+    let check = |page: &JsValue| {
+        let records: Array = get(page, "records").unchecked_into();
+        assert_eq!(records.length(), 3);
+        let fields = |i: u32| get(&records.get(i), "fields");
+        assert!(
+            get(&get(&fields(0), "photo"), "blob").is_function(),
+            "a file is a handle"
+        );
+        let place = get(&fields(1), "place");
+        assert_eq!(get(&place, "lat"), JsValue::from(1.5));
+        assert!(
+            get(&place, "blob").is_undefined(),
+            "an object stays as stored"
+        );
+        assert_eq!(get(&fields(2), "title"), JsValue::from("plain"));
+    };
+    let page = run(outbox.query("notes".into(), JsValue::UNDEFINED)).await;
+    check(&page);
+    // Only records of plain fields: no file to look for.
+    let plain = object(&[("$id", "r3".into())]);
+    let page = run(outbox.query("notes".into(), object(&[("where", plain)]))).await;
+    let records: Array = get(&page, "records").unchecked_into();
+    assert_eq!(
+        get(&get(&records.get(0), "fields"), "title"),
+        JsValue::from("plain")
+    );
+    let mut deliver = None;
+    let delivered = js_sys::Promise::new(&mut |resolve, _| deliver = Some(resolve));
+    let deliver = deliver.unwrap();
+    let callback =
+        wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |page: JsValue| {
+            let _ = deliver.call1(&JsValue::NULL, &page);
+        });
+    let stop = outbox
+        .watch(
+            "notes".into(),
+            JsValue::UNDEFINED,
+            callback
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+            None,
+        )
+        .unwrap();
+    check(&JsFuture::from(delivered).await.unwrap());
+    stop.call0(&JsValue::NULL).unwrap();
+    outbox.close();
+}
