@@ -42,14 +42,12 @@ impl Checkpointer {
         let file = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
-            .spawn(move || loop {
-                match stopped.recv_timeout(INTERVAL) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        if let Err(error) = checkpoint(&conn) {
-                            tracing::warn!(%error, file, "background checkpoint failed; the writer checkpoints past its fallback size");
-                        }
+            .spawn(move || {
+                // Until the store drops the sender (or sends a stop).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                    if let Err(error) = checkpoint(&conn) {
+                        tracing::warn!(%error, file, "background checkpoint failed; the writer checkpoints past its fallback size");
                     }
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
                 }
             })
             .map_err(|e| StoreError::Other(format!("cannot start the checkpoint thread: {e}")))?;
