@@ -24,13 +24,15 @@
 //! `BENCH_DATABASE_URL` (or `OUTBOX_SYNC_TEST_DATABASE_URL`, which
 //! scripts/postgres.sh sets) for the PostgreSQL rows, `BENCH_MAX_KEYS`
 //! (default 100000; 0 skips part 2), `BENCH_KEY_EVENTS` per size in part 2
-//! (default 2000).
+//! (default 2000), `BENCH_BACKENDS` (`sqlite`, `postgres`; default both)
+//! for only those server rows, `BENCH_PG_TRACE=1` to print the PostgreSQL
+//! floor's time per statement.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use outbox_sync_server::store::schema::SCHEMA;
+use outbox_sync_server::store::schema::{AUDIT, SCHEMA};
 use outbox_sync_server::{serve, Collections, Config, Database, Policy};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
@@ -283,6 +285,145 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
     events as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The PostgreSQL floor's write: a push's records, keys and audit rows in
+/// one statement, the shape the server sends (its own text here, so the
+/// floor does not depend on the server's code).
+const PG_FLOOR_WRITE: &str = "WITH written AS (
+        INSERT INTO records
+            (user_id, collection, record_id, version, deleted, data, field_versions, updated_at)
+        SELECT $1, x.collection, x.record_id, x.version, 0, x.data, x.field_versions, 1
+        FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+            AS x(collection, record_id, version, data, field_versions)
+        ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
+            version = excluded.version, deleted = excluded.deleted, data = excluded.data,
+            field_versions = excluded.field_versions, updated_at = excluded.updated_at
+     ), keys AS (
+        INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
+        SELECT $1, x.key, x.hash, x.outcome, 1
+        FROM unnest($7::text[], $8::text[], $9::text[]) AS x(key, hash, outcome)
+     ), counter AS (
+        UPDATE counters SET value = value + cardinality($7::text[])
+        WHERE name = 'audit' RETURNING value
+     )
+     INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+     SELECT counter.value - cardinality($7::text[]) + x.n, $1, x.key, x.collection, x.record_id,
+            x.version, 'patch', 'applied', 1
+     FROM counter, unnest($7::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
+        AS x(key, collection, record_id, version, n)";
+
+/// The PostgreSQL floor: what the server does per push on a plain
+/// `postgres` client, without HTTP, JSON or deciding: one transaction per
+/// push that locks `seq`, reads the push's keys and records (one statement
+/// each), writes records, keys and audit rows in one statement, moves
+/// `seq` and commits (6 round trips). Durable as the cluster is. Returns
+/// events per second. `BENCH_PG_TRACE=1` prints where the time went.
+fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 {
+    let url = postgres_schema(base, schema);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client.batch_execute(SCHEMA).unwrap();
+    client.batch_execute(AUDIT).unwrap();
+    // As the server's sessions do (store/postgres/connect.rs): with the
+    // default, a generic plan cached while the table is nearly empty makes
+    // every key lookup read all of the user's keys.
+    client
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .unwrap();
+    let lock = client
+        .prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")
+        .unwrap();
+    let keys_of = client
+        .prepare(
+            "SELECT idem_key, request_hash, outcome FROM idempotency
+             WHERE user_id = $1 AND idem_key = ANY($2::text[])",
+        )
+        .unwrap();
+    let records_of = client
+        .prepare(
+            "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.field_versions
+             FROM unnest($2::text[], $3::text[]) AS x(collection, record_id)
+             JOIN records r
+               ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id",
+        )
+        .unwrap();
+    let write = client.prepare(PG_FLOOR_WRITE).unwrap();
+    let set_seq = client
+        .prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")
+        .unwrap();
+    let trace = std::env::var("BENCH_PG_TRACE").is_ok_and(|v| v == "1");
+    let mut spent = [Duration::ZERO; 7];
+    let hash = "0".repeat(64);
+    let started = Instant::now();
+    for (push, chunk) in (0..events).collect::<Vec<_>>().chunks(batch).enumerate() {
+        let mut step = Instant::now();
+        let mut mark = |spent: &mut [Duration; 7], index: usize| {
+            spent[index] += step.elapsed();
+            step = Instant::now();
+        };
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("{push:08x}-0000-4000-8000-{i:012x}"))
+            .collect();
+        let collections: Vec<&str> = chunk.iter().map(|_| "items").collect();
+        let records: Vec<String> = chunk.iter().map(|i| format!("r{}", i % RECORDS)).collect();
+        let mut tx = client.transaction().unwrap();
+        let mut seq: i64 = tx.query_one(&lock, &[]).unwrap().get(0);
+        mark(&mut spent, 0);
+        let seen = tx.query(&keys_of, &[&"bench", &keys]).unwrap();
+        assert!(seen.is_empty());
+        mark(&mut spent, 1);
+        let _current = tx
+            .query(&records_of, &[&"bench", &collections, &records])
+            .unwrap();
+        mark(&mut spent, 2);
+        let (mut versions, mut data, mut fields, mut outcomes) = (vec![], vec![], vec![], vec![]);
+        for (i, record) in chunk.iter().zip(&records) {
+            seq += 1;
+            let value = format!(r#"{{"n":{i}.0,"row":0.0}}"#);
+            fields.push(format!(r#"{{"n":{seq},"row":{seq}}}"#));
+            outcomes.push(format!(
+                r#"{{"status":"applied","version":{seq},"record":{{"collection":"items","record_id":"{record}","version":{seq},"deleted":false,"data":{value}}}}}"#
+            ));
+            versions.push(seq);
+            data.push(value);
+        }
+        let hashes: Vec<&str> = chunk.iter().map(|_| hash.as_str()).collect();
+        tx.execute(
+            &write,
+            &[
+                &"bench",
+                &collections,
+                &records,
+                &versions,
+                &data,
+                &fields,
+                &keys,
+                &hashes,
+                &outcomes,
+            ],
+        )
+        .unwrap();
+        mark(&mut spent, 3);
+        tx.execute(&set_seq, &[&seq]).unwrap();
+        mark(&mut spent, 4);
+        tx.commit().unwrap();
+        mark(&mut spent, 5);
+    }
+    let rate = events as f64 / started.elapsed().as_secs_f64();
+    if trace {
+        let pushes = events.div_ceil(batch) as f64;
+        let names = ["lock", "keys", "records", "write", "set seq", "commit"];
+        let steps: Vec<String> = names
+            .iter()
+            .zip(spent)
+            .map(|(name, d)| format!("{name} {:.2} ms", d.as_secs_f64() * 1e3 / pushes))
+            .collect();
+        eprintln!("PostgreSQL floor, per push: {}", steps.join(", "));
+    }
+    drop(client);
+    drop_postgres_schema(base, schema);
+    rate
+}
+
 async fn run_floor(durable: bool, events: usize, batch: usize) -> f64 {
     tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
@@ -325,12 +466,29 @@ async fn throughput() {
     line("floor: raw rusqlite, durable", "—", durable_floor, None);
     line("floor: raw rusqlite, fast-commit", "—", fast_floor, None);
     let mut row = 0;
-    let mut backends = vec![
-        (Backend::SqliteDurable, Some(durable_floor)),
-        (Backend::SqliteFast, Some(fast_floor)),
-    ];
-    if pg_base.is_some() {
-        backends.push((Backend::Postgres, None));
+    // BENCH_BACKENDS=postgres (or sqlite) runs only those server rows.
+    let only = std::env::var("BENCH_BACKENDS").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|b| b.trim() == name);
+    let mut backends = vec![];
+    if wanted("sqlite") {
+        backends.push((Backend::SqliteDurable, Some(durable_floor)));
+        backends.push((Backend::SqliteFast, Some(fast_floor)));
+    }
+    let pg_floor = match &pg_base {
+        Some(base) => {
+            let base = base.clone();
+            let schema = format!("bench_{}_floor", std::process::id());
+            let rate =
+                tokio::task::spawn_blocking(move || postgres_floor(&base, &schema, events, batch))
+                    .await
+                    .unwrap();
+            line("floor: raw postgres, durable", "—", rate, None);
+            Some(rate)
+        }
+        None => None,
+    };
+    if pg_base.is_some() && wanted("postgres") {
+        backends.push((Backend::Postgres, pg_floor));
     }
     for (backend, floor) in backends {
         for &n in &clients {

@@ -12,7 +12,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use outbox_sync_server::Database;
@@ -40,8 +44,80 @@ struct Tally {
     pulled_changes: u64,
 }
 
+/// The part of a push answer a client checks (the records it carries are
+/// skipped, not built: the clients share the server's 2 cores).
+#[derive(Deserialize)]
+struct PushAnswer {
+    results: Vec<PushResultRow>,
+}
+
+#[derive(Deserialize)]
+struct PushResultRow {
+    status: String,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+/// The part of a page of changes a client keeps.
+#[derive(Deserialize)]
+struct PullPage {
+    changes: Vec<IgnoredAny>,
+    next_token: Option<String>,
+}
+
+/// Where a client sends its requests, and as whom.
+struct Endpoint {
+    http: reqwest::Client,
+    push_url: String,
+    changes_url: String,
+    authorization: String,
+}
+
+impl Endpoint {
+    /// Sends a push body serialized once (a re-send reuses it); the
+    /// parsed answer, or the status and text of an error.
+    async fn push(&self, body: Bytes) -> Result<PushAnswer, String> {
+        let response = self
+            .http
+            .post(&self.push_url)
+            .header(AUTHORIZATION, &self.authorization)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("push not sent: {e}"))?;
+        let status = response.status();
+        let text = response.bytes().await.map_err(|e| e.to_string())?;
+        if status != StatusCode::OK {
+            return Err(format!("push {status}: {}", String::from_utf8_lossy(&text)));
+        }
+        serde_json::from_slice(&text).map_err(|e| format!("push answer unreadable: {e}"))
+    }
+
+    /// One page of at most 500 changes after `since`.
+    async fn pull(&self, since: Option<&str>) -> Result<PullPage, String> {
+        let url = match since {
+            Some(since) => format!("{}&since={since}", self.changes_url),
+            None => self.changes_url.clone(),
+        };
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, &self.authorization)
+            .send()
+            .await
+            .map_err(|e| format!("pull not sent: {e}"))?;
+        let status = response.status();
+        let text = response.bytes().await.map_err(|e| e.to_string())?;
+        if status != StatusCode::OK {
+            return Err(format!("pull {status}: {}", String::from_utf8_lossy(&text)));
+        }
+        serde_json::from_slice(&text).map_err(|e| format!("page unreadable: {e}"))
+    }
+}
+
 async fn client(
-    server: Arc<TestServer>,
+    endpoint: Arc<Endpoint>,
     token: &'static str,
     number: u64,
     until: Instant,
@@ -49,17 +125,20 @@ async fn client(
     tally: Arc<Mutex<Tally>>,
 ) {
     let mut since: Option<String> = None;
-    let mut previous: Vec<Value> = Vec::new();
+    let mut previous: (Vec<Value>, Bytes) = (Vec::new(), Bytes::new());
     let mut mine = Tally::default();
     for round in 0..max_requests {
-        if Instant::now() >= until {
+        // At least one re-send each (round 4), however slow the machine: a
+        // busy debug run of the whole suite once ended before any client
+        // reached it.
+        if round >= 5 && Instant::now() >= until {
             break;
         }
         // Every fifth push re-sends the previous batch: its response was "lost".
-        let events = if round % 5 == 4 && !previous.is_empty() {
+        let (events, body) = if round % 5 == 4 && !previous.0.is_empty() {
             previous.clone()
         } else {
-            (0..10)
+            let events: Vec<Value> = (0..10)
                 .map(|i| {
                     // Records shared by all clients of a user, so writes contend.
                     let record = format!("r{}", (number * 7 + round * 3 + i) % 40);
@@ -72,23 +151,39 @@ async fn client(
                         json!({"client": number as f64, "round": round as f64, "i": i as f64, "text": "x".repeat(200)}),
                     )
                 })
-                .collect()
+                .collect();
+            let body = serde_json::to_vec(&json!({ "events": &events })).unwrap();
+            (events, Bytes::from(body))
         };
         let started = Instant::now();
-        let (status, body) = server.push(token, events.clone()).await;
+        let answer = endpoint.push(body.clone()).await;
         mine.push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        if status != StatusCode::OK {
-            mine.errors.push(format!("push {status}: {body}"));
-            continue;
-        }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                mine.errors.push(error);
+                continue;
+            }
+        };
         let user = if token == ALICE { "alice" } else { "bob" };
-        for (event, result) in events.iter().zip(body["results"].as_array().unwrap()) {
+        if answer.results.len() != events.len() {
+            mine.errors.push(format!(
+                "{} results for {} events",
+                answer.results.len(),
+                events.len()
+            ));
+        }
+        for (event, result) in events.iter().zip(&answer.results) {
             let event_id = event["event_id"].as_str().unwrap().to_owned();
             mine.sent.entry(user).or_default().insert(event_id.clone());
-            match result["status"].as_str() {
-                Some("applied") => {
+            match result.status.as_str() {
+                "applied" => {
                     let record_id = event["record_id"].as_str().unwrap().to_owned();
-                    let version = result["version"].as_u64().unwrap();
+                    let Some(version) = result.version else {
+                        mine.errors
+                            .push(format!("{event_id} applied without a version"));
+                        continue;
+                    };
                     let entry = (version, record_id, event["payload"].clone());
                     if let Some(before) = mine
                         .applied
@@ -100,20 +195,23 @@ async fn client(
                             .push(format!("applied twice: first as version {}", before.0));
                     }
                 }
-                Some("duplicate") => mine.duplicates += 1,
-                _ => mine.errors.push(format!("unexpected result {result}")),
+                "duplicate" => mine.duplicates += 1,
+                other => mine
+                    .errors
+                    .push(format!("unexpected result {other} for {event_id}")),
             }
         }
-        previous = events;
+        previous = (events, body);
 
         let started = Instant::now();
-        let (status, page) = server.pull(token, since.as_deref(), 500).await;
+        let page = endpoint.pull(since.as_deref()).await;
         mine.pull_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        if status == StatusCode::OK {
-            mine.pulled_changes += page["changes"].as_array().map_or(0, Vec::len) as u64;
-            since = page["next_token"].as_str().map(str::to_owned);
-        } else {
-            mine.errors.push(format!("pull {status}: {page}"));
+        match page {
+            Ok(page) => {
+                mine.pulled_changes += page.changes.len() as u64;
+                since = page.next_token;
+            }
+            Err(error) => mine.errors.push(error),
         }
     }
     let mut tally = tally.lock().unwrap();
@@ -166,29 +264,55 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
     let seconds = env_or("LOAD_SECONDS", 3);
     let clients = env_or("LOAD_CLIENTS", 16);
     let max_requests = env_or("LOAD_MAX_ROUNDS", 100_000);
+    // The server on a runtime of its own (2 workers, as the binary has on
+    // this machine; its blocking pool too), the clients on the test's: the
+    // clients' work no longer waits in the server's task queues, and the
+    // CPU time each side used can be told apart (by thread name).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()
+        .unwrap();
     // Durable commits, as the server runs by default (the other tests
     // use fast commits).
-    let server = Arc::new(
-        TestServer::start_with(|mut config| {
+    let server = runtime
+        .spawn(TestServer::start_with(|mut config| {
             if let Database::Sqlite { durable, .. } = &mut config.database {
                 *durable = true;
             }
             config
+        }))
+        .await
+        .unwrap();
+    let server = Arc::new(server);
+    let endpoint = Arc::new(Endpoint {
+        http: reqwest::Client::new(),
+        push_url: server.url("/v1/push"),
+        changes_url: server.url("/v1/changes?limit=500"),
+        authorization: String::new(),
+    });
+    let endpoints = [ALICE, BOB].map(|token| {
+        Arc::new(Endpoint {
+            authorization: format!("Bearer {token}"),
+            http: endpoint.http.clone(),
+            push_url: endpoint.push_url.clone(),
+            changes_url: endpoint.changes_url.clone(),
         })
-        .await,
-    );
+    });
     let backend = match postgres_url() {
         Some(_) => "PostgreSQL",
         None => "SQLite, durable commits",
     };
     let tally = Arc::new(Mutex::new(Tally::default()));
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..clients)
         .map(|n| {
             let token = if n % 2 == 0 { ALICE } else { BOB };
             tokio::spawn(client(
-                server.clone(),
+                endpoints[(n % 2) as usize].clone(),
                 token,
                 n,
                 until,
@@ -201,6 +325,9 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
         task.await.expect("a client panicked");
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds();
+    let server_cpu = cpu_after.server - cpu_before.server;
+    let clients_cpu = (cpu_after.process - cpu_before.process) - server_cpu;
     let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner().unwrap();
 
     // Nothing lost, nothing doubled: every event sent was applied exactly
@@ -302,22 +429,31 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
         }
     }
 
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let events: usize = tally.sent.values().map(HashSet::len).sum();
     let requests = tally.push_ms.len() + tally.pull_ms.len();
     let report = format!(
         "# Server load test\n\n\
          {clients} clients of 2 users for {elapsed:.1} s on loopback ({backend}; clients and \
-         server in one process on {} cores): each pushes 10 events \
+         server in one process on {cores} cores, each on threads of its own): each pushes 10 events \
          (every fifth push a re-send of the previous batch, as after a lost response) \
-         and pulls after every push.{}\n\n\
+         and pulls after every push; a client waits for each answer before its next request.{}\n\n\
+         - CPU used: server {server_cpu:.1} s ({:.0}% of the {cores} cores), clients {clients_cpu:.1} s \
+         ({:.0}%){}\n\
          - {events} distinct events applied ({:.0} events/s), {} duplicates answered as such\n\
          - {requests} requests ({:.0}/s), {} changes pulled\n\
          - errors: {}; lost or doubled events: {}\n\n\
          | request | count | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n{}\n{}\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
         std::env::var("LOAD_NOTE")
             .map(|note| format!("\n\n{note}"))
             .unwrap_or_default(),
+        100.0 * server_cpu / (elapsed * cores as f64),
+        100.0 * clients_cpu / (elapsed * cores as f64),
+        if backend == "PostgreSQL" {
+            "; PostgreSQL's own processes are not counted"
+        } else {
+            ""
+        },
         events as f64 / elapsed,
         tally.duplicates,
         requests as f64 / elapsed,
@@ -331,9 +467,54 @@ async fn many_clients_pushing_and_pulling_lose_and_double_nothing() {
     if let Ok(path) = std::env::var("LOAD_REPORT") {
         std::fs::write(&path, &report).expect("the report is written");
     }
+    drop(server);
+    runtime.shutdown_background();
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(
         events > 0 && tally.duplicates > 0,
         "the load reached too little"
     );
+}
+
+/// The name of the server's threads in this test.
+const SERVER_THREADS: &str = "load-server";
+
+/// CPU time this process used so far, and the part the server's threads
+/// used (its runtime's and the SQLite writer's), in seconds.
+struct CpuSeconds {
+    process: f64,
+    server: f64,
+}
+
+/// Reads `/proc` (Linux; zeros elsewhere). Threads that ended are counted
+/// in the process's total only, so the server's share is a lower bound.
+fn cpu_seconds() -> CpuSeconds {
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux), after the
+    // parenthesised command name.
+    fn ticks(stat: &str) -> Option<(String, f64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((name, (utime + stime) / 100.0))
+    }
+    let process = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| ticks(&stat))
+        .map_or(0.0, |(_, seconds)| seconds);
+    let mut server = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            if let Some((name, seconds)) = ticks(&stat) {
+                if name.starts_with(SERVER_THREADS) || name == "sqlite-writer" {
+                    server += seconds;
+                }
+            }
+        }
+    }
+    CpuSeconds { process, server }
 }

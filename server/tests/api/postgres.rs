@@ -418,3 +418,92 @@ async fn pushes_waiting_for_the_lock_go_in_one_group_and_a_failing_one_rolls_bac
     );
     assert_eq!(sql("SELECT COUNT(*) FROM audit".to_owned()).await, ["7"]);
 }
+
+/// `pushes` pushes of `size` new events each, one after the other.
+async fn push_batches(server: &TestServer, pushes: usize, size: usize) {
+    for _ in 0..pushes {
+        let events = (0..size)
+            .map(|n| event(&id(), "items", &format!("r{n}"), "put", None, json!({})))
+            .collect();
+        server.push_ok(ALICE, events).await;
+    }
+}
+
+/// How many index entries the scans of the idempotency keys' primary key
+/// read in `schema`, by the statistics.
+async fn key_entries_read(schema: &Schema) -> i64 {
+    let sql = format!(
+        "SELECT COALESCE(SUM(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes
+         WHERE schemaname = '{}' AND indexrelname = 'idempotency_pkey'",
+        schema.name()
+    );
+    schema.admin(sql).await[0].get(0)
+}
+
+/// How many times the statistics show the idempotency table was scanned
+/// in `schema`: (by an index, sequentially).
+async fn key_scans(schema: &Schema) -> (i64, i64) {
+    let sql = format!(
+        "SELECT COALESCE(idx_scan, 0), seq_scan FROM pg_stat_user_tables
+         WHERE schemaname = '{}' AND relname = 'idempotency'",
+        schema.name()
+    );
+    let row = &schema.admin(sql).await[0];
+    (row.get(0), row.get(1))
+}
+
+#[ignore = "needs PostgreSQL: scripts/postgres.sh cargo test -p outbox-sync-server --test api -- --include-ignored"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_reads_only_its_own_keys_once_the_table_grew_from_empty() {
+    // PostgreSQL's default plan cache may keep, for the life of a pooled
+    // connection, a generic plan made while the table was nearly empty,
+    // one that reads all of the user's keys for every push: slower with
+    // every key stored.
+    let Some(schema) = postgres_only("postgres::a_push_reads_only_its_own_keys").await else {
+        return;
+    };
+    let server = TestServer::start_in(Some(schema.clone()), |c| c).await;
+    // Past the sixth execution on every connection the pool opened, while
+    // the table is small (pushes of 100, as a client sends them).
+    push_batches(&server, 20, 100).await;
+    // Many more of the user's keys (no ANALYZE, which would also drop
+    // cached plans).
+    let stored = 50_000;
+    schema
+        .admin(format!(
+            "INSERT INTO {}.idempotency (user_id, idem_key, request_hash, outcome, created_at)
+             SELECT 'alice', 'key-' || g, '0', '{{}}', 0 FROM generate_series(1, {stored}) g",
+            schema.name()
+        ))
+        .await;
+    let later = 40;
+    push_batches(&server, later, 5).await;
+    // Closing the connections makes their backends report their counts.
+    let TestServer { server, .. } = server;
+    server.stop().await;
+    // Each push looks its keys up twice: without the lock (are they all
+    // replays?), then under it; all 120 pushes at least that often.
+    let lookups = 2 * (20 + later as i64);
+    let mut scans = (0, 0);
+    for _ in 0..100 {
+        scans = key_scans(&schema).await;
+        if scans.0 + scans.1 >= lookups {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        scans.0 + scans.1 >= lookups,
+        "the statistics arrived: {scans:?}"
+    );
+    let read = key_entries_read(&schema).await;
+    // Every key pushed is new, so a lookup by the keys themselves reads
+    // none; one by the user alone reads all the user's keys. The first 20
+    // pushes' 40 lookups read at most the 2000 keys there were each time
+    // (80 000 in all); the later 80 by the user alone would read 4 000 000.
+    let bound = 10 * stored as i64;
+    assert!(
+        read < bound,
+        "the pushes read {read} stored keys (bound {bound}); each should find only its own"
+    );
+}
