@@ -547,13 +547,18 @@ impl SyncStore for MemoryOutbox {
         Ok(self.contents.borrow().sync_token.clone())
     }
 
-    async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
+    async fn apply_pulled(
+        &self,
+        changes: &[Record],
+        next_token: &str,
+        now_ms: u64,
+    ) -> Result<u32, StoreError> {
         self.transact(|c| {
             let page = last_change_of_each_record(changes);
             let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
             let current = keys.iter().map(|k| c.records.get(k).cloned()).collect();
             let unsent = keys.iter().map(|k| c.unconfirmed_of(k)).collect();
-            let writes = plan_page(&page, current, unsent);
+            let writes = plan_page(&page, current, unsent, now_ms);
             let changed = writes.records.len() as u32;
             c.apply(writes);
             c.sync_token = Some(next_token.to_owned());

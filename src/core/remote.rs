@@ -32,11 +32,14 @@ pub fn server_fields(remote: &Record) -> Option<Map> {
 }
 
 /// Applies a pulled `remote` version to `current`, keeping the record's
-/// `unconfirmed` events (in send order) on top.
+/// `unconfirmed` events (in send order) on top. A newer version is a change
+/// on this device at `now_ms`, when it arrived (the server's records carry
+/// no time): lists by last change show what just came from elsewhere first.
 pub fn apply_remote(
     current: Option<LocalRecord>,
     remote: &Record,
     unconfirmed: &[OutboxEvent],
+    now_ms: u64,
 ) -> RemoteApply {
     let key = remote_key(remote);
     let mut record = current.unwrap_or_else(|| LocalRecord::empty(&key));
@@ -44,6 +47,7 @@ pub fn apply_remote(
         return RemoteApply::Skip;
     }
     rebase(&mut record, remote, unconfirmed);
+    record.updated_at_ms = record.updated_at_ms.max(now_ms);
     if record.local.is_none() && record.pending == 0 {
         RemoteApply::Remove(key)
     } else {
@@ -76,17 +80,18 @@ pub fn remote_key(remote: &Record) -> RecordKey {
 
 /// Plans the writes of a pulled page: `page` holds each record's last
 /// change ([`last_change_of_each_record`]), `current` each record as stored
-/// and `unsent` its unconfirmed events, in the same order. A record the
-/// page does not change is left out. The caller saves the page's token in
-/// the same transaction.
+/// and `unsent` its unconfirmed events, in the same order, arrived at
+/// `now_ms`. A record the page does not change is left out. The caller
+/// saves the page's token in the same transaction.
 pub fn plan_page(
     page: &[&Record],
     current: Vec<Option<LocalRecord>>,
     unsent: Vec<Vec<OutboxEvent>>,
+    now_ms: u64,
 ) -> WriteSet {
     let mut writes = WriteSet::default();
     for ((remote, current), unsent) in page.iter().zip(current).zip(unsent) {
-        match apply_remote(current, remote, &unsent) {
+        match apply_remote(current, remote, &unsent, now_ms) {
             RemoteApply::Skip => {}
             RemoteApply::Write(record) => writes.put_record(record),
             RemoteApply::Remove(key) => writes.delete_record(key),
@@ -141,7 +146,7 @@ mod tests {
     #[test]
     fn new_record_from_the_server() {
         let RemoteApply::Write(record) =
-            apply_remote(None, &remote(3, Some(fields(&[("a", "1")]))), &[])
+            apply_remote(None, &remote(3, Some(fields(&[("a", "1")]))), &[], 0)
         else {
             panic!("a new record is written")
         };
@@ -157,7 +162,7 @@ mod tests {
         current.base_version = Some(1);
         current.apply_local(&mine);
         let theirs = remote(5, Some(fields(&[("title", "theirs"), ("body", "new")])));
-        let RemoteApply::Write(record) = apply_remote(Some(current), &theirs, &[mine]) else {
+        let RemoteApply::Write(record) = apply_remote(Some(current), &theirs, &[mine], 0) else {
             panic!("rebased")
         };
         assert_eq!(record.base_version, Some(5));
@@ -197,15 +202,15 @@ mod tests {
         });
         current.base_version = Some(9);
         assert_eq!(
-            apply_remote(Some(current.clone()), &remote(9, None), &[]),
+            apply_remote(Some(current.clone()), &remote(9, None), &[], 0),
             RemoteApply::Skip
         );
         assert!(matches!(
-            apply_remote(Some(current), &remote(10, None), &[]),
+            apply_remote(Some(current), &remote(10, None), &[], 0),
             RemoteApply::Remove(_)
         ));
         let pending = patch(&[("a", "1")]);
-        let RemoteApply::Write(kept) = apply_remote(None, &remote(10, None), &[pending]) else {
+        let RemoteApply::Write(kept) = apply_remote(None, &remote(10, None), &[pending], 0) else {
             panic!("a pending change keeps the record")
         };
         assert_eq!(kept.local, Some(fields(&[("a", "1")])));

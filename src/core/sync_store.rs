@@ -21,9 +21,15 @@ pub trait SyncStore: OutboxStore {
     /// The token to pull changes after; `None` before the first pull.
     async fn sync_token(&self) -> Result<Option<String>, StoreError>;
 
-    /// Applies a pulled page to local records (pending changes stay on top)
-    /// and saves `next_token`, together. Returns how many records changed.
-    async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError>;
+    /// Applies a pulled page, arrived at `now_ms`, to local records (pending
+    /// changes stay on top) and saves `next_token`, together. Returns how
+    /// many records changed.
+    async fn apply_pulled(
+        &self,
+        changes: &[Record],
+        next_token: &str,
+        now_ms: u64,
+    ) -> Result<u32, StoreError>;
 
     /// Forgets the sync token so the next pull starts from the beginning
     /// (after a `410`); pending events and local records stay.

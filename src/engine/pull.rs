@@ -43,7 +43,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     report.pages += 1;
                     report.changed += self
                         .store
-                        .apply_pulled(&page.changes, &page.next_token)
+                        .apply_pulled(&page.changes, &page.next_token, self.env.now_ms())
                         .await?;
                     if !more {
                         return Ok(report);

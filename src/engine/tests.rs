@@ -465,7 +465,7 @@ fn pull_pages_until_done_and_resyncs_after_a_410() {
         Some("5")
     );
     // A token the server no longer knows: start again, keeping pending changes.
-    block_on(engine.store().apply_pulled(&[], "stale")).unwrap();
+    block_on(engine.store().apply_pulled(&[], "stale", 0)).unwrap();
     block_on(engine.store().enqueue(put("mine", "1"), 0)).unwrap();
     let again = block_on(engine.pull()).unwrap();
     assert!(again.resynced);

@@ -56,6 +56,7 @@ export interface LocalRecord {
   pending: number;
   /** "synced" when the server has everything, else the most pressing pending change's state. */
   state: ChangeState;
+  /** When the record last changed on this device (ms since the epoch): a change made here, or a newer version pulled. */
   updatedAt: number;
 }
 

@@ -30,7 +30,12 @@ impl SyncStore for IdbOutbox {
         Ok(token.pop().flatten())
     }
 
-    async fn apply_pulled(&self, changes: &[Record], next_token: &str) -> Result<u32, StoreError> {
+    async fn apply_pulled(
+        &self,
+        changes: &[Record],
+        next_token: &str,
+        now_ms: u64,
+    ) -> Result<u32, StoreError> {
         let tx = self.write(&[OUTBOX, RECORDS, META])?;
         let changed = {
             let outbox = store(&tx, OUTBOX)?;
@@ -57,7 +62,7 @@ impl SyncStore for IdbOutbox {
                 _ => Either::Right(ops::get_stored_records(&records, &keys)),
             };
             let (unsent, current) = join(unsent, current).await;
-            let writes = plan_page(&page, current?, unsent?);
+            let writes = plan_page(&page, current?, unsent?, now_ms);
             execute(&tx, &writes)?;
             store(&tx, META)?
                 .put_with_key(&next_token.into(), &SYNC_TOKEN.into())

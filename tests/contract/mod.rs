@@ -96,6 +96,7 @@ macro_rules! contract_suite {
             a_record_shows_its_most_pressing_change,
             // pull.rs
             pulled_pages_write_records_and_the_token_together,
+            a_pulled_change_is_a_change_on_this_device_when_it_arrives,
             a_record_named_twice_in_a_page_ends_as_its_last_change,
             a_page_sees_what_is_stored_among_few_or_many_records,
             settings_are_kept_replaced_and_removed_apart_from_the_token,

@@ -17,7 +17,7 @@ pub async fn pulled_pages_write_records_and_the_token_together(fresh: impl Fresh
         remote("b", 4, Some(fields(&[("title", "new")]))),
         remote("gone", 5, None),
     ];
-    assert_eq!(outbox.apply_pulled(&page, "t1").await.unwrap(), 3);
+    assert_eq!(outbox.apply_pulled(&page, "t1", 0).await.unwrap(), 3);
     assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("t1"));
     let a = outbox.record(&key("a")).await.unwrap().unwrap();
     assert_eq!(
@@ -34,14 +34,14 @@ pub async fn pulled_pages_write_records_and_the_token_together(fresh: impl Fresh
     assert_eq!(outbox.record(&key("gone")).await.unwrap(), None);
 
     // The same page again changes nothing; an older version neither.
-    assert_eq!(outbox.apply_pulled(&page[1..2], "t1").await.unwrap(), 0);
+    assert_eq!(outbox.apply_pulled(&page[1..2], "t1", 0).await.unwrap(), 0);
     let older = [remote("b", 2, Some(fields(&[("title", "older")])))];
-    assert_eq!(outbox.apply_pulled(&older, "t1").await.unwrap(), 0);
+    assert_eq!(outbox.apply_pulled(&older, "t1", 0).await.unwrap(), 0);
     assert_eq!(title(&outbox, "b").await, Some(Value::from("new")));
     // A tombstone removes a synced record.
     assert_eq!(
         outbox
-            .apply_pulled(&[remote("b", 9, None)], "t2")
+            .apply_pulled(&[remote("b", 9, None)], "t2", 0)
             .await
             .unwrap(),
         1
@@ -53,7 +53,7 @@ pub async fn pulled_pages_write_records_and_the_token_together(fresh: impl Fresh
     );
     assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("t2"));
     // An empty page still moves the token.
-    assert_eq!(outbox.apply_pulled(&[], "t3").await.unwrap(), 0);
+    assert_eq!(outbox.apply_pulled(&[], "t3", 0).await.unwrap(), 0);
     assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("t3"));
 
     outbox.reset_sync_token().await.unwrap();
@@ -66,6 +66,40 @@ pub async fn pulled_pages_write_records_and_the_token_together(fresh: impl Fresh
     assert_eq!(title(&outbox, "a").await, Some(Value::from("theirs")));
 }
 
+pub async fn a_pulled_change_is_a_change_on_this_device_when_it_arrives(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    let updated = |record: Option<outbox_sync::core::LocalRecord>| record.unwrap().updated_at_ms;
+    outbox
+        .enqueue(patch("mine", "title", Value::from("typed here")), 1_000)
+        .await
+        .unwrap();
+    let page = [
+        remote("theirs", 3, Some(fields(&[("title", "from elsewhere")]))),
+        remote("mine", 4, Some(fields(&[("title", "theirs")]))),
+    ];
+    outbox.apply_pulled(&page, "t1", 5_000).await.unwrap();
+    // The server's records carry no time: a new version counts from its arrival.
+    assert_eq!(updated(outbox.record(&key("theirs")).await.unwrap()), 5_000);
+    assert_eq!(
+        updated(outbox.record(&key("mine")).await.unwrap()),
+        5_000,
+        "rebased under a pending change, the record changed again"
+    );
+    // A version the device already has changes nothing, its time neither.
+    outbox.apply_pulled(&page[..1], "t2", 9_000).await.unwrap();
+    assert_eq!(updated(outbox.record(&key("theirs")).await.unwrap()), 5_000);
+    // A device whose clock went back never moves a record back in time.
+    outbox
+        .apply_pulled(
+            &[remote("theirs", 6, Some(fields(&[("title", "again")])))],
+            "t3",
+            2_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated(outbox.record(&key("theirs")).await.unwrap()), 5_000);
+}
+
 pub async fn a_record_named_twice_in_a_page_ends_as_its_last_change(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     let page = [
@@ -75,7 +109,7 @@ pub async fn a_record_named_twice_in_a_page_ends_as_its_last_change(fresh: impl 
         remote("c", 4, None),
         remote("c", 5, Some(fields(&[("title", "back")]))),
     ];
-    assert_eq!(outbox.apply_pulled(&page, "token-1").await.unwrap(), 3);
+    assert_eq!(outbox.apply_pulled(&page, "token-1", 0).await.unwrap(), 3);
     assert_eq!(outbox.record(&key("a")).await.unwrap(), None);
     assert_eq!(title(&outbox, "b").await, Some(Value::from("kept")));
     assert_eq!(title(&outbox, "c").await, Some(Value::from("back")));
@@ -91,7 +125,7 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
     let first: Vec<_> = (0..40)
         .map(|i| remote(&format!("r{i:02}"), i + 1, Some(fields(&[("title", "v1")]))))
         .collect();
-    assert_eq!(outbox.apply_pulled(&first, "t1").await.unwrap(), 40);
+    assert_eq!(outbox.apply_pulled(&first, "t1", 0).await.unwrap(), 40);
     outbox
         .enqueue(patch("r11", "tag", Value::from("mine")), 0)
         .await
@@ -114,7 +148,7 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
             Some(fields(&[("title", "new")])),
         )
     }));
-    assert_eq!(outbox.apply_pulled(&few, "t2").await.unwrap(), 9);
+    assert_eq!(outbox.apply_pulled(&few, "t2", 0).await.unwrap(), 9);
     assert_eq!(title(&outbox, "r10").await, Some(Value::from("v2")));
     assert_eq!(title(&outbox, "r105").await, Some(Value::from("new")));
     let r11 = outbox.record(&key("r11")).await.unwrap().unwrap();
@@ -140,7 +174,7 @@ pub async fn a_page_sees_what_is_stored_among_few_or_many_records(fresh: impl Fr
             Some(fields(&[("title", "new")])),
         )
     }));
-    assert_eq!(outbox.apply_pulled(&many, "t3").await.unwrap(), 8);
+    assert_eq!(outbox.apply_pulled(&many, "t3", 0).await.unwrap(), 8);
     assert_eq!(outbox.record(&key("r00")).await.unwrap(), None);
     assert_eq!(
         title(&outbox, "r20").await,
@@ -160,7 +194,7 @@ pub async fn settings_are_kept_replaced_and_removed_apart_from_the_token(fresh: 
         .await
         .unwrap();
     outbox.set_setting("other", Some("x")).await.unwrap();
-    outbox.apply_pulled(&[], "token").await.unwrap();
+    outbox.apply_pulled(&[], "token", 0).await.unwrap();
     assert_eq!(
         outbox.setting("endpoint").await.unwrap().as_deref(),
         Some("{\"serverUrl\":\"/\"}")

@@ -147,7 +147,7 @@ async fn a_pulled_page_and_its_token_survive_a_reopen() {
         remote("b", 4, Some(fields(&[("title", "new")]))),
         remote("c", 5, None),
     ];
-    assert_eq!(outbox.apply_pulled(&page, "token-1").await.unwrap(), 3);
+    assert_eq!(outbox.apply_pulled(&page, "token-1", 0).await.unwrap(), 3);
     outbox.close();
 
     let outbox = IdbOutbox::open(&name, StoreConfig::default())
@@ -178,7 +178,7 @@ async fn settings_survive_a_reopen() {
         .set_setting("endpoint", Some("{\"serverUrl\":\"/\"}"))
         .await
         .unwrap();
-    outbox.apply_pulled(&[], "token").await.unwrap();
+    outbox.apply_pulled(&[], "token", 0).await.unwrap();
     outbox.close();
     let outbox = IdbOutbox::open(&name, StoreConfig::default())
         .await

@@ -260,7 +260,7 @@ async fn a_strict_conflict_is_kept_and_keep_mine_wins_against_the_latest_version
 #[wasm_bindgen_test]
 async fn a_token_from_another_server_database_resyncs_and_keeps_pending_changes() {
     let (store, _) = fresh().await;
-    store.apply_pulled(&[], "another-epoch.5").await.unwrap();
+    store.apply_pulled(&[], "another-epoch.5", 0).await.unwrap();
     let collection = fresh_collection();
     store
         .enqueue(change(&collection, "a", "pending"), BrowserEnv.now_ms())
