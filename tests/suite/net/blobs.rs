@@ -82,6 +82,31 @@ async fn run(promise: js_sys::Promise) -> JsValue {
     }
 }
 
+/// The first result `watch(collection)` calls back with (every record of
+/// it); the watch is stopped once it came.
+async fn first_watched(outbox: &Outbox, collection: &str) -> JsValue {
+    let mut resolve = None;
+    let delivered = js_sys::Promise::new(&mut |ok, _| resolve = Some(ok));
+    let resolve = resolve.unwrap();
+    let callback = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |result| {
+        let _ = resolve.call1(&JsValue::NULL, &result);
+    });
+    let stop = outbox
+        .watch(
+            collection.into(),
+            JsValue::UNDEFINED,
+            callback
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+            None,
+        )
+        .unwrap();
+    let watched = JsFuture::from(delivered).await.unwrap();
+    stop.call0(&JsValue::NULL).unwrap();
+    watched
+}
+
 async fn open(name: &str) -> Outbox {
     Outbox::open(name.into(), JsValue::UNDEFINED)
         .await
@@ -197,26 +222,7 @@ async fn a_file_in_a_field_is_stored_as_a_blob_and_read_back_through_its_referen
         get(&photo, "blob").is_function(),
         "a handle, not the stored reference"
     );
-    let mut resolve = None;
-    let delivered = js_sys::Promise::new(&mut |ok, _| resolve = Some(ok));
-    let resolve = resolve.unwrap();
-    let callback = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |result| {
-        let _ = resolve.call1(&JsValue::NULL, &result);
-    });
-    let stop = outbox
-        .watch(
-            "notes".into(),
-            JsValue::UNDEFINED,
-            callback
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-            None,
-        )
-        .unwrap();
-    let watched = JsFuture::from(delivered).await.unwrap();
-    stop.call0(&JsValue::NULL).unwrap();
-    drop(callback);
+    let watched = first_watched(&outbox, "notes").await;
     let watched = Array::from(&get(&watched, "records")).get(0);
     let photo = get(&get(&watched, "fields"), "photo");
     assert_eq!(get(&photo, "state"), JsValue::from("queued"));
@@ -670,25 +676,6 @@ async fn queries_and_live_queries_give_files_as_handles_and_other_objects_as_sto
         get(&get(&records.get(0), "fields"), "title"),
         JsValue::from("plain")
     );
-    let mut deliver = None;
-    let delivered = js_sys::Promise::new(&mut |resolve, _| deliver = Some(resolve));
-    let deliver = deliver.unwrap();
-    let callback =
-        wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |page: JsValue| {
-            let _ = deliver.call1(&JsValue::NULL, &page);
-        });
-    let stop = outbox
-        .watch(
-            "notes".into(),
-            JsValue::UNDEFINED,
-            callback
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone(),
-            None,
-        )
-        .unwrap();
-    check(&JsFuture::from(delivered).await.unwrap());
-    stop.call0(&JsValue::NULL).unwrap();
+    check(&first_watched(&outbox, "notes").await);
     outbox.close();
 }
