@@ -107,6 +107,14 @@ async fn first_watched(outbox: &Outbox, collection: &str) -> JsValue {
     watched
 }
 
+/// A reference to a file that neither this device nor the server holds.
+fn unknown_file_reference() -> JsValue {
+    object(&[(
+        "$blob",
+        object(&[("sha256", "0".repeat(64).into()), ("size", 1.into())]),
+    )])
+}
+
 async fn open(name: &str) -> Outbox {
     Outbox::open(name.into(), JsValue::UNDEFINED)
         .await
@@ -433,10 +441,7 @@ async fn another_device_downloads_a_file_on_demand_and_keeps_it() {
 async fn a_file_that_cannot_be_downloaded_is_a_clear_error() {
     let name = db_name();
     let outbox = open(&name).await;
-    let reference = object(&[(
-        "$blob",
-        object(&[("sha256", "0".repeat(64).into()), ("size", 1.into())]),
-    )]);
+    let reference = unknown_file_reference();
     run(outbox.put("notes".into(), "r1".into(), object(&[("photo", reference)]))).await;
     let record = run(outbox.get("notes".into(), "r1".into())).await;
     let photo = get(&get(&record, "fields"), "photo");
@@ -634,10 +639,7 @@ async fn files_made_here_are_removed_once_synced_when_past_the_cap_and_read_back
 async fn queries_and_live_queries_give_files_as_handles_and_other_objects_as_stored() {
     let name = db_name();
     let outbox = open(&name).await;
-    let reference = object(&[(
-        "$blob",
-        object(&[("sha256", "0".repeat(64).into()), ("size", 1.into())]),
-    )]);
+    let reference = unknown_file_reference();
     run(outbox.put("notes".into(), "r1".into(), object(&[("photo", reference)]))).await;
     let place = object(&[
         ("lat", 1.5.into()),
