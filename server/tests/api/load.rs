@@ -86,12 +86,7 @@ impl Endpoint {
             .send()
             .await
             .map_err(|e| format!("push not sent: {e}"))?;
-        let status = response.status();
-        let text = response.bytes().await.map_err(|e| e.to_string())?;
-        if status != StatusCode::OK {
-            return Err(format!("push {status}: {}", String::from_utf8_lossy(&text)));
-        }
-        serde_json::from_slice(&text).map_err(|e| format!("push answer unreadable: {e}"))
+        read_answer(response, "push", "push answer").await
     }
 
     /// One page of at most 500 changes after `since`.
@@ -107,13 +102,26 @@ impl Endpoint {
             .send()
             .await
             .map_err(|e| format!("pull not sent: {e}"))?;
-        let status = response.status();
-        let text = response.bytes().await.map_err(|e| e.to_string())?;
-        if status != StatusCode::OK {
-            return Err(format!("pull {status}: {}", String::from_utf8_lossy(&text)));
-        }
-        serde_json::from_slice(&text).map_err(|e| format!("page unreadable: {e}"))
+        read_answer(response, "pull", "page").await
     }
+}
+
+/// The JSON of a 200 answer to `request`; any other status, or a body that
+/// is not `what` as expected, is an error that says so.
+async fn read_answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    request: &str,
+    what: &str,
+) -> Result<T, String> {
+    let status = response.status();
+    let text = response.bytes().await.map_err(|e| e.to_string())?;
+    if status != StatusCode::OK {
+        return Err(format!(
+            "{request} {status}: {}",
+            String::from_utf8_lossy(&text)
+        ));
+    }
+    serde_json::from_slice(&text).map_err(|e| format!("{what} unreadable: {e}"))
 }
 
 async fn client(
