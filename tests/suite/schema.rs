@@ -12,6 +12,32 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::{db_name, patch, put, seqs, title};
 
+/// Creates `name` at an old IndexedDB `version` and stores `events` with the record they fold
+/// into, as that version of the library wrote them; returns the object stores it had.
+async fn store_as_an_old_version(name: &str, version: u32, events: &[OutboxEvent]) -> Vec<String> {
+    let db = schema::open_at_version(name, version, true).await.unwrap();
+    assert_eq!(db.version(), f64::from(version));
+    let names = db.object_store_names().collect();
+    let tx = db
+        .transaction([schema::OUTBOX, schema::RECORDS])
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap();
+    {
+        let outbox = tx.object_store(schema::OUTBOX).unwrap();
+        let records = tx.object_store(schema::RECORDS).unwrap();
+        let mut record = None;
+        for event in events {
+            record = Some(prepare_event(&Limits::default(), record, event).unwrap());
+            outbox.add(event).serde().unwrap().await.unwrap();
+        }
+        records.put(record.unwrap()).serde().unwrap().await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    db.close();
+    names
+}
+
 #[wasm_bindgen_test]
 async fn a_version_one_database_upgrades_and_keeps_its_data() {
     let name = db_name();
@@ -25,29 +51,8 @@ async fn a_version_one_database_upgrades_and_keeps_its_data() {
             2,
         ),
     ];
-    {
-        let db = schema::open_at_version(&name, 1, true).await.unwrap();
-        assert_eq!(db.version(), 1.0);
-        let names: Vec<String> = db.object_store_names().collect();
-        assert!(!names.iter().any(|n| n == schema::CONFLICTS), "{names:?}");
-        let tx = db
-            .transaction([schema::OUTBOX, schema::RECORDS])
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .unwrap();
-        {
-            let outbox = tx.object_store(schema::OUTBOX).unwrap();
-            let records = tx.object_store(schema::RECORDS).unwrap();
-            let mut record = None;
-            for event in &events {
-                record = Some(prepare_event(&Limits::default(), record, event).unwrap());
-                outbox.add(event).serde().unwrap().await.unwrap();
-            }
-            records.put(record.unwrap()).serde().unwrap().await.unwrap();
-        }
-        tx.commit().await.unwrap();
-        db.close();
-    }
+    let names = store_as_an_old_version(&name, 1, &events).await;
+    assert!(!names.iter().any(|n| n == schema::CONFLICTS), "{names:?}");
 
     let outbox = IdbOutbox::open(&name, StoreConfig::default())
         .await
@@ -248,27 +253,8 @@ async fn a_change_a_level_four_database_stored_as_syncing_stays_held_until_its_l
     // As level 4 stored a taken event: rewritten as syncing, with its own lease.
     let mut event = OutboxEvent::queued(put("a", "sent"), Uuid::now_v7(), None, 1);
     event.start_sync(5_000).unwrap();
-    {
-        let db = schema::open_at_version(&name, schema::first_version(4), true)
-            .await
-            .unwrap();
-        let names: Vec<String> = db.object_store_names().collect();
-        assert!(!names.iter().any(|n| n == schema::LEASES), "{names:?}");
-        let tx = db
-            .transaction([schema::OUTBOX, schema::RECORDS])
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .unwrap();
-        {
-            let outbox = tx.object_store(schema::OUTBOX).unwrap();
-            let records = tx.object_store(schema::RECORDS).unwrap();
-            let record = prepare_event(&Limits::default(), None, &event).unwrap();
-            outbox.add(&event).serde().unwrap().await.unwrap();
-            records.put(record).serde().unwrap().await.unwrap();
-        }
-        tx.commit().await.unwrap();
-        db.close();
-    }
+    let names = store_as_an_old_version(&name, schema::first_version(4), &[event]).await;
+    assert!(!names.iter().any(|n| n == schema::LEASES), "{names:?}");
     let outbox = IdbOutbox::open(&name, StoreConfig::default())
         .await
         .unwrap();
