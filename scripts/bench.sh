@@ -12,6 +12,8 @@
 # Then the queries in headless Chromium, ours beside Dexie and raw IndexedDB
 # (bench/browser/run-queries.mjs): bench/results/queries.md and queries.json
 # (skipped with a message while the package has no query engine).
+# Then a 50 MB file uploaded through the outbox beside a raw fetch loop
+# (bench/browser/blobs.mjs): bench/results/blobs.md.
 # BENCH_ONLY=server skips the browser side, BENCH_ONLY=browser the push
 # benchmark, BENCH_ONLY=queries runs only the query benchmarks; BENCH_SMOKE=1 runs the browser side at tiny sizes (into a
 # temporary folder).
@@ -45,6 +47,9 @@ if [ "$only" != server ]; then
   OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/run-queries.mjs || status=$?
   # 3: the package has no query engine yet (the script said so); anything else is a failure.
   if [ "$status" != 0 ] && [ "$status" != 3 ]; then exit "$status"; fi
+  if [ "$only" != queries ]; then
+    OUTBOX_SYNC_SERVER_BIN="${CARGO_TARGET_DIR:-target}/release/outbox-sync-server" node bench/browser/blobs.mjs
+  fi
 fi
 [ "$only" = queries ] && exit 0
 

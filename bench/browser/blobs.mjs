@@ -8,7 +8,8 @@
 // (put() hashes before it resolves; the raw side hashes first too).
 // Writes bench/results/blobs.md.
 //
-//   node bench/browser/blobs.mjs     (BENCH_RUNS=3, BENCH_MB=50; scripts/build.sh first)
+//   node bench/browser/blobs.mjs     (BENCH_RUNS=3, BENCH_MB=50; scripts/build.sh first;
+//   `npm run bench` runs it last among the browser figures)
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -17,6 +18,8 @@ import { ROOT, TOKEN, launchBrowser, startServer } from "../../tests/e2e/harness
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MB = Number(process.env.BENCH_MB ?? 50);
 const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench/results");
+// `npm run bench` passes the release server (OUTBOX_SYNC_SERVER_BIN); alone, the e2e harness's debug build.
+const SERVER_BUILD = process.env.OUTBOX_SYNC_SERVER_BIN?.includes("/release/") ? "release" : "debug";
 
 const server = await startServer();
 const browser = await launchBrowser({ serviceWorkers: "block" });
@@ -75,7 +78,7 @@ try {
   const lines = [
     "# Blob upload benchmark",
     "",
-    `${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} cores, ${RUNS} runs, ${MB} MB each side, 1 MiB chunks, debug server build from the e2e harness.`,
+    `${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} cores, ${RUNS} runs, ${MB} MB each side, 1 MiB chunks, ${SERVER_BUILD} server build.`,
     "",
     "| side | median ms | min | max | MB/s |",
     "|---|---|---|---|---|",
