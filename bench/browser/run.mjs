@@ -12,7 +12,7 @@
 // slowest figures 1), BENCH_SIZES (JSON overriding sizes), BENCH_OUT (results folder, default
 // bench/results; the smoke run writes to a temporary folder unless set),
 // BENCH_TMP (where the browser profile and server data go; must be a real
-// disk, not tmpfs), OUTBOX_SYNC_SERVER_BIN, CHROMIUM_PATH.
+// disk, not tmpfs), BENCH_PKG (the package folder, default pkg), OUTBOX_SYNC_SERVER_BIN, CHROMIUM_PATH.
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
@@ -29,6 +29,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 1 : 5));
 const OUT = process.env.BENCH_OUT ?? (SMOKE ? mkdtempSync(join(tmpdir(), "outbox-bench-smoke-")) : join(ROOT, "bench/results"));
 const SERVER_BIN = process.env.OUTBOX_SYNC_SERVER_BIN ?? join(ROOT, "target/release/outbox-sync-server");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// The package measured (BENCH_PKG: another build's folder, to compare two builds in one window).
+const PKG = resolve(process.env.BENCH_PKG ?? join(ROOT, "pkg"));
 const MODES = ["strict", "relaxed"];
 
 // Sizes: the in a full run, tiny in the smoke run.
@@ -99,7 +101,7 @@ async function startServer(dataDir, www) {
     "--fast-commits",
     "--any-collection",
     "--www", www,
-    "--pkg", join(ROOT, "pkg"),
+    "--pkg", PKG,
     "--tokens-file", tokensFile,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
   let stderr = "";
