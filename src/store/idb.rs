@@ -57,6 +57,8 @@ pub struct IdbOutbox {
     /// Read-write transactions this connection has opened (for tests that
     /// check how many commits an operation costs).
     write_transactions: Cell<u64>,
+    /// Of those, the ones opened with strict durability (flushed to disk).
+    strict_transactions: Cell<u64>,
     /// The indexes declared on the records when this connection opened.
     indexes: Vec<IndexSpec>,
     /// Who this connection is, in the batch leases it takes.
@@ -93,6 +95,7 @@ impl IdbOutbox {
             config,
             unsent_from: Cell::new(0),
             write_transactions: Cell::new(0),
+            strict_transactions: Cell::new(0),
             indexes,
             holder: Uuid::now_v7().to_string(),
             page: PageTransactions::new(),
@@ -177,6 +180,14 @@ impl IdbOutbox {
         self.write_transactions.get()
     }
 
+    /// How many of [`write_transactions`](Self::write_transactions) were
+    /// strict (their commit waits for the disk), so tests can check that
+    /// only the user's own changes pay for a flush.
+    #[doc(hidden)]
+    pub fn strict_transactions(&self) -> u64 {
+        self.strict_transactions.get()
+    }
+
     /// How many IndexedDB requests the stores of this page or worker have
     /// sent through their batched reads and write sets (the drain's and the
     /// pull's paths; a few one-off counts and cursor walks are not counted):
@@ -210,7 +221,11 @@ impl IdbOutbox {
 
     /// A read-write transaction with relaxed durability, whatever the
     /// configuration: for what the server can tell again (a file's upload
-    /// offset), where a flush per write would slow the upload down.
+    /// offset, a push's outcomes, a batch's lease, a pulled page), where a
+    /// flush per write would slow the sync down. Losing such a commit to a
+    /// power cut only repeats work: the events go out again under the same
+    /// idempotency keys, the page is pulled again. A later strict commit
+    /// (a `put()`) flushes it too, as IndexedDB's log is written in order.
     pub(super) fn write_relaxed(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
         self.write_with(stores, TransactionDurability::Relaxed)
     }
@@ -225,6 +240,10 @@ impl IdbOutbox {
         self.page.check_open()?;
         self.write_transactions
             .set(self.write_transactions.get() + 1);
+        if durability == TransactionDurability::Strict {
+            self.strict_transactions
+                .set(self.strict_transactions.get() + 1);
+        }
         let options = TransactionOptions::new().with_durability(durability);
         let tx = self
             .db
@@ -274,7 +293,7 @@ impl IdbOutbox {
         } else {
             self.write(&[OUTBOX, RECORDS, BLOBS, BLOB_STATES])?
         };
-        let saved = {
+        let (adds, events) = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
             if !blobs.is_empty() {
@@ -283,10 +302,13 @@ impl IdbOutbox {
             // Every request of a kind goes out at once (IndexedDB answers a
             // transaction's requests in order): the records the batch
             // touches, then its events, then the records' new views.
+            // Each record once, in first-seen order (a set, not a search of
+            // the list: a putMany of 10k was 50M key comparisons).
+            let mut seen: HashSet<RecordKey> = HashSet::with_capacity(items.len());
             let mut touched: Vec<RecordKey> = Vec::new();
             for item in &items {
                 let key = item.record_key();
-                if !touched.contains(&key) {
+                if seen.insert(key.clone()) {
                     touched.push(key);
                 }
             }
@@ -312,15 +334,21 @@ impl IdbOutbox {
                 views.insert(key, Some(record));
                 events.push(event);
             }
-            // The events and the records' new views go out together: a
-            // put() waits for one round trip after its read, not two.
+            // The events and the records' new views go out together, and
+            // the commit right behind them: a put() waits for its read and
+            // then for the commit, whose success means every add succeeded
+            // (their answers, the `seq`s, come before it).
             let adds = ops::send_adds(outbox.as_sys(), &mut events)?;
             for record in views.values().flatten() {
                 ops::put_record(&records, record)?;
             }
-            ops::added(&adds, events).await?
+            (adds, events)
         };
-        commit(tx).await?;
+        let (committed, saved) = join(commit(tx), ops::added(&adds, events)).await;
+        // A refused add (a reused event id) aborts the transaction: its own
+        // error says more than the abort's.
+        let saved = saved?;
+        committed?;
         Ok(saved)
     }
 }
@@ -534,17 +562,22 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
-        let tx = self.write(&[OUTBOX, LEASES])?;
+        // Relaxed: a lease lost to a power cut only sends the batch again.
+        let tx = self.write_relaxed(&[OUTBOX, LEASES])?;
         let batch = {
             let outbox = tx.object_store(OUTBOX)?;
-            let leases = leases_of(&tx).await?;
+            // The leases and the walk's first events are read together.
+            let from_seq = self.unsent_from.get();
+            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit));
+            let (leases, first) = join(leases_of(&tx), first).await;
+            let leases = leases?;
             let (batch, unsent_from) = ops::select_batch(
                 &outbox,
                 &leases,
                 self.config.clock,
                 now_ms,
                 limit,
-                self.unsent_from.get(),
+                (from_seq, first?),
             )
             .await?;
             self.unsent_from.set(unsent_from);
@@ -659,12 +692,16 @@ impl OutboxStore for IdbOutbox {
         if steps.is_empty() {
             return Ok(Settlement::default());
         }
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
+        // Relaxed: outcomes lost to a power cut are told again by the server
+        // when the events go out again (see `write_relaxed`).
+        let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let settlement = {
             let outbox = store(&tx, OUTBOX)?;
             let records = store(&tx, RECORDS)?;
-            let mut leases = leases_of(&tx).await?;
-            let mut events = ops::find_events(&outbox, &event_ids(&steps)).await?;
+            // The leases and the events are read together: one round trip.
+            let ids = event_ids(&steps);
+            let (leases, events) = join(leases_of(&tx), ops::find_events(&outbox, &ids)).await;
+            let (mut leases, mut events) = (leases?, events?);
             events.iter_mut().flatten().for_each(|e| leases.show(e));
             let keys = records_to_read(&steps, &events);
             let current = ops::get_records_by_range(&records, &keys).await?;
