@@ -354,6 +354,107 @@ impl IdbOutbox {
 }
 
 impl IdbOutbox {
+    /// [`take_batch`](OutboxStore::take_batch)'s work in `tx` (the
+    /// caller commits); `leases` when `tx` has read them already.
+    async fn take_in(
+        &self,
+        tx: &Transaction<'_>,
+        leases: Option<Leases>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let batch = {
+            let outbox = tx.object_store(OUTBOX)?;
+            // The leases (unless given) and the walk's first events are read together.
+            let from_seq = self.unsent_from.get();
+            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit));
+            let (leases, first) = match leases {
+                Some(leases) => (leases, first.await),
+                None => {
+                    let (leases, first) = join(leases_of(tx), first).await;
+                    (leases?, first)
+                }
+            };
+            let (batch, unsent_from) = ops::select_batch(
+                &outbox,
+                &leases,
+                self.config.clock,
+                now_ms,
+                limit,
+                (from_seq, first?),
+            )
+            .await?;
+            self.unsent_from.set(unsent_from);
+            if batch.is_empty() {
+                batch
+            } else {
+                // One lease record for the batch: its events are not rewritten.
+                let until_ms = now_ms + self.config.lease_ms;
+                let batch_id = Uuid::now_v7().to_string();
+                let (lease, taken) = lease::take(batch, batch_id, self.holder.clone(), until_ms)?;
+                let writes = WriteSet {
+                    leases: vec![LeaseWrite::Put(lease)],
+                    ..WriteSet::default()
+                };
+                execute(tx, &writes)?;
+                taken
+            }
+        };
+        Ok(batch)
+    }
+
+    /// [`settle`](OutboxStore::settle)'s work in `tx` (the caller
+    /// commits); returns the settlement and the leases as it left them.
+    async fn settle_in(
+        &self,
+        tx: &Transaction<'_>,
+        steps: Vec<Step>,
+        now_ms: u64,
+    ) -> Result<(Settlement, Leases), StoreError> {
+        let settlement = {
+            let outbox = store(tx, OUTBOX)?;
+            let records = store(tx, RECORDS)?;
+            // The leases and the events are read together: one round trip.
+            let ids = event_ids(&steps);
+            let (leases, events) = join(leases_of(tx), ops::find_events(&outbox, &ids)).await;
+            let (mut leases, mut events) = (leases?, events?);
+            events.iter_mut().flatten().for_each(|e| leases.show(e));
+            let keys = records_to_read(&steps, &events);
+            let current = ops::get_records_by_range(&records, &keys).await?;
+            // Most records' only unconfirmed change is the one settled: the
+            // others' events are read, together, only when some need them.
+            let wanted: Vec<RecordKey> = keys
+                .iter()
+                .zip(&current)
+                .filter(|(_, record)| reads_unsent(record.as_ref()))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let mut unsent = match wanted.is_empty() {
+                true => Vec::new(),
+                false => ops::unsent_of_each(&outbox, &wanted).await?,
+            }
+            .into_iter();
+            let reads = keys
+                .into_iter()
+                .zip(current)
+                .map(|(key, record)| RecordRead {
+                    unsent: match reads_unsent(record.as_ref()) {
+                        true => unsent.next().unwrap_or_default(),
+                        false => Vec::new(),
+                    },
+                    key,
+                    record,
+                })
+                .collect();
+            let keep = self.config.keeps_synced();
+            let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
+            release_settled(&mut settlement.writes, &mut leases, &events);
+            execute(tx, &settlement.writes)?;
+            (settlement, leases)
+        };
+        Ok(settlement)
+    }
+
     /// Saves changes and the files they refer to (`{"$blob": …}` fields) in
     /// one transaction, all or none: a quota error stores nothing.
     pub async fn enqueue_with_blobs(
@@ -564,38 +665,7 @@ impl OutboxStore for IdbOutbox {
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
         // Relaxed: a lease lost to a power cut only sends the batch again.
         let tx = self.write_relaxed(&[OUTBOX, LEASES])?;
-        let batch = {
-            let outbox = tx.object_store(OUTBOX)?;
-            // The leases and the walk's first events are read together.
-            let from_seq = self.unsent_from.get();
-            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit));
-            let (leases, first) = join(leases_of(&tx), first).await;
-            let leases = leases?;
-            let (batch, unsent_from) = ops::select_batch(
-                &outbox,
-                &leases,
-                self.config.clock,
-                now_ms,
-                limit,
-                (from_seq, first?),
-            )
-            .await?;
-            self.unsent_from.set(unsent_from);
-            if batch.is_empty() {
-                batch
-            } else {
-                // One lease record for the batch: its events are not rewritten.
-                let until_ms = now_ms + self.config.lease_ms;
-                let batch_id = Uuid::now_v7().to_string();
-                let (lease, taken) = lease::take(batch, batch_id, self.holder.clone(), until_ms)?;
-                let writes = WriteSet {
-                    leases: vec![LeaseWrite::Put(lease)],
-                    ..WriteSet::default()
-                };
-                execute(&tx, &writes)?;
-                taken
-            }
-        };
+        let batch = self.take_in(&tx, None, now_ms, limit).await?;
         commit(tx).await?;
         Ok(batch)
     }
@@ -695,49 +765,29 @@ impl OutboxStore for IdbOutbox {
         // Relaxed: outcomes lost to a power cut are told again by the server
         // when the events go out again (see `write_relaxed`).
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
-        let settlement = {
-            let outbox = store(&tx, OUTBOX)?;
-            let records = store(&tx, RECORDS)?;
-            // The leases and the events are read together: one round trip.
-            let ids = event_ids(&steps);
-            let (leases, events) = join(leases_of(&tx), ops::find_events(&outbox, &ids)).await;
-            let (mut leases, mut events) = (leases?, events?);
-            events.iter_mut().flatten().for_each(|e| leases.show(e));
-            let keys = records_to_read(&steps, &events);
-            let current = ops::get_records_by_range(&records, &keys).await?;
-            // Most records' only unconfirmed change is the one settled: the
-            // others' events are read, together, only when some need them.
-            let wanted: Vec<RecordKey> = keys
-                .iter()
-                .zip(&current)
-                .filter(|(_, record)| reads_unsent(record.as_ref()))
-                .map(|(key, _)| key.clone())
-                .collect();
-            let mut unsent = match wanted.is_empty() {
-                true => Vec::new(),
-                false => ops::unsent_of_each(&outbox, &wanted).await?,
-            }
-            .into_iter();
-            let reads = keys
-                .into_iter()
-                .zip(current)
-                .map(|(key, record)| RecordRead {
-                    unsent: match reads_unsent(record.as_ref()) {
-                        true => unsent.next().unwrap_or_default(),
-                        false => Vec::new(),
-                    },
-                    key,
-                    record,
-                })
-                .collect();
-            let keep = self.config.keeps_synced();
-            let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
-            release_settled(&mut settlement.writes, &mut leases, &events);
-            execute(&tx, &settlement.writes)?;
-            settlement
-        };
+        let (settlement, _) = self.settle_in(&tx, steps, now_ms).await?;
         commit(tx).await?;
         Ok(settlement)
+    }
+
+    async fn settle_then_take(
+        &self,
+        steps: Vec<Step>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(Settlement, Vec<OutboxEvent>), StoreError> {
+        if steps.is_empty() {
+            return Ok((Settlement::default(), self.take_batch(now_ms, limit).await?));
+        }
+        // One transaction, relaxed as each would be: the take's reads are
+        // sent after the settlement's writes, so they see them (IndexedDB
+        // runs a transaction's requests in order), and it reuses the leases
+        // as the settlement left them.
+        let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
+        let (settlement, leases) = self.settle_in(&tx, steps, now_ms).await?;
+        let batch = self.take_in(&tx, Some(leases), now_ms, limit).await?;
+        commit(tx).await?;
+        Ok((settlement, batch))
     }
 
     async fn requeue(

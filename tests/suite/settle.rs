@@ -213,6 +213,28 @@ async fn a_strict_outbox_flushes_the_users_changes_and_not_the_syncs_bookkeeping
 }
 
 #[wasm_bindgen_test]
+async fn a_drain_round_writes_its_outcomes_and_takes_its_next_batch_in_one_transaction() {
+    let (outbox, _) = fresh().await;
+    let changes = (0..300).map(|i| put(&format!("r{i}"), "x")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let config = EngineConfig {
+        batch_size: 100,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(&outbox, Applies::default(), BrowserEnv, config);
+    let before = outbox.write_transactions();
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.requests, report.synced), (3, 300), "{report:?}");
+    assert_eq!(
+        outbox.write_transactions() - before,
+        5,
+        "the first batch taken, the second beside the first push, then one per \
+         answer: its outcomes and the next take (the last finding none)"
+    );
+    assert_eq!(total(&outbox).await, 0);
+}
+
+#[wasm_bindgen_test]
 async fn a_drained_event_costs_few_requests() {
     let (outbox, _) = fresh().await;
     let changes = (0..100).map(|i| put(&format!("r{i}"), "x")).collect();
