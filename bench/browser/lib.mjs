@@ -403,6 +403,37 @@ export async function pullApply({ how, n, durability, serverUrl, token, pageSize
 }
 
 // ---------------------------------------------------------------------------
+// A drain in two steps, for the profiler (bench/browser/profile.mjs), which
+// profiles only the second: the queue filled, then drained.
+
+let filled = null;
+/** Opens an outbox, queues `n` events and connects it; `drainFilled` drains it. */
+export async function fillForDrain({ n, durability, serverUrl, token, batch = 100, run }) {
+  const name = `bench-profile-${uuid()}`;
+  const outbox = await openOurs(name, durability);
+  await oursFill(outbox, n, 1000, `f${run}-`);
+  await outbox.connect({ serverUrl, token, batchSize: batch });
+  filled = { outbox, name, n };
+}
+
+/** Drains what `fillForDrain` queued; returns { ms, drainMs } as `drain` does. */
+export async function drainFilled() {
+  const { outbox, name, n } = filled;
+  filled = null;
+  try {
+    fetchLog.firstPullAt = null;
+    const t0 = now();
+    const report = await outbox.syncNow();
+    const ms = now() - t0;
+    if (report.synced !== n) throw new Error(`synced ${report.synced} of ${n}`);
+    return { ms, drainMs: (fetchLog.firstPullAt ?? now()) - t0 };
+  } finally {
+    outbox.close();
+    await deleteDatabase(name);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Memory: the JS heap and the wasm memory while our outbox drains `n` events.
 
 export async function drainMemory({ n, durability, serverUrl, token, batch = 100, run }) {

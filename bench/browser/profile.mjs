@@ -59,20 +59,23 @@ try {
   const cdp = await context.newCDPSession(page);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  const params = { serverUrl: url, token: "p", durability: process.env.PROFILE_DURABILITY ?? "strict", n, run: "p" };
+  // The drain's queue is filled before the profiler starts.
+  if (what === "drain") await page.evaluate((p) => window.bench.fillForDrain(p), params);
   await cdp.send("Profiler.start");
   const t0 = Date.now();
-  const params = { serverUrl: url, token: "p", durability: "strict", n, run: "p" };
   const result = await page.evaluate(([w, p]) => {
     const b = window.bench;
     if (w === "enqueue") return b.enqueueBurst({ ...p, how: "ours-batch" });
     if (w === "latency") return b.enqueueLatency({ ...p, how: "ours", samples: p.n, warmup: 0 });
     if (w === "pull") return b.pullApply({ ...p, how: "ours" });
-    if (w === "drain") return b.drainMemory(p);
+    if (w === "drain") return b.drainFilled();
     throw new Error(w);
   }, [what, params]);
   const wall = Date.now() - t0;
   const { profile } = await cdp.send("Profiler.stop");
   console.log(`${what} n=${n}: ${JSON.stringify(result).slice(0, 200)}; wall ${wall} ms`);
+  if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
   printSelfTimes(selfTimes(profile));
 } finally {
   await context.close();

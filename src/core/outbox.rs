@@ -184,6 +184,20 @@ pub trait OutboxStore {
     /// them); an event another drainer finished first is left alone.
     async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError>;
 
+    /// [`settle`](Self::settle), then [`take_batch`](Self::take_batch) of
+    /// at most `limit`, as one step where the store can (one IndexedDB
+    /// transaction: a drain round costs one commit, not two). The take sees
+    /// every outcome written, as it would after a separate settle.
+    async fn settle_then_take(
+        &self,
+        steps: Vec<Step>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(Settlement, Vec<OutboxEvent>), StoreError> {
+        let settlement = self.settle(steps, now_ms).await?;
+        Ok((settlement, self.take_batch(now_ms, limit).await?))
+    }
+
     /// Puts a syncing event back in the queue until `next_attempt_at_ms`.
     async fn requeue(
         &self,

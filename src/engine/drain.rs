@@ -5,6 +5,7 @@ use futures::future::join;
 
 use crate::core::drain::Step;
 use crate::core::drain_machine::{DrainConfig, DrainMachine};
+use crate::core::settle::Settlement;
 use crate::core::{StoreError, SyncStore};
 
 use super::{Engine, Environment, Halt, Transport};
@@ -65,15 +66,24 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             };
             let mut waits = Vec::new();
             let storing = async {
-                if let Some(steps) = round.settle {
-                    self.settle(steps, &mut waits).await?;
-                }
-                match round.take {
-                    Some(limit) => {
-                        let now_ms = self.env.now_ms();
-                        self.store.take_batch(now_ms, limit).await.map(Some)
+                let now_ms = self.env.now_ms();
+                match (round.settle, round.take) {
+                    // Outcomes and the next batch in one store step.
+                    (Some(steps), Some(limit)) => {
+                        self.log_steps(&steps);
+                        let (settlement, batch) =
+                            self.store.settle_then_take(steps, now_ms, limit).await?;
+                        note_waits(&settlement, now_ms, &mut waits);
+                        Ok(Some(batch))
                     }
-                    None => Ok(None),
+                    (Some(steps), None) => {
+                        self.log_steps(&steps);
+                        let settlement = self.store.settle(steps, now_ms).await?;
+                        note_waits(&settlement, now_ms, &mut waits);
+                        Ok(None)
+                    }
+                    (None, Some(limit)) => self.store.take_batch(now_ms, limit).await.map(Some),
+                    (None, None) => Ok(None),
                 }
             };
             let (reply, taken) = join(sending, storing).await;
@@ -107,20 +117,20 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
         Ok(report)
     }
 
-    /// Writes a request's outcomes in one store transaction and notes how
-    /// long each confirmed event waited.
-    async fn settle(&self, steps: Vec<Step>, waits: &mut Vec<u64>) -> Result<(), StoreError> {
+    /// In debug mode, a console line for each outcome about to be written.
+    fn log_steps(&self, steps: &[Step]) {
         if self.config.debug {
-            for step in &steps {
+            for step in steps {
                 self.env.log(&describe(step));
             }
         }
-        let now_ms = self.env.now_ms();
-        let settlement = self.store.settle(steps, now_ms).await?;
-        for event in settlement.synced {
-            waits.push(now_ms.saturating_sub(event.created_at_ms));
-        }
-        Ok(())
+    }
+}
+
+/// Notes how long each event a settlement confirmed waited.
+fn note_waits(settlement: &Settlement, now_ms: u64, waits: &mut Vec<u64>) {
+    for event in &settlement.synced {
+        waits.push(now_ms.saturating_sub(event.created_at_ms));
     }
 }
 

@@ -4,8 +4,8 @@ use gloo_net::http::Method;
 use outbox_sync_protocol::api::PUSH_PATH;
 use outbox_sync_protocol::{Event, Op, PushRequest};
 
-use super::fetch::{read_reply, send};
-use super::json::to_json;
+use super::fetch::{read_reply, send_body};
+use super::json::to_json_text;
 use super::Endpoint;
 use crate::core::drain::PushReply;
 use crate::core::event::{Operation, OutboxEvent};
@@ -34,7 +34,7 @@ pub async fn push(endpoint: &Endpoint, events: &[OutboxEvent]) -> PushReply {
     let request = PushRequest {
         events: events.iter().map(wire_event).collect(),
     };
-    let body = match to_json(&request) {
+    let body = match to_json_text(&request) {
         Ok(body) => body,
         // Not reachable with the protocol's types; reported rather than
         // panicking so the events stay queued.
@@ -48,5 +48,6 @@ pub async fn push(endpoint: &Endpoint, events: &[OutboxEvent]) -> PushReply {
             web_sys::console::debug_1(&line.into());
         }
     }
-    read_reply(send(endpoint, Method::POST, &endpoint.url(PUSH_PATH), Some(body)).await)
+    let body = Some((body, "application/json"));
+    read_reply(send_body(endpoint, Method::POST, &endpoint.url(PUSH_PATH), body).await)
 }

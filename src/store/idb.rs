@@ -57,6 +57,8 @@ pub struct IdbOutbox {
     /// Read-write transactions this connection has opened (for tests that
     /// check how many commits an operation costs).
     write_transactions: Cell<u64>,
+    /// Of those, the ones opened with strict durability (flushed to disk).
+    strict_transactions: Cell<u64>,
     /// The indexes declared on the records when this connection opened.
     indexes: Vec<IndexSpec>,
     /// Who this connection is, in the batch leases it takes.
@@ -93,6 +95,7 @@ impl IdbOutbox {
             config,
             unsent_from: Cell::new(0),
             write_transactions: Cell::new(0),
+            strict_transactions: Cell::new(0),
             indexes,
             holder: Uuid::now_v7().to_string(),
             page: PageTransactions::new(),
@@ -177,6 +180,14 @@ impl IdbOutbox {
         self.write_transactions.get()
     }
 
+    /// How many of [`write_transactions`](Self::write_transactions) were
+    /// strict (their commit waits for the disk), so tests can check that
+    /// only the user's own changes pay for a flush.
+    #[doc(hidden)]
+    pub fn strict_transactions(&self) -> u64 {
+        self.strict_transactions.get()
+    }
+
     /// How many IndexedDB requests the stores of this page or worker have
     /// sent through their batched reads and write sets (the drain's and the
     /// pull's paths; a few one-off counts and cursor walks are not counted):
@@ -210,7 +221,11 @@ impl IdbOutbox {
 
     /// A read-write transaction with relaxed durability, whatever the
     /// configuration: for what the server can tell again (a file's upload
-    /// offset), where a flush per write would slow the upload down.
+    /// offset, a push's outcomes, a batch's lease, a pulled page), where a
+    /// flush per write would slow the sync down. Losing such a commit to a
+    /// power cut only repeats work: the events go out again under the same
+    /// idempotency keys, the page is pulled again. A later strict commit
+    /// (a `put()`) flushes it too, as IndexedDB's log is written in order.
     pub(super) fn write_relaxed(&self, stores: &[&str]) -> Result<Transaction<'_>, StoreError> {
         self.write_with(stores, TransactionDurability::Relaxed)
     }
@@ -225,6 +240,10 @@ impl IdbOutbox {
         self.page.check_open()?;
         self.write_transactions
             .set(self.write_transactions.get() + 1);
+        if durability == TransactionDurability::Strict {
+            self.strict_transactions
+                .set(self.strict_transactions.get() + 1);
+        }
         let options = TransactionOptions::new().with_durability(durability);
         let tx = self
             .db
@@ -274,7 +293,7 @@ impl IdbOutbox {
         } else {
             self.write(&[OUTBOX, RECORDS, BLOBS, BLOB_STATES])?
         };
-        let saved = {
+        let (adds, events) = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
             if !blobs.is_empty() {
@@ -283,10 +302,13 @@ impl IdbOutbox {
             // Every request of a kind goes out at once (IndexedDB answers a
             // transaction's requests in order): the records the batch
             // touches, then its events, then the records' new views.
+            // Each record once, in first-seen order (a set, not a search of
+            // the list: a putMany of 10k was 50M key comparisons).
+            let mut seen: HashSet<RecordKey> = HashSet::with_capacity(items.len());
             let mut touched: Vec<RecordKey> = Vec::new();
             for item in &items {
                 let key = item.record_key();
-                if !touched.contains(&key) {
+                if seen.insert(key.clone()) {
                     touched.push(key);
                 }
             }
@@ -312,20 +334,127 @@ impl IdbOutbox {
                 views.insert(key, Some(record));
                 events.push(event);
             }
-            // The events and the records' new views go out together: a
-            // put() waits for one round trip after its read, not two.
+            // The events and the records' new views go out together, and
+            // the commit right behind them: a put() waits for its read and
+            // then for the commit, whose success means every add succeeded
+            // (their answers, the `seq`s, come before it).
             let adds = ops::send_adds(outbox.as_sys(), &mut events)?;
             for record in views.values().flatten() {
                 ops::put_record(&records, record)?;
             }
-            ops::added(&adds, events).await?
+            (adds, events)
         };
-        commit(tx).await?;
+        let (committed, saved) = join(commit(tx), ops::added(&adds, events)).await;
+        // A refused add (a reused event id) aborts the transaction: its own
+        // error says more than the abort's.
+        let saved = saved?;
+        committed?;
         Ok(saved)
     }
 }
 
 impl IdbOutbox {
+    /// [`take_batch`](OutboxStore::take_batch)'s work in `tx` (the
+    /// caller commits); `leases` when `tx` has read them already.
+    async fn take_in(
+        &self,
+        tx: &Transaction<'_>,
+        leases: Option<Leases>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let batch = {
+            let outbox = tx.object_store(OUTBOX)?;
+            // The leases (unless given) and the walk's first events are read together.
+            let from_seq = self.unsent_from.get();
+            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit));
+            let (leases, first) = match leases {
+                Some(leases) => (leases, first.await),
+                None => {
+                    let (leases, first) = join(leases_of(tx), first).await;
+                    (leases?, first)
+                }
+            };
+            let (batch, unsent_from) = ops::select_batch(
+                &outbox,
+                &leases,
+                self.config.clock,
+                now_ms,
+                limit,
+                (from_seq, first?),
+            )
+            .await?;
+            self.unsent_from.set(unsent_from);
+            if batch.is_empty() {
+                batch
+            } else {
+                // One lease record for the batch: its events are not rewritten.
+                let until_ms = now_ms + self.config.lease_ms;
+                let batch_id = Uuid::now_v7().to_string();
+                let (lease, taken) = lease::take(batch, batch_id, self.holder.clone(), until_ms)?;
+                let writes = WriteSet {
+                    leases: vec![LeaseWrite::Put(lease)],
+                    ..WriteSet::default()
+                };
+                execute(tx, &writes)?;
+                taken
+            }
+        };
+        Ok(batch)
+    }
+
+    /// [`settle`](OutboxStore::settle)'s work in `tx` (the caller
+    /// commits); returns the settlement and the leases as it left them.
+    async fn settle_in(
+        &self,
+        tx: &Transaction<'_>,
+        steps: Vec<Step>,
+        now_ms: u64,
+    ) -> Result<(Settlement, Leases), StoreError> {
+        let settlement = {
+            let outbox = store(tx, OUTBOX)?;
+            let records = store(tx, RECORDS)?;
+            // The leases and the events are read together: one round trip.
+            let ids = event_ids(&steps);
+            let (leases, events) = join(leases_of(tx), ops::find_events(&outbox, &ids)).await;
+            let (mut leases, mut events) = (leases?, events?);
+            events.iter_mut().flatten().for_each(|e| leases.show(e));
+            let keys = records_to_read(&steps, &events);
+            let current = ops::get_records_by_range(&records, &keys).await?;
+            // Most records' only unconfirmed change is the one settled: the
+            // others' events are read, together, only when some need them.
+            let wanted: Vec<RecordKey> = keys
+                .iter()
+                .zip(&current)
+                .filter(|(_, record)| reads_unsent(record.as_ref()))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let mut unsent = match wanted.is_empty() {
+                true => Vec::new(),
+                false => ops::unsent_of_each(&outbox, &wanted).await?,
+            }
+            .into_iter();
+            let reads = keys
+                .into_iter()
+                .zip(current)
+                .map(|(key, record)| RecordRead {
+                    unsent: match reads_unsent(record.as_ref()) {
+                        true => unsent.next().unwrap_or_default(),
+                        false => Vec::new(),
+                    },
+                    key,
+                    record,
+                })
+                .collect();
+            let keep = self.config.keeps_synced();
+            let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
+            release_settled(&mut settlement.writes, &mut leases, &events);
+            execute(tx, &settlement.writes)?;
+            (settlement, leases)
+        };
+        Ok(settlement)
+    }
+
     /// Saves changes and the files they refer to (`{"$blob": …}` fields) in
     /// one transaction, all or none: a quota error stores nothing.
     pub async fn enqueue_with_blobs(
@@ -534,35 +663,9 @@ impl OutboxStore for IdbOutbox {
     }
 
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
-        let tx = self.write(&[OUTBOX, LEASES])?;
-        let batch = {
-            let outbox = tx.object_store(OUTBOX)?;
-            let leases = leases_of(&tx).await?;
-            let (batch, unsent_from) = ops::select_batch(
-                &outbox,
-                &leases,
-                self.config.clock,
-                now_ms,
-                limit,
-                self.unsent_from.get(),
-            )
-            .await?;
-            self.unsent_from.set(unsent_from);
-            if batch.is_empty() {
-                batch
-            } else {
-                // One lease record for the batch: its events are not rewritten.
-                let until_ms = now_ms + self.config.lease_ms;
-                let batch_id = Uuid::now_v7().to_string();
-                let (lease, taken) = lease::take(batch, batch_id, self.holder.clone(), until_ms)?;
-                let writes = WriteSet {
-                    leases: vec![LeaseWrite::Put(lease)],
-                    ..WriteSet::default()
-                };
-                execute(&tx, &writes)?;
-                taken
-            }
-        };
+        // Relaxed: a lease lost to a power cut only sends the batch again.
+        let tx = self.write_relaxed(&[OUTBOX, LEASES])?;
+        let batch = self.take_in(&tx, None, now_ms, limit).await?;
         commit(tx).await?;
         Ok(batch)
     }
@@ -659,48 +762,32 @@ impl OutboxStore for IdbOutbox {
         if steps.is_empty() {
             return Ok(Settlement::default());
         }
-        let tx = self.write(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
-        let settlement = {
-            let outbox = store(&tx, OUTBOX)?;
-            let records = store(&tx, RECORDS)?;
-            let mut leases = leases_of(&tx).await?;
-            let mut events = ops::find_events(&outbox, &event_ids(&steps)).await?;
-            events.iter_mut().flatten().for_each(|e| leases.show(e));
-            let keys = records_to_read(&steps, &events);
-            let current = ops::get_records_by_range(&records, &keys).await?;
-            // Most records' only unconfirmed change is the one settled: the
-            // others' events are read, together, only when some need them.
-            let wanted: Vec<RecordKey> = keys
-                .iter()
-                .zip(&current)
-                .filter(|(_, record)| reads_unsent(record.as_ref()))
-                .map(|(key, _)| key.clone())
-                .collect();
-            let mut unsent = match wanted.is_empty() {
-                true => Vec::new(),
-                false => ops::unsent_of_each(&outbox, &wanted).await?,
-            }
-            .into_iter();
-            let reads = keys
-                .into_iter()
-                .zip(current)
-                .map(|(key, record)| RecordRead {
-                    unsent: match reads_unsent(record.as_ref()) {
-                        true => unsent.next().unwrap_or_default(),
-                        false => Vec::new(),
-                    },
-                    key,
-                    record,
-                })
-                .collect();
-            let keep = self.config.keeps_synced();
-            let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
-            release_settled(&mut settlement.writes, &mut leases, &events);
-            execute(&tx, &settlement.writes)?;
-            settlement
-        };
+        // Relaxed: outcomes lost to a power cut are told again by the server
+        // when the events go out again (see `write_relaxed`).
+        let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
+        let (settlement, _) = self.settle_in(&tx, steps, now_ms).await?;
         commit(tx).await?;
         Ok(settlement)
+    }
+
+    async fn settle_then_take(
+        &self,
+        steps: Vec<Step>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(Settlement, Vec<OutboxEvent>), StoreError> {
+        if steps.is_empty() {
+            return Ok((Settlement::default(), self.take_batch(now_ms, limit).await?));
+        }
+        // One transaction, relaxed as each would be: the take's reads are
+        // sent after the settlement's writes, so they see them (IndexedDB
+        // runs a transaction's requests in order), and it reuses the leases
+        // as the settlement left them.
+        let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
+        let (settlement, leases) = self.settle_in(&tx, steps, now_ms).await?;
+        let batch = self.take_in(&tx, Some(leases), now_ms, limit).await?;
+        commit(tx).await?;
+        Ok((settlement, batch))
     }
 
     async fn requeue(

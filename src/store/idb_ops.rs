@@ -212,24 +212,27 @@ pub(super) async fn unsent_of(
 /// the new lowest point to start from.
 ///
 /// The walk reads a batch's worth of events per request (`getAll` with a
-/// count) rather than one per cursor step: a batch is in memory anyway.
+/// count, [`walk_chunk`]) rather than one per cursor step: a batch is in
+/// memory anyway. `first` is where the walk starts and the first chunk read
+/// from there ([`read_chunk`]), which the caller reads beside the leases.
 pub(super) async fn select_batch(
     outbox: &ObjectStore<'_>,
     leases: &Leases,
     clock: Clock,
     now_ms: u64,
     limit: usize,
-    from_seq: u64,
+    first: (u64, Vec<OutboxEvent>),
 ) -> Result<(Vec<OutboxEvent>, u64), StoreError> {
     let mut selector = BatchSelector::new(clock, now_ms, limit);
     let mut first_unsent = None;
-    let mut next = from_seq;
-    let chunk = limit.clamp(1, 500) as u32;
+    let (mut next, first) = first;
+    let mut first = Some(first);
+    let chunk = walk_chunk(limit);
     'walk: loop {
-        let from =
-            web_sys::IdbKeyRange::lower_bound(&JsValue::from_f64(next as f64)).map_err(refused)?;
-        let found = result(outbox.as_sys().get_all_with_key_and_limit(&from, chunk)).await?;
-        let found = from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default();
+        let found = match first.take() {
+            Some(found) => found,
+            None => read_chunk(outbox, next, chunk).await?,
+        };
         let exhausted = found.len() < chunk as usize;
         for mut event in found {
             leases.show(&mut event);
@@ -247,6 +250,25 @@ pub(super) async fn select_batch(
         }
     }
     Ok((selector.finish(), first_unsent.unwrap_or(next)))
+}
+
+/// How many events [`select_batch`]'s walk reads per request for a batch
+/// of `limit`.
+pub(super) fn walk_chunk(limit: usize) -> u32 {
+    limit.clamp(1, 500) as u32
+}
+
+/// At most `chunk` stored events from `from_seq` on, in send order, read
+/// with one request.
+pub(super) async fn read_chunk(
+    outbox: &ObjectStore<'_>,
+    from_seq: u64,
+    chunk: u32,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let from =
+        web_sys::IdbKeyRange::lower_bound(&JsValue::from_f64(from_seq as f64)).map_err(refused)?;
+    let found = result(outbox.as_sys().get_all_with_key_and_limit(&from, chunk)).await?;
+    Ok(from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default())
 }
 
 /// At most `limit` unsent events from `from_seq` on, in send order, read

@@ -36,7 +36,9 @@ impl SyncStore for IdbOutbox {
         next_token: &str,
         now_ms: u64,
     ) -> Result<u32, StoreError> {
-        let tx = self.write(&[OUTBOX, RECORDS, META])?;
+        // Relaxed: a page lost to a power cut goes with its sync token, and
+        // is pulled again.
+        let tx = self.write_relaxed(&[OUTBOX, RECORDS, META])?;
         let changed = {
             let outbox = store(&tx, OUTBOX)?;
             let records = store(&tx, RECORDS)?;

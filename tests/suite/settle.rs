@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use outbox_sync::core::drain::PushReply;
 use outbox_sync::core::pull::PullReply;
-use outbox_sync::core::{Durability, EventState, OutboxEvent, OutboxStore, StoreConfig};
+use outbox_sync::core::{Durability, EventState, OutboxEvent, OutboxStore, StoreConfig, SyncStore};
 use outbox_sync::engine::browser::BrowserEnv;
 use outbox_sync::engine::{Engine, EngineConfig, Halt, Transport};
 use outbox_sync_protocol::{Outcome, PushResponse, PushResult, Record, Value};
@@ -164,6 +164,73 @@ async fn a_relaxed_outbox_saves_and_syncs_like_a_strict_one() {
         EngineConfig::default(),
     );
     assert_eq!(engine.drain().await.unwrap().synced, 1);
+    assert_eq!(total(&outbox).await, 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_strict_outbox_flushes_the_users_changes_and_not_the_syncs_bookkeeping() {
+    let (outbox, _) = fresh().await;
+    let changes = (0..10).map(|i| put(&format!("r{i}"), "x")).collect();
+    let strict = outbox.strict_transactions();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    assert_eq!(
+        outbox.strict_transactions() - strict,
+        1,
+        "a save is flushed"
+    );
+    let engine = Engine::new(
+        &outbox,
+        Applies::default(),
+        BrowserEnv,
+        EngineConfig::default(),
+    );
+    let (strict, writes) = (outbox.strict_transactions(), outbox.write_transactions());
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.synced, &report.halt), (10, &None), "{report:?}");
+    let pulled = Record {
+        collection: "notes".into(),
+        record_id: "from-server".into(),
+        version: 11,
+        deleted: false,
+        data: Value::Object(Default::default()),
+    };
+    outbox.apply_pulled(&[pulled], "token-1", 0).await.unwrap();
+    assert!(
+        outbox.write_transactions() - writes >= 3,
+        "taken, settled, pulled"
+    );
+    assert_eq!(
+        outbox.strict_transactions() - strict,
+        0,
+        "leases, outcomes and pulled pages are what the server tells again: \
+         committed relaxed"
+    );
+    assert_eq!(total(&outbox).await, 0);
+    assert_eq!(
+        outbox.sync_token().await.unwrap().as_deref(),
+        Some("token-1")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_drain_round_writes_its_outcomes_and_takes_its_next_batch_in_one_transaction() {
+    let (outbox, _) = fresh().await;
+    let changes = (0..300).map(|i| put(&format!("r{i}"), "x")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let config = EngineConfig {
+        batch_size: 100,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(&outbox, Applies::default(), BrowserEnv, config);
+    let before = outbox.write_transactions();
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.requests, report.synced), (3, 300), "{report:?}");
+    assert_eq!(
+        outbox.write_transactions() - before,
+        5,
+        "the first batch taken, the second beside the first push, then one per \
+         answer: its outcomes and the next take (the last finding none)"
+    );
     assert_eq!(total(&outbox).await, 0);
 }
 
