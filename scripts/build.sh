@@ -47,8 +47,17 @@ fi
 # saves 0.7 KB more gzipped but turns the class `Outbox` into `v` in consoles
 # and stack traces); `new URL("...wasm", import.meta.url)`, which bundlers
 # look for, stays as it is.
+# The JavaScript modules the Rust code imports (`#[wasm_bindgen(module)]`,
+# such as src/store/idb_rows.js), which wasm-bindgen copies to pkg/snippets/,
+# are bundled into the glue, so the package stays one JS file (the service
+# worker, the Vite plugin and `files` in package.json name only it).
 glue=pkg/outbox_sync.js
 size "$glue (before esbuild)" "$glue"
-node_modules/.bin/esbuild "$glue" --minify-whitespace --minify-syntax --format=esm --log-level=warning --outfile="$glue.min"
+node_modules/.bin/esbuild "$glue" --bundle --minify-whitespace --minify-syntax --format=esm --log-level=warning --outfile="$glue.min"
 mv "$glue.min" "$glue"
+rm -rf pkg/snippets
+# (The wasm's import object still names them as modules: that is no file.)
+if grep -qE "(from|import)[ (]*[\"']\./snippets/" "$glue"; then
+  echo "build failed: $glue still imports from pkg/snippets"; exit 1
+fi
 size "$glue" "$glue"

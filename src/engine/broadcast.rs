@@ -2,9 +2,10 @@
 //! changed, over a `BroadcastChannel` named after the database.
 
 use std::cell::RefCell;
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::RecordKey;
 
@@ -14,29 +15,101 @@ pub trait LocalListener {
     fn changed(&self, message: &JsValue);
 }
 
+/// Listeners of this page or worker, each with the database it follows.
+type Listeners = RefCell<Vec<(String, Weak<dyn LocalListener>)>>;
+
 thread_local! {
     /// Listeners in this page or worker, by database: they hear its own
     /// changes at once, without the channel's hop through the browser.
-    static LOCAL: RefCell<Vec<(String, Weak<dyn LocalListener>)>> = RefCell::default();
+    static LOCAL: Listeners = RefCell::default();
+    /// Listeners of the other pages' and workers' messages, by database:
+    /// they share the poster's channel ([`listen_to_others`]).
+    static OTHERS: Listeners = RefCell::default();
     /// Marks this page's or worker's messages, so its listeners skip them
     /// when the channel brings them back.
     static SOURCE: f64 = js_sys::Math::random();
     /// The channel this page or worker posts on, per database, opened once:
     /// opening and closing one for each message cost about a millisecond
     /// per write in Chromium.
-    static POSTERS: RefCell<Vec<(String, web_sys::BroadcastChannel)>> = RefCell::default();
+    static POSTERS: RefCell<Vec<Poster>> = RefCell::default();
+}
+
+/// A database's channel in this page or worker, and its message handler
+/// once something listens to the others ([`listen_to_others`]).
+struct Poster {
+    database: String,
+    channel: web_sys::BroadcastChannel,
+    on_message: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
 }
 
 /// The channel this page or worker posts `database`'s messages on.
 fn poster(database: &str) -> Option<web_sys::BroadcastChannel> {
     POSTERS.with(|posters| {
         let mut posters = posters.borrow_mut();
-        if let Some((_, channel)) = posters.iter().find(|(name, _)| name == database) {
-            return Some(channel.clone());
+        if let Some(poster) = posters.iter().find(|p| p.database == database) {
+            return Some(poster.channel.clone());
         }
         let channel = web_sys::BroadcastChannel::new(&channel_name(database)).ok()?;
-        posters.push((database.to_owned(), channel.clone()));
+        posters.push(Poster {
+            database: database.to_owned(),
+            channel: channel.clone(),
+            on_message: None,
+        });
         Some(channel)
+    })
+}
+
+/// Lets `listener` hear the messages the other pages and workers post
+/// about `database`, for as long as it lives. Every listener of this page
+/// or worker shares one channel, the one it posts on: a channel never
+/// receives its own messages, so this page's are not decoded again for
+/// each listener (live queries hear those at once, [`listen_locally`]).
+pub fn listen_to_others(database: &str, listener: Weak<dyn LocalListener>) {
+    OTHERS.with(|others| {
+        let mut others = others.borrow_mut();
+        others.retain(|(_, l)| l.strong_count() > 0);
+        others.push((database.to_owned(), listener));
+    });
+    let Some(channel) = poster(database) else {
+        return;
+    };
+    POSTERS.with(|posters| {
+        let mut posters = posters.borrow_mut();
+        let Some(poster) = posters.iter_mut().find(|p| p.database == database) else {
+            return;
+        };
+        if poster.on_message.is_some() {
+            return;
+        }
+        let database = database.to_owned();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                let listeners = live_listeners(&OTHERS, &database);
+                if listeners.is_empty() {
+                    return;
+                }
+                let message = event.data();
+                for listener in listeners {
+                    listener.changed(&message);
+                }
+            },
+        );
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        poster.on_message = Some(on_message);
+    });
+}
+
+/// The listeners of `database` in `list` still alive.
+fn live_listeners(
+    list: &'static std::thread::LocalKey<Listeners>,
+    database: &str,
+) -> Vec<Rc<dyn LocalListener>> {
+    list.with(|list| {
+        list.borrow()
+            .iter()
+            .filter(|(name, _)| name == database)
+            .filter_map(|(_, listener)| listener.upgrade())
+            .collect()
     })
 }
 
@@ -103,15 +176,7 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
         let _ = js_sys::Reflect::set(&message, &"keys".into(), &pairs);
     }
     let _ = channel.post_message(&message);
-    let listeners: Vec<_> = LOCAL.with(|local| {
-        local
-            .borrow()
-            .iter()
-            .filter(|(name, _)| name == database)
-            .filter_map(|(_, listener)| listener.upgrade())
-            .collect()
-    });
-    for listener in listeners {
+    for listener in live_listeners(&LOCAL, database) {
         listener.changed(&message);
     }
 }

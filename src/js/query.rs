@@ -13,8 +13,8 @@ use super::promise::promise;
 use crate::core::index::IndexSpec;
 use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_run::run_query;
-use crate::engine::broadcast::{channel_name, is_own, listen_locally, LocalListener};
-use crate::store::idb_query::{array_of, key_from_js, names};
+use crate::engine::broadcast::{listen_locally, listen_to_others, LocalListener};
+use crate::store::idb_query::{array_of, key_from_js, views};
 use crate::store::IdbOutbox;
 
 impl ErrorCode for QueryError {
@@ -84,36 +84,34 @@ impl Outbox {
             callback,
             on_error,
             last: RefCell::default(),
+            last_summary: RefCell::default(),
             running: Cell::new(false),
             dirty: Cell::new(false),
             stopped: Cell::new(false),
             this: RefCell::default(),
         });
         *watch.this.borrow_mut() = Rc::downgrade(&watch);
-        let channel = web_sys::BroadcastChannel::new(&channel_name(&self.store.name()))?;
-        // This page's own changes are heard at once; the channel brings the others'.
+        // This page's own changes are heard at once; the others' come over
+        // the one channel of the database this page shares.
         let local: Rc<dyn LocalListener> = watch.clone();
         listen_locally(&self.store.name(), Rc::downgrade(&local));
-        let on_message = {
-            let watch = watch.clone();
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                let message = event.data();
-                if !is_own(&message) && touches(&message, &watch.plan.collection) {
-                    refresh(&watch);
-                }
-            })
-        };
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        listen_to_others(&self.store.name(), Rc::downgrade(&local));
         refresh(&watch);
         let stop = Closure::once_into_js(move || {
-            drop(local);
             watch.stopped.set(true);
-            channel.set_onmessage(None);
-            channel.close();
-            drop(on_message);
+            drop(local);
         });
         Ok(stop.unchecked_into())
     }
+}
+
+#[wasm_bindgen(module = "/src/store/idb_rows.js")]
+extern "C" {
+    /// A few values of each record of a page of results (key, time,
+    /// counters, state) and its `next`, as one string: pages whose
+    /// summaries differ differ.
+    #[wasm_bindgen(js_name = summaryOf)]
+    fn summary_of(page: &JsValue) -> js_sys::JsString;
 }
 
 /// One live query: its plan, its listener and the last result it gave.
@@ -125,6 +123,8 @@ struct Watch {
     /// The last result delivered, as JSON (a JavaScript string, compared
     /// there, never copied into wasm), to call back only on a change.
     last: RefCell<Option<js_sys::JsString>>,
+    /// The last result's summary ([`summary_of`]), compared first.
+    last_summary: RefCell<Option<js_sys::JsString>>,
     /// A run is under way.
     running: Cell<bool>,
     /// A change came after the running query started: run again.
@@ -160,33 +160,52 @@ fn refresh(watch: &Rc<Watch>) {
                 break;
             }
             match result {
-                Ok(Page {
-                    value: page,
-                    may_hold_refs,
-                }) => {
-                    let text = js_sys::JSON::stringify(&page).ok();
-                    if text.is_none() || *watch.last.borrow() != text {
-                        *watch.last.borrow_mut() = text.clone();
-                        // Files become handles after the comparison: a handle is new each run.
-                        let page = if may_hold_refs {
-                            super::blobs::attach_refs(&watch.store, page, text.as_ref()).await
-                        } else {
-                            Ok(page)
-                        };
-                        match page {
-                            Ok(page) if !watch.stopped.get() => {
-                                let _ = watch.callback.call1(&JsValue::NULL, &page);
-                            }
-                            Ok(_) => break,
-                            Err(error) => report(&watch, &error),
-                        }
-                    }
-                }
+                Ok(page) => deliver(&watch, page).await,
                 Err(error) => report(&watch, &error),
             }
         }
         watch.running.set(false);
     });
+}
+
+/// Calls the watch back with `page` when it differs from the last result
+/// delivered. Told apart first by their summaries ([`summary_of`]), made
+/// in JavaScript from a few values a record: a page whose summary differs
+/// is new, and is delivered before its JSON text is made (that text,
+/// which a later page with the same summary is compared with, cost as
+/// much as the query's read for a page of 1 KB records). Pages with files
+/// are compared by their text first, as it also says whether they need
+/// handles ([`super::blobs::attach_refs`]).
+async fn deliver(watch: &Watch, page: Page) {
+    let summary = summary_of(&page.value);
+    let same_summary = watch.last_summary.borrow().as_ref() == Some(&summary);
+    let mut text = None;
+    if same_summary || page.may_hold_refs {
+        text = js_sys::JSON::stringify(&page.value).ok();
+        if same_summary && text.is_some() && *watch.last.borrow() == text {
+            return;
+        }
+    }
+    *watch.last_summary.borrow_mut() = Some(summary);
+    let value = if page.may_hold_refs {
+        // Files become handles after the comparison: a handle is new each run.
+        match super::blobs::attach_refs(&watch.store, page.value.clone(), text.as_ref()).await {
+            Ok(value) => value,
+            Err(error) => return report(watch, &error),
+        }
+    } else {
+        page.value.clone()
+    };
+    if watch.stopped.get() {
+        return;
+    }
+    let _ = watch.callback.call1(&JsValue::NULL, &value);
+    if text.is_none() {
+        // After the call: the next page is compared with this text only
+        // when its summary is the same.
+        text = js_sys::JSON::stringify(&page.value).ok();
+    }
+    *watch.last.borrow_mut() = text;
 }
 
 /// Hands a failed run's error to the watch's `onError`, or the console.
@@ -224,13 +243,7 @@ struct Page {
 /// by IndexedDB for this call): nothing is converted through Rust.
 async fn page_of(store: &IdbOutbox, plan: &QueryPlan) -> Result<Page, JsValue> {
     let page = run_query(store, plan).await?;
-    let names = names();
-    let records = js_sys::Array::new_with_length(page.records.len() as u32);
-    let mut may_hold_refs = false;
-    for (i, (record, state)) in page.records.iter().enumerate() {
-        records.set(i as u32, record.view(*state, &names).into());
-        may_hold_refs = may_hold_refs || record.has_object_fields();
-    }
+    let (records, may_hold_refs) = views(&page.records);
     let next = match &page.next {
         // The cursor is the key's JSON text, made and read by JavaScript.
         Some(key) => js_sys::JSON::stringify(&array_of(key))?.into(),

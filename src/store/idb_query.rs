@@ -32,9 +32,6 @@ extern "C" {
     fn get(this: &Plain, name: &JsValue) -> JsValue;
     #[wasm_bindgen(method, structural, indexing_setter)]
     fn set(this: &Plain, name: &JsValue, value: &JsValue);
-    /// `array.some(predicate)` with a JavaScript predicate: no call back into wasm.
-    #[wasm_bindgen(method, js_name = some)]
-    fn some_of(this: &Plain, predicate: &JsValue) -> bool;
 }
 
 /// `object[name]`, a property of plain data. Such reads cannot throw, so
@@ -148,24 +145,20 @@ async fn read(
             .await?
             .unchecked_into()
     } else {
-        let mut found = Vec::new();
+        let found = js_sys::Array::new();
         let cursor = request(source, "openCursor", &query, &names.0[PREV])?;
-        let wanted = limit.map_or(usize::MAX, |l| l as usize);
-        while found.len() < wanted {
+        let wanted = limit.unwrap_or(u32::MAX);
+        while found.length() < wanted {
             let step = answered(&cursor).await?;
             if step.is_null() || step.is_undefined() {
                 break;
             }
-            let value = js_sys::Reflect::get(&step, &names.0[VALUE]).map_err(failed("value"))?;
-            found.push(JsRecord::read(value.unchecked_into(), &names));
+            found.push(&js_sys::Reflect::get(&step, &names.0[VALUE]).map_err(failed("value"))?);
             call(&step, "continue", &JsValue::UNDEFINED, &JsValue::UNDEFINED)?;
         }
-        return Ok(found);
+        found
     };
-    Ok(all
-        .iter()
-        .map(|record| JsRecord::read(record.unchecked_into(), &names))
-        .collect())
+    Ok(JsRecord::read_all(&all))
 }
 
 thread_local! {
@@ -174,10 +167,6 @@ thread_local! {
     static GET_ALL_OPTIONS: OnceCell<bool> = const { OnceCell::new() };
     /// The names a query uses, made once per page or worker.
     static NAMES: Rc<Names> = Rc::new(Names::new());
-    /// `Object.isExtensible`, for [`JsRecord::has_object_fields`].
-    static IS_EXTENSIBLE: JsValue =
-        js_sys::Reflect::get(&js_sys::Object::new().constructor(), &"isExtensible".into())
-            .unwrap_or_default();
 }
 
 fn has_get_all_options(source: &JsValue) -> bool {
@@ -192,32 +181,17 @@ fn has_get_all_options(source: &JsValue) -> bool {
 /// from Rust is decoded again on every call, and naming them afresh for
 /// each record cost more than a tenth of a query's time (Chromium, 100
 /// records).
-pub struct Names(Vec<JsValue>);
+pub struct Names(Vec<JsValue>, js_sys::Array);
 
-/// The names [`Names`] holds: the stored record's, the view's, the states'
-/// (in the order of [`EventState::ALL`]), `getAll`'s options'.
-const NAME_TEXTS: [&str; 23] = [
+/// The names [`Names`] holds: the stored record's, getAll's options'. The
+/// states' are in its array, in the order of [`EventState::ALL`].
+const NAME_TEXTS: [&str; 10] = [
     "collection",
     "record_id",
-    "pending",
     "updated_at_ms",
     "local",
-    "base_version",
     "value",
-    // The view's.
-    "collection",
-    "recordId",
-    "fields",
-    "version",
-    "pending",
     "state",
-    "updatedAt",
-    // The states'.
-    "queued",
-    "syncing",
-    "synced",
-    "failed",
-    "conflict",
     // getAll's options.
     "query",
     "direction",
@@ -226,18 +200,14 @@ const NAME_TEXTS: [&str; 23] = [
 ];
 const COLLECTION: usize = 0;
 const RECORD_ID: usize = 1;
-const PENDING: usize = 2;
-const UPDATED_AT_MS: usize = 3;
-const LOCAL: usize = 4;
-const BASE_VERSION: usize = 5;
-const VALUE: usize = 6;
-const VIEW: usize = 7;
-const STATE: usize = 12;
-const STATES: usize = 14;
-const QUERY: usize = 19;
-const DIRECTION: usize = 20;
-const COUNT: usize = 21;
-const PREV: usize = 22;
+const UPDATED_AT_MS: usize = 2;
+const LOCAL: usize = 3;
+const VALUE: usize = 4;
+const STATE: usize = 5;
+const QUERY: usize = 6;
+const DIRECTION: usize = 7;
+const COUNT: usize = 8;
+const PREV: usize = 9;
 
 impl Names {
     fn new() -> Names {
@@ -246,15 +216,11 @@ impl Names {
                 .iter()
                 .map(|name| JsValue::from_str(name))
                 .collect(),
+            EventState::ALL
+                .iter()
+                .map(|state| JsValue::from_str(state.as_str()))
+                .collect(),
         )
-    }
-
-    fn state(&self, state: EventState) -> &JsValue {
-        let at = EventState::ALL
-            .iter()
-            .position(|s| *s == state)
-            .unwrap_or(0);
-        &self.0[STATES + at]
     }
 }
 
@@ -264,104 +230,88 @@ pub fn names() -> Rc<Names> {
     NAMES.with(Rc::clone)
 }
 
+#[wasm_bindgen(module = "/src/store/idb_rows.js")]
+extern "C" {
+    /// `[pending, deleted]` of each stored record of `rows`, in one call.
+    #[wasm_bindgen(js_name = countsOf)]
+    fn counts_of(rows: &js_sys::Array) -> Vec<f64>;
+    /// The views of the stored records `rows` in the states `states`
+    /// (indexes into `state_names`), and whether a field of one of them
+    /// is an object or an array: `[views, mayHoldRefs]`.
+    #[wasm_bindgen(js_name = viewsOf)]
+    fn views_of(rows: &js_sys::Array, states: &[u8], state_names: &js_sys::Array) -> js_sys::Array;
+}
+
 /// A stored record as a query reads it: the JavaScript object IndexedDB
-/// gave, with the few values the query needs read out of it. Its fields are
-/// never converted: the page of results hands them to JavaScript as they
-/// are. Its collection and id are copied into wasm only when asked for (a
-/// record with unsent changes, the last of a page): a string copy per
-/// record was a tenth of a page's time.
+/// gave, with its counters read out of it for the whole read in one call
+/// ([`counts_of`]). Its fields are never converted: the page of results
+/// hands them to JavaScript as they are ([`views`]). Anything else (its
+/// collection and id, a field, its time) is read from it only when asked
+/// for: for a filter, a record with unsent changes, the last of a page.
 #[derive(Debug, Clone)]
 pub struct JsRecord {
     /// The stored object (`{ collection, record_id, base, local, ... }`).
     pub raw: js_sys::Object,
-    /// Its collection and id, as the JavaScript strings stored.
-    collection_js: JsValue,
-    record_id_js: JsValue,
-    /// The same two, copied when first asked for.
+    /// Its collection and id, copied when first asked for.
     collection: OnceCell<String>,
     record_id: OnceCell<String>,
-    /// The stored count of unsent changes and last change time, as stored.
-    pending_js: JsValue,
-    updated_at_js: JsValue,
+    /// The stored count of unsent changes.
     pending: u32,
-    /// The fields the record shows (`local`), or `None` once deleted.
-    pub local: Option<js_sys::Object>,
+    /// Whether it shows no fields (`local` is missing: deleted, or never seen).
+    deleted: bool,
     /// Its sync state, when read with it.
     state: Option<EventState>,
 }
 
 impl JsRecord {
-    fn read(raw: js_sys::Object, names: &Names) -> JsRecord {
-        let pending_js = prop(&raw, &names.0[PENDING]);
-        let local = prop(&raw, &names.0[LOCAL]);
-        JsRecord {
-            collection_js: prop(&raw, &names.0[COLLECTION]),
-            record_id_js: prop(&raw, &names.0[RECORD_ID]),
-            collection: OnceCell::new(),
-            record_id: OnceCell::new(),
-            pending: pending_js.as_f64().unwrap_or(0.0) as u32,
-            pending_js,
-            updated_at_js: prop(&raw, &names.0[UPDATED_AT_MS]),
-            local: (!local.is_undefined() && !local.is_null()).then(|| local.unchecked_into()),
-            state: None,
-            raw,
-        }
+    /// The stored objects of `rows` (a `getAll` answer), as records.
+    fn read_all(rows: &js_sys::Array) -> Vec<JsRecord> {
+        let counts = counts_of(rows);
+        rows.iter()
+            .zip(counts.chunks_exact(2))
+            .map(|(raw, counts)| JsRecord {
+                raw: raw.unchecked_into(),
+                collection: OnceCell::new(),
+                record_id: OnceCell::new(),
+                pending: counts[0] as u32,
+                deleted: counts[1] != 0.0,
+                state: None,
+            })
+            .collect()
     }
 
-    /// The record as `get()` shows it, in `state`: `{ collection, recordId,
-    /// fields, version, pending, state, updatedAt }` (see
-    /// `RecordView` in src/js/views.rs), its values the stored ones themselves.
-    pub fn view(&self, state: EventState, names: &Names) -> js_sys::Object {
-        let view = js_sys::Object::new();
-        let version = prop(&self.raw, &names.0[BASE_VERSION]);
-        let null = JsValue::NULL;
-        let values = [
-            &self.collection_js,
-            &self.record_id_js,
-            self.local.as_ref().map_or(&null, |local| local.as_ref()),
-            if version.is_undefined() {
-                &null
-            } else {
-                &version
-            },
-            &self.pending_js,
-            names.state(state),
-            &self.updated_at_js,
-        ];
-        for (name, value) in names.0[VIEW..VIEW + 7].iter().zip(values) {
-            set_prop(&view, name, value);
-        }
-        view
+    fn text(&self, name: usize) -> String {
+        prop(&self.raw, &names().0[name])
+            .as_string()
+            .unwrap_or_default()
     }
 }
 
-impl JsRecord {
-    /// Whether one of the fields the record shows is an object or an array
-    /// (only those can hold a file reference), asked in one call to
-    /// JavaScript: `Object.values(fields).some(Object.isExtensible)`, true
-    /// for objects only (values read from IndexedDB are never frozen).
-    pub fn has_object_fields(&self) -> bool {
-        let Some(local) = &self.local else {
-            return false;
-        };
-        IS_EXTENSIBLE.with(|test| {
-            js_sys::Object::values(local)
-                .unchecked_ref::<Plain>()
-                .some_of(test)
-        })
+/// The records of a page, each in its state, as `get()` shows them
+/// (`RecordView` in src/js/views.rs; the values are the stored ones
+/// themselves), made in one call to JavaScript; and whether a field of
+/// one of them is an object or an array (only those can hold a file
+/// reference).
+pub fn views(records: &[(JsRecord, EventState)]) -> (js_sys::Array, bool) {
+    let rows = js_sys::Array::new_with_length(records.len() as u32);
+    let mut states = Vec::with_capacity(records.len());
+    for (i, (record, state)) in records.iter().enumerate() {
+        rows.set(i as u32, record.raw.clone().into());
+        let at = EventState::ALL.iter().position(|s| s == state).unwrap_or(0);
+        states.push(at as u8);
     }
+    let made = views_of(&rows, &states, &names().1);
+    (made.get(0).unchecked_into(), made.get(1).is_truthy())
 }
 
 impl Shown for JsRecord {
     fn collection(&self) -> &str {
         // A record's key is its collection and id, so both are strings.
-        self.collection
-            .get_or_init(|| self.collection_js.as_string().unwrap_or_default())
+        self.collection.get_or_init(|| self.text(COLLECTION))
     }
 
     fn record_id(&self) -> &str {
-        self.record_id
-            .get_or_init(|| self.record_id_js.as_string().unwrap_or_default())
+        self.record_id.get_or_init(|| self.text(RECORD_ID))
     }
 
     fn pending(&self) -> u32 {
@@ -369,15 +319,21 @@ impl Shown for JsRecord {
     }
 
     fn updated_at_ms(&self) -> u64 {
-        self.updated_at_js.as_f64().unwrap_or(0.0) as u64
+        prop(&self.raw, &names().0[UPDATED_AT_MS])
+            .as_f64()
+            .unwrap_or(0.0) as u64
     }
 
     fn is_deleted(&self) -> bool {
-        self.local.is_none()
+        self.deleted
     }
 
     fn field(&self, name: &str) -> Option<Key> {
-        key_from_js(&prop(self.local.as_ref()?, &name.into()))
+        if self.deleted {
+            return None;
+        }
+        let local = prop(&self.raw, &names().0[LOCAL]);
+        key_from_js(&prop(&local, &name.into()))
     }
 
     fn known_state(&self) -> Option<EventState> {
@@ -451,16 +407,9 @@ pub(super) async fn scan(
         limit,
     )
     .await?;
-    let keys: Vec<RecordKey> = found
-        .iter()
-        .filter(|r| r.pending > 0)
-        .map(|r| RecordKey {
-            collection: r.collection().to_owned(),
-            record_id: r.record_id().to_owned(),
-        })
-        .collect();
-    SAW_UNSENT.set(!keys.is_empty());
-    if keys.is_empty() {
+    let unsent = found.iter().any(|r| r.pending > 0);
+    SAW_UNSENT.set(unsent);
+    if !unsent {
         return Ok(found);
     }
     // Sent before the records' read, they were answered before it.
@@ -472,6 +421,22 @@ pub(super) async fn scan(
             reads
         }
     };
+    if none_found(&reads)? {
+        // No change is being sent, refused or in conflict: every unsent
+        // one is queued. (The usual case, decided without the records' keys.)
+        for record in found.iter_mut().filter(|r| r.pending > 0) {
+            record.state = Some(EventState::Queued);
+        }
+        return Ok(found);
+    }
+    let keys: Vec<RecordKey> = found
+        .iter()
+        .filter(|r| r.pending > 0)
+        .map(|r| RecordKey {
+            collection: r.collection().to_owned(),
+            record_id: r.record_id().to_owned(),
+        })
+        .collect();
     if let Some(states) = states_from(&reads, &keys)? {
         let mut states = states.into_iter();
         for record in found.iter_mut().filter(|r| r.pending > 0) {
@@ -479,6 +444,18 @@ pub(super) async fn scan(
         }
     }
     Ok(found)
+}
+
+/// Whether the answered [`send_state_reads`] found nothing: no lease, no
+/// change refused, in conflict or stored as being sent.
+fn none_found(reads: &[IdbRequest; 3]) -> Result<bool, StoreError> {
+    for read in reads {
+        let found: js_sys::Array = read.result().map_err(failed("result"))?.unchecked_into();
+        if found.length() > 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 thread_local! {
