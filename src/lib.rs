@@ -19,3 +19,6 @@ pub mod net;
 
 #[cfg(target_family = "wasm")]
 pub mod sw;
+
+#[cfg(target_family = "wasm")]
+mod timer;

@@ -13,14 +13,7 @@ use crate::core::OutboxStore;
 use crate::engine::broadcast::channel_name;
 use crate::net::browser_online;
 use crate::store::IdbOutbox;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-}
+use crate::timer::{clear_timeout, set_timeout};
 
 /// The longest single timer: browsers run longer ones at once.
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;

@@ -15,16 +15,8 @@ use super::json::{describe, from_json};
 use super::Endpoint;
 use crate::core::pull::retry_after_ms;
 use crate::core::reply::Reply;
+use crate::timer::{clear_timeout, set_timeout};
 use outbox_sync_protocol::ErrorResponse;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
-
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-}
 
 /// What came back from one request.
 pub(crate) enum Answer {
@@ -58,8 +50,7 @@ impl Deadline {
     fn start(controller: &AbortController, ms: u32) -> Self {
         let controller = controller.clone();
         let on_timeout = Closure::<dyn FnMut()>::new(move || controller.abort());
-        let ms = i32::try_from(ms).unwrap_or(i32::MAX);
-        let id = set_timeout(on_timeout.as_ref().unchecked_ref(), ms);
+        let id = set_timeout(on_timeout.as_ref().unchecked_ref(), f64::from(ms));
         Deadline {
             id,
             _on_timeout: on_timeout,

@@ -16,7 +16,6 @@ mod idb_write;
 mod pipeline;
 mod requests;
 pub mod schema;
-mod timer;
 
 pub use idb::IdbOutbox;
 pub use idb_blobs::{cannot_store_blobs, NewBlob, StoredBlob};

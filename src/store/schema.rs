@@ -19,9 +19,9 @@ use wasm_bindgen::JsCast;
 use web_sys::IdbOpenDbRequest;
 
 use super::error::from_open;
-use super::timer::sleep_ms;
 use crate::core::index::{index_changes, IndexSpec};
 use crate::core::StoreError;
+use crate::timer::sleep_ms;
 
 /// The newest schema level this library writes: the object stores and
 /// built-in indexes it expects.
@@ -84,7 +84,7 @@ pub const BY_STATE: &str = "by_state";
 pub const BY_RECORD: &str = "by_record";
 
 /// How long another tab may block an upgrade before opening fails.
-const BLOCKED_GRACE_MS: i32 = 1_500;
+const BLOCKED_GRACE_MS: u32 = 1_500;
 
 /// Opens (creating or upgrading) the outbox database at [`SCHEMA_LEVEL`],
 /// with the `declared` indexes on its records (`None`: keep the indexes it
