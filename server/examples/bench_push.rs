@@ -209,14 +209,17 @@ async fn server_row(
     rate
 }
 
-/// The floor: the server's statements straight on rusqlite, one
-/// transaction per push of `batch`; returns events per second.
+/// The floor: the server's statements straight on rusqlite (per event: look
+/// up the key, load the record, upsert it, store the key, append the audit
+/// row; the counters read and written once per push), one transaction per
+/// push of `batch`; returns events per second.
 fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
     let mut conn = Connection::open(path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
         .unwrap();
     conn.execute_batch(SCHEMA).unwrap();
+    conn.execute_batch(AUDIT).unwrap();
     let hash = "0".repeat(64);
     let started = Instant::now();
     for (push, chunk) in (0..events).collect::<Vec<_>>().chunks(batch).enumerate() {
@@ -225,6 +228,11 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
             .unwrap();
         let mut seq: i64 = tx
             .prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
+            .unwrap()
+            .query_row([], |row| row.get(0))
+            .unwrap();
+        let mut audit: i64 = tx
+            .prepare_cached("SELECT value FROM counters WHERE name = 'audit'")
             .unwrap()
             .query_row([], |row| row.get(0))
             .unwrap();
@@ -275,11 +283,23 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
             .unwrap()
             .execute(params!["bench", key, hash, outcome, 1])
             .unwrap();
-        }
-        tx.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'seq'")
+            // The audit row the server appends for every event (its
+            // statement, store/sqlite/audit.rs; ids from the counter).
+            audit += 1;
+            tx.prepare_cached(
+                "INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
             .unwrap()
-            .execute(params![seq])
+            .execute(params![audit, "bench", key, "items", record, seq, "patch", "applied", 1])
             .unwrap();
+        }
+        let mut update = tx
+            .prepare_cached("UPDATE counters SET value = ?2 WHERE name = ?1")
+            .unwrap();
+        update.execute(params!["seq", seq]).unwrap();
+        update.execute(params!["audit", audit]).unwrap();
+        drop(update);
         tx.commit().unwrap();
     }
     events as f64 / started.elapsed().as_secs_f64()
