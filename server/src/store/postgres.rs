@@ -1,8 +1,9 @@
 //! The PostgreSQL store: several server instances can share one database.
 //!
 //! Every write transaction first locks the single `seq` row of `counters`
-//! (`SELECT … FOR UPDATE`, sent with the `BEGIN`), then decides and writes each event, and moves
-//! `seq` once as it commits (five round trips for a push, [`apply_once`]). A transaction holds one push's events, or,
+//! (`SELECT … FOR UPDATE`, sent with the `BEGIN`), then decides and writes
+//! each event, and moves `seq` once as it commits (five round trips for a
+//! push, see [`apply_once`]). A transaction holds one push's events, or,
 //! when requests of this instance wait for one another, the batches of
 //! several (**group commit**, see [`Groups`]: one lock and one flushed
 //! commit for all; a batch that fails is left out and the rest run again). That one row lock
