@@ -209,14 +209,17 @@ async fn server_row(
     rate
 }
 
-/// The floor: the server's statements straight on rusqlite, one
-/// transaction per push of `batch`; returns events per second.
+/// The floor: the server's statements straight on rusqlite (per event: look
+/// up the key, load the record, upsert it, store the key, append the audit
+/// row; the counters read and written once per push), one transaction per
+/// push of `batch`; returns events per second.
 fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
     let mut conn = Connection::open(path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
         .unwrap();
     conn.execute_batch(SCHEMA).unwrap();
+    conn.execute_batch(AUDIT).unwrap();
     let hash = "0".repeat(64);
     let started = Instant::now();
     for (push, chunk) in (0..events).collect::<Vec<_>>().chunks(batch).enumerate() {
@@ -225,6 +228,11 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
             .unwrap();
         let mut seq: i64 = tx
             .prepare_cached("SELECT value FROM counters WHERE name = 'seq'")
+            .unwrap()
+            .query_row([], |row| row.get(0))
+            .unwrap();
+        let mut audit: i64 = tx
+            .prepare_cached("SELECT value FROM counters WHERE name = 'audit'")
             .unwrap()
             .query_row([], |row| row.get(0))
             .unwrap();
@@ -275,11 +283,23 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
             .unwrap()
             .execute(params!["bench", key, hash, outcome, 1])
             .unwrap();
-        }
-        tx.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'seq'")
+            // The audit row the server appends for every event (its
+            // statement, store/sqlite/audit.rs; ids from the counter).
+            audit += 1;
+            tx.prepare_cached(
+                "INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
             .unwrap()
-            .execute(params![seq])
+            .execute(params![audit, "bench", key, "items", record, seq, "patch", "applied", 1])
             .unwrap();
+        }
+        let mut update = tx
+            .prepare_cached("UPDATE counters SET value = ?2 WHERE name = ?1")
+            .unwrap();
+        update.execute(params!["seq", seq]).unwrap();
+        update.execute(params!["audit", audit]).unwrap();
+        drop(update);
         tx.commit().unwrap();
     }
     events as f64 / started.elapsed().as_secs_f64()
@@ -311,11 +331,26 @@ const PG_FLOOR_WRITE: &str = "WITH written AS (
      FROM counter, unnest($7::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
         AS x(key, collection, record_id, version, n)";
 
+/// `BEGIN` with the `seq` lock, as the server sends it.
+const PG_BEGIN_LOCKED: &str = "BEGIN; SELECT value FROM counters WHERE name = 'seq' FOR UPDATE";
+
+/// A push's keys and records in one statement, as the server reads them.
+const PG_READ_BATCH: &str = "SELECT 0 AS kind, i.idem_key, i.request_hash, i.outcome,
+        0::bigint, 0, ''::text
+    FROM idempotency i
+    WHERE i.user_id = $1 AND i.idem_key = ANY($2::text[])
+    UNION ALL
+    SELECT 1, r.collection, r.record_id, r.data, r.version, r.deleted, r.field_versions
+    FROM unnest($3::text[], $4::text[]) AS x(collection, record_id)
+    JOIN records r
+      ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id";
+
 /// The PostgreSQL floor: what the server does per push on a plain
 /// `postgres` client, without HTTP, JSON or deciding: one transaction per
-/// push that locks `seq`, reads the push's keys and records (one statement
-/// each), writes records, keys and audit rows in one statement, moves
-/// `seq` and commits (6 round trips). Durable as the cluster is. Returns
+/// push that begins and locks `seq` in one round trip, reads the push's
+/// keys and records in one statement, writes records, keys and audit rows
+/// in one statement, moves `seq` and commits in one round trip (4 round
+/// trips; the server makes a fifth, its lock-free replay check). Durable as the cluster is. Returns
 /// events per second. `BENCH_PG_TRACE=1` prints where the time went.
 fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 {
     let url = postgres_schema(base, schema);
@@ -328,34 +363,16 @@ fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 
     client
         .batch_execute("SET plan_cache_mode = force_custom_plan")
         .unwrap();
-    let lock = client
-        .prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")
-        .unwrap();
-    let keys_of = client
-        .prepare(
-            "SELECT idem_key, request_hash, outcome FROM idempotency
-             WHERE user_id = $1 AND idem_key = ANY($2::text[])",
-        )
-        .unwrap();
-    let records_of = client
-        .prepare(
-            "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.field_versions
-             FROM unnest($2::text[], $3::text[]) AS x(collection, record_id)
-             JOIN records r
-               ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id",
-        )
-        .unwrap();
+    // The server's statements (store/postgres/connect.rs).
+    let read_batch = client.prepare(PG_READ_BATCH).unwrap();
     let write = client.prepare(PG_FLOOR_WRITE).unwrap();
-    let set_seq = client
-        .prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")
-        .unwrap();
     let trace = std::env::var("BENCH_PG_TRACE").is_ok_and(|v| v == "1");
-    let mut spent = [Duration::ZERO; 7];
+    let mut spent = [Duration::ZERO; 4];
     let hash = "0".repeat(64);
     let started = Instant::now();
     for (push, chunk) in (0..events).collect::<Vec<_>>().chunks(batch).enumerate() {
         let mut step = Instant::now();
-        let mut mark = |spent: &mut [Duration; 7], index: usize| {
+        let mut mark = |spent: &mut [Duration; 4], index: usize| {
             spent[index] += step.elapsed();
             step = Instant::now();
         };
@@ -365,16 +382,22 @@ fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 
             .collect();
         let collections: Vec<&str> = chunk.iter().map(|_| "items").collect();
         let records: Vec<String> = chunk.iter().map(|i| format!("r{}", i % RECORDS)).collect();
-        let mut tx = client.transaction().unwrap();
-        let mut seq: i64 = tx.query_one(&lock, &[]).unwrap().get(0);
-        mark(&mut spent, 0);
-        let seen = tx.query(&keys_of, &[&"bench", &keys]).unwrap();
-        assert!(seen.is_empty());
-        mark(&mut spent, 1);
-        let _current = tx
-            .query(&records_of, &[&"bench", &collections, &records])
+        let began = client.simple_query(PG_BEGIN_LOCKED).unwrap();
+        let mut seq: i64 = began
+            .iter()
+            .find_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            })
+            .unwrap()
+            .parse()
             .unwrap();
-        mark(&mut spent, 2);
+        mark(&mut spent, 0);
+        let seen = client
+            .query(&read_batch, &[&"bench", &keys, &collections, &records])
+            .unwrap();
+        assert!(seen.iter().all(|row| row.get::<_, i32>(0) == 1));
+        mark(&mut spent, 1);
         let (mut versions, mut data, mut fields, mut outcomes) = (vec![], vec![], vec![], vec![]);
         for (i, record) in chunk.iter().zip(&records) {
             seq += 1;
@@ -387,31 +410,34 @@ fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 
             data.push(value);
         }
         let hashes: Vec<&str> = chunk.iter().map(|_| hash.as_str()).collect();
-        tx.execute(
-            &write,
-            &[
-                &"bench",
-                &collections,
-                &records,
-                &versions,
-                &data,
-                &fields,
-                &keys,
-                &hashes,
-                &outcomes,
-            ],
-        )
-        .unwrap();
+        client
+            .execute(
+                &write,
+                &[
+                    &"bench",
+                    &collections,
+                    &records,
+                    &versions,
+                    &data,
+                    &fields,
+                    &keys,
+                    &hashes,
+                    &outcomes,
+                ],
+            )
+            .unwrap();
+        mark(&mut spent, 2);
+        client
+            .batch_execute(&format!(
+                "UPDATE counters SET value = {seq} WHERE name = 'seq'; COMMIT"
+            ))
+            .unwrap();
         mark(&mut spent, 3);
-        tx.execute(&set_seq, &[&seq]).unwrap();
-        mark(&mut spent, 4);
-        tx.commit().unwrap();
-        mark(&mut spent, 5);
     }
     let rate = events as f64 / started.elapsed().as_secs_f64();
     if trace {
         let pushes = events.div_ceil(batch) as f64;
-        let names = ["lock", "keys", "records", "write", "set seq", "commit"];
+        let names = ["begin + lock", "keys + records", "write", "seq + commit"];
         let steps: Vec<String> = names
             .iter()
             .zip(spent)

@@ -1,8 +1,9 @@
 //! The PostgreSQL store: several server instances can share one database.
 //!
 //! Every write transaction first locks the single `seq` row of `counters`
-//! (`SELECT … FOR UPDATE`), then decides and writes each event, and moves
-//! `seq` once before it commits. A transaction holds one push's events, or,
+//! (`SELECT … FOR UPDATE`, sent with the `BEGIN`), then decides and writes
+//! each event, and moves `seq` once as it commits (five round trips for a
+//! push, see [`apply_once`]). A transaction holds one push's events, or,
 //! when requests of this instance wait for one another, the batches of
 //! several (**group commit**, see [`Groups`]: one lock and one flushed
 //! commit for all; a batch that fails is left out and the rest run again). That one row lock
@@ -149,32 +150,91 @@ fn load(
     Ok(Some(state))
 }
 
-/// One attempt at applying a batch in one transaction, in a fixed number of
-/// round trips whatever its size: replays without a lock when every key is
-/// known already; otherwise takes the `seq` lock once, reads the batch's
-/// keys and records (2 round trips), decides each event in order
-/// ([`apply_event`]), writes what they changed, their keys and their audit
-/// rows in one statement ([`Pending::write`]: 1 round trip), moves `seq`
-/// once and commits.
+/// One attempt at applying a batch in one transaction, in five round trips
+/// whatever its size: replays without a lock when every key is known
+/// already (1); otherwise `BEGIN` with the `seq` lock (1, [`Locked::begin`]),
+/// the batch's keys and records read in one statement (1), each event
+/// decided in order ([`apply_event`]), what they changed, their keys and
+/// their audit rows written in one statement ([`Pending::write`]: 1), and
+/// `seq` moved with the `COMMIT` (1, [`Locked::commit`]).
 fn apply_once(conn: &mut Conn, batch: &Batch) -> Result<Vec<Applied>, Fault> {
     let Conn { client, sql, .. } = conn;
     // A replay needs no lock: a stored key never changes.
     if let Some(replayed) = replay_all(client, sql, batch)? {
         return Ok(replayed);
     }
-    let mut tx = client.transaction()?;
-    let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-    let mut seq = start;
-    let answers = apply_locked(&mut tx, sql, batch, &mut seq)?;
-    if seq != start {
-        tx.execute(&sql.set_seq, &[&seq])?;
-    }
-    tx.commit()?;
+    let mut tx = Locked::begin(client)?;
+    let mut seq = tx.start;
+    let answers = apply_locked(tx.client(), sql, batch, &mut seq)?;
+    tx.commit(seq)?;
     Ok(answers)
 }
 
+/// A transaction that holds the `seq` row lock, begun and committed with
+/// one round trip each. Rolled back when dropped unfinished (an error left
+/// it), so the pooled connection is clean for its next request.
+struct Locked<'a> {
+    client: &'a mut postgres::Client,
+    /// `seq` when the lock was granted: the last version handed out.
+    start: i64,
+    open: bool,
+}
+
+impl<'a> Locked<'a> {
+    /// `BEGIN` and the lock in one round trip ([`connect::BEGIN_LOCKED`]).
+    fn begin(client: &'a mut postgres::Client) -> Result<Self, Fault> {
+        let mut tx = Locked {
+            client,
+            start: 0,
+            open: true,
+        };
+        let messages = tx.client.simple_query(connect::BEGIN_LOCKED)?;
+        let value = messages.iter().find_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        });
+        tx.start = value.and_then(|v| v.parse().ok()).ok_or_else(|| {
+            StoreError::Other("the seq counter is missing or not a number".into())
+        })?;
+        Ok(tx)
+    }
+
+    fn client(&mut self) -> &mut postgres::Client {
+        self.client
+    }
+
+    /// Stores `seq` when it moved and commits, in one round trip. `seq` is
+    /// a number, so it is written into the statement text (the simple
+    /// query protocol takes no parameters).
+    fn commit(mut self, seq: i64) -> Result<(), Fault> {
+        let sql = if seq != self.start {
+            format!("UPDATE counters SET value = {seq} WHERE name = 'seq'; COMMIT")
+        } else {
+            "COMMIT".to_owned()
+        };
+        self.client.batch_execute(&sql)?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn rollback(mut self) -> Result<(), Fault> {
+        self.open = false;
+        self.client.batch_execute("ROLLBACK")?;
+        Ok(())
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
 /// One attempt at a group commit: the batches of concurrent requests in
-/// ONE transaction, so they share the `seq` lock and one flushed commit.
+/// ONE transaction, so they share the `seq` lock and one flushed commit
+/// (2 round trips for the group, 2 per batch that is not all replays).
 /// No savepoints (each would cost two round trips per batch): when a
 /// batch's events fail, the transaction is rolled back and run again
 /// without that batch, which gets its error; the others are decided
@@ -185,16 +245,15 @@ fn apply_group(conn: &mut Conn, batches: &[&Batch]) -> Result<Vec<Answer>, Fault
     let Conn { client, sql, .. } = conn;
     let mut refused: Vec<Option<StoreError>> = vec![None; batches.len()];
     'attempt: loop {
-        let mut tx = client.transaction()?;
-        let start: i64 = tx.query_one(&sql.lock_seq, &[])?.get(0);
-        let mut seq = start;
+        let mut tx = Locked::begin(client)?;
+        let mut seq = tx.start;
         let mut answers = Vec::with_capacity(batches.len());
         for (index, batch) in batches.iter().enumerate() {
             if let Some(error) = &refused[index] {
                 answers.push(Err(error.clone()));
                 continue;
             }
-            let error = match apply_locked(&mut tx, sql, batch, &mut seq) {
+            let error = match apply_locked(tx.client(), sql, batch, &mut seq) {
                 Ok(applied) => {
                     answers.push(Ok(applied));
                     continue;
@@ -209,10 +268,7 @@ fn apply_group(conn: &mut Conn, batches: &[&Batch]) -> Result<Vec<Answer>, Fault
             tx.rollback()?;
             continue 'attempt;
         }
-        if seq != start {
-            tx.execute(&sql.set_seq, &[&seq])?;
-        }
-        tx.commit()?;
+        tx.commit(seq)?;
         return Ok(answers);
     }
 }
@@ -221,7 +277,7 @@ fn apply_group(conn: &mut Conn, batches: &[&Batch]) -> Result<Vec<Answer>, Fault
 /// the `seq` lock; `seq` is the last version handed out, moved by every
 /// event applied (the caller stores it).
 fn apply_locked(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut postgres::Client,
     sql: &Statements,
     batch: &Batch,
     seq: &mut i64,
@@ -289,26 +345,14 @@ struct Pending {
 }
 
 impl Pending {
-    /// Reads the batch's known keys and its records (2 round trips).
-    fn read(
-        tx: &mut postgres::Transaction<'_>,
-        sql: &Statements,
-        batch: &Batch,
-    ) -> Result<Pending, Fault> {
+    /// Reads the batch's known keys and its records (1 round trip,
+    /// [`connect::READ_BATCH`]).
+    fn read(tx: &mut postgres::Client, sql: &Statements, batch: &Batch) -> Result<Pending, Fault> {
         let keys: Vec<&str> = batch
             .writes
             .iter()
             .filter_map(|w| w.key.as_deref())
             .collect();
-        let mut known = HashMap::with_capacity(keys.len());
-        if !keys.is_empty() {
-            for row in tx.query(&sql.keys_of, &[&batch.user, &keys])? {
-                known.insert(
-                    row.get::<_, String>(0),
-                    (row.get::<_, String>(1), row.get::<_, String>(2)),
-                );
-            }
-        }
         let collections: Vec<&str> = batch
             .writes
             .iter()
@@ -319,12 +363,25 @@ impl Pending {
             .iter()
             .map(|w| w.event.record_id.as_str())
             .collect();
+        let mut known = HashMap::with_capacity(keys.len());
         let mut records = HashMap::with_capacity(batch.writes.len());
-        for row in tx.query(&sql.records_of, &[&batch.user, &collections, &record_ids])? {
-            let deleted: i32 = row.get(3);
-            let state = rows::state_of(row.get(2), deleted != 0, row.get(4), row.get(5))?;
+        let rows = tx.query(
+            &sql.read_batch,
+            &[&batch.user, &keys, &collections, &record_ids],
+        )?;
+        for row in rows {
+            let kind: i32 = row.get(0);
+            if kind == 0 {
+                known.insert(
+                    row.get::<_, String>(1),
+                    (row.get::<_, String>(2), row.get::<_, String>(3)),
+                );
+                continue;
+            }
+            let deleted: i32 = row.get(5);
+            let state = rows::state_of(row.get(4), deleted != 0, row.get(3), row.get(6))?;
             records.insert(
-                (row.get::<_, String>(0), row.get::<_, String>(1)),
+                (row.get::<_, String>(1), row.get::<_, String>(2)),
                 Some(state),
             );
         }
@@ -341,7 +398,7 @@ impl Pending {
     /// rows `trail` (1 round trip, none when the batch decided nothing).
     fn write(
         self,
-        tx: &mut postgres::Transaction<'_>,
+        tx: &mut postgres::Client,
         sql: &Statements,
         batch: &Batch,
         trail: &[crate::audit::NewRow<'_>],

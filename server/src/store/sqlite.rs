@@ -1,5 +1,5 @@
 //! The embedded SQLite store: one writer connection (so versions commit in
-//! order) and one reader connection, in WAL mode.
+//! order) and a few reader connections ([`readers`]), in WAL mode.
 //!
 //! The writer lives on its own thread. Requests queue their batches; the
 //! thread takes every batch waiting, applies them in ONE transaction (each
@@ -14,6 +14,7 @@
 
 mod audit;
 mod checkpoint;
+mod readers;
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use self::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
+use self::readers::{Readers, READERS};
 use super::rows::{self, Decided};
 use super::schema::STEPS;
 use super::{Applied, ApplyRequest, Batch, Changes, Expired, Queued, Since, Store, StoreError};
@@ -38,7 +40,7 @@ const MAX_GROUP_EVENTS: usize = 10_000;
 /// The writer's page cache, in KiB (at most this much memory).
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// The reader's page cache, in KiB.
+/// Each reader's page cache, in KiB.
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// What the writer answers for one batch.
@@ -74,7 +76,7 @@ pub struct SqliteStore {
     /// `None` only while dropping.
     jobs: Option<Mutex<Sender<Job>>>,
     writer: Option<JoinHandle<()>>,
-    reader: Mutex<Connection>,
+    readers: Readers,
     epoch: String,
     /// Copies the log into the database file beside the writer.
     _checkpointer: Checkpointer,
@@ -100,16 +102,20 @@ impl SqliteStore {
                 row.get(0)
             })
             .map_err(other)?;
-        let reader = connect(path, durable)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = connect(path, durable)?;
+            reader
+                .pragma_update(None, "cache_size", -READER_CACHE_KIB)
+                .map_err(other)?;
+            readers.push(reader);
+        }
         // Page caches larger than SQLite's 2 MiB default: keys and audit
         // rows land on random pages of their indexes, and the writer
         // re-read a page from the OS for about every second page it wrote
         // under the load test (pread64 beside pwrite64, strace).
         writer
             .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
-            .map_err(other)?;
-        reader
-            .pragma_update(None, "cache_size", -READER_CACHE_KIB)
             .map_err(other)?;
         // Commits leave checkpoints to the checkpoint thread (see
         // `checkpoint.rs`).
@@ -125,7 +131,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             jobs: Some(Mutex::new(jobs)),
             writer: Some(thread),
-            reader: Mutex::new(reader),
+            readers: Readers::new(readers),
             epoch,
             _checkpointer: checkpointer,
         })
@@ -489,14 +495,14 @@ impl Store for SqliteStore {
         collection: &str,
         record_id: &str,
     ) -> Result<Option<Record>, StoreError> {
-        let mut conn = lock(&self.reader);
+        let mut conn = self.readers.get();
         let tx = conn.transaction().map_err(other)?;
         let state = load(&tx, user, collection, record_id)?;
         Ok(state.map(|state| rows::record_of(collection, record_id, &state)))
     }
 
     fn changes(&self, user: &str, since: Since, limit: usize) -> Result<Changes, StoreError> {
-        let mut conn = lock(&self.reader);
+        let mut conn = self.readers.get();
         let tx = conn.transaction().map_err(other)?;
         let position = since.position;
         let horizon: Option<i64> = tx
@@ -550,7 +556,7 @@ impl Store for SqliteStore {
     }
 
     fn references_blob(&self, user: &str, sha256: &str) -> Result<bool, StoreError> {
-        let conn = lock(&self.reader);
+        let conn = self.readers.get();
         conn.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM records
                             WHERE user_id = ?1 AND deleted = 0 AND instr(data, ?2) > 0)",

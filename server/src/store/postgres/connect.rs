@@ -144,16 +144,12 @@ pub fn describe(error: &postgres::Error) -> String {
 /// The statements every request uses, prepared once per connection so a
 /// statement costs one round trip.
 pub struct Statements {
-    /// `(value)`: moves `seq` (under the lock) once per transaction.
-    pub set_seq: Statement,
-    /// Locks the `seq` row until commit; → `value`.
-    pub lock_seq: Statement,
     /// `(user, keys[])` → `idem_key, request_hash, outcome` of the known
-    /// ones: under the lock, it sees every commit made before.
+    /// ones (the replay check, before any lock).
     pub keys_of: Statement,
-    /// `(user, collections[], record_ids[])` → `collection, record_id,
-    /// version, deleted, data, field_versions` of the records that exist.
-    pub records_of: Statement,
+    /// [`READ_BATCH`]: a batch's known keys and its records in one round
+    /// trip; under the lock, it sees every commit made before.
+    pub read_batch: Statement,
     /// `(user, collection, record_id)` → `version, deleted, data, field_versions`.
     pub load: Statement,
     /// [`WRITE_ALL`]: a batch's records, keys and audit rows.
@@ -169,19 +165,12 @@ pub struct Statements {
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Statements {
-            set_seq: client.prepare("UPDATE counters SET value = $1 WHERE name = 'seq'")?,
-            lock_seq: client.prepare("SELECT value FROM counters WHERE name = 'seq' FOR UPDATE")?,
             keys_of: client.prepare(
                 "SELECT i.idem_key, i.request_hash, i.outcome
                  FROM idempotency i
                  WHERE i.user_id = $1 AND i.idem_key = ANY($2::text[])",
             )?,
-            records_of: client.prepare(
-                "SELECT r.collection, r.record_id, r.version, r.deleted, r.data, r.field_versions
-                 FROM unnest($2::text[], $3::text[]) AS x(collection, record_id)
-                 JOIN records r
-                   ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id",
-            )?,
+            read_batch: client.prepare(READ_BATCH)?,
             load: client.prepare(
                 "SELECT version, deleted, data, field_versions FROM records
                  WHERE user_id = $1 AND collection = $2 AND record_id = $3",
@@ -196,6 +185,28 @@ impl Statements {
         })
     }
 }
+
+/// `BEGIN` and the `seq` lock in one round trip (the simple query protocol
+/// runs both; the explicit `BEGIN` keeps the transaction open after it) →
+/// `value`. The lock is its own statement, before the batch's reads: a
+/// statement that waited for the row sees only what was committed before it
+/// started, so reads in the same statement could miss the writer it waited for.
+pub const BEGIN_LOCKED: &str = "BEGIN; SELECT value FROM counters WHERE name = 'seq' FOR UPDATE";
+
+/// A batch's known keys and existing records in one statement: `(user,
+/// keys[], collections[], record_ids[])` → rows of `kind, a, b, c, version,
+/// deleted, fields`; kind 0 is a key (`a` idem_key, `b` request_hash, `c`
+/// outcome; the rest unused), kind 1 a record (`a` collection, `b`
+/// record_id, `c` data, then its version, deleted and field_versions).
+pub const READ_BATCH: &str = "SELECT 0 AS kind, i.idem_key, i.request_hash, i.outcome,
+        0::bigint, 0, ''::text
+    FROM idempotency i
+    WHERE i.user_id = $1 AND i.idem_key = ANY($2::text[])
+    UNION ALL
+    SELECT 1, r.collection, r.record_id, r.data, r.version, r.deleted, r.field_versions
+    FROM unnest($3::text[], $4::text[]) AS x(collection, record_id)
+    JOIN records r
+      ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id";
 
 /// Everything a batch writes, in one statement (one round trip): upserts
 /// its changed records (`$1` user, `$2..$7` collections[], record_ids[],

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 
-use super::{lock, other, SqliteStore};
+use super::{other, SqliteStore};
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
@@ -58,7 +58,7 @@ impl AuditTrail for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let conn = lock(&self.reader);
+        let conn = self.readers.get();
         let mut statement = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM audit
@@ -79,7 +79,7 @@ impl AuditTrail for SqliteStore {
     }
 
     fn find_event(&self, event_id: &str, user: Option<&str>) -> Result<Vec<Entry>, StoreError> {
-        let conn = lock(&self.reader);
+        let conn = self.readers.get();
         let mut statement = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM audit
