@@ -9,6 +9,9 @@ pub mod core;
 pub mod engine;
 
 #[cfg(target_family = "wasm")]
+pub mod decode;
+
+#[cfg(target_family = "wasm")]
 pub mod store;
 
 #[cfg(target_family = "wasm")]
