@@ -407,7 +407,7 @@ fn parse_reference(value: &JsValue) -> Option<Reference> {
     if !inner.is_object() {
         return None;
     }
-    serde_wasm_bindgen::from_value(inner).ok()
+    crate::decode::from_value(inner).ok()
 }
 
 /// `Outbox.open`'s `fileCacheBytes`, checked: `None` when not given.

@@ -427,7 +427,7 @@ pub(super) fn collection_arg(value: &JsValue) -> Result<String, JsValue> {
 }
 
 pub(super) fn value_arg(value: JsValue) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| {
+    crate::decode::from_value(value).map_err(|e| {
         js_error(&InvalidArgument(format!(
             "The fields must be plain data (objects, arrays, strings, numbers, booleans, null): {e}."
         )))

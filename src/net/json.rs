@@ -37,11 +37,11 @@ pub(crate) const MAX_ANSWER_DEPTH: usize = 128;
 /// JSON `text` read as a `T`; the error says what was wrong, for a
 /// `Malformed` reply.
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(parse(text)?).map_err(unexpected)
+    crate::decode::from_value(parse(text)?).map_err(unexpected)
 }
 
 #[inline(never)]
-fn unexpected(error: serde_wasm_bindgen::Error) -> String {
+fn unexpected(error: crate::decode::DecodeError) -> String {
     format!("unexpected JSON: {error}")
 }
 

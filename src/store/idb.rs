@@ -593,12 +593,11 @@ impl OutboxStore for IdbOutbox {
             };
             let by_state = outbox.index(BY_STATE)?;
             let found = by_state
-                .get_all::<OutboxEvent>()
+                .get_all::<wasm_bindgen::JsValue>()
                 .with_query(state.as_str())
                 .with_limit(wanted)
-                .serde()?
                 .await?;
-            let mut events = found.collect::<Result<Vec<_>, _>>()?;
+            let mut events: Vec<OutboxEvent> = ops::decode_all(found)?;
             if state == EventState::Syncing && !leases.is_empty() {
                 let held: Vec<u64> = leases.seqs().collect();
                 events.extend(ops::events_at(outbox.as_sys(), &held).await?);

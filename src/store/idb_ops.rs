@@ -14,7 +14,7 @@ use web_sys::{IdbObjectStore, IdbRequest};
 
 use super::error::{from_dom_name, from_idb};
 use super::idb_write::refused;
-use super::requests::{failed_at, from_js, result, results, sent, to_js};
+use super::requests::{decode, failed_at, from_js, result, results, sent, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
 use crate::core::lease::{BatchLease, Leases};
 use crate::core::record::id_order;
@@ -155,11 +155,10 @@ pub(super) async fn in_state(
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     let by_state = outbox.index(BY_STATE)?;
     let found = by_state
-        .get_all::<OutboxEvent>()
+        .get_all::<JsValue>()
         .with_query(state.as_str())
-        .serde()?
         .await?;
-    Ok(found.collect::<Result<_, _>>()?)
+    decode_all(found)
 }
 
 /// How many events are in `state`.
@@ -187,7 +186,7 @@ pub(super) async fn synced_before(
         .with_query(EventState::Synced.as_str())
         .await?
     {
-        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(event) = next_event(&mut cursor).await? {
             if event.synced_at_ms.is_some_and(|at| at < before_ms) {
                 old.push(seq_of(&event)?);
             }
@@ -287,7 +286,7 @@ pub(super) async fn unsent_from(
         .with_query::<f64, _>(KeyRange::LowerBound(from_seq as f64, false))
         .await?
     {
-        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(event) = next_event(&mut cursor).await? {
             if event.state.is_unsent() {
                 found.push(event);
                 if found.len() == limit {
@@ -313,7 +312,7 @@ pub(super) async fn seqs_in_state(
         .with_query(state.as_str())
         .await?
     {
-        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(event) = next_event(&mut cursor).await? {
             if keep(&event) {
                 seqs.push(seq_of(&event)?);
             }
@@ -326,7 +325,7 @@ pub(super) async fn seqs_in_state(
 pub(super) async fn payload_bytes(outbox: &ObjectStore<'_>) -> Result<u64, StoreError> {
     let mut bytes = 0;
     if let Some(mut cursor) = outbox.open_cursor().await? {
-        while let Some(event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(event) = next_event(&mut cursor).await? {
             bytes += event.payload.approximate_size() as u64;
         }
     }
@@ -354,7 +353,7 @@ pub(super) async fn earliest_queued_deadline(
         .with_query(EventState::Queued.as_str())
         .await?
     {
-        while let Some(mut event) = cursor.next_record_ser::<OutboxEvent>().await? {
+        while let Some(mut event) = next_event(&mut cursor).await? {
             leases.show(&mut event);
             if event.state != EventState::Queued {
                 continue;
@@ -376,16 +375,6 @@ pub(super) async fn get_record(
     Ok(found.pop().flatten())
 }
 
-/// The ends of a collection's key range in the records store.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum CollectionBound {
-    /// `[collection]`
-    Before((String,)),
-    /// `[collection, []]`
-    After((String, [u8; 0])),
-}
-
 /// The records of `collection`, by record id, at most `limit`.
 pub(super) async fn records_of(
     records: &ObjectStore<'_>,
@@ -395,15 +384,12 @@ pub(super) async fn records_of(
     // Keys are `[collection, record_id]`: `[collection]` sorts before all of
     // the collection's keys and `[collection, []]` after them (arrays sort
     // after strings).
-    let lower = CollectionBound::Before((collection.to_owned(),));
-    let upper = CollectionBound::After((collection.to_owned(), []));
-    let found = records
-        .get_all::<LocalRecord>()
-        .with_query(KeyRange::Bound(lower, false, upper, false))
-        .with_limit(limit)
-        .serde()?
-        .await?;
-    Ok(found.collect::<Result<_, _>>()?)
+    let name = JsValue::from_str(collection);
+    let lower = js_sys::Array::of1(&name);
+    let upper = js_sys::Array::of2(&name, &js_sys::Array::new());
+    let range = web_sys::IdbKeyRange::bound(&lower, &upper).map_err(refused)?;
+    let found = result(records.as_sys().get_all_with_key_and_limit(&range, limit)).await?;
+    decode(found)
 }
 
 /// Saves a record under its `[collection, record_id]`. Sent, not
@@ -611,4 +597,21 @@ pub(super) async fn get_stored_records(
             false => None,
         })
         .collect())
+}
+
+/// The values of a `getAll` read back, each as a `T`.
+pub(super) fn decode_all<T: serde::de::DeserializeOwned>(
+    found: impl Iterator<Item = indexed_db_futures::Result<JsValue>>,
+) -> Result<Vec<T>, StoreError> {
+    found.map(|value| decode(value?)).collect()
+}
+
+/// The event under a cursor, moving it on; `None` past the last.
+async fn next_event<Qs>(
+    cursor: &mut indexed_db_futures::cursor::Cursor<'_, Qs>,
+) -> Result<Option<OutboxEvent>, StoreError> {
+    match cursor.next_record::<JsValue>().await? {
+        Some(value) => decode(value).map(Some),
+        None => Ok(None),
+    }
 }

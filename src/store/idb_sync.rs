@@ -148,10 +148,9 @@ impl SyncStore for IdbOutbox {
         let tx = self.read(&[CONFLICTS])?;
         let found = tx
             .object_store(CONFLICTS)?
-            .get_all::<Conflict>()
-            .serde()?
+            .get_all::<wasm_bindgen::JsValue>()
             .await?;
-        let mut all: Vec<Conflict> = found.collect::<Result<_, _>>()?;
+        let mut all: Vec<Conflict> = super::idb_ops::decode_all(found)?;
         commit(tx).await?;
         crate::core::order::sort_by_number(&mut all, |c| c.found_at_ms);
         Ok(all)

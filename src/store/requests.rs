@@ -61,9 +61,19 @@ pub(super) fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>, 
     if value.is_undefined() {
         return Ok(None);
     }
-    serde_wasm_bindgen::from_value(value)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("a stored value could not be read: {e}")))
+    decode(value).map(Some)
+}
+
+/// A stored value read back, as a `T` (`undefined` is no `T`). Apart from
+/// its callers, so that the error is built once.
+#[inline(never)]
+pub(super) fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, StoreError> {
+    crate::decode::from_value(value).map_err(unreadable_value)
+}
+
+#[inline(never)]
+fn unreadable_value(error: crate::decode::DecodeError) -> StoreError {
+    StoreError::Corrupt(format!("a stored value could not be read: {error}"))
 }
 
 /// Waits until every request of `requests` (all of one transaction, in the

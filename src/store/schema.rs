@@ -160,7 +160,7 @@ async fn open_current(name: &str) -> Result<Database, StoreError> {
     let open_request: Rc<RefCell<Option<IdbOpenDbRequest>>> = Rc::default();
     let for_upgrade = open_request.clone();
     let request = Database::open(name)
-        .with_on_upgrade_needed_fut(move |event: VersionChangeEvent, db: Database| async move {
+        .with_on_upgrade_needed(move |event: VersionChangeEvent, db: Database| {
             let request = for_upgrade.borrow().clone();
             migrate(&event, &db, request.as_ref(), 1, None)
         })
@@ -202,7 +202,7 @@ async fn open_version(
             on_blocked.set(true);
             Ok(())
         })
-        .with_on_upgrade_needed_fut(move |event: VersionChangeEvent, db: Database| async move {
+        .with_on_upgrade_needed(move |event: VersionChangeEvent, db: Database| {
             let request = for_upgrade.borrow().clone();
             migrate(&event, &db, request.as_ref(), version, declared.as_deref())
         })

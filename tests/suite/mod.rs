@@ -10,6 +10,7 @@
 mod connections;
 #[path = "../contract/mod.rs"]
 mod contract;
+mod decode;
 mod durability;
 mod errors;
 mod net;
