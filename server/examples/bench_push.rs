@@ -32,6 +32,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use outbox_sync_server::store::postgres::{BEGIN_LOCKED, READ_BATCH};
 use outbox_sync_server::store::schema::{AUDIT, SCHEMA};
 use outbox_sync_server::{serve, Collections, Config, Database, Policy};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -331,20 +332,6 @@ const PG_FLOOR_WRITE: &str = "WITH written AS (
      FROM counter, unnest($7::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
         AS x(key, collection, record_id, version, n)";
 
-/// `BEGIN` with the `seq` lock, as the server sends it.
-const PG_BEGIN_LOCKED: &str = "BEGIN; SELECT value FROM counters WHERE name = 'seq' FOR UPDATE";
-
-/// A push's keys and records in one statement, as the server reads them.
-const PG_READ_BATCH: &str = "SELECT 0 AS kind, i.idem_key, i.request_hash, i.outcome,
-        0::bigint, 0, ''::text
-    FROM idempotency i
-    WHERE i.user_id = $1 AND i.idem_key = ANY($2::text[])
-    UNION ALL
-    SELECT 1, r.collection, r.record_id, r.data, r.version, r.deleted, r.field_versions
-    FROM unnest($3::text[], $4::text[]) AS x(collection, record_id)
-    JOIN records r
-      ON r.user_id = $1 AND r.collection = x.collection AND r.record_id = x.record_id";
-
 /// The PostgreSQL floor: what the server does per push on a plain
 /// `postgres` client, without HTTP, JSON or deciding: one transaction per
 /// push that begins and locks `seq` in one round trip, reads the push's
@@ -364,7 +351,7 @@ fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 
         .batch_execute("SET plan_cache_mode = force_custom_plan")
         .unwrap();
     // The server's statements (store/postgres/connect.rs).
-    let read_batch = client.prepare(PG_READ_BATCH).unwrap();
+    let read_batch = client.prepare(READ_BATCH).unwrap();
     let write = client.prepare(PG_FLOOR_WRITE).unwrap();
     let trace = std::env::var("BENCH_PG_TRACE").is_ok_and(|v| v == "1");
     let mut spent = [Duration::ZERO; 4];
@@ -382,7 +369,7 @@ fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 
             .collect();
         let collections: Vec<&str> = chunk.iter().map(|_| "items").collect();
         let records: Vec<String> = chunk.iter().map(|i| format!("r{}", i % RECORDS)).collect();
-        let began = client.simple_query(PG_BEGIN_LOCKED).unwrap();
+        let began = client.simple_query(BEGIN_LOCKED).unwrap();
         let mut seq: i64 = began
             .iter()
             .find_map(|message| match message {

@@ -22,6 +22,10 @@ mod connect;
 mod errors;
 mod tls;
 
+/// The push's first statements, shared with the benchmark's PostgreSQL floor
+/// (`examples/bench_push.rs`), so the floor runs exactly what the server runs.
+pub use connect::{BEGIN_LOCKED, READ_BATCH};
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::mpsc::{self, SyncSender};
