@@ -293,7 +293,7 @@ impl IdbOutbox {
         } else {
             self.write(&[OUTBOX, RECORDS, BLOBS, BLOB_STATES])?
         };
-        let (adds, events) = {
+        let saved = {
             let outbox = tx.object_store(OUTBOX)?;
             let records = tx.object_store(RECORDS)?;
             if !blobs.is_empty() {
@@ -334,21 +334,20 @@ impl IdbOutbox {
                 views.insert(key, Some(record));
                 events.push(event);
             }
-            // The events and the records' new views go out together, and
-            // the commit right behind them: a put() waits for its read and
-            // then for the commit, whose success means every add succeeded
-            // (their answers, the `seq`s, come before it).
+            // The events and the records' new views go out together: a
+            // put() waits for one round trip after its read, not two. The
+            // commit is asked for only once every add has succeeded: asked
+            // for beside them, Firefox committed the batch's first event when
+            // a later add was refused (a reused event id), breaking the
+            // batch's all-or-nothing (contract test
+            // event_and_record_are_written_together_or_not_at_all).
             let adds = ops::send_adds(outbox.as_sys(), &mut events)?;
             for record in views.values().flatten() {
                 ops::put_record(&records, record)?;
             }
-            (adds, events)
+            ops::added(&adds, events).await?
         };
-        let (committed, saved) = join(commit(tx), ops::added(&adds, events)).await;
-        // A refused add (a reused event id) aborts the transaction: its own
-        // error says more than the abort's.
-        let saved = saved?;
-        committed?;
+        commit(tx).await?;
         Ok(saved)
     }
 }
