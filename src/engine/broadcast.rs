@@ -25,9 +25,6 @@ thread_local! {
     /// Listeners of the other pages' and workers' messages, by database:
     /// they share the poster's channel ([`listen_to_others`]).
     static OTHERS: Listeners = RefCell::default();
-    /// Marks this page's or worker's messages, so its listeners skip them
-    /// when the channel brings them back.
-    static SOURCE: f64 = js_sys::Math::random();
     /// The channel this page or worker posts on, per database, opened once:
     /// opening and closing one for each message cost about a millisecond
     /// per write in Chromium.
@@ -123,12 +120,6 @@ pub fn listen_locally(database: &str, listener: Weak<dyn LocalListener>) {
     });
 }
 
-/// Whether `message` came from this page or worker.
-pub fn is_own(message: &JsValue) -> bool {
-    let source = js_sys::Reflect::get(message, &"source".into()).unwrap_or_default();
-    SOURCE.with(|own| source.as_f64() == Some(*own))
-}
-
 /// The channel of the outbox database `database`.
 pub fn channel_name(database: &str) -> String {
     format!("outbox-sync:{database}")
@@ -154,11 +145,6 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
     };
     let message = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&message, &"type".into(), &JsValue::from_str(kind));
-    let _ = js_sys::Reflect::set(
-        &message,
-        &"source".into(),
-        &SOURCE.with(|s| JsValue::from_f64(*s)),
-    );
     if let Some(keys) = keys {
         let collections = js_sys::Array::new();
         let pairs = js_sys::Array::new();
