@@ -14,7 +14,9 @@
 // BENCH_RUNS (repeats, default 20; 2 in the smoke run), BENCH_OUT (results
 // folder, default bench/results; the smoke run writes to a temporary folder
 // unless set), BENCH_NOTE (a line in the report, e.g. that the machine was
-// busy), BENCH_TMP, OUTBOX_SYNC_SERVER_BIN, CHROMIUM_PATH.
+// busy), BENCH_PKG (the package folder the page loads, default pkg/: to
+// compare a change with main's package, run once with each, alternately),
+// BENCH_TMP, OUTBOX_SYNC_SERVER_BIN, CHROMIUM_PATH.
 // Exits with code 3 and writes nothing when the built package has no query
 // engine (Outbox.prototype.query and watch).
 import { execFileSync, spawn } from "node:child_process";
@@ -32,6 +34,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 2 : 20));
 const OUT = process.env.BENCH_OUT ?? (SMOKE ? mkdtempSync(join(tmpdir(), "outbox-bench-queries-")) : join(ROOT, "bench/results"));
 const SERVER_BIN = process.env.OUTBOX_SYNC_SERVER_BIN ?? join(ROOT, "target/release/outbox-sync-server");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const PKG = resolve(process.env.BENCH_PKG ?? join(ROOT, "pkg"));
 const TOKEN = "bench-queries";
 const NO_ENGINE = 3;
 
@@ -78,7 +81,7 @@ async function startServer(dataDir, www) {
     "--fast-commits",
     "--any-collection",
     "--www", www,
-    "--pkg", join(ROOT, "pkg"),
+    "--pkg", PKG,
     "--token", `${TOKEN}=${TOKEN}`,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
   let stderr = "";
@@ -147,6 +150,8 @@ function report(r) {
       const target = base === "dexie" ? "≥ 0.8×" : "";
       rows.push(`| ${title}: ours vs ${name} | ${range(ours)} | ${range(other)} | ${fmt(speed)}× ${name} speed | ${target} | ${base === "dexie" ? yes(speed, (v) => v >= 0.8) : ""} |`);
     }
+    const paired = f[`${key}.paired.dexie`];
+    if (paired?.runs) rows.push(`| (info) ${title}: ours vs Dexie, paired (median of each run's Dexie time ÷ ours) | | | ${fmt(paired.median)}× (${fmt(paired.min)}–${fmt(paired.max)}) | | |`);
   };
   const n = r.settings.sizes;
   speedRows("equality", `Equality on an index, ${n.limit} of ${n.records} records (\`where: { site }\`)`);
@@ -182,6 +187,7 @@ function report(r) {
     "",
     `- One Chromium with a fresh profile on a real disk. The same ${n.records} records (~1 KB each, ${n.sites} sites of ${n.limit}) are in three databases: ours pulled them from the reference server (so they are synced, as on a device; indexes declared on \`site\` and \`count\`), Dexie and raw IndexedDB hold them in a table with indexes on \`site\`, \`count\` and \`updatedAt\`.`,
     "- The three sides alternate within each run, in a rotating order. Ours is `query()`; Dexie is `where(...).equals/between`, `orderBy(...).reverse()` with `limit`; raw IndexedDB is an index `getAll(range, count)` and, for the reversed order, a cursor: the limit of what JS can do.",
+    "- The paired rows divide Dexie's time by ours within each run (the sides ran back to back, so a busy moment slows both) and take the median: on a shared machine they move less than the ratio of the medians, which the targets use.",
     "- Paging on Dexie and raw IndexedDB is keyset paging (each page starts after the last key), the fast way; ours passes the previous page's `next` as `after`.",
     "- Live queries watch one site (`where: { site }`) on both sides; each write is a new record of that site (ours `put()` strict, the outbox paused so nothing syncs; Dexie `put()` with strict durability), awaited until the callback has it. Dexie 4 answers a live query from its cache as soon as the write is made, before it commits (its `fromCommit` would be 0): the target compares from the write's start, against Dexie as shipped and against Dexie with `cache: \"disabled\"`, which answers after the commit as ours does. Raw IndexedDB has no live queries.",
     "",
@@ -242,13 +248,19 @@ async function main() {
     for (let run = 0; run < RUNS; run++) {
       // A different site each run, the same one for every side.
       const site = (run * 7919 + 13) % N.sites;
-      for (const how of rotated(run)) add(`equality.${how}`, await inPage("equality", { how, site, limit: N.limit }));
-      for (const how of rotated(run)) add(`sorted.${how}`, await inPage("firstSorted", { how, limit: N.limit }));
+      const eq = {};
+      const sorted = {};
+      for (const how of rotated(run)) add(`equality.${how}`, (eq[how] = await inPage("equality", { how, site, limit: N.limit })));
+      for (const how of rotated(run)) add(`sorted.${how}`, (sorted[how] = await inPage("firstSorted", { how, limit: N.limit })));
+      add("equality.paired.dexie", eq.dexie / eq.ours);
+      add("sorted.paired.dexie", sorted.dexie / sorted.ours);
     }
     log(`equality and sorted: ${RUNS} runs`);
     for (let run = 0; run < PAGING_RUNS; run++) {
       const from = (run * (N.range / 2)) % (N.records - N.range);
-      for (const how of rotated(run)) add(`paging.${how}`, await inPage("paging", { how, from, range: N.range, page: N.page }));
+      const took = {};
+      for (const how of rotated(run)) add(`paging.${how}`, (took[how] = await inPage("paging", { how, from, range: N.range, page: N.page })));
+      add("paging.paired.dexie", took.dexie / took.ours);
     }
     log(`paging: ${PAGING_RUNS} runs`);
     for (let run = 0; run < LIVE_RUNS; run++) {
@@ -275,7 +287,7 @@ async function main() {
   })();
   const results = {
     date: new Date().toISOString(),
-    commit: execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]).toString().trim(),
+    commit: execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]).toString().trim() + (process.env.BENCH_PKG ? ` (package from ${process.env.BENCH_PKG})` : ""),
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", ramGiB: Math.round(totalmem() / 2 ** 30), chromium: chromiumVersion, node: process.version, load },
     note: process.env.BENCH_NOTE ?? "",
     settings: { smoke: SMOKE, runs: RUNS, pagingRuns: PAGING_RUNS, liveRuns: LIVE_RUNS, sizes: N, disk: work.fs },
