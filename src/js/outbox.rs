@@ -402,7 +402,7 @@ fn store_config_from_options(options: &JsValue) -> Result<StoreConfig, JsValue> 
             Some(ms) if ms.fract() == 0.0 && (0.0..=MAX_RETENTION_MS).contains(&ms) => ms as u64,
             _ => {
                 return Err(js_error(&InvalidArgument(format!(
-                    "syncedRetentionMs must be a whole number of milliseconds from 0 to {MAX_RETENTION_MS} (30 days), not {}.",
+                    "syncedRetentionMs must be a whole number of milliseconds from 0 to 2592000000 (30 days), not {}.",
                     shown(&retention)
                 ))))
             }
@@ -411,7 +411,9 @@ fn store_config_from_options(options: &JsValue) -> Result<StoreConfig, JsValue> 
     Ok(config)
 }
 
-/// The longest `syncedRetentionMs`: 30 days.
+/// The longest `syncedRetentionMs`: 30 days (written out in its error
+/// message: formatting an `f64` in Rust keeps 13.7 KB of float printing in
+/// the wasm).
 const MAX_RETENTION_MS: f64 = 30.0 * 24.0 * 3_600_000.0;
 
 /// A value as JSON, for an error message.

@@ -183,8 +183,13 @@ fn endpoint_from_options(options: &JsValue) -> Result<Endpoint, JsValue> {
     }
     if let Some(ms) = field("timeoutMs").as_f64() {
         if !(1.0..=600_000.0).contains(&ms) {
+            // Written by JavaScript: Rust's float formatting costs 13.7 KB of wasm.
             return Err(js_error(&InvalidArgument(format!(
-                "timeoutMs must be between 1 and 600000 milliseconds, not {ms}."
+                "timeoutMs must be between 1 and 600000 milliseconds, not {}.",
+                js_sys::Number::from(ms)
+                    .to_string_with_radix(10)
+                    .map(String::from)
+                    .unwrap_or_default()
             ))));
         }
         endpoint = endpoint.with_timeout_ms(ms as u32);
