@@ -10,11 +10,11 @@
 
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::transaction::Transaction;
-use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::error::from_dom_name;
+use super::idb_query::confirmed_row;
 use super::requests::{count_sent, to_js};
 use super::schema::{CONFLICTS, LEASES, OUTBOX, RECORDS};
 use std::collections::HashMap;
@@ -97,7 +97,7 @@ pub(super) fn execute_with(
                     count_sent(1);
                     records
                         // Versions are JavaScript numbers, as `to_js` writes them.
-                        .put(&confirmed_row(stored, *version as f64))
+                        .put(&confirmed_row(stored, *version as f64).map_err(refused)?)
                         .map_err(refused)?
                 }
             };
@@ -130,15 +130,6 @@ pub(super) fn execute_with(
         }
     }
     Ok(())
-}
-
-#[wasm_bindgen(module = "/src/store/idb_rows.js")]
-extern "C" {
-    /// The stored record `row` with its base made its local view at
-    /// `version` and nothing pending, as [`LocalRecord`](crate::core::LocalRecord)'s
-    /// stored form has it (`base_is_local`), patched in place, in one call.
-    #[wasm_bindgen(js_name = confirmedRow)]
-    fn confirmed_row(row: &JsValue, version: f64) -> JsValue;
 }
 
 /// The object store `name` of `tx`, as the browser's own object.
