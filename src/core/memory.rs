@@ -25,8 +25,8 @@ use super::record::{id_order, LocalRecord};
 use super::remote::{last_change_of_each_record, plan_page, remote_key};
 use super::schedule::BatchSelector;
 use super::settle::{
-    event_ids, plan_settlement, reads_unsent, records_to_read, release_settled, RecordRead,
-    Settlement,
+    confirms_by_patch, event_ids, plan_settlement, reads_unsent, records_to_read, release_settled,
+    whole_records, RecordRead, Settlement,
 };
 use super::sync_store::{conflict_not_found, prepare_conflict, prepare_resolution, SyncStore};
 use super::write_set::{ConflictWrite, EventWrite, RecordWrite, WriteSet};
@@ -88,6 +88,13 @@ impl Contents {
                 }
                 RecordWrite::Delete(key) => {
                     self.records.remove(&key);
+                }
+                RecordWrite::Confirm { key, version } => {
+                    if let Some(record) = self.records.get_mut(&key) {
+                        record.base = record.local.clone();
+                        record.base_version = Some(version);
+                        record.pending = 0;
+                    }
                 }
             }
         }
@@ -399,10 +406,16 @@ impl OutboxStore for MemoryOutbox {
     async fn settle(&self, steps: Vec<Step>, now_ms: u64) -> Result<Settlement, StoreError> {
         self.transact(|c| {
             let events: Vec<_> = event_ids(&steps).into_iter().map(|id| c.find(id)).collect();
+            let whole = whole_records(&steps, &events);
             let records = records_to_read(&steps, &events)
                 .into_iter()
                 .map(|key| {
-                    let record = c.records.get(&key).cloned();
+                    // As IndexedDB's store does: a record whose one change is
+                    // the settled one is patched, not read.
+                    let stored = c.records.get(&key);
+                    let one_change =
+                        stored.is_some_and(|r| confirms_by_patch(r.pending, whole.contains(&key)));
+                    let record = stored.filter(|_| !one_change).cloned();
                     let unsent = match reads_unsent(record.as_ref()) {
                         true => c.unconfirmed_of(&key),
                         false => Vec::new(),
@@ -411,6 +424,7 @@ impl OutboxStore for MemoryOutbox {
                         record,
                         unsent,
                         key,
+                        one_change,
                     }
                 })
                 .collect();

@@ -9,7 +9,7 @@
 //! the user. An offline attempt on a batch of a hundred is one commit, not a
 //! hundred.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -31,6 +31,10 @@ pub struct RecordRead {
     pub record: Option<LocalRecord>,
     /// Its unconfirmed events, in send order.
     pub unsent: Vec<OutboxEvent>,
+    /// The record is stored and its one unconfirmed change is the one being
+    /// settled ([`confirms_by_patch`]); its fields were not read (`record`
+    /// is `None`). Confirming it is a [`RecordWrite::Confirm`](super::write_set::RecordWrite::Confirm).
+    pub one_change: bool,
 }
 
 /// What one push's answer wrote.
@@ -48,16 +52,38 @@ pub struct Settlement {
 /// the stored event of each step (`None` when it is gone).
 pub fn records_to_read(steps: &[Step], events: &[Option<OutboxEvent>]) -> Vec<RecordKey> {
     let mut keys: Vec<RecordKey> = Vec::new();
+    let mut seen: HashSet<RecordKey> = HashSet::new();
     for (step, event) in steps.iter().zip(events) {
         let touches_record = matches!(step, Step::Synced { .. } | Step::Conflict { .. });
         if let (true, Some(event)) = (touches_record, event) {
             let key = event.record_key();
-            if !keys.contains(&key) {
+            if seen.insert(key.clone()) {
                 keys.push(key);
             }
         }
     }
     keys
+}
+
+/// The records of `steps` a settlement needs whole, fields and all, even
+/// when their one unconfirmed change is the one settled: those of
+/// conflicts, which are kept with the record's fields.
+pub fn whole_records(steps: &[Step], events: &[Option<OutboxEvent>]) -> HashSet<RecordKey> {
+    steps
+        .iter()
+        .zip(events)
+        .filter(|(step, _)| matches!(step, Step::Conflict { .. }))
+        .filter_map(|(_, event)| event.as_ref().map(OutboxEvent::record_key))
+        .collect()
+}
+
+/// Whether a settlement confirms a stored record with `pending` unconfirmed
+/// changes by patching it ([`RecordRead::one_change`]) rather than reading
+/// it whole: with one change pending, the one being confirmed, the record's
+/// local view is its base with that change applied, which is what the base
+/// becomes. Not for the records of [`whole_records`].
+pub fn confirms_by_patch(pending: u32, whole: bool) -> bool {
+    pending == 1 && !whole
 }
 
 /// Whether a settlement must read `record`'s unconfirmed events. A record
@@ -86,7 +112,7 @@ pub fn plan_settlement(
 ) -> Settlement {
     let mut records: HashMap<RecordKey, RecordRead> =
         records.into_iter().map(|r| (r.key.clone(), r)).collect();
-    let mut changed: Vec<RecordKey> = Vec::new();
+    let mut changed = Changed::default();
     let mut settlement = Settlement::default();
     for (step, event) in steps.into_iter().zip(events) {
         let Some(mut event) = event else { continue };
@@ -96,6 +122,12 @@ pub fn plan_settlement(
                     continue;
                 }
                 if let Some(read) = records.get_mut(&event.record_key()) {
+                    if read.one_change {
+                        // Once: a second confirmation of the record (which
+                        // had one change pending) has nothing to fold.
+                        read.one_change = false;
+                        settlement.writes.confirm_record(read.key.clone(), version);
+                    }
                     read.unsent.retain(|e| e.event_id != event.event_id);
                     if let Some(record) = read.record.as_mut() {
                         record.confirm(&event, Some(version), &read.unsent);
@@ -136,7 +168,7 @@ pub fn plan_settlement(
             }
         }
     }
-    for key in changed {
+    for key in changed.keys {
         if let Some(record) = records.remove(&key).and_then(|read| read.record) {
             settlement.writes.put_record(record);
         }
@@ -152,9 +184,16 @@ pub fn release_settled(writes: &mut WriteSet, leases: &mut Leases, events: &[Opt
     writes.leases.extend(leases.release(&seqs));
 }
 
-fn mark_changed(changed: &mut Vec<RecordKey>, key: &RecordKey) {
-    if !changed.contains(key) {
-        changed.push(key.clone());
+/// The records a settlement rewrites, once each, in first-changed order.
+#[derive(Default)]
+struct Changed {
+    keys: Vec<RecordKey>,
+    seen: HashSet<RecordKey>,
+}
+
+fn mark_changed(changed: &mut Changed, key: &RecordKey) {
+    if changed.seen.insert(key.clone()) {
+        changed.keys.push(key.clone());
     }
 }
 

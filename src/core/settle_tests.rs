@@ -28,6 +28,7 @@ fn read_of(event: &OutboxEvent) -> RecordRead {
         key: event.record_key(),
         record: Some(record),
         unsent: vec![event.clone()],
+        one_change: false,
     }
 }
 
@@ -188,4 +189,46 @@ fn only_a_record_with_other_unconfirmed_changes_has_its_events_read() {
     assert!(!reads_unsent(Some(&record(0))));
     assert!(!reads_unsent(Some(&record(1))));
     assert!(reads_unsent(Some(&record(2))));
+}
+
+#[test]
+fn a_record_whose_one_change_is_confirmed_is_patched_not_rewritten() {
+    let event = syncing("a", 1);
+    let steps = vec![synced_step(&event, 7)];
+    let read = RecordRead {
+        key: event.record_key(),
+        record: None,
+        unsent: Vec::new(),
+        one_change: true,
+    };
+    let done = plan_settlement(steps, vec![Some(event.clone())], vec![read], false, 50);
+    assert_eq!(done.writes.events, vec![EventWrite::Delete(1)]);
+    assert_eq!(
+        done.writes.records,
+        vec![RecordWrite::Confirm {
+            key: event.record_key(),
+            version: 7
+        }]
+    );
+    assert_eq!(done.synced.len(), 1);
+}
+
+#[test]
+fn only_conflicts_need_their_records_whole() {
+    let (a, b) = (syncing("a", 1), syncing("b", 2));
+    let steps = vec![
+        synced_step(&a, 3),
+        Step::Conflict {
+            event_id: b.event_id,
+            current: server_record("b", 4),
+            fields: Vec::new(),
+            reason: "stale".into(),
+        },
+    ];
+    let whole = whole_records(&steps, &[Some(a), Some(b.clone())]);
+    assert_eq!(whole.into_iter().collect::<Vec<_>>(), vec![b.record_key()]);
+    assert!(confirms_by_patch(1, false));
+    assert!(!confirms_by_patch(1, true));
+    assert!(!confirms_by_patch(2, false));
+    assert!(!confirms_by_patch(0, false));
 }

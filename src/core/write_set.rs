@@ -31,6 +31,16 @@ pub enum RecordWrite {
     Put(LocalRecord),
     /// Remove the record.
     Delete(RecordKey),
+    /// The server confirmed the record's one unconfirmed change: its base
+    /// becomes its local view, at `version`, with nothing pending. The
+    /// store patches the record it read instead of decoding and re-encoding
+    /// its fields (the common case of a drain: one change per record).
+    Confirm {
+        /// Which record.
+        key: RecordKey,
+        /// The server's version of the record now.
+        version: u64,
+    },
 }
 
 /// One change to the conflicts store.
@@ -85,6 +95,12 @@ impl WriteSet {
     /// Saves `record`.
     pub fn put_record(&mut self, record: LocalRecord) {
         self.records.push(RecordWrite::Put(record));
+    }
+
+    /// Makes the base of the record under `key` its local view, at
+    /// `version` (see [`RecordWrite::Confirm`]).
+    pub fn confirm_record(&mut self, key: RecordKey, version: u64) {
+        self.records.push(RecordWrite::Confirm { key, version });
     }
 
     /// Removes the record under `key`.

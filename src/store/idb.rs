@@ -22,7 +22,8 @@ use uuid::Uuid;
 use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
-use super::idb_write::{execute, store};
+use super::idb_write::{execute, execute_with, store};
+use super::requests::from_js;
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, LEASES, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
@@ -30,8 +31,8 @@ use crate::core::lease::{self, LeaseWrite, Leases};
 use crate::core::outbox::{needs_retry_now, plan_discard, prepare_change, prepare_event};
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
-    event_ids, plan_settlement, reads_unsent, records_to_read, release_settled, RecordRead,
-    Settlement,
+    confirms_by_patch, event_ids, plan_settlement, reads_unsent, records_to_read, release_settled,
+    whole_records, RecordRead, Settlement,
 };
 use crate::core::write_set::WriteSet;
 use crate::core::{
@@ -419,13 +420,33 @@ impl IdbOutbox {
             let (mut leases, mut events) = (leases?, events?);
             events.iter_mut().flatten().for_each(|e| leases.show(e));
             let keys = records_to_read(&steps, &events);
-            let current = ops::get_records_by_range(&records, &keys).await?;
+            let whole = whole_records(&steps, &events);
+            let objects = ops::record_objects_by_range(&records, &keys).await?;
+            // A record whose one unconfirmed change is the settled one (most
+            // of a drain's) is patched as IndexedDB gave it, its fields never
+            // decoded; the others are decoded whole.
+            let mut patched: HashMap<RecordKey, wasm_bindgen::JsValue> = HashMap::new();
+            let mut current = Vec::with_capacity(keys.len());
+            for (key, object) in keys.iter().zip(objects) {
+                let pending = js_sys::Reflect::get(&object, &"pending".into())
+                    .ok()
+                    .and_then(|p| p.as_f64());
+                let one_change = !object.is_undefined()
+                    && pending.is_some_and(|p| confirms_by_patch(p as u32, whole.contains(key)));
+                match one_change {
+                    true => {
+                        patched.insert(key.clone(), object);
+                        current.push((None, true));
+                    }
+                    false => current.push((from_js::<LocalRecord>(object)?, false)),
+                }
+            }
             // Most records' only unconfirmed change is the one settled: the
             // others' events are read, together, only when some need them.
             let wanted: Vec<RecordKey> = keys
                 .iter()
                 .zip(&current)
-                .filter(|(_, record)| reads_unsent(record.as_ref()))
+                .filter(|(_, (record, _))| reads_unsent(record.as_ref()))
                 .map(|(key, _)| key.clone())
                 .collect();
             let mut unsent = match wanted.is_empty() {
@@ -436,19 +457,20 @@ impl IdbOutbox {
             let reads = keys
                 .into_iter()
                 .zip(current)
-                .map(|(key, record)| RecordRead {
+                .map(|(key, (record, one_change))| RecordRead {
                     unsent: match reads_unsent(record.as_ref()) {
                         true => unsent.next().unwrap_or_default(),
                         false => Vec::new(),
                     },
                     key,
                     record,
+                    one_change,
                 })
                 .collect();
             let keep = self.config.keeps_synced();
             let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
             release_settled(&mut settlement.writes, &mut leases, &events);
-            execute(tx, &settlement.writes)?;
+            execute_with(tx, &settlement.writes, &patched)?;
             (settlement, leases)
         };
         Ok(settlement)

@@ -482,18 +482,22 @@ pub(super) async fn find_events(
         .collect()
 }
 
-/// The records stored under `keys` (`None` for each the device lacks), as
-/// [`get_records`], with one `getAll` over the range the keys span when it
-/// holds few others (a drained batch's records often lie together: ids
+/// The records stored under `keys` as IndexedDB gave them (`undefined`
+/// for each the device lacks), with one `getAll` over the range the keys
+/// span when it holds few others (a drained batch's records often lie together: ids
 /// made in order), otherwise one read per key, all together. A settlement
 /// reads each record it confirms: a request per record was half of what a
-/// drained event cost.
-pub(super) async fn get_records_by_range(
+/// drained event cost. A settlement decodes only the ones it needs whole.
+pub(super) async fn record_objects_by_range(
     records: &IdbObjectStore,
     keys: &[RecordKey],
-) -> Result<Vec<Option<LocalRecord>>, StoreError> {
+) -> Result<Vec<JsValue>, StoreError> {
+    let one_each = |keys: &[RecordKey]| {
+        let requests = keys.iter().map(|key| records.get(&record_key_js(key)));
+        sent(requests.collect())
+    };
     if keys.len() < 8 {
-        return get_records(records, keys).await;
+        return results(&one_each(keys)?).await;
     }
     let order = |a: &RecordKey, b: &RecordKey| {
         id_order(&a.collection, &b.collection).then_with(|| id_order(&a.record_id, &b.record_id))
@@ -510,7 +514,7 @@ pub(super) async fn get_records_by_range(
     let found = result(records.get_all_with_key_and_limit(&range, limit)).await?;
     let found: js_sys::Array = found.unchecked_into();
     if found.length() >= limit {
-        return get_records(records, keys).await;
+        return results(&one_each(keys)?).await;
     }
     // The records come in the store's key order: each is looked up by halves.
     let text = |value: &JsValue, name: &str| {
@@ -529,14 +533,15 @@ pub(super) async fn get_records_by_range(
             (key, record)
         })
         .collect();
-    keys.iter()
+    Ok(keys
+        .iter()
         .map(
             |key| match stored.binary_search_by(|(probe, _)| order(probe, key)) {
-                Ok(at) => from_js::<LocalRecord>(stored[at].1.clone()),
-                Err(_) => Ok(None),
+                Ok(at) => stored[at].1.clone(),
+                Err(_) => JsValue::UNDEFINED,
             },
         )
-        .collect()
+        .collect())
 }
 
 /// A record's key as IndexedDB takes it: `[collection, record_id]`.

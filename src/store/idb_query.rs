@@ -240,6 +240,15 @@ extern "C" {
     /// is an object or an array: `[views, mayHoldRefs]`.
     #[wasm_bindgen(js_name = viewsOf)]
     fn views_of(rows: &js_sys::Array, states: &[u8], state_names: &js_sys::Array) -> js_sys::Array;
+    /// The stored record `row` with its base made its local view at
+    /// `version` and nothing pending, as [`LocalRecord`](crate::core::LocalRecord)'s
+    /// stored form has it (`base_is_local`), patched in place, in one call
+    /// (for a settlement's `RecordWrite::Confirm`, see [`super::idb_write`];
+    /// declared here with the file's other functions: a second block
+    /// importing the same file makes the glue name it twice; `catch` makes
+    /// it a named import as the others, not a second import of the file).
+    #[wasm_bindgen(catch, js_name = confirmedRow)]
+    pub(super) fn confirmed_row(row: &JsValue, version: f64) -> Result<JsValue, JsValue>;
 }
 
 /// A stored record as a query reads it: the JavaScript object IndexedDB

@@ -70,3 +70,22 @@ export function summaryOf(page) {
   }
   return text;
 }
+
+/**
+ * The stored record `row` (a settlement's read, see src/store/idb_write.rs)
+ * with its base made its local view at `version` and nothing pending, in
+ * the stored form of LocalRecord (src/core/record.rs): `base_is_local`
+ * instead of a copy of the fields, or a null base when it shows none.
+ */
+export function confirmedRow(row, version) {
+  if (row.local === undefined || row.local === null) {
+    row.base = null;
+    delete row.base_is_local;
+  } else {
+    row.base_is_local = true;
+    delete row.base;
+  }
+  row.base_version = version;
+  row.pending = 0;
+  return row;
+}

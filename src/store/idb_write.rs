@@ -14,15 +14,30 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbKeyRange, IdbObjectStore};
 
 use super::error::from_dom_name;
+use super::idb_query::confirmed_row;
 use super::requests::{count_sent, to_js};
 use super::schema::{CONFLICTS, LEASES, OUTBOX, RECORDS};
+use std::collections::HashMap;
+
 use crate::core::lease::LeaseWrite;
 use crate::core::write_set::{seq_runs, ConflictWrite, EventWrite, RecordWrite, WriteSet};
+use crate::core::RecordKey;
 use crate::core::StoreError;
 
 /// Sends every write of `writes` on `tx`. The caller commits, which is
 /// where a write that failed is reported.
 pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), StoreError> {
+    execute_with(tx, writes, &HashMap::new())
+}
+
+/// [`execute`], with the stored records a settlement read as IndexedDB
+/// gave them (`read`): a [`RecordWrite::Confirm`] patches its record's
+/// object and puts it back, its fields never decoded nor encoded again.
+pub(super) fn execute_with(
+    tx: &Transaction<'_>,
+    writes: &WriteSet,
+    read: &HashMap<RecordKey, JsValue>,
+) -> Result<(), StoreError> {
     if !writes.events.is_empty() {
         let outbox = store(tx, OUTBOX)?;
         let mut deletes = Vec::new();
@@ -71,6 +86,19 @@ pub(super) fn execute(tx: &Transaction<'_>, writes: &WriteSet) -> Result<(), Sto
                         &key.record_id.as_str().into(),
                     );
                     records.delete(&key).map_err(refused)?
+                }
+                RecordWrite::Confirm { key, version } => {
+                    let stored = read.get(key).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "record {}/{} was confirmed without being read",
+                            key.collection, key.record_id
+                        ))
+                    })?;
+                    count_sent(1);
+                    records
+                        // Versions are JavaScript numbers, as `to_js` writes them.
+                        .put(&confirmed_row(stored, *version as f64).map_err(refused)?)
+                        .map_err(refused)?
                 }
             };
         }
