@@ -8,6 +8,8 @@
 //! browser refuses outright (one that cannot be cloned, a bad key) fails
 //! here, before anything is committed.
 
+use std::collections::HashMap;
+
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::transaction::Transaction;
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,8 +19,6 @@ use super::error::from_dom_name;
 use super::idb_query::confirmed_row;
 use super::requests::{count_sent, to_js};
 use super::schema::{CONFLICTS, LEASES, OUTBOX, RECORDS};
-use std::collections::HashMap;
-
 use crate::core::lease::LeaseWrite;
 use crate::core::write_set::{seq_runs, ConflictWrite, EventWrite, RecordWrite, WriteSet};
 use crate::core::RecordKey;
