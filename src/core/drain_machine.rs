@@ -104,6 +104,9 @@ pub struct DrainMachine {
     take_is_final: bool,
     /// A take came back empty with nothing on its way: the drain is over.
     exhausted: bool,
+    /// The last take found fewer events than it asked for: the queue held
+    /// no more that could go, so its push goes out with no take beside it.
+    last_take_short: bool,
     /// When the last answer came, for what a stopped drain puts back.
     now_ms: u64,
     halt: Option<Halt>,
@@ -121,6 +124,7 @@ impl DrainMachine {
             to_settle: Vec::new(),
             take_is_final: false,
             exhausted: false,
+            last_take_short: false,
             now_ms: 0,
             halt: None,
             counts: DrainCounts::default(),
@@ -152,8 +156,14 @@ impl DrainMachine {
         }
         let send = self.requests.pop_front();
         // The next batch is taken while the last request of this one is on
-        // its way (or at once when nothing is).
-        let take = self.requests.is_empty().then_some(self.batch_size);
+        // its way (or at once when nothing is), unless the batch was short:
+        // then the queue held nothing more that could go, and a take beside
+        // the push would only hold the outbox while a save may need it (an
+        // app with startAutoSync() saving as the push goes out). The take
+        // after the answer, in the settlement's transaction, finds whatever
+        // was saved since.
+        let beside = send.is_none() || !self.last_take_short;
+        let take = (self.requests.is_empty() && beside).then_some(self.batch_size);
         self.take_is_final = send.is_none();
         self.in_flight.clone_from(&send);
         Some(Round { send, settle, take })
@@ -195,6 +205,7 @@ impl DrainMachine {
         } else if batch.is_empty() {
             self.exhausted = self.take_is_final;
         } else {
+            self.last_take_short = batch.len() < self.batch_size;
             self.requests = self.split_large(batch).into();
         }
     }

@@ -63,11 +63,11 @@ fn kinds(steps: &[Step]) -> Vec<&'static str> {
 
 #[test]
 fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_its_way() {
-    let mut drain = DrainMachine::new(config(100));
+    let mut drain = DrainMachine::new(config(2));
     let first = drain.poll_round().unwrap();
     assert_eq!(
         (first.send, first.settle, first.take),
-        (None, None, Some(100))
+        (None, None, Some(2))
     );
     let batch = vec![event("a", 10), event("b", 10)];
     drain.handle_taken(batch.clone());
@@ -76,7 +76,7 @@ fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_i
     assert_eq!(second.send.as_deref(), Some(&batch[..]));
     assert_eq!(
         (second.settle, second.take),
-        (None, Some(100)),
+        (None, Some(2)),
         "taken beside the push"
     );
     drain.handle_reply(10, applied(&batch), 0.5);
@@ -86,16 +86,16 @@ fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_i
     let third = drain.poll_round().unwrap();
     assert_eq!(third.send.as_deref(), Some(&next[..]));
     assert_eq!(kinds(&third.settle.unwrap()), ["synced", "synced"]);
-    assert_eq!(third.take, Some(100));
+    assert_eq!(
+        third.take, None,
+        "a short batch held every event that could go: nothing is taken beside its push"
+    );
     drain.handle_reply(20, applied(&next), 0.5);
-    // Taken while c was on its way: empty says nothing yet (c's record may
-    // have a later change that waits for c).
-    drain.handle_taken(vec![]);
 
     let fourth = drain.poll_round().unwrap();
     assert_eq!(fourth.send, None);
     assert_eq!(kinds(&fourth.settle.unwrap()), ["synced"]);
-    assert_eq!(fourth.take, Some(100), "taken after c's outcome is written");
+    assert_eq!(fourth.take, Some(2), "taken after c's outcome is written");
     drain.handle_taken(vec![]);
     assert_eq!(drain.poll_round(), None, "nothing left to send");
     let counts = drain.counts();
@@ -104,8 +104,33 @@ fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_i
 }
 
 #[test]
-fn a_stop_puts_back_what_was_taken_beside_it_in_the_same_write() {
+fn a_change_saved_while_a_short_batch_is_on_its_way_goes_out_after_its_answer() {
     let mut drain = DrainMachine::new(config(100));
+    drain.poll_round().unwrap();
+    let batch = vec![event("a", 10)];
+    drain.handle_taken(batch.clone());
+    let round = drain.poll_round().unwrap();
+    assert_eq!((round.send.is_some(), round.take), (true, None));
+    drain.handle_reply(10, applied(&batch), 0.5);
+    let after = drain.poll_round().unwrap();
+    assert_eq!((after.send, after.take), (None, Some(100)));
+    assert_eq!(kinds(&after.settle.unwrap()), ["synced"]);
+    // The take after the answer is not final for what it finds.
+    let saved = vec![event("b", 10)];
+    drain.handle_taken(saved.clone());
+    let round = drain.poll_round().unwrap();
+    assert_eq!(round.send.as_deref(), Some(&saved[..]));
+    drain.handle_reply(20, applied(&saved), 0.5);
+    let last = drain.poll_round().unwrap();
+    assert_eq!(kinds(&last.settle.unwrap()), ["synced"]);
+    drain.handle_taken(vec![]);
+    assert_eq!(drain.poll_round(), None);
+    assert_eq!(drain.counts().synced, 2);
+}
+
+#[test]
+fn a_stop_puts_back_what_was_taken_beside_it_in_the_same_write() {
+    let mut drain = DrainMachine::new(config(1));
     drain.poll_round().unwrap();
     let batch = vec![event("a", 10)];
     drain.handle_taken(batch.clone());

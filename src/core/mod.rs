@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod file_cache;
 pub mod index;
+pub mod known;
 pub mod lease;
 pub mod memory;
 pub mod metrics;

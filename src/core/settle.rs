@@ -95,6 +95,18 @@ pub fn reads_unsent(record: Option<&LocalRecord>) -> bool {
     record.is_some_and(|r| r.pending > 1)
 }
 
+/// Whether a settlement needs the event of `step` whole, its payload
+/// decoded: a confirmed event that leaves the outbox is only deleted and
+/// timed (its seq, state, attempts, record and creation time are read), so
+/// a store may read it without its payload, the larger part of it. It is
+/// needed when the event is kept (`keep_synced`: it is written back), when
+/// its record is folded whole (`record_whole`: the record was read and
+/// decoded, and the event's change goes into its base), and for every
+/// other outcome, which rewrites the event.
+pub fn needs_payload(step: &Step, keep_synced: bool, record_whole: bool) -> bool {
+    !matches!(step, Step::Synced { .. }) || keep_synced || record_whole
+}
+
 /// Plans the writes of one push's `steps`.
 ///
 /// `events` holds the stored event of each step, `records` what

@@ -232,3 +232,48 @@ fn only_conflicts_need_their_records_whole() {
     assert!(!confirms_by_patch(2, false));
     assert!(!confirms_by_patch(0, false));
 }
+
+#[test]
+fn a_confirmed_event_that_leaves_the_outbox_is_planned_the_same_without_its_payload() {
+    let event = syncing("a", 1);
+    let patched = || RecordRead {
+        key: event.record_key(),
+        record: None,
+        unsent: Vec::new(),
+        one_change: true,
+    };
+    let mut head = event.clone();
+    head.payload = Value::Null;
+    let step = synced_step(&event, 7);
+    assert!(!needs_payload(&step, false, false));
+    let whole = plan_settlement(
+        vec![step.clone()],
+        vec![Some(event.clone())],
+        vec![patched()],
+        false,
+        50,
+    );
+    let light = plan_settlement(
+        vec![step.clone()],
+        vec![Some(head)],
+        vec![patched()],
+        false,
+        50,
+    );
+    assert_eq!(light.writes, whole.writes);
+    assert_eq!(light.synced[0].created_at_ms, whole.synced[0].created_at_ms);
+    // Kept, folded into a record read whole, or any other outcome: needed.
+    assert!(needs_payload(&step, true, false));
+    assert!(needs_payload(&step, false, true));
+    let retry = Step::Retry {
+        event_id: event.event_id,
+        at_ms: 60,
+        reason: "offline".into(),
+    };
+    assert!(needs_payload(&retry, false, false));
+    let failed = Step::Failed {
+        event_id: event.event_id,
+        reason: "refused".into(),
+    };
+    assert!(needs_payload(&failed, false, false));
+}

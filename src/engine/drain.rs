@@ -5,6 +5,7 @@ use futures::future::join;
 
 use crate::core::drain::Step;
 use crate::core::drain_machine::{DrainConfig, DrainMachine};
+use crate::core::known::KnownVersions;
 use crate::core::settle::Settlement;
 use crate::core::{StoreError, SyncStore};
 
@@ -32,6 +33,9 @@ pub struct DrainReport {
     pub next_attempt_at: Option<u64>,
     /// For each confirmed event, how long it took from saved to confirmed.
     pub time_to_sync_ms: Vec<u64>,
+    /// The records this drain stored at a server version (for the pull
+    /// after it: [`Engine::pull_after`]).
+    pub known: KnownVersions,
 }
 
 impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
@@ -65,6 +69,7 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                 }
             };
             let mut waits = Vec::new();
+            let known = &mut report.known;
             let storing = async {
                 let now_ms = self.env.now_ms();
                 match (round.settle, round.take) {
@@ -74,12 +79,14 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                         let (settlement, batch) =
                             self.store.settle_then_take(steps, now_ms, limit).await?;
                         note_waits(&settlement, now_ms, &mut waits);
+                        known.note(&settlement.writes);
                         Ok(Some(batch))
                     }
                     (Some(steps), None) => {
                         self.log_steps(&steps);
                         let settlement = self.store.settle(steps, now_ms).await?;
                         note_waits(&settlement, now_ms, &mut waits);
+                        known.note(&settlement.writes);
                         Ok(None)
                     }
                     (None, Some(limit)) => self.store.take_batch(now_ms, limit).await.map(Some),

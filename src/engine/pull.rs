@@ -1,5 +1,6 @@
 //! The pull loop: pages of changes after the stored token, until none is left.
 
+use crate::core::known::KnownVersions;
 use crate::core::pull::{next_pull_step, PullStep};
 use crate::core::{StoreError, SyncStore};
 
@@ -23,6 +24,15 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
     /// page and its token are saved together. A `410` starts again from the
     /// beginning, keeping pending local changes.
     pub async fn pull(&self) -> Result<PullReport, StoreError> {
+        self.pull_after(&KnownVersions::default()).await
+    }
+
+    /// [`pull`](Self::pull), right after a drain that stored `known`
+    /// ([`DrainReport::known`](super::DrainReport::known)): the pulled
+    /// changes it knows (this device's own, just confirmed) are not handed
+    /// to the store, which would read their records only to skip them; a
+    /// page made only of them saves its token alone.
+    pub async fn pull_after(&self, known: &KnownVersions) -> Result<PullReport, StoreError> {
         let mut report = PullReport::default();
         loop {
             let token = self.store.sync_token().await?;
@@ -41,9 +51,10 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             match step {
                 PullStep::Apply { page, more } => {
                     report.pages += 1;
+                    let changes = known.unknown(&page.changes);
                     report.changed += self
                         .store
-                        .apply_pulled(&page.changes, &page.next_token, self.env.now_ms())
+                        .apply_pulled(&changes, &page.next_token, self.env.now_ms())
                         .await?;
                     if !more {
                         return Ok(report);

@@ -92,7 +92,7 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
         let engine = Engine::new(&*store, transport, BrowserEnv, config);
         let drain = engine.drain().await?;
         let pull = match drain.halt {
-            None => Some(engine.pull().await?),
+            None => Some(engine.pull_after(&drain.known).await?),
             Some(_) => None,
         };
         let mut report = SyncReport::new(&drain, pull.as_ref());
@@ -118,7 +118,9 @@ async fn record(
 ) -> Result<(), StoreError> {
     let now_ms = BrowserEnv.now_ms();
     let halt = report.halt.as_ref();
-    Settings::update(store, |settings| {
+    // After a save in progress, not beside it (see `IdbOutbox::after_saves`).
+    store.after_saves().await;
+    Settings::record(store, |settings| {
         settings.state.record_run(
             now_ms,
             report.halted.as_ref().map(|h| h.reason().to_owned()),

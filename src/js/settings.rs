@@ -61,6 +61,24 @@ impl Settings {
         store: &IdbOutbox,
         change: impl FnOnce(&mut Settings) -> R,
     ) -> Result<R, StoreError> {
+        Settings::update_as(store, change, false).await
+    }
+
+    /// [`update`](Self::update) for what a sync run found (its state and
+    /// metrics), committed relaxed: the next run tells it again, and a
+    /// flush here shared the disk with the next save's.
+    pub async fn record<R>(
+        store: &IdbOutbox,
+        change: impl FnOnce(&mut Settings) -> R,
+    ) -> Result<R, StoreError> {
+        Settings::update_as(store, change, true).await
+    }
+
+    async fn update_as<R>(
+        store: &IdbOutbox,
+        change: impl FnOnce(&mut Settings) -> R,
+        relaxed: bool,
+    ) -> Result<R, StoreError> {
         let mut change = Some(change);
         let mut out = None;
         let mut apply = |settings: &mut Settings| {
@@ -70,7 +88,7 @@ impl Settings {
         };
         // Boxed, so the transaction is compiled once, not once per caller.
         let updating: Pin<Box<dyn Future<Output = Result<(), StoreError>> + '_>> =
-            Box::pin(Settings::update_with(store, &mut apply));
+            Box::pin(Settings::update_with(store, &mut apply, relaxed));
         updating.await?;
         Ok(out.expect("update_settings ran the change"))
     }
@@ -78,17 +96,17 @@ impl Settings {
     async fn update_with(
         store: &IdbOutbox,
         change: &mut dyn FnMut(&mut Settings),
+        relaxed: bool,
     ) -> Result<(), StoreError> {
-        store
-            .update_settings(&NAMES, |stored| {
-                let mut settings = Settings::from_stored(stored)?;
-                change(&mut settings);
-                let text = to_json(&settings).map_err(StoreError::Corrupt)?;
-                let mut values = vec![Some(text)];
-                values.extend(OLD.iter().map(|_| None));
-                Ok(values)
-            })
-            .await
+        let update = |stored| {
+            let mut settings = Settings::from_stored(stored)?;
+            change(&mut settings);
+            let text = to_json(&settings).map_err(StoreError::Corrupt)?;
+            let mut values = vec![Some(text)];
+            values.extend(OLD.iter().map(|_| None));
+            Ok(values)
+        };
+        store.update_settings_with(&NAMES, update, relaxed).await
     }
 
     /// The record from its stored values (see [`NAMES`]). The endpoint must

@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use futures::future::join;
 use indexed_db_futures::database::Database;
@@ -22,8 +23,10 @@ use uuid::Uuid;
 use super::bfcache::PageTransactions;
 use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
+use super::idb_query::take_payloads;
 use super::idb_write::{execute, execute_with, store};
-use super::requests::from_js;
+use super::requests::{decode, from_js};
+use super::saves::Saves;
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, LEASES, OUTBOX, RECORDS};
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
@@ -31,8 +34,8 @@ use crate::core::lease::{self, LeaseWrite, Leases};
 use crate::core::outbox::{needs_retry_now, plan_discard, prepare_change, prepare_event};
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
-    confirms_by_patch, event_ids, plan_settlement, reads_unsent, records_to_read, release_settled,
-    whole_records, RecordRead, Settlement,
+    confirms_by_patch, event_ids, needs_payload, plan_settlement, reads_unsent, records_to_read,
+    release_settled, whole_records, RecordRead, Settlement,
 };
 use crate::core::write_set::WriteSet;
 use crate::core::{
@@ -68,6 +71,8 @@ pub struct IdbOutbox {
     /// into the back-forward cache (WebKit would keep them open there and
     /// block every other tab and the service worker).
     page: PageTransactions,
+    /// The saves in progress, which the sync's writes let finish first.
+    saves: Rc<Saves>,
 }
 
 impl IdbOutbox {
@@ -100,7 +105,24 @@ impl IdbOutbox {
             indexes,
             holder: Uuid::now_v7().to_string(),
             page: PageTransactions::new(),
+            saves: Rc::default(),
         })
+    }
+
+    /// Waits until the saves (`put()`, `putMany()`, `patch()`, `delete()`)
+    /// in progress on this connection now have committed: the sync's own
+    /// writes (a batch taken, a push's outcomes, a pulled page, the run
+    /// recorded) go after them instead of beside them, so a save shares
+    /// neither the disk nor the main thread with the sync's commits. Saves
+    /// begun meanwhile do not hold it back.
+    pub async fn after_saves(&self) {
+        self.saves.idle().await
+    }
+
+    /// How many saves are in progress on this connection (for tests).
+    #[doc(hidden)]
+    pub fn saves_in_progress(&self) -> u32 {
+        self.saves.running()
     }
 
     /// The database's IndexedDB version (its schema level and index changes,
@@ -289,6 +311,8 @@ impl IdbOutbox {
         blobs: &[NewBlob],
         now_ms: u64,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // Until it commits (or fails), the sync's writes wait for it.
+        let _saving = self.saves.begin();
         let tx = if blobs.is_empty() {
             self.write(&[OUTBOX, RECORDS])?
         } else {
@@ -416,8 +440,17 @@ impl IdbOutbox {
             let records = store(tx, RECORDS)?;
             // The leases and the events are read together: one round trip.
             let ids = event_ids(&steps);
-            let (leases, events) = join(leases_of(tx), ops::find_events(&outbox, &ids)).await;
-            let (mut leases, mut events) = (leases?, events?);
+            let (leases, objects) =
+                join(leases_of(tx), ops::find_event_objects(&outbox, &ids)).await;
+            let (mut leases, objects) = (leases?, objects?);
+            // Decoded without their payloads: a confirmed event that leaves
+            // the outbox needs none (`needs_payload`); the others get theirs
+            // below, once the records are read.
+            let payloads = take_payloads(objects.clone());
+            let mut events = objects
+                .into_iter()
+                .map(from_js::<OutboxEvent>)
+                .collect::<Result<Vec<_>, _>>()?;
             events.iter_mut().flatten().for_each(|e| leases.show(e));
             let keys = records_to_read(&steps, &events);
             let whole = whole_records(&steps, &events);
@@ -454,7 +487,7 @@ impl IdbOutbox {
                 false => ops::unsent_of_each(&outbox, &wanted).await?,
             }
             .into_iter();
-            let reads = keys
+            let reads: Vec<RecordRead> = keys
                 .into_iter()
                 .zip(current)
                 .map(|(key, (record, one_change))| RecordRead {
@@ -468,6 +501,18 @@ impl IdbOutbox {
                 })
                 .collect();
             let keep = self.config.keeps_synced();
+            let decoded: HashSet<&RecordKey> = reads
+                .iter()
+                .filter(|read| read.record.is_some())
+                .map(|read| &read.key)
+                .collect();
+            for ((step, event), payload) in steps.iter().zip(&mut events).zip(payloads) {
+                if let Some(event) = event {
+                    if needs_payload(step, keep, decoded.contains(&event.record_key())) {
+                        event.payload = decode(payload)?;
+                    }
+                }
+            }
             let mut settlement = plan_settlement(steps, events.clone(), reads, keep, now_ms);
             release_settled(&mut settlement.writes, &mut leases, &events);
             execute_with(tx, &settlement.writes, &patched)?;
@@ -684,6 +729,7 @@ impl OutboxStore for IdbOutbox {
 
     async fn take_batch(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEvent>, StoreError> {
         // Relaxed: a lease lost to a power cut only sends the batch again.
+        self.after_saves().await;
         let tx = self.write_relaxed(&[OUTBOX, LEASES])?;
         let batch = self.take_in(&tx, None, now_ms, limit).await?;
         commit(tx).await?;
@@ -784,6 +830,7 @@ impl OutboxStore for IdbOutbox {
         }
         // Relaxed: outcomes lost to a power cut are told again by the server
         // when the events go out again (see `write_relaxed`).
+        self.after_saves().await;
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let (settlement, _) = self.settle_in(&tx, steps, now_ms).await?;
         commit(tx).await?;
@@ -803,6 +850,7 @@ impl OutboxStore for IdbOutbox {
         // sent after the settlement's writes, so they see them (IndexedDB
         // runs a transaction's requests in order), and it reuses the leases
         // as the settlement left them.
+        self.after_saves().await;
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
         let (settlement, leases) = self.settle_in(&tx, steps, now_ms).await?;
         let batch = self.take_in(&tx, Some(leases), now_ms, limit).await?;

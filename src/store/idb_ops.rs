@@ -445,6 +445,20 @@ pub(super) async fn find_events(
     outbox: &IdbObjectStore,
     event_ids: &[uuid::Uuid],
 ) -> Result<Vec<Option<OutboxEvent>>, StoreError> {
+    find_event_objects(outbox, event_ids)
+        .await?
+        .into_iter()
+        .map(from_js::<OutboxEvent>)
+        .collect()
+}
+
+/// The events with `event_ids`, in that order, as IndexedDB gave them
+/// (`undefined` for each that is gone), not decoded: a settlement decodes
+/// a confirmed event without its payload (`takePayloads` in `idb_rows.js`).
+pub(super) async fn find_event_objects(
+    outbox: &IdbObjectStore,
+    event_ids: &[uuid::Uuid],
+) -> Result<Vec<JsValue>, StoreError> {
     let by_event_id = outbox.index(BY_EVENT_ID).map_err(refused)?;
     // Hyphenated lowercase hex sorts as the index does (ASCII).
     let ids: Vec<String> = event_ids.iter().map(|id| id.to_string()).collect();
@@ -463,23 +477,19 @@ pub(super) async fn find_events(
                     (id.as_string().unwrap_or_default(), event)
                 })
                 .collect();
-            return ids
+            return Ok(ids
                 .iter()
                 .map(
                     |id| match found.binary_search_by(|(probe, _)| probe.cmp(id)) {
-                        Ok(at) => from_js::<OutboxEvent>(found[at].1.clone()),
-                        Err(_) => Ok(None),
+                        Ok(at) => found[at].1.clone(),
+                        Err(_) => JsValue::UNDEFINED,
                     },
                 )
-                .collect();
+                .collect());
         }
     }
     let requests = ids.iter().map(|id| by_event_id.get(&id.into()));
-    results(&sent(requests.collect())?)
-        .await?
-        .into_iter()
-        .map(from_js::<OutboxEvent>)
-        .collect()
+    results(&sent(requests.collect())?).await
 }
 
 /// The records stored under `keys` as IndexedDB gave them (`undefined`

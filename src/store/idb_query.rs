@@ -249,6 +249,12 @@ extern "C" {
     /// it a named import as the others, not a second import of the file).
     #[wasm_bindgen(catch, js_name = confirmedRow)]
     pub(super) fn confirmed_row(row: &JsValue, version: f64) -> Result<JsValue, JsValue>;
+    /// The payloads of the stored events `rows`, in order, each taken out
+    /// of its event (left `payload: null`), in one call: a settlement
+    /// decodes a payload only when it needs it (see
+    /// [`needs_payload`](crate::core::settle::needs_payload)).
+    #[wasm_bindgen(js_name = takePayloads)]
+    pub(super) fn take_payloads(rows: Vec<JsValue>) -> Vec<JsValue>;
 }
 
 /// A stored record as a query reads it: the JavaScript object IndexedDB

@@ -89,3 +89,20 @@ export function confirmedRow(row, version) {
   row.pending = 0;
   return row;
 }
+
+/**
+ * The payloads of the stored events `rows` (`undefined` for a missing
+ * one), each taken out of its event, which keeps `payload: null`: a
+ * settlement decodes the events without them and a payload only when it
+ * needs it (src/store/idb.rs, `needs_payload` in src/core/settle.rs).
+ */
+export function takePayloads(rows) {
+  const payloads = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (row === undefined || row === null) continue;
+    payloads[i] = row.payload;
+    row.payload = null;
+  }
+  return payloads;
+}

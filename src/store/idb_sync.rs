@@ -6,6 +6,7 @@ use futures::future::{join, ready, Either};
 use indexed_db_futures::prelude::*;
 use outbox_sync_protocol::Record;
 use uuid::Uuid;
+use wasm_bindgen::JsValue;
 use web_sys::IdbObjectStore;
 
 use super::idb::{leases_of, release};
@@ -38,30 +39,44 @@ impl SyncStore for IdbOutbox {
     ) -> Result<u32, StoreError> {
         // Relaxed: a page lost to a power cut goes with its sync token, and
         // is pulled again.
+        self.after_saves().await;
+        if changes.is_empty() {
+            // Nothing to read: the token alone, in a transaction a save
+            // (outbox and records) never waits for.
+            let tx = self.write_relaxed(&[META])?;
+            write_string(&store(&tx, META)?, SYNC_TOKEN, Some(next_token))?;
+            commit(tx).await?;
+            return Ok(0);
+        }
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, META])?;
         let changed = {
             let outbox = store(&tx, OUTBOX)?;
             let records = store(&tx, RECORDS)?;
             let page = last_change_of_each_record(changes);
             let keys: Vec<RecordKey> = page.iter().map(|r| remote_key(r)).collect();
-            // Two counts first: with no event in the outbox (synced ones
+            // Two probes first: with no event in the outbox (synced ones
             // leave it) no record has unsent changes, and with no record
             // stored (a first sync) there is none to read, so a page's reads
-            // per record are skipped. Every read of a kind goes out at once.
-            let counts = [outbox.count(), records.count()]
+            // per record are skipped. Each asks for at most one key, not a
+            // count: Chromium counts by walking the whole store, which made
+            // every page of a large pull slower than the one before.
+            let probes = [&outbox, &records]
+                .map(|store| store.get_all_keys_with_key_and_limit(&JsValue::NULL, 1));
+            let probes = probes
                 .into_iter()
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(refused)?;
-            let counts = results(&counts).await?;
-            let (events, stored) = (counts[0].as_f64(), counts[1].as_f64());
+            let probes = results(&probes).await?;
+            let is_empty = |probe: &JsValue| js_sys::Array::from(probe).length() == 0;
+            let (no_events, no_records) = (is_empty(&probes[0]), is_empty(&probes[1]));
             let n = keys.len();
-            let unsent = match events {
-                Some(0.0) => Either::Left(ready(Ok(vec![Vec::new(); n]))),
-                _ => Either::Right(ops::unsent_of_each(&outbox, &keys)),
+            let unsent = match no_events {
+                true => Either::Left(ready(Ok(vec![Vec::new(); n]))),
+                false => Either::Right(ops::unsent_of_each(&outbox, &keys)),
             };
-            let current = match stored {
-                Some(0.0) => Either::Left(ready(Ok(vec![None; n]))),
-                _ => Either::Right(ops::get_stored_records(&records, &keys)),
+            let current = match no_records {
+                true => Either::Left(ready(Ok(vec![None; n]))),
+                false => Either::Right(ops::get_stored_records(&records, &keys)),
             };
             let (unsent, current) = join(unsent, current).await;
             let writes = plan_page(&page, current?, unsent?, now_ms);
@@ -103,15 +118,7 @@ impl SyncStore for IdbOutbox {
     where
         F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
     {
-        let tx = self.write(&[META])?;
-        {
-            let meta = store(&tx, META)?;
-            let current = read_settings(&meta, names).await?;
-            for (name, value) in names.iter().zip(change(current)?) {
-                write_string(&meta, &setting_key(name), value.as_deref())?;
-            }
-        }
-        commit(tx).await
+        self.update_settings_with(names, change, false).await
     }
 
     async fn record_conflict(
@@ -199,6 +206,34 @@ impl SyncStore for IdbOutbox {
         };
         commit(tx).await?;
         Ok(event)
+    }
+}
+
+impl IdbOutbox {
+    /// [`update_settings`](SyncStore::update_settings), committed relaxed
+    /// when `relaxed` (the run's own record: what the next run tells again;
+    /// see `write_relaxed`).
+    pub(crate) async fn update_settings_with<F>(
+        &self,
+        names: &[&str],
+        change: F,
+        relaxed: bool,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(Vec<Option<String>>) -> Result<Vec<Option<String>>, StoreError>,
+    {
+        let tx = match relaxed {
+            true => self.write_relaxed(&[META])?,
+            false => self.write(&[META])?,
+        };
+        {
+            let meta = store(&tx, META)?;
+            let current = read_settings(&meta, names).await?;
+            for (name, value) in names.iter().zip(change(current)?) {
+                write_string(&meta, &setting_key(name), value.as_deref())?;
+            }
+        }
+        commit(tx).await
     }
 }
 

@@ -15,6 +15,7 @@ mod idb_sync;
 mod idb_write;
 mod pipeline;
 mod requests;
+mod saves;
 pub mod schema;
 
 pub use idb::IdbOutbox;

@@ -257,3 +257,100 @@ async fn a_drained_event_costs_few_requests() {
     assert!(per_event < 1.2, "{per_event} requests per event");
     assert_eq!(total(&outbox).await, 0);
 }
+
+/// A server that applies every event after a turn of the event loop and
+/// sends them all back on a first pull, counting the store's write
+/// transactions opened while each push was on its way.
+struct Echoes<'a> {
+    outbox: &'a outbox_sync::store::IdbOutbox,
+    applies: Applies,
+    pushed: std::cell::RefCell<Vec<Record>>,
+    opened_meanwhile: Cell<u64>,
+}
+
+impl Transport for Echoes<'_> {
+    async fn push(&self, events: &[OutboxEvent]) -> PushReply {
+        let before = self.outbox.write_transactions();
+        // The answer comes after whatever the drain does beside it.
+        let turn = js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL);
+        wasm_bindgen_futures::JsFuture::from(turn).await.unwrap();
+        let opened = self.outbox.write_transactions() - before;
+        self.opened_meanwhile
+            .set(self.opened_meanwhile.get() + opened);
+        let reply = self.applies.push(events).await;
+        if let PushReply::Answer(answer) = &reply {
+            for result in &answer.results {
+                if let Outcome::Applied { record, .. } = &result.outcome {
+                    self.pushed.borrow_mut().push(record.clone());
+                }
+            }
+        }
+        reply
+    }
+    async fn pull(&self, since: Option<&str>, _: u32) -> PullReply {
+        let changes = match since {
+            None => self.pushed.borrow().clone(),
+            Some(_) => Vec::new(),
+        };
+        PullReply::Answer(outbox_sync_protocol::ChangesResponse {
+            changes,
+            next_token: "after".into(),
+            has_more: false,
+        })
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_sync_of_a_few_changes_leaves_the_outbox_to_saves_while_its_requests_are_out() {
+    let (outbox, _) = fresh().await;
+    let changes = (0..3).map(|i| put(&format!("r{i}"), "x")).collect();
+    outbox.enqueue_batch(changes, 0).await.unwrap();
+    let echoes = Echoes {
+        outbox: &outbox,
+        applies: Applies::default(),
+        pushed: Default::default(),
+        opened_meanwhile: Cell::new(0),
+    };
+    let engine = Engine::new(&outbox, echoes, BrowserEnv, EngineConfig::default());
+    let drain = engine.drain().await.unwrap();
+    assert_eq!((drain.synced, drain.requests), (3, 1), "{drain:?}");
+    assert_eq!(
+        engine.transport().opened_meanwhile.get(),
+        0,
+        "a batch shorter than the limit held every event that could go: \
+         nothing is taken beside its push (a save would wait for that)"
+    );
+    // The pull brings back the three changes just confirmed: their records
+    // are not read (the page's token is saved alone, on the meta store).
+    let before = outbox.requests_sent();
+    let pulled = engine.pull_after(&drain.known).await.unwrap();
+    let requests = outbox.requests_sent() - before;
+    assert_eq!((pulled.pages, pulled.changed), (1, 0), "{pulled:?}");
+    assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("after"));
+    if cfg!(debug_assertions) {
+        assert_eq!(requests, 1, "the token read only: no record read, no probe");
+    }
+    let record = outbox.record(&key("r1")).await.unwrap().unwrap();
+    assert_eq!((record.base_version, record.pending), (Some(2), 0));
+}
+
+#[wasm_bindgen_test]
+async fn a_save_in_progress_commits_before_the_syncs_next_write() {
+    let (outbox, _) = fresh().await;
+    let order = std::cell::RefCell::new(Vec::new());
+    let saving = async {
+        outbox.enqueue(put("r1", "mine"), 0).await.unwrap();
+        order.borrow_mut().push("saved");
+    };
+    let syncing = async {
+        // The sync's next write (a pulled page's token), asked for while
+        // the save is in progress: it goes after the save, not beside it.
+        assert_eq!(outbox.saves_in_progress(), 1);
+        outbox.apply_pulled(&[], "after", 0).await.unwrap();
+        order.borrow_mut().push("synced");
+    };
+    futures::future::join(saving, syncing).await;
+    assert_eq!(*order.borrow(), ["saved", "synced"]);
+    assert_eq!(outbox.saves_in_progress(), 0);
+    assert_eq!(outbox.sync_token().await.unwrap().as_deref(), Some("after"));
+}
