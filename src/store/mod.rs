@@ -17,5 +17,5 @@ mod pipeline;
 mod requests;
 pub mod schema;
 
-pub use idb::IdbOutbox;
+pub use idb::{IdbOutbox, WriteListener};
 pub use idb_blobs::{cannot_store_blobs, NewBlob, StoredBlob};
