@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::core::RecordKey;
+use crate::store::IdbOutbox;
 
 /// Something in this page or worker that follows a database's changes.
 pub trait LocalListener {
@@ -15,8 +16,9 @@ pub trait LocalListener {
     fn changed(&self, message: &JsValue);
 }
 
-/// Listeners of this page or worker, each with the database it follows.
-type Listeners = RefCell<Vec<(String, Weak<dyn LocalListener>)>>;
+/// Listeners of this page or worker, each with the database it follows and
+/// the connection it reads through ([`IdbOutbox::connection`]).
+type Listeners = RefCell<Vec<(String, usize, Weak<dyn LocalListener>)>>;
 
 thread_local! {
     /// Listeners in this page or worker, by database: they hear its own
@@ -64,8 +66,8 @@ fn poster(database: &str) -> Option<web_sys::BroadcastChannel> {
 pub fn listen_to_others(database: &str, listener: Weak<dyn LocalListener>) {
     OTHERS.with(|others| {
         let mut others = others.borrow_mut();
-        others.retain(|(_, l)| l.strong_count() > 0);
-        others.push((database.to_owned(), listener));
+        others.retain(|(_, _, l)| l.strong_count() > 0);
+        others.push((database.to_owned(), 0, listener));
     });
     let Some(channel) = poster(database) else {
         return;
@@ -81,7 +83,7 @@ pub fn listen_to_others(database: &str, listener: Weak<dyn LocalListener>) {
         let database = database.to_owned();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
             move |event: web_sys::MessageEvent| {
-                let listeners = live_listeners(&OTHERS, &database);
+                let listeners = live_listeners(&OTHERS, &database, None);
                 if listeners.is_empty() {
                     return;
                 }
@@ -96,27 +98,32 @@ pub fn listen_to_others(database: &str, listener: Weak<dyn LocalListener>) {
     });
 }
 
-/// The listeners of `database` in `list` still alive.
+/// The listeners of `database` in `list` still alive, but those that read
+/// through the connection `heard` (which heard the change already).
 fn live_listeners(
     list: &'static std::thread::LocalKey<Listeners>,
     database: &str,
+    heard: Option<usize>,
 ) -> Vec<Rc<dyn LocalListener>> {
     list.with(|list| {
         list.borrow()
             .iter()
-            .filter(|(name, _)| name == database)
-            .filter_map(|(_, listener)| listener.upgrade())
+            .filter(|(name, connection, _)| name == database && Some(*connection) != heard)
+            .filter_map(|(_, _, listener)| listener.upgrade())
             .collect()
     })
 }
 
-/// Lets `listener` hear this page's or worker's messages about `database`
-/// directly, for as long as it lives.
-pub fn listen_locally(database: &str, listener: Weak<dyn LocalListener>) {
+/// Lets `listener`, which reads through `store`, hear this page's or
+/// worker's messages about `store`'s database directly, for as long as it
+/// lives; but those of changes saved through `store` itself, which it
+/// hears before their commit ([`crate::store::WriteListener`],
+/// [`announce_saved`]).
+pub fn listen_locally(store: &IdbOutbox, listener: Weak<dyn LocalListener>) {
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
-        local.retain(|(_, l)| l.strong_count() > 0);
-        local.push((database.to_owned(), listener));
+        local.retain(|(_, _, l)| l.strong_count() > 0);
+        local.push((store.name(), store.connection(), listener));
     });
 }
 
@@ -129,17 +136,30 @@ pub fn channel_name(database: &str) -> String {
 /// `database`'s channel but this one. Best effort: where `BroadcastChannel`
 /// is missing, listeners simply refresh less often.
 pub fn announce(database: &str, kind: &str) {
-    post(database, kind, None);
+    post(database, kind, None, None);
 }
 
 /// Posts `{ type: "changed", collections, keys }`: the records changed, as
 /// `[collection, recordId]` pairs, so listeners of other collections (live
 /// queries) can skip the message.
 pub fn announce_changed(database: &str, keys: &[RecordKey]) {
-    post(database, "changed", Some(keys));
+    post(database, "changed", Some(keys), None);
 }
 
-fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
+/// [`announce_changed`] for changes saved through `store` (`put()` and the
+/// other saves): this page's listeners that read through `store` are not
+/// called, as they heard the change before its commit
+/// ([`crate::store::WriteListener`]) and have read again already.
+pub fn announce_saved(store: &IdbOutbox, keys: &[RecordKey]) {
+    post(
+        &store.name(),
+        "changed",
+        Some(keys),
+        Some(store.connection()),
+    );
+}
+
+fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>, heard: Option<usize>) {
     let Some(channel) = poster(database) else {
         return;
     };
@@ -162,7 +182,7 @@ fn post(database: &str, kind: &str, keys: Option<&[RecordKey]>) {
         let _ = js_sys::Reflect::set(&message, &"keys".into(), &pairs);
     }
     let _ = channel.post_message(&message);
-    for listener in live_listeners(&LOCAL, database) {
+    for listener in live_listeners(&LOCAL, database, heard) {
         listener.changed(&message);
     }
 }

@@ -15,7 +15,7 @@ use crate::core::outbox::record_state;
 use crate::core::{
     Durability, LocalRecord, NewEvent, Operation, OutboxStore, RecordKey, StoreConfig, StoreError,
 };
-use crate::engine::broadcast::{announce, announce_changed};
+use crate::engine::broadcast::{announce, announce_changed, announce_saved};
 use crate::store::IdbOutbox;
 use crate::sw::property;
 
@@ -151,7 +151,7 @@ impl Outbox {
             }
             let events = enqueue_with_files(&store, changes, files, now_ms()).await?;
             let keys: Vec<RecordKey> = events.iter().map(|e| e.record_key()).collect();
-            announce_changed(&store.name(), &keys);
+            announce_saved(&store, &keys);
             to_js(&events.iter().map(ChangeView::from).collect::<Vec<_>>())
         })
     }
@@ -342,7 +342,7 @@ impl Outbox {
             if has_files {
                 super::storage::request_persistence();
             }
-            announce_changed(&store.name(), &[event.record_key()]);
+            announce_saved(&store, &[event.record_key()]);
             to_js(&ChangeView::from(&event))
         })
     }

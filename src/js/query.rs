@@ -15,7 +15,7 @@ use crate::core::query::{plan, Direction, QueryError, QueryOptions, QueryPlan};
 use crate::core::query_run::run_query;
 use crate::engine::broadcast::{listen_locally, listen_to_others, LocalListener};
 use crate::store::idb_query::{array_of, key_from_js, views};
-use crate::store::IdbOutbox;
+use crate::store::{IdbOutbox, WriteListener};
 
 impl ErrorCode for QueryError {
     fn code(&self) -> &str {
@@ -92,14 +92,20 @@ impl Outbox {
         });
         *watch.this.borrow_mut() = Rc::downgrade(&watch);
         // This page's own changes are heard at once; the others' come over
-        // the one channel of the database this page shares.
+        // the one channel of the database this page shares. Changes saved
+        // through this connection are heard before their commit: the query
+        // reads again in a transaction IndexedDB starts once the write has
+        // finished, without waiting for the commit to be reported here.
         let local: Rc<dyn LocalListener> = watch.clone();
-        listen_locally(&self.store.name(), Rc::downgrade(&local));
+        let writes: Rc<dyn WriteListener> = watch.clone();
+        listen_locally(&self.store, Rc::downgrade(&local));
         listen_to_others(&self.store.name(), Rc::downgrade(&local));
+        self.store.listen_to_writes(Rc::downgrade(&writes));
         refresh(&watch);
         let stop = Closure::once_into_js(move || {
             watch.stopped.set(true);
             drop(local);
+            drop(writes);
         });
         Ok(stop.unchecked_into())
     }
@@ -137,6 +143,16 @@ struct Watch {
 impl LocalListener for Watch {
     fn changed(&self, message: &JsValue) {
         if touches(message, &self.plan.collection) {
+            if let Some(watch) = self.this.borrow().upgrade() {
+                refresh(&watch);
+            }
+        }
+    }
+}
+
+impl WriteListener for Watch {
+    fn committing(&self, collections: &[&str]) {
+        if collections.contains(&self.plan.collection.as_str()) {
             if let Some(watch) = self.this.borrow().upgrade() {
                 refresh(&watch);
             }

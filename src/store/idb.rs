@@ -6,9 +6,9 @@
 //! the core's shared helpers, so this store and
 //! [`MemoryOutbox`](crate::core::memory::MemoryOutbox) cannot drift apart.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use futures::future::join;
 use indexed_db_futures::database::Database;
@@ -44,6 +44,17 @@ use crate::core::{
 };
 use crate::core::{LocalRecord, StatusSummary};
 
+/// Something in this page or worker told when a change saved through this
+/// connection (`put()`, `patch()`, `delete()`, `putMany()`) has had every
+/// request answered and only its commit is left: a live query, which then
+/// reads again at once. IndexedDB starts a read-only transaction created
+/// now only after that write has finished, so the read sees the change
+/// once it is committed, or, if the commit fails, the records as they were.
+pub trait WriteListener {
+    /// Called with the collections the write changes.
+    fn committing(&self, collections: &[&str]);
+}
+
 /// An [`OutboxStore`] kept in an IndexedDB database: durable across reloads,
 /// crashes and restarts, and shared by every tab and the service worker.
 ///
@@ -73,6 +84,8 @@ pub struct IdbOutbox {
     page: PageTransactions,
     /// The saves in progress, which the sync's writes let finish first.
     saves: Rc<Saves>,
+    /// Told before each saved change's commit ([`WriteListener`]).
+    write_listeners: RefCell<Vec<Weak<dyn WriteListener>>>,
 }
 
 impl IdbOutbox {
@@ -106,6 +119,7 @@ impl IdbOutbox {
             holder: Uuid::now_v7().to_string(),
             page: PageTransactions::new(),
             saves: Rc::default(),
+            write_listeners: RefCell::default(),
         })
     }
 
@@ -129,6 +143,35 @@ impl IdbOutbox {
     /// see [`schema::level_of`]).
     pub fn version(&self) -> u32 {
         self.db.version() as u32
+    }
+
+    /// Which connection this is, among those open in this page or worker
+    /// (its address: it is shared behind an `Rc` while open), for the
+    /// messages it announces ([`crate::engine::broadcast::announce_saved`]).
+    pub fn connection(&self) -> usize {
+        self as *const IdbOutbox as usize
+    }
+
+    /// Lets `listener` hear, for as long as it lives, each change saved
+    /// through this connection just before its commit ([`WriteListener`]).
+    pub fn listen_to_writes(&self, listener: Weak<dyn WriteListener>) {
+        let mut listeners = self.write_listeners.borrow_mut();
+        listeners.retain(|l| l.strong_count() > 0);
+        listeners.push(listener);
+    }
+
+    /// Tells the [`WriteListener`]s that a write of `collections` is about
+    /// to commit.
+    fn committing(&self, collections: &[&str]) {
+        let listeners: Vec<_> = self
+            .write_listeners
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for listener in listeners {
+            listener.committing(collections);
+        }
     }
 
     /// The database's name.
@@ -372,6 +415,13 @@ impl IdbOutbox {
             }
             ops::added(&adds, events).await?
         };
+        let mut collections: Vec<&str> = Vec::new();
+        for event in &saved {
+            if !collections.contains(&event.collection.as_str()) {
+                collections.push(&event.collection);
+            }
+        }
+        self.committing(&collections);
         commit(tx).await?;
         Ok(saved)
     }

@@ -18,5 +18,5 @@ mod requests;
 mod saves;
 pub mod schema;
 
-pub use idb::IdbOutbox;
+pub use idb::{IdbOutbox, WriteListener};
 pub use idb_blobs::{cannot_store_blobs, NewBlob, StoredBlob};

@@ -129,6 +129,23 @@ test("a live query follows this page's saves, another tab's, and a pulled change
   // This page's own save.
   await inPage(watcher, () => globalThis.outbox.put("notes", "own", { site: "A", rank: 1, title: "mine" }));
   await holds(async () => assert.deepEqual((await results()).at(-1), ["own:mine:queued"]));
+  // This page's own save outside the query (heard before its commit, read
+  // again, the same result): nothing called back.
+  const quiet = (await results()).length;
+  await inPage(watcher, () => globalThis.outbox.put("notes", "own-b", { site: "B", rank: 1, title: "elsewhere" }));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await results()).length, quiet, "an own change outside the query calls nothing back");
+  // A second connection in the same page: its save reaches the first's watch.
+  await inPage(watcher, async (Outbox, indexes) => {
+    globalThis.second = await Outbox.open("queries-live", { collections: indexes });
+    await globalThis.second.put("notes", "mate", { site: "A", rank: 3, title: "same page" });
+  }, INDEXES);
+  await holds(async () => assert.deepEqual((await results()).at(-1), ["own:mine:queued", "mate:same page:queued"]));
+  await inPage(watcher, async () => {
+    await globalThis.second.delete("notes", "mate");
+    globalThis.second.close();
+  });
+  await holds(async () => assert.deepEqual((await results()).at(-1), ["own:mine:queued"]));
 
   // Another tab's saves: one on the watched site, then a burst elsewhere.
   await inPage(writer, async (Outbox, indexes) => {
