@@ -9,8 +9,10 @@
 //! on the next save (bench/results/analysis.md). So a sync-side write
 //! ([`IdbOutbox::after_saves`](super::IdbOutbox::after_saves)) waits until
 //! the saves that were in progress when it asked have committed; a save
-//! never waits for the sync, and a sync waits no longer than the saves it
-//! found (a save begun while it waited does not hold it back further).
+//! never waits for the sync. The count of saves in progress is all it
+//! tracks: saves that overlap one another (a `Promise.all` of many `put()`s)
+//! hold the sync back until none is left, i.e. until the burst ends, and
+//! a sync that found no save in progress does not wait at all.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
