@@ -26,7 +26,8 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use self::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
+pub use self::checkpoint::writer_checkpoints;
+use self::checkpoint::{Checkpointer, Restart};
 use self::readers::{Readers, READERS};
 use super::rows::{self, Decided};
 use super::schema::STEPS;
@@ -117,16 +118,15 @@ impl SqliteStore {
         writer
             .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
             .map_err(other)?;
-        // Commits leave checkpoints to the checkpoint thread (see
-        // `checkpoint.rs`).
-        writer
-            .pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
-            .map_err(other)?;
-        let checkpointer = Checkpointer::start(connect(path, durable)?, path)?;
+        // Commits leave checkpoints to the checkpoint thread, and restart
+        // the log when it asks (see `checkpoint.rs`).
+        checkpoint::install_fallback(&writer);
+        let restart = Restart::default();
+        let checkpointer = Checkpointer::start(connect(path, durable)?, path, restart.clone())?;
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, restart))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             jobs: Some(Mutex::new(jobs)),
@@ -170,10 +170,16 @@ fn stopped() -> StoreError {
 }
 
 /// The writer thread: one group commit per turn, built from every batch
-/// waiting in the queue.
-fn write_loop(mut conn: Connection, queue: Receiver<Job>) {
+/// waiting in the queue; between two turns, the log restart the
+/// checkpoint thread asked for.
+fn write_loop(mut conn: Connection, queue: Receiver<Job>, restart: Restart) {
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
+        if restart.take() {
+            if let Err(error) = checkpoint::restart(&conn) {
+                tracing::warn!(%error, "restarting the log failed; the checkpoint thread asks again");
+            }
+        }
         match job {
             Job::Run(work) => work(&mut conn),
             Job::Apply { batch, reply } => {
@@ -533,9 +539,13 @@ impl Store for SqliteStore {
                 ))
             })
             .map_err(other)?;
-        let mut records = Vec::new();
-        for row in rows {
-            let (collection, record_id, version, deleted, data) = row.map_err(other)?;
+        let stored = rows.collect::<Result<Vec<_>, _>>().map_err(other)?;
+        // The snapshot ends here, before the rows are parsed: a reader
+        // still on the log keeps the checkpoints from restarting it.
+        drop(statement);
+        drop(tx);
+        let mut records = Vec::with_capacity(stored.len());
+        for (collection, record_id, version, deleted, data) in stored {
             records.push(rows::change_of(
                 collection,
                 record_id,

@@ -7,16 +7,40 @@
 //! holding the writer for tens of milliseconds on a busy disk). Here a
 //! thread of its own runs a `PASSIVE` checkpoint every [`INTERVAL`] on its
 //! own connection, beside the writer (a passive checkpoint never waits for
-//! readers or the writer); the writer checkpoints itself only past
-//! [`WRITER_FALLBACK_PAGES`], should this thread fall behind. Durability is
-//! unchanged: a commit is on disk in the log before it is answered, and a
-//! checkpoint flushes the database file before the log is reused.
+//! readers or the writer).
+//!
+//! **Restarting the log.** A checkpoint copies pages; it does not shorten
+//! the log. SQLite starts writing the log from its beginning again only
+//! when a write transaction begins while every page in it has been copied
+//! and no reader still reads from it. Under steady pushes and pulls that
+//! moment never comes on its own (some pull always holds a snapshot, and
+//! new commits arrive while a checkpoint copies), so the log grew to the
+//! writer's fallback and every commit checkpointed again. So once a
+//! passive pass has copied a log of [`RESTART_PAGES`] or more, this thread
+//! asks the writer ([`Restart`]): between two group commits the writer
+//! runs a `RESTART` checkpoint ([`restart`]: it copies the few pages
+//! committed since the pass and waits, at most [`RESTART_WAIT`], for the
+//! readers still on the log), and its next transaction writes the log from
+//! the start. The thread skips its passes while the request is pending (a
+//! pass would hold the checkpoint lock the writer's `RESTART` needs); if
+//! the writer leaves it pending for a whole turn (it is idle), the thread
+//! restarts the log itself.
+//!
+//! The writer checkpoints inside a commit only past
+//! [`WRITER_FALLBACK_PAGES`], should all this fall behind; such commits are
+//! counted ([`writer_checkpoints`]) and logged. Durability is unchanged: a
+//! commit is on disk in the log before it is answered, and a checkpoint
+//! flushes the database file before the log is reused.
 
+use std::os::raw::c_int;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rusqlite::hooks::Wal;
 use rusqlite::Connection;
 
 use crate::store::StoreError;
@@ -24,9 +48,74 @@ use crate::store::StoreError;
 /// How often the checkpointer copies what was committed since its last turn.
 const INTERVAL: Duration = Duration::from_millis(200);
 
-/// The writer's own `wal_autocheckpoint`: only if the log grows this many
-/// pages (about 40 MiB) does a commit checkpoint it itself.
-pub const WRITER_FALLBACK_PAGES: i64 = 10_000;
+/// A log this long (pages of 4 KiB, about 16 MiB), once copied, is
+/// restarted from its beginning.
+pub const RESTART_PAGES: i64 = 4_000;
+
+/// The longest a `RESTART` checkpoint waits for the write lock or for
+/// readers to leave the log before it gives up until the next turn.
+pub const RESTART_WAIT: Duration = Duration::from_millis(10);
+
+/// If the log grows this many pages (about 40 MiB), a commit of the
+/// writer checkpoints it itself (SQLite's `wal_autocheckpoint`, here a hook
+/// that also counts).
+pub const WRITER_FALLBACK_PAGES: c_int = 10_000;
+
+/// Commits that checkpointed inside the writer (past the fallback size),
+/// in this process.
+static WRITER_CHECKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many commits of any SQLite store in this process had to checkpoint
+/// the log themselves, past [`WRITER_FALLBACK_PAGES`] (0 while the
+/// checkpoint thread keeps up and restarts the log).
+pub fn writer_checkpoints() -> u64 {
+    WRITER_CHECKPOINTS.load(Ordering::Relaxed)
+}
+
+/// Installs the writer's fallback on `conn`: after a commit that leaves
+/// the log at [`WRITER_FALLBACK_PAGES`] or more, a passive checkpoint in
+/// the committing thread (what `wal_autocheckpoint` does), counted.
+pub fn install_fallback(conn: &Connection) {
+    conn.wal_hook(Some(fallback));
+}
+
+fn fallback(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    if pages < WRITER_FALLBACK_PAGES {
+        return Ok(());
+    }
+    let count = WRITER_CHECKPOINTS.fetch_add(1, Ordering::Relaxed) + 1;
+    if count.is_power_of_two() {
+        tracing::warn!(
+            pages,
+            count,
+            "the log outgrew the background checkpoints, so commits copy it themselves and answer later; this passes once the load drops"
+        );
+    }
+    // Busy (another checkpoint is running) is not a failure of the commit.
+    match wal.checkpoint() {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => Ok(()),
+        other => other,
+    }
+}
+
+/// The checkpoint thread's request that the writer restart the log.
+#[derive(Clone, Default)]
+pub struct Restart(Arc<AtomicBool>);
+
+impl Restart {
+    /// Whether a restart was asked for; clears the request.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+
+    fn ask(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn pending(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// The checkpoint thread; stopped and joined when dropped.
 pub struct Checkpointer {
@@ -36,8 +125,8 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// Starts checkpointing the database at `path` through `conn`, a
-    /// connection of its own.
-    pub fn start(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+    /// connection of its own; asks for log restarts through `restart`.
+    pub fn start(conn: Connection, path: &Path, restart: Restart) -> Result<Self, StoreError> {
         let (stop, stopped) = mpsc::sync_channel::<()>(1);
         let file = path.display().to_string();
         let thread = std::thread::Builder::new()
@@ -45,7 +134,7 @@ impl Checkpointer {
             .spawn(move || {
                 // Until the store drops the sender (or sends a stop).
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-                    if let Err(error) = checkpoint(&conn) {
+                    if let Err(error) = turn(&conn, &restart) {
                         tracing::warn!(%error, file, "background checkpoint failed; the writer checkpoints past its fallback size");
                     }
                 }
@@ -58,6 +147,34 @@ impl Checkpointer {
     }
 }
 
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One turn of the thread: a passive pass, and a restart request when it
+/// copied a long log; or, when the writer left the last request pending
+/// (idle), the restart itself.
+fn turn(conn: &Connection, restart: &Restart) -> rusqlite::Result<()> {
+    if restart.pending() {
+        if restart.take() {
+            self::restart(conn)?;
+        }
+        return Ok(());
+    }
+    let (log, copied) = checkpoint(conn)?;
+    // Readers still on the log can keep a pass from copying its last
+    // pages; the writer's `RESTART` copies those (and waits for them).
+    if log >= RESTART_PAGES && log - copied < RESTART_PAGES / 4 {
+        restart.ask();
+    }
+    Ok(())
+}
+
 /// One passive checkpoint; returns (pages in the log, pages copied).
 pub fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
@@ -65,11 +182,92 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     })
 }
 
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+/// A `RESTART` checkpoint on `conn` waiting at most about [`RESTART_WAIT`]
+/// for the write lock and the readers; returns whether it got them (the
+/// next write transaction then starts the log over). `conn`'s busy timeout
+/// is left at 5 s, what every store connection has.
+pub fn restart(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.busy_handler(Some(briefly))?;
+    let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(busy? == 0)
+}
+
+/// A busy handler polling every 200 µs for about [`RESTART_WAIT`] (SQLite's
+/// own sleeps 1, 2, 5, 10 ms… and would hold the writer longer).
+fn briefly(count: c_int) -> bool {
+    const POLL: Duration = Duration::from_micros(200);
+    if POLL * (count.max(0) as u32) >= RESTART_WAIT {
+        return false;
+    }
+    std::thread::sleep(POLL);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_copied_log_is_restarted_once_the_readers_left_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let writer = open(&path);
+        install_fallback(&writer);
+        writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        // More than RESTART_PAGES pages of 4 KiB in the log.
+        for _ in 0..10 {
+            writer
+                .execute_batch(
+                    "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+                     INSERT INTO t SELECT randomblob(4000) FROM n; COMMIT;",
+                )
+                .unwrap();
         }
+        // A pull's snapshot, taken while the log held uncopied pages.
+        let reader = open(&path);
+        reader.execute_batch("BEGIN").unwrap();
+        let rows: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 5000);
+
+        // The thread's pass copies it all and asks the writer to restart.
+        let checkpointer = open(&path);
+        let asked = Restart::default();
+        turn(&checkpointer, &asked).unwrap();
+        assert!(
+            asked.take(),
+            "a copied log of 5000+ pages asks for a restart"
+        );
+        // While the reader is still on the log, the writer gives up soon.
+        assert!(!restart(&writer).unwrap(), "a reader on the log holds it");
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(restart(&writer).unwrap());
+        // The next commit writes the log from its start.
+        writer
+            .execute("INSERT INTO t VALUES (randomblob(10))", [])
+            .unwrap();
+        let (log, _) = checkpoint(&checkpointer).unwrap();
+        assert!(log < 10, "the log restarted: {log} pages in it");
+        // The writer's fallback never fired, and its busy timeout is back.
+        assert_eq!(writer_checkpoints(), 0);
+        reader.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let waited = std::thread::spawn(move || writer.execute_batch("BEGIN IMMEDIATE; COMMIT"));
+        std::thread::sleep(Duration::from_millis(100));
+        reader.execute_batch("COMMIT").unwrap();
+        waited
+            .join()
+            .unwrap()
+            .expect("the writer waits for the lock as long as before");
     }
 }
