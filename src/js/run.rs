@@ -118,8 +118,6 @@ async fn record(
 ) -> Result<(), StoreError> {
     let now_ms = BrowserEnv.now_ms();
     let halt = report.halt.as_ref();
-    // After a save in progress, not beside it (see `IdbOutbox::after_saves`).
-    store.after_saves().await;
     Settings::record(store, |settings| {
         settings.state.record_run(
             now_ms,

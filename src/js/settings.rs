@@ -65,12 +65,15 @@ impl Settings {
     }
 
     /// [`update`](Self::update) for what a sync run found (its state and
-    /// metrics), committed relaxed: the next run tells it again, and a
-    /// flush here shared the disk with the next save's.
+    /// metrics): a sync-side write, so it goes after the saves in progress
+    /// ([`IdbOutbox::after_saves`]) as the sync's other writes do, and is
+    /// committed relaxed: the next run tells it again, and a flush here
+    /// shared the disk with the next save's.
     pub async fn record<R>(
         store: &IdbOutbox,
         change: impl FnOnce(&mut Settings) -> R,
     ) -> Result<R, StoreError> {
+        store.after_saves().await;
         Settings::update_as(store, change, true).await
     }
 

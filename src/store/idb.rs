@@ -127,8 +127,9 @@ impl IdbOutbox {
     /// in progress on this connection now have committed: the sync's own
     /// writes (a batch taken, a push's outcomes, a pulled page, the run
     /// recorded) go after them instead of beside them, so a save shares
-    /// neither the disk nor the main thread with the sync's commits. Saves
-    /// begun meanwhile do not hold it back.
+    /// neither the disk nor the main thread with the sync's commits. It
+    /// waits until no save is in progress (see `saves.rs`): saves that
+    /// overlap one another hold it back until the last of them commits.
     pub async fn after_saves(&self) {
         self.saves.idle().await
     }
