@@ -106,3 +106,66 @@ export function takePayloads(rows) {
   }
   return payloads;
 }
+
+/**
+ * The payloads of the stored events `rows`, each taken out of its event
+ * (left `payload: null`), and each one's approximate size in bytes (as
+ * `Value::approximate_size` in protocol/src/value.rs counts it, string
+ * lengths in UTF-16 units): a take keeps the payloads as they are for the
+ * push's body (src/store/outgoing.rs), and the core splits large events
+ * off by their size.
+ */
+export function holdPayloads(rows) {
+  const payloads = new Array(rows.length);
+  const sizes = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    const payload = row.payload ?? null;
+    payloads[i] = payload;
+    sizes[i] = sizeOf(payload);
+    row.payload = null;
+  }
+  return [payloads, sizes];
+}
+
+function sizeOf(value) {
+  switch (typeof value) {
+    case "string":
+      return value.length + 2;
+    case "number":
+      return 8;
+    case "object": {
+      if (value === null) return 5;
+      let size = 2;
+      if (Array.isArray(value)) {
+        for (const item of value) size += sizeOf(item) + 1;
+      } else {
+        for (const name in value) size += name.length + 4 + sizeOf(value[name]);
+      }
+      return size;
+    }
+    default:
+      return 5;
+  }
+}
+
+/**
+ * The JSON body of `POST /v1/push` (`PushRequest` in protocol/src) for the
+ * stored events `rows` with their payloads `payloads`, in one
+ * `JSON.stringify`: the wire form of each event is its stored fields.
+ */
+export function pushBody(rows, payloads) {
+  const events = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    events[i] = {
+      event_id: row.event_id,
+      collection: row.collection,
+      record_id: row.record_id,
+      op: row.op,
+      base_version: row.base_version ?? null,
+      payload: payloads[i] ?? null,
+    };
+  }
+  return JSON.stringify({ events });
+}
