@@ -2,17 +2,17 @@
 
 use gloo_net::http::Method;
 use outbox_sync_protocol::api::PUSH_PATH;
-use outbox_sync_protocol::{Event, Op, PushRequest};
+use outbox_sync_protocol::{Event, Op, PushRequest, PushResponse};
 
 use serde::Serialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
-use super::fetch::{read_reply, send_body};
-use super::json::{describe, to_json_text};
+use super::fetch::{read_reply, send_body, Answer};
+use super::json::{describe, to_json_text, MAX_ANSWER_DEPTH};
 use super::Endpoint;
 use crate::core::drain::PushReply;
 use crate::core::event::{Operation, OutboxEvent};
-use crate::store::idb_query::push_body;
+use crate::store::idb_query::{push_answer, push_body};
 use crate::store::outgoing::Outgoing;
 
 /// The wire form of an outbox event.
@@ -43,7 +43,11 @@ pub async fn push(endpoint: &Endpoint, events: &[OutboxEvent]) -> PushReply {
 /// ([`OutboxEvent::held_payload_size`]): those are read from `outgoing`,
 /// where the take held them, and the body is built in JavaScript from the
 /// stored rows, the payloads never converted.
-pub async fn push_held(endpoint: &Endpoint, events: &[OutboxEvent], outgoing: &Outgoing) -> PushReply {
+pub async fn push_held(
+    endpoint: &Endpoint,
+    events: &[OutboxEvent],
+    outgoing: &Outgoing,
+) -> PushReply {
     push_with(endpoint, events, Some(outgoing)).await
 }
 
@@ -68,7 +72,32 @@ async fn push_with(
         }
     }
     let body = Some((body, "application/json"));
-    read_reply(send_body(endpoint, Method::POST, &endpoint.url(PUSH_PATH), body).await)
+    match send_body(endpoint, Method::POST, &endpoint.url(PUSH_PATH), body).await {
+        Answer::Response {
+            status: 200, body, ..
+        } => match body.and_then(|text| read_answer(&text)) {
+            Ok(answer) => PushReply::Answer(answer),
+            Err(why) => PushReply::Malformed(why),
+        },
+        other => read_reply(other),
+    }
+}
+
+/// A push's `200` answer `text` as a [`PushResponse`], parsed in
+/// JavaScript without copying the text into wasm; an applied record comes
+/// without its `data` (null), which the client never reads: decoding the
+/// fields the server echoes back cost as much as the payloads sent.
+fn read_answer(text: &JsValue) -> Result<PushResponse, String> {
+    let parsed = push_answer(text, MAX_ANSWER_DEPTH as u32)
+        .map_err(|e| format!("not JSON: {}", describe(&e)))?;
+    let parsed: js_sys::Array = parsed.unchecked_into();
+    let (answer, depth) = (parsed.get(0), parsed.get(1).as_f64().unwrap_or_default());
+    if answer.is_undefined() {
+        return Err(format!(
+            "it nests {depth} levels deep, more than the {MAX_ANSWER_DEPTH} this client reads"
+        ));
+    }
+    crate::decode::from_value(answer).map_err(|e| format!("unexpected JSON: {e}"))
 }
 
 /// The JSON text of a push of `events`, a JavaScript string.

@@ -261,6 +261,12 @@ extern "C" {
     /// (see [`super::outgoing`]).
     #[wasm_bindgen(js_name = holdPayloads)]
     pub(super) fn hold_payloads(rows: &js_sys::Array) -> js_sys::Array;
+    /// `[answer, depth]`: a push's `200` answer `text` parsed in
+    /// JavaScript, applied records without their `data`, and how deep it
+    /// nests (no answer when deeper than `max_depth`); throws when it is
+    /// not JSON (see `net::push`).
+    #[wasm_bindgen(catch, js_name = pushAnswer)]
+    pub(crate) fn push_answer(text: &JsValue, max_depth: u32) -> Result<JsValue, JsValue>;
     /// The JSON text of a push of the stored events `rows` with their
     /// `payloads`, built and stringified in JavaScript (see
     /// [`super::outgoing`]).

@@ -169,3 +169,55 @@ export function pushBody(rows, payloads) {
   }
   return JSON.stringify({ events });
 }
+
+/**
+ * The `200` answer `text` of a push parsed, with the `data` of every
+ * applied result's record (a duplicate's original too) set to null: the
+ * client reads an applied change's version, never the fields the server
+ * echoes back, and decoding them into wasm cost as much as the payloads
+ * sent (src/net/push.rs). Returns `[answer, depth]`, the depth as
+ * `nesting_depth` in protocol/src/depth.rs counts it, and no answer when
+ * the text nests deeper than `maxDepth`; throws when it is not JSON.
+ */
+export function pushAnswer(text, maxDepth) {
+  const depth = nestingDepth(text);
+  if (depth > maxDepth) return [undefined, depth];
+  const answer = JSON.parse(text);
+  const results = answer !== null && typeof answer === "object" ? answer.results : undefined;
+  if (Array.isArray(results)) {
+    for (const result of results) dropAppliedData(result);
+  }
+  return [answer, depth];
+}
+
+function dropAppliedData(outcome) {
+  if (outcome === null || typeof outcome !== "object") return;
+  if (outcome.status === "applied") {
+    const record = outcome.record;
+    if (record !== null && typeof record === "object" && "data" in record) record.data = null;
+  } else if (outcome.status === "duplicate") {
+    dropAppliedData(outcome.original);
+  }
+}
+
+function nestingDepth(text) {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === 92) escaped = true; // backslash
+      else if (c === 34) inString = false; // quote
+      continue;
+    }
+    if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if ((c === 93 || c === 125) && depth > 0) depth--;
+  }
+  return deepest;
+}

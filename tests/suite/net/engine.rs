@@ -566,7 +566,13 @@ async fn a_drain_with_held_payloads_delivers_them_whole() {
     let mut expected = nested.as_object().unwrap().clone();
     expected.insert("title".to_owned(), Value::from("patched"));
     assert_eq!(data("a").data, Value::Object(expected));
-    assert_eq!(data("b").data.as_object().unwrap()["title"], Value::from(large.as_str()));
+    assert_eq!(
+        data("b").data.as_object().unwrap()["title"],
+        Value::from(large.as_str())
+    );
     assert!(data("c").deleted, "the delete went after the put");
-    assert_eq!(data("d").data.as_object().unwrap()["title"], Value::from("1"));
+    assert_eq!(
+        data("d").data.as_object().unwrap()["title"],
+        Value::from("1")
+    );
 }
