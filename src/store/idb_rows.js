@@ -203,21 +203,26 @@ function dropAppliedData(outcome) {
 function nestingDepth(text) {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
-  let escaped = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 92) escaped = true; // backslash
-      else if (c === 34) inString = false; // quote
-      continue;
-    }
-    if (c === 34) inString = true;
-    else if (c === 91 || c === 123) {
+    if (c === 34) {
+      // A string: on to its closing quote (one not escaped), found natively.
+      let end = i + 1;
+      for (;;) {
+        end = text.indexOf('"', end);
+        if (end < 0) return deepest; // unterminated: JSON.parse refuses it
+        let slashes = 0;
+        while (text.charCodeAt(end - 1 - slashes) === 92) slashes++;
+        if (slashes % 2 === 0) break;
+        end++;
+      }
+      i = end;
+    } else if (c === 91 || c === 123) {
       depth++;
       if (depth > deepest) deepest = depth;
-    } else if ((c === 93 || c === 125) && depth > 0) depth--;
+    } else if ((c === 93 || c === 125) && depth > 0) {
+      depth--;
+    }
   }
   return deepest;
 }
