@@ -16,7 +16,6 @@
 //! suite, any other caller of `take_batch`) a take returns whole events.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use uuid::Uuid;
@@ -27,8 +26,10 @@ use wasm_bindgen::JsValue;
 pub struct Outgoing {
     /// Drains holding payloads now.
     holders: Cell<u32>,
-    /// Per taken event: its stored row (payload left null) and its payload.
-    held: RefCell<HashMap<Uuid, (JsValue, JsValue)>>,
+    /// Per taken event: its id, its stored row (payload left null) and
+    /// its payload. At most a batch or two: a list is as quick as a map
+    /// here, and smaller in the wasm.
+    held: RefCell<Vec<(Uuid, JsValue, JsValue)>>,
 }
 
 impl Outgoing {
@@ -39,13 +40,18 @@ impl Outgoing {
 
     /// Keeps `row` and `payload` of the taken event `event_id`.
     pub(super) fn hold(&self, event_id: Uuid, row: JsValue, payload: JsValue) {
-        self.held.borrow_mut().insert(event_id, (row, payload));
+        let mut held = self.held.borrow_mut();
+        held.retain(|(id, _, _)| *id != event_id);
+        held.push((event_id, row, payload));
     }
 
     /// The stored row and payload of `event_id`, taken out (`None` when
     /// not held).
     pub fn take(&self, event_id: &Uuid) -> Option<(JsValue, JsValue)> {
-        self.held.borrow_mut().remove(event_id)
+        let mut held = self.held.borrow_mut();
+        let at = held.iter().position(|(id, _, _)| id == event_id)?;
+        let (_, row, payload) = held.swap_remove(at);
+        Some((row, payload))
     }
 
     /// How many payloads are held (for tests).
