@@ -28,7 +28,9 @@ pub enum Step {
         event_id: Uuid,
         /// The record's version after the event.
         version: u64,
-        /// The record as the server stored it.
+        /// The record as the server stored it; through `fetch` without its
+        /// `data` (null): nothing reads it, and decoding the fields echoed
+        /// back cost as much as the payloads sent (`net::push`).
         record: Record,
     },
     /// Not delivered: back to the queue until `at_ms`.

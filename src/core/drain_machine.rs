@@ -241,9 +241,8 @@ impl DrainMachine {
     /// A batch as requests: every large event alone, the rest together, first.
     fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
         let limit = self.config.large_payload_bytes;
-        let (large, small): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|e| e.payload.approximate_size() > limit);
+        let (large, small): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|e| e.payload_size() > limit);
         let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
         if !small.is_empty() {
             requests.insert(0, small);

@@ -167,6 +167,26 @@ fn a_stop_puts_back_what_was_taken_beside_it_in_the_same_write() {
     assert_eq!(drain.counts().retried, 3);
 }
 
+/// An event whose payload the store held back (`held_payload_size`) is
+/// split off by that size, its `payload` being null.
+#[test]
+fn an_event_held_without_its_payload_is_split_by_its_size() {
+    let mut drain = DrainMachine::new(config(100));
+    drain.poll_round().unwrap();
+    let held = |record: &str, size: usize| {
+        let mut e = event(record, 0);
+        e.payload = Value::Null;
+        e.held_payload_size = Some(size);
+        e
+    };
+    drain.handle_taken(vec![held("a", 5_000), held("b", 10), held("c", 999)]);
+    let round = drain.poll_round().unwrap();
+    let ids = |request: &[OutboxEvent]| -> Vec<String> {
+        request.iter().map(|e| e.record_id.clone()).collect()
+    };
+    assert_eq!(ids(&round.send.unwrap()), ["b", "c"]);
+}
+
 #[test]
 fn large_events_travel_alone_after_the_small_ones() {
     let mut drain = DrainMachine::new(config(100));

@@ -143,6 +143,11 @@ pub struct OutboxEvent {
     pub lease_until_ms: Option<u64>,
     /// When the server confirmed it.
     pub synced_at_ms: Option<u64>,
+    /// Set when the store kept the payload out of `payload` for the push
+    /// (which then reads it where the store left it: `store::outgoing`):
+    /// its approximate size in bytes. `payload` is then null. Never stored.
+    #[serde(skip)]
+    pub held_payload_size: Option<usize>,
 }
 
 impl OutboxEvent {
@@ -168,7 +173,15 @@ impl OutboxEvent {
             last_error: None,
             lease_until_ms: None,
             synced_at_ms: None,
+            held_payload_size: None,
         }
+    }
+
+    /// The payload's approximate size in bytes, also when the store held
+    /// it back ([`held_payload_size`](Self::held_payload_size)).
+    pub fn payload_size(&self) -> usize {
+        self.held_payload_size
+            .unwrap_or_else(|| self.payload.approximate_size())
     }
 
     /// The record this event changes.

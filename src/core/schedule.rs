@@ -119,6 +119,16 @@ impl BatchSelector {
         !self.is_full()
     }
 
+    /// How many events the batch holds.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Whether the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
     /// Whether the batch holds `limit` events.
     pub fn is_full(&self) -> bool {
         self.batch.len() >= self.limit

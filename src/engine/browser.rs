@@ -15,17 +15,24 @@ use crate::core::drain::PushReply;
 use crate::core::pull::PullReply;
 use crate::core::OutboxEvent;
 use crate::net::{self, Endpoint};
+use crate::store::outgoing::Outgoing;
 
 /// Pushes and pulls through the global `fetch`.
 #[derive(Debug, Clone)]
 pub struct FetchTransport {
     /// Where the server is, with the current credentials.
     pub endpoint: Endpoint,
+    /// Where the store holds the payloads of the batches it took, when the
+    /// drain asked it to ([`IdbOutbox::hold_payloads`](crate::store::IdbOutbox::hold_payloads)).
+    pub outgoing: Option<Rc<Outgoing>>,
 }
 
 impl Transport for FetchTransport {
     async fn push(&self, events: &[OutboxEvent]) -> PushReply {
-        net::push(&self.endpoint, events).await
+        match &self.outgoing {
+            Some(outgoing) => net::push_held(&self.endpoint, events, outgoing).await,
+            None => net::push(&self.endpoint, events).await,
+        }
     }
 
     async fn pull(&self, since: Option<&str>, limit: u32) -> PullReply {

@@ -88,9 +88,17 @@ pub(super) async fn sync_once(store: Rc<IdbOutbox>) -> Result<SyncReport, SyncEr
                 ));
             }
         }
-        let transport = FetchTransport { endpoint };
+        // The drain's batches keep their payloads in JavaScript for the
+        // push (store::outgoing), until this hold goes with the drain.
+        let holding = store.hold_payloads();
+        let transport = FetchTransport {
+            endpoint,
+            outgoing: Some(store.outgoing()),
+        };
         let engine = Engine::new(&*store, transport, BrowserEnv, config);
-        let drain = engine.drain().await?;
+        let drain = engine.drain().await;
+        drop(holding);
+        let drain = drain?;
         let pull = match drain.halt {
             None => Some(engine.pull_after(&drain.known).await?),
             Some(_) => None,

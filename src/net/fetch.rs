@@ -7,6 +7,7 @@
 
 use gloo_net::http::{Method, RequestBuilder};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
 
 use serde::de::DeserializeOwned;
@@ -26,8 +27,9 @@ pub(crate) enum Answer {
         status: u16,
         /// `Retry-After` as a delay, when sent and readable.
         retry_after_ms: Option<u64>,
-        /// The body text, or why it could not be read.
-        body: Result<String, String>,
+        /// The body text (a JavaScript string, not copied into wasm until
+        /// read), or why it could not be read.
+        body: Result<JsValue, String>,
     },
     /// No answer: the fetch itself failed (offline, refused, reset, CORS);
     /// `online` is what `navigator.onLine` said then.
@@ -116,10 +118,15 @@ pub(crate) async fn send_body(
         .headers()
         .get("Retry-After")
         .and_then(|value| retry_after_ms(&value, js_sys::Date::now() as u64));
-    let body = match response.text().await {
+    let text = web_sys::Response::from(response).text().map(JsFuture::from);
+    let body = match text {
+        Ok(text) => text.await,
+        Err(e) => Err(e),
+    };
+    let body = match body {
         Ok(text) => Ok(text),
         Err(_) if signal.aborted() => return Answer::Timeout,
-        Err(e) => Err(format!("the answer was cut off: {e}")),
+        Err(e) => Err(format!("the answer was cut off: {}", describe(&e))),
     };
     Answer::Response {
         status,
@@ -159,7 +166,7 @@ pub(crate) fn read_reply<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
         Answer::Network { online: true } => Reply::Unreachable,
         Answer::Response {
             status: 200, body, ..
-        } => match body.and_then(|text| from_json::<T>(&text)) {
+        } => match body.and_then(|text| from_json::<T>(&as_text(&text))) {
             Ok(value) => Reply::Answer(value),
             Err(why) => Reply::Malformed(why),
         },
@@ -179,9 +186,17 @@ pub(crate) fn read_reply<T: DeserializeOwned>(answer: Answer) -> Reply<T> {
     }
 }
 
+/// A body read by [`send_body`] as text in wasm memory.
+fn as_text(body: &JsValue) -> String {
+    body.as_string().unwrap_or_default()
+}
+
 /// The stable code and sentence of an error body, when it is one.
-fn error_details(body: Result<String, String>) -> (Option<String>, Option<String>) {
-    match body.ok().and_then(|t| from_json::<ErrorResponse>(&t).ok()) {
+fn error_details(body: Result<JsValue, String>) -> (Option<String>, Option<String>) {
+    match body
+        .ok()
+        .and_then(|t| from_json::<ErrorResponse>(&as_text(&t)).ok())
+    {
         Some(error) => (Some(error.error.code), Some(error.error.message)),
         None => (None, None),
     }

@@ -14,7 +14,7 @@ mod push;
 
 pub(crate) use fetch::browser_online;
 pub use pull::pull;
-pub use push::{push, wire_event};
+pub use push::{push, push_held, wire_event};
 
 /// Where the sync server is and how to talk to it.
 ///

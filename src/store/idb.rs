@@ -25,6 +25,7 @@ use super::idb_blobs::{put_new, FileStores, NewBlob};
 use super::idb_ops::{self as ops, commit};
 use super::idb_query::take_payloads;
 use super::idb_write::{execute, execute_with, store};
+use super::outgoing::{Holding, Outgoing};
 use super::requests::{decode, from_js};
 use super::saves::Saves;
 use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, LEASES, OUTBOX, RECORDS};
@@ -86,6 +87,9 @@ pub struct IdbOutbox {
     saves: Rc<Saves>,
     /// Told before each saved change's commit ([`WriteListener`]).
     write_listeners: RefCell<Vec<Weak<dyn WriteListener>>>,
+    /// The payloads of taken batches, held for the push while a drain
+    /// asks ([`hold_payloads`](Self::hold_payloads)).
+    outgoing: Rc<Outgoing>,
 }
 
 impl IdbOutbox {
@@ -120,7 +124,22 @@ impl IdbOutbox {
             page: PageTransactions::new(),
             saves: Rc::default(),
             write_listeners: RefCell::default(),
+            outgoing: Rc::default(),
         })
+    }
+
+    /// While the returned hold lives, batches taken leave their payloads
+    /// in JavaScript for the push ([`outgoing`](Self::outgoing), see
+    /// [`super::outgoing`]): the drain that holds it must push through a
+    /// transport that reads them there.
+    pub fn hold_payloads(&self) -> Holding {
+        Holding::new(self.outgoing.clone())
+    }
+
+    /// Where taken batches leave their payloads while a drain
+    /// [holds them](Self::hold_payloads).
+    pub fn outgoing(&self) -> Rc<Outgoing> {
+        self.outgoing.clone()
     }
 
     /// Waits until the saves (`put()`, `putMany()`, `patch()`, `delete()`)
@@ -442,7 +461,8 @@ impl IdbOutbox {
             let outbox = tx.object_store(OUTBOX)?;
             // The leases (unless given) and the walk's first events are read together.
             let from_seq = self.unsent_from.get();
-            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit));
+            let hold = self.outgoing.is_holding();
+            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit), hold);
             let (leases, first) = match leases {
                 Some(leases) => (leases, first.await),
                 None => {
@@ -450,16 +470,20 @@ impl IdbOutbox {
                     (leases?, first)
                 }
             };
-            let (batch, unsent_from) = ops::select_batch(
+            let (batch, held, unsent_from) = ops::select_batch(
                 &outbox,
                 &leases,
                 self.config.clock,
                 now_ms,
                 limit,
+                hold,
                 (from_seq, first?),
             )
             .await?;
             self.unsent_from.set(unsent_from);
+            for (event, (row, payload)) in batch.iter().zip(held) {
+                self.outgoing.hold(event.event_id, row, payload);
+            }
             if batch.is_empty() {
                 batch
             } else {

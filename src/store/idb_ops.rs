@@ -13,6 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbObjectStore, IdbRequest};
 
 use super::error::{from_dom_name, from_idb};
+use super::idb_query::hold_payloads;
 use super::idb_write::refused;
 use super::requests::{decode, failed_at, from_js, result, results, sent, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
@@ -214,15 +215,20 @@ pub(super) async fn unsent_of(
 /// count, [`walk_chunk`]) rather than one per cursor step: a batch is in
 /// memory anyway. `first` is where the walk starts and the first chunk read
 /// from there ([`read_chunk`]), which the caller reads beside the leases.
+/// With `hold`, also the [`Held`] row and payload of each event taken, in
+/// the batch's order.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn select_batch(
     outbox: &ObjectStore<'_>,
     leases: &Leases,
     clock: Clock,
     now_ms: u64,
     limit: usize,
-    first: (u64, Vec<OutboxEvent>),
-) -> Result<(Vec<OutboxEvent>, u64), StoreError> {
+    hold: bool,
+    first: (u64, Chunk),
+) -> Result<(Vec<OutboxEvent>, Vec<Held>, u64), StoreError> {
     let mut selector = BatchSelector::new(clock, now_ms, limit);
+    let mut kept = Vec::new();
     let mut first_unsent = None;
     let (mut next, first) = first;
     let mut first = Some(first);
@@ -230,17 +236,25 @@ pub(super) async fn select_batch(
     'walk: loop {
         let found = match first.take() {
             Some(found) => found,
-            None => read_chunk(outbox, next, chunk).await?,
+            None => read_chunk(outbox, next, chunk, hold).await?,
         };
-        let exhausted = found.len() < chunk as usize;
-        for mut event in found {
+        let exhausted = found.events.len() < chunk as usize;
+        let mut held = found.held.into_iter();
+        for mut event in found.events {
+            let row = held.next();
             leases.show(&mut event);
             let seq = seq_of(&event)?;
             next = seq + 1;
             if event.state.is_unsent() && first_unsent.is_none() {
                 first_unsent = Some(seq);
             }
-            if !selector.offer(event) {
+            let before = selector.len();
+            let more = selector.offer(event);
+            // Only the payloads of the events the batch took are kept.
+            if let (true, Some(row)) = (selector.len() > before, row) {
+                kept.push(row);
+            }
+            if !more {
                 break 'walk;
             }
         }
@@ -248,7 +262,7 @@ pub(super) async fn select_batch(
             break;
         }
     }
-    Ok((selector.finish(), first_unsent.unwrap_or(next)))
+    Ok((selector.finish(), kept, first_unsent.unwrap_or(next)))
 }
 
 /// How many events [`select_batch`]'s walk reads per request for a batch
@@ -257,17 +271,50 @@ pub(super) fn walk_chunk(limit: usize) -> u32 {
     limit.clamp(1, 500) as u32
 }
 
+/// A stored event's row as IndexedDB gave it (its payload left null) and
+/// its payload, held for the push (see [`super::outgoing`]).
+pub(super) type Held = (JsValue, JsValue);
+
+/// Events read in send order and, when their payloads are held, each one's
+/// [`Held`] (in the same order; empty otherwise).
+pub(super) struct Chunk {
+    pub(super) events: Vec<OutboxEvent>,
+    pub(super) held: Vec<Held>,
+}
+
 /// At most `chunk` stored events from `from_seq` on, in send order, read
-/// with one request.
+/// with one request. With `hold`, their payloads stay JavaScript values
+/// beside them ([`Chunk::held`]): each event comes without it, its
+/// [`held_payload_size`](OutboxEvent::held_payload_size) set.
 pub(super) async fn read_chunk(
     outbox: &ObjectStore<'_>,
     from_seq: u64,
     chunk: u32,
-) -> Result<Vec<OutboxEvent>, StoreError> {
+    hold: bool,
+) -> Result<Chunk, StoreError> {
     let from =
         web_sys::IdbKeyRange::lower_bound(&JsValue::from_f64(from_seq as f64)).map_err(refused)?;
     let found = result(outbox.as_sys().get_all_with_key_and_limit(&from, chunk)).await?;
-    Ok(from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default())
+    if !hold {
+        let events = from_js::<Vec<OutboxEvent>>(found)?.unwrap_or_default();
+        return Ok(Chunk {
+            events,
+            held: Vec::new(),
+        });
+    }
+    let rows: js_sys::Array = found.unchecked_into();
+    let out = hold_payloads(&rows);
+    let payloads: js_sys::Array = out.get(0).unchecked_into();
+    let sizes = js_sys::Float64Array::from(out.get(1)).to_vec();
+    let mut events = Vec::with_capacity(sizes.len());
+    let mut held = Vec::with_capacity(sizes.len());
+    for ((row, payload), size) in rows.iter().zip(payloads.iter()).zip(sizes) {
+        let mut event: OutboxEvent = decode(row.clone())?;
+        event.held_payload_size = Some(size as usize);
+        events.push(event);
+        held.push((row, payload));
+    }
+    Ok(Chunk { events, held })
 }
 
 /// At most `limit` unsent events from `from_seq` on, in send order, read

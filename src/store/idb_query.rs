@@ -255,6 +255,26 @@ extern "C" {
     /// [`needs_payload`](crate::core::settle::needs_payload)).
     #[wasm_bindgen(js_name = takePayloads)]
     pub(super) fn take_payloads(rows: Vec<JsValue>) -> Vec<JsValue>;
+    /// `[payloads, sizes]` of the stored events `rows`, each payload taken
+    /// out of its event (left `payload: null`) and its approximate size
+    /// (a `Float64Array`), in one call: a take holds them for the push
+    /// (see [`super::outgoing`]).
+    #[wasm_bindgen(js_name = holdPayloads)]
+    pub(super) fn hold_payloads(rows: &js_sys::Array) -> js_sys::Array;
+    /// `[answer, depth]`: a push's `200` answer `text` parsed in
+    /// JavaScript, applied records without their `data`, and how deep it
+    /// nests (no answer when deeper than `max_depth`); throws when it is
+    /// not JSON (see `net::push`).
+    #[wasm_bindgen(catch, js_name = pushAnswer)]
+    pub(crate) fn push_answer(text: &JsValue, max_depth: u32) -> Result<JsValue, JsValue>;
+    /// The JSON text of a push of the stored events `rows` with their
+    /// `payloads`, built and stringified in JavaScript (see
+    /// [`super::outgoing`]).
+    #[wasm_bindgen(catch, js_name = pushBody)]
+    pub(crate) fn push_body(
+        rows: &js_sys::Array,
+        payloads: &js_sys::Array,
+    ) -> Result<JsValue, JsValue>;
 }
 
 /// A stored record as a query reads it: the JavaScript object IndexedDB

@@ -13,6 +13,7 @@ mod idb_ops;
 pub mod idb_query;
 mod idb_sync;
 mod idb_write;
+pub mod outgoing;
 mod pipeline;
 mod requests;
 mod saves;

@@ -17,6 +17,7 @@ use crate::suite::fresh;
 fn transport() -> FetchTransport {
     FetchTransport {
         endpoint: endpoint(),
+        outgoing: None,
     }
 }
 
@@ -157,6 +158,7 @@ async fn unauthorised_pauses_then_a_new_token_delivers() {
         .unwrap();
     let expired = FetchTransport {
         endpoint: endpoint().with_token("expired-token"),
+        outgoing: None,
     };
     let engine = Engine::new(&store, expired, BrowserEnv, EngineConfig::default());
     assert_eq!(engine.drain().await.unwrap().halt, Some(Halt::AuthRequired));
@@ -461,4 +463,118 @@ async fn last_write_wins_and_field_merge_between_two_devices() {
             .collect();
         assert_eq!(latest.data, Value::Object(expected), "{collection}");
     }
+}
+
+/// A drain whose takes hold the payloads in JavaScript, as `syncNow()`'s
+/// do (`IdbOutbox::hold_payloads`), delivers every payload as it was
+/// saved: nested fields, a large one pushed alone, a patch against the
+/// record's version, a later delete of a record; nothing stays held.
+#[wasm_bindgen_test]
+async fn a_drain_with_held_payloads_delivers_them_whole() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    let nested = Value::Object(Map::from([
+        ("title".to_owned(), Value::from("é ✓ \"q\"")),
+        ("n".to_owned(), Value::Number(1.5)),
+        ("done".to_owned(), Value::Bool(true)),
+        ("none".to_owned(), Value::Null),
+        (
+            "tags".to_owned(),
+            Value::Array(vec![Value::from("a"), Value::Number(-2.0)]),
+        ),
+        (
+            "inner".to_owned(),
+            Value::Object(Map::from([("deep".to_owned(), Value::from("x"))])),
+        ),
+    ]));
+    let large = "x".repeat(2_000);
+    let put = |record: &str, payload: Value| NewEvent {
+        collection: collection.clone(),
+        record_id: record.into(),
+        op: Operation::Put,
+        payload,
+    };
+    let now = BrowserEnv.now_ms();
+    store
+        .enqueue_batch(
+            vec![
+                put("a", nested.clone()),
+                change(&collection, "b", &large),
+                change(&collection, "c", "soon gone"),
+                change(&collection, "d", "1"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .enqueue(
+            NewEvent {
+                collection: collection.clone(),
+                record_id: "c".into(),
+                op: Operation::Delete,
+                payload: Value::Null,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        batch_size: 2,
+        large_payload_bytes: 500,
+        ..EngineConfig::default()
+    };
+    let held = FetchTransport {
+        endpoint: endpoint(),
+        outgoing: Some(store.outgoing()),
+    };
+    let drain = |transport: FetchTransport| {
+        let store = &store;
+        async move {
+            let _holding = store.hold_payloads();
+            let engine = Engine::new(store, transport, BrowserEnv, config);
+            engine.drain().await.unwrap()
+        }
+    };
+    let first = drain(held.clone()).await;
+    assert_eq!((first.synced, &first.halt), (5, &None), "{first:?}");
+    assert!(store.outgoing().is_empty(), "nothing stays held");
+    // A patch carries the version the first drain confirmed.
+    let patch = Value::Object(Map::from([("title".to_owned(), Value::from("patched"))]));
+    let patched = store
+        .enqueue(
+            NewEvent {
+                collection: collection.clone(),
+                record_id: "a".into(),
+                op: Operation::Patch,
+                payload: patch,
+            },
+            BrowserEnv.now_ms(),
+        )
+        .await
+        .unwrap();
+    assert!(patched.base_version.is_some());
+    let second = drain(held).await;
+    assert_eq!((second.synced, second.conflicts), (1, 0), "{second:?}");
+    let on_server = server_changes(&collection).await;
+    let data = |id: &str| {
+        on_server
+            .iter()
+            .find(|r| r.record_id == id)
+            .unwrap_or_else(|| panic!("{id} is on the server: {on_server:?}"))
+    };
+    let mut expected = nested.as_object().unwrap().clone();
+    expected.insert("title".to_owned(), Value::from("patched"));
+    // The server keeps no field that is null.
+    expected.remove("none");
+    assert_eq!(data("a").data, Value::Object(expected));
+    assert_eq!(
+        data("b").data.as_object().unwrap()["title"],
+        Value::from(large.as_str())
+    );
+    assert!(data("c").deleted, "the delete went after the put");
+    assert_eq!(
+        data("d").data.as_object().unwrap()["title"],
+        Value::from("1")
+    );
 }

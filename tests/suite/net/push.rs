@@ -26,10 +26,10 @@ async fn a_new_batch_is_applied_in_order() {
     assert!(second > first, "versions follow the batch order");
     assert_eq!(record.collection, collection);
     assert_eq!(record.record_id, "a");
-    assert_eq!(
-        record.data.as_object().unwrap()["title"],
-        Value::from("first")
-    );
+    // The fields the server echoes back are left out (null): the client
+    // reads an applied change's version, and decoding them cost as much as
+    // the payloads sent.
+    assert_eq!(record.data, Value::Null);
 }
 
 #[wasm_bindgen_test]
