@@ -3,7 +3,8 @@
 //!
 //! The writer lives on its own thread. Requests queue their batches; the
 //! thread takes every batch waiting, applies them in ONE transaction (each
-//! batch in a savepoint, each event with its own outcome) and commits once:
+//! event with its own outcome; a batch that fails is rolled back alone, see
+//! `commit_group`) and commits once:
 //! **group commit**. While one commit is being flushed the next group
 //! gathers, so concurrent pushes share a flush and a durable commit costs
 //! one `fsync` per group rather than per event. The `seq` and `audit`
@@ -211,34 +212,66 @@ fn write_loop(mut conn: Connection, queue: Receiver<Job>, restart: Restart) {
     }
 }
 
-/// Applies `batches` in one transaction, each in its own savepoint (a
-/// batch that fails is rolled back alone), and commits once. Returns one
-/// answer per batch. A group of one batch needs no savepoint: if it fails,
-/// the whole transaction is rolled back.
+/// Applies `batches` in one transaction and commits once; returns one
+/// answer per batch. A batch that fails is rolled back alone: the group is
+/// first applied without savepoints ([`commit_together`]); only if a batch
+/// of it fails is that transaction rolled back and the group applied again
+/// with each batch in a savepoint of its own ([`commit_apart`]).
 fn commit_group(conn: &mut Connection, batches: &[&Batch]) -> Vec<Answer> {
-    let fail_all = |error: StoreError| batches.iter().map(|_| Err(error.clone())).collect();
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    commit_together(conn, batches).unwrap_or_else(|| commit_apart(conn, batches))
+}
+
+/// Every answer `error`, for a group whose transaction failed as a whole.
+fn fail_all(batches: &[&Batch], error: StoreError) -> Vec<Answer> {
+    batches.iter().map(|_| Err(error.clone())).collect()
+}
+
+/// The group in one transaction with no savepoint, so no page is copied
+/// into a savepoint's journal (under the load test that was a tenth of
+/// the writer's time). `None` when a batch of a group of several failed:
+/// the transaction was rolled back and nothing of the group is stored. A
+/// group of one batch that fails is answered with its error.
+fn commit_together(conn: &mut Connection, batches: &[&Batch]) -> Option<Vec<Answer>> {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(e) => return fail_all(other(e)),
+        Err(e) => return Some(fail_all(batches, other(e))),
     };
     let start = match Counters::read(&tx) {
         Ok(counters) => counters,
-        Err(e) => return fail_all(e),
+        Err(e) => return Some(fail_all(batches, e)),
     };
     let mut counters = start;
-    if let [batch] = batches {
-        let answer = match apply_batch(&tx, batch, &mut counters)
-            .and_then(|applied| counters.write(&tx, start).map(|()| applied))
-        {
-            Ok(applied) => applied,
+    let mut answers = Vec::with_capacity(batches.len());
+    for batch in batches {
+        match apply_batch(&tx, batch, &mut counters) {
+            Ok(applied) => answers.push(Ok(applied)),
             // Dropping the transaction rolls it back.
-            Err(e) => return vec![Err(e)],
-        };
-        return match tx.commit() {
-            Ok(()) => vec![Ok(answer)],
-            Err(e) => vec![Err(other(e))],
-        };
+            Err(e) if batches.len() == 1 => return Some(vec![Err(e)]),
+            Err(_) => return None,
+        }
     }
+    if let Err(e) = counters.write(&tx, start) {
+        return Some(fail_all(batches, e));
+    }
+    Some(match tx.commit() {
+        Ok(()) => answers,
+        Err(e) => fail_all(batches, other(e)),
+    })
+}
+
+/// The group in one transaction, each batch in its own savepoint: a batch
+/// that fails is rolled back alone and answered with its error, the
+/// others commit.
+fn commit_apart(conn: &mut Connection, batches: &[&Batch]) -> Vec<Answer> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batches, other(e)),
+    };
+    let start = match Counters::read(&tx) {
+        Ok(counters) => counters,
+        Err(e) => return fail_all(batches, e),
+    };
+    let mut counters = start;
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
         let before = counters;
@@ -254,11 +287,11 @@ fn commit_group(conn: &mut Connection, batches: &[&Batch]) -> Vec<Answer> {
         answers.push(answer);
     }
     if let Err(e) = counters.write(&tx, start) {
-        return fail_all(e);
+        return fail_all(batches, e);
     }
     match tx.commit() {
         Ok(()) => answers,
-        Err(e) => fail_all(other(e)),
+        Err(e) => fail_all(batches, other(e)),
     }
 }
 

@@ -8,8 +8,8 @@ use super::{other, SqliteStore};
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
 use crate::store::StoreError;
 
-/// Appends `row` on `conn` inside the apply transaction (a batch's
-/// savepoint: a batch rolled back takes its rows with it) as entry `id`:
+/// Appends `row` on `conn` inside the apply transaction (a batch rolled
+/// back, alone or with its group, takes its rows with it) as entry `id`:
 /// the writer reads the `audit` counter once per group commit, numbers the
 /// group's rows from it and writes it back once (it is the only writer, so
 /// ids follow commit order).
