@@ -132,8 +132,18 @@ impl IdbOutbox {
     /// neither the disk nor the main thread with the sync's commits. It
     /// waits until no save is in progress (see `saves.rs`): saves that
     /// overlap one another hold it back until the last of them commits.
+    ///
+    /// Having waited, it goes on from a timer of 0 ms, not at once: the
+    /// last save's commit wakes it before that save's promise resolves,
+    /// and the sync's next transaction (created, its requests cloned) would
+    /// otherwise run on the main thread before the app hears the save.
     pub async fn after_saves(&self) {
-        self.saves.idle().await
+        let idle = self.saves.idle();
+        let waits = idle.waits();
+        idle.await;
+        if waits {
+            crate::timer::sleep_ms(0).await;
+        }
     }
 
     /// How many saves are in progress on this connection (for tests).
