@@ -282,15 +282,37 @@ pub fn prepare_change(
     event_id: Uuid,
     now_ms: u64,
 ) -> Result<(LocalRecord, OutboxEvent), StoreError> {
-    limits.check(&change)?;
-    let key = RecordKey {
-        collection: change.collection.clone(),
-        record_id: change.record_id.clone(),
-    };
-    let mut record = record.unwrap_or_else(|| LocalRecord::empty(&key));
-    let event = OutboxEvent::queued(change, event_id, record.base_version, now_ms);
-    record.apply_local(&event);
+    let mut event = draft_change(limits, change, event_id, now_ms)?;
+    let (record, _) = finish_change(record, &mut event);
     Ok((record, event))
+}
+
+/// Validates `change` and builds its event before its record is read, as
+/// if the record were new to the device (no base version);
+/// [`finish_change`] sets it right once the record is read. A store can so
+/// send the event's write beside the record's read: a save waits for one
+/// answer from the storage before its commit, not two.
+pub fn draft_change(
+    limits: &Limits,
+    change: NewEvent,
+    event_id: Uuid,
+    now_ms: u64,
+) -> Result<OutboxEvent, StoreError> {
+    limits.check(&change)?;
+    Ok(OutboxEvent::queued(change, event_id, None, now_ms))
+}
+
+/// The record's new local view once the drafted `event`
+/// ([`draft_change`]) applies to `record` as stored, with the event's base
+/// version set to the record's; `true` when that changed the event, which
+/// must then be written again (the draft written beside the read carried
+/// none).
+pub fn finish_change(record: Option<LocalRecord>, event: &mut OutboxEvent) -> (LocalRecord, bool) {
+    let mut record = record.unwrap_or_else(|| LocalRecord::empty(&event.record_key()));
+    let rewrite = event.base_version != record.base_version;
+    event.base_version = record.base_version;
+    record.apply_local(event);
+    (record, rewrite)
 }
 
 /// Validates an event built elsewhere and applies it to its record's local view.
@@ -299,16 +321,27 @@ pub fn prepare_event(
     record: Option<LocalRecord>,
     event: &OutboxEvent,
 ) -> Result<LocalRecord, StoreError> {
+    check_event(limits, event)?;
+    Ok(apply_event(record, event))
+}
+
+/// Validates an event built elsewhere, as [`prepare_event`] does.
+pub fn check_event(limits: &Limits, event: &OutboxEvent) -> Result<(), StoreError> {
     let change = NewEvent {
         collection: event.collection.clone(),
         record_id: event.record_id.clone(),
         op: event.op,
         payload: event.payload.clone(),
     };
-    limits.check(&change)?;
+    Ok(limits.check(&change)?)
+}
+
+/// The record's new local view once `event`, built elsewhere and checked
+/// ([`check_event`]), applies to `record` as stored.
+pub fn apply_event(record: Option<LocalRecord>, event: &OutboxEvent) -> LocalRecord {
     let mut record = record.unwrap_or_else(|| LocalRecord::empty(&event.record_key()));
     record.apply_local(event);
-    Ok(record)
+    record
 }
 
 /// Checks that an event may be discarded: anything unsent that no drainer holds.

@@ -32,7 +32,9 @@ use super::schema::{self, BLOBS, BLOB_STATES, BY_STATE, CONFLICTS, LEASES, OUTBO
 use crate::core::drain::Step;
 use crate::core::index::{IndexRef, IndexSpec};
 use crate::core::lease::{self, LeaseWrite, Leases};
-use crate::core::outbox::{needs_retry_now, plan_discard, prepare_change, prepare_event};
+use crate::core::outbox::{
+    apply_event, check_event, draft_change, finish_change, needs_retry_now, plan_discard,
+};
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
     confirms_by_patch, event_ids, needs_payload, plan_settlement, reads_unsent, records_to_read,
@@ -149,8 +151,18 @@ impl IdbOutbox {
     /// neither the disk nor the main thread with the sync's commits. It
     /// waits until no save is in progress (see `saves.rs`): saves that
     /// overlap one another hold it back until the last of them commits.
+    ///
+    /// Having waited, it goes on from a timer of 0 ms, not at once: the
+    /// last save's commit wakes it before that save's promise resolves,
+    /// and the sync's next transaction (created, its requests cloned) would
+    /// otherwise run on the main thread before the app hears the save.
     pub async fn after_saves(&self) {
-        self.saves.idle().await
+        let idle = self.saves.idle();
+        let waits = idle.waits();
+        idle.await;
+        if waits {
+            crate::timer::sleep_ms(0).await;
+        }
     }
 
     /// How many saves are in progress on this connection (for tests).
@@ -387,53 +399,70 @@ impl IdbOutbox {
             if !blobs.is_empty() {
                 put_new(&FileStores::of(&tx)?, blobs, now_ms).await?;
             }
-            // Every request of a kind goes out at once (IndexedDB answers a
-            // transaction's requests in order): the records the batch
-            // touches, then its events, then the records' new views.
+            // Every change is checked and its event drafted before anything
+            // is sent: a bad change late in a batch stores none of it.
+            let mut events = Vec::with_capacity(items.len());
+            let mut drafted = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Insert::Change(change, now_ms) => {
+                        let id = Uuid::now_v7();
+                        events.push(draft_change(&self.config.limits, change, id, now_ms)?);
+                        drafted.push(true);
+                    }
+                    Insert::Event(event) => {
+                        check_event(&self.config.limits, &event)?;
+                        events.push(event);
+                        drafted.push(false);
+                    }
+                }
+            }
             // Each record once, in first-seen order (a set, not a search of
             // the list: a putMany of 10k was 50M key comparisons).
-            let mut seen: HashSet<RecordKey> = HashSet::with_capacity(items.len());
+            let mut seen: HashSet<RecordKey> = HashSet::with_capacity(events.len());
             let mut touched: Vec<RecordKey> = Vec::new();
-            for item in &items {
-                let key = item.record_key();
+            for event in &events {
+                let key = event.record_key();
                 if seen.insert(key.clone()) {
                     touched.push(key);
                 }
             }
-            let stored = ops::get_stored_records(records.as_sys(), &touched).await?;
-            let mut views: HashMap<RecordKey, Option<LocalRecord>> =
-                touched.into_iter().zip(stored).collect();
-            let mut events = Vec::with_capacity(items.len());
-            for item in items {
-                let key = item.record_key();
-                let current = views.get(&key).cloned().flatten();
-                let (record, event) = match item {
-                    Insert::Change(change, now_ms) => prepare_change(
-                        &self.config.limits,
-                        current,
-                        change,
-                        Uuid::now_v7(),
-                        now_ms,
-                    )?,
-                    Insert::Event(event) => {
-                        (prepare_event(&self.config.limits, current, &event)?, event)
-                    }
-                };
-                views.insert(key, Some(record));
-                events.push(event);
-            }
-            // The events and the records' new views go out together: a
-            // put() waits for one round trip after its read, not two. The
-            // commit is asked for only once every add has succeeded: asked
-            // for beside them, Firefox committed the batch's first event when
-            // a later add was refused (a reused event id), breaking the
-            // batch's all-or-nothing (contract test
+            // The events' adds go out first, the reads of their records
+            // right behind them, all at once: once the reads are answered,
+            // so are the adds (IndexedDB answers a transaction's requests in
+            // order). A put() so waits for one answer before its last
+            // writes, not two. Then the records' new views, and each drafted
+            // event whose record had a base version (rewritten with it).
+            // The commit is asked for only once every add has succeeded:
+            // asked for beside them, Firefox committed the batch's first
+            // event when a later add was refused (a reused event id),
+            // breaking the batch's all-or-nothing (contract test
             // event_and_record_are_written_together_or_not_at_all).
             let adds = ops::send_adds(outbox.as_sys(), &mut events)?;
+            let stored = ops::get_stored_records(records.as_sys(), &touched).await;
+            // A refused add aborted the reads: its failure is the one told.
+            let mut events = ops::added_already(&adds, events)?;
+            let mut views: HashMap<RecordKey, Option<LocalRecord>> =
+                touched.into_iter().zip(stored?).collect();
+            for (event, drafted) in events.iter_mut().zip(drafted) {
+                let key = event.record_key();
+                let current = views.remove(&key).flatten();
+                let record = match drafted {
+                    true => {
+                        let (record, rewrite) = finish_change(current, event);
+                        if rewrite {
+                            ops::put_event(&outbox, event)?;
+                        }
+                        record
+                    }
+                    false => apply_event(current, event),
+                };
+                views.insert(key, Some(record));
+            }
             for record in views.values().flatten() {
                 ops::put_record(&records, record)?;
             }
-            ops::added(&adds, events).await?
+            events
         };
         let mut collections: Vec<&str> = Vec::new();
         for event in &saved {
@@ -619,18 +648,6 @@ impl IdbOutbox {
 enum Insert {
     Change(NewEvent, u64),
     Event(OutboxEvent),
-}
-
-impl Insert {
-    fn record_key(&self) -> RecordKey {
-        match self {
-            Insert::Change(change, _) => RecordKey {
-                collection: change.collection.clone(),
-                record_id: change.record_id.clone(),
-            },
-            Insert::Event(event) => event.record_key(),
-        }
-    }
 }
 
 /// The batch leases stored, read in `tx` (which spans the leases store).

@@ -15,7 +15,7 @@ use web_sys::{IdbObjectStore, IdbRequest};
 use super::error::{from_dom_name, from_idb};
 use super::idb_query::hold_payloads;
 use super::idb_write::refused;
-use super::requests::{decode, failed_at, from_js, result, results, sent, to_js};
+use super::requests::{answered, decode, failed_at, from_js, result, results, sent, to_js};
 use super::schema::{BY_EVENT_ID, BY_RECORD, BY_STATE};
 use crate::core::lease::{BatchLease, Leases};
 use crate::core::record::id_order;
@@ -93,9 +93,29 @@ pub(super) fn send_adds(
 /// add is answered.
 pub(super) async fn added(
     requests: &[IdbRequest],
-    mut events: Vec<OutboxEvent>,
+    events: Vec<OutboxEvent>,
 ) -> Result<Vec<OutboxEvent>, StoreError> {
-    let seqs = results(requests).await.map_err(|error| {
+    let seqs = results(requests).await;
+    with_seqs(requests, events, seqs)
+}
+
+/// [`added`] once a request sent after the adds in the same transaction
+/// has been answered (or has failed): IndexedDB answers in order, so the
+/// adds have been answered too and nothing is awaited.
+pub(super) fn added_already(
+    requests: &[IdbRequest],
+    events: Vec<OutboxEvent>,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    with_seqs(requests, events, answered(requests))
+}
+
+/// `events` with the `seq`s their adds, `requests`, were answered with.
+fn with_seqs(
+    requests: &[IdbRequest],
+    mut events: Vec<OutboxEvent>,
+    seqs: Result<Vec<JsValue>, StoreError>,
+) -> Result<Vec<OutboxEvent>, StoreError> {
+    let seqs = seqs.map_err(|error| {
         // The only constraint on the outbox is the unique `by_event_id`
         // index, so a constraint error is a reused id.
         match (&error, failed_at(requests)) {

@@ -99,6 +99,20 @@ pub(super) async fn results(requests: &[IdbRequest]) -> Result<Vec<JsValue>, Sto
         .collect()
 }
 
+/// The results of `requests` (all of one transaction, in the order they
+/// were made) that have all been answered already, because a request made
+/// after them in the same transaction has been: IndexedDB answers in order.
+/// Fails with the first request's failure when any failed.
+pub(super) fn answered(requests: &[IdbRequest]) -> Result<Vec<JsValue>, StoreError> {
+    if requests.iter().any(|r| r.error().ok().flatten().is_some()) {
+        return Err(first_failure(requests));
+    }
+    requests
+        .iter()
+        .map(|request| request.result().map_err(|e| unreadable(&e)))
+        .collect()
+}
+
 /// The result of one request (as the browser's call that sent it returned
 /// it), once answered.
 pub(super) async fn result(sent: Result<IdbRequest, JsValue>) -> Result<JsValue, StoreError> {

@@ -69,6 +69,13 @@ impl Drop for Saving {
     }
 }
 
+impl Idle<'_> {
+    /// Whether it waits for saves at all (one was in progress when asked).
+    pub(super) fn waits(&self) -> bool {
+        self.since.is_some()
+    }
+}
+
 /// The future of [`Saves::idle`].
 pub(super) struct Idle<'a> {
     saves: &'a Saves,

@@ -33,6 +33,34 @@ pub async fn enqueue_saves_event_and_local_record(fresh: impl Fresh) {
     );
 }
 
+pub async fn a_change_to_a_confirmed_record_is_stored_with_its_base_version(fresh: impl Fresh) {
+    let outbox = fresh.store().await;
+    outbox.enqueue(put("a", "v1"), 0).await.unwrap();
+    let taken = outbox.take_batch(0, 10).await.unwrap().remove(0);
+    outbox.complete(taken.event_id, Some(7), 5).await.unwrap();
+
+    // The IndexedDB store writes an event before it has read its record
+    // (as new to the device, with no base) and again once it has: what is
+    // stored and returned carries the record's base version either way.
+    let one = outbox.enqueue(put("a", "v2"), 10).await.unwrap();
+    assert_eq!(one.base_version, Some(7));
+    assert_eq!(outbox.event(one.event_id).await.unwrap(), Some(one));
+    let saved = outbox
+        .enqueue_batch(
+            vec![patch("a", "body", Value::from("x")), put("new", "n")],
+            20,
+        )
+        .await
+        .unwrap();
+    let bases: Vec<Option<u64>> = saved.iter().map(|e| e.base_version).collect();
+    assert_eq!(bases, vec![Some(7), None]);
+    for event in saved {
+        assert_eq!(outbox.event(event.event_id).await.unwrap(), Some(event));
+    }
+    let record = outbox.record(&key("a")).await.unwrap().unwrap();
+    assert_eq!((record.base_version, record.pending), (Some(7), 2));
+}
+
 pub async fn insert_events_keeps_the_ids_of_events_built_elsewhere(fresh: impl Fresh) {
     let outbox = fresh.store().await;
     outbox.enqueue(put("a", "one"), 0).await.unwrap();

@@ -66,6 +66,7 @@ macro_rules! contract_suite {
         contract::contract_suite!(@tests $harness $fresh;
             // enqueue.rs
             enqueue_saves_event_and_local_record,
+            a_change_to_a_confirmed_record_is_stored_with_its_base_version,
             insert_events_keeps_the_ids_of_events_built_elsewhere,
             event_and_record_are_written_together_or_not_at_all,
             bad_input_is_refused_with_a_clear_error_and_nothing_stored,
