@@ -111,6 +111,9 @@ step "native tests (core, protocol, server over 127.0.0.1) on SQLite"
 env -u OUTBOX_SYNC_TEST_DATABASE_URL -u OUTBOX_SYNC_TEST_DATABASE_CA \
   cargo test --workspace 2>&1 | tee "$logs/cargo-sqlite.log"
 
+step "the store's JavaScript helpers in Node: the push body from stored rows, the held payloads, the push answer's depth check (tests/helpers/)"
+node_test helpers tests/helpers/
+
 step "the framework bindings (outbox-sync/react, outbox-sync/live) against an in-memory outbox with the query contract, React in jsdom (tests/bindings/)"
 node_test bindings tests/bindings/
 
