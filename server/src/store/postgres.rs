@@ -40,6 +40,7 @@ use self::connect::{describe, Conn, LogErrors, Manager, Statements};
 use self::errors::{classify, connection_lost, jitter, retryable, Fault};
 use self::tls::Connector;
 use super::rows::{self, Decided};
+use super::schema::KEYS_EXPIRED_BEFORE;
 use super::{Applied, ApplyRequest, Batch, Changes, Expired, Since, Store, StoreError};
 use crate::apply::State;
 
@@ -546,10 +547,24 @@ fn expire_once(
 ) -> Result<Expired, Fault> {
     let client = &mut conn.client;
     // Keys need no lock: a key is only ever read, or inserted once.
-    let keys = client.execute(
-        "DELETE FROM idempotency WHERE created_at < $1",
-        &[&keys_before_ms],
-    )?;
+    // The cutoff moves in the same statement: the audit rows of the keys
+    // deleted are then found by a scan (`schema::KEYS_EXPIRED_BEFORE`).
+    let keys: i64 = client
+        .query_one(
+            &format!(
+                "WITH gone AS (
+                    DELETE FROM idempotency WHERE created_at < $1 RETURNING 1
+                 ), cut AS (
+                    INSERT INTO meta (name, value) VALUES ('{KEYS_EXPIRED_BEFORE}', $1::bigint::text)
+                    ON CONFLICT (name) DO UPDATE SET value =
+                        GREATEST(meta.value::bigint, excluded.value::bigint)::text
+                 )
+                 SELECT COUNT(*) FROM gone"
+            ),
+            &[&keys_before_ms],
+        )?
+        .get(0);
+    let keys = keys as u64;
     // Tombstones go under the `seq` lock, so no write decides against a
     // tombstone that disappears before it commits. The horizon is computed
     // from exactly the rows deleted.

@@ -28,10 +28,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 pub use self::checkpoint::writer_checkpoints;
-use self::checkpoint::{Checkpointer, Restart};
+use self::checkpoint::{Checkpointer, Restart, Wake};
 use self::readers::{Readers, READERS};
 use super::rows::{self, Decided};
-use super::schema::STEPS;
+use super::schema::{KEYS_EXPIRED_BEFORE, STEPS};
 use super::{Applied, ApplyRequest, Batch, Changes, Expired, Queued, Since, Store, StoreError};
 use crate::apply::State;
 
@@ -88,10 +88,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`. With `durable`,
     /// every commit is flushed to disk before it is acknowledged.
     pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
-        let writer = connect(path, durable)?;
-        for step in STEPS {
-            writer.execute_batch(step).map_err(other)?;
-        }
+        let mut writer = connect(path, durable)?;
+        migrate(&mut writer)?;
         let fresh_epoch = hex::encode(&random_bytes()[..8]);
         writer
             .execute(
@@ -124,10 +122,11 @@ impl SqliteStore {
         checkpoint::install_fallback(&writer);
         let restart = Restart::default();
         let checkpointer = Checkpointer::start(connect(path, durable)?, path, restart.clone())?;
+        let wake = checkpointer.wake();
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || write_loop(writer, queue, restart))
+            .spawn(move || write_loop(writer, queue, restart, wake))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             jobs: Some(Mutex::new(jobs)),
@@ -166,14 +165,46 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Runs the schema steps this database has not run yet, in one
+/// transaction, and records how many ran in `PRAGMA user_version` (a
+/// database made before it was kept reads 0 and reruns the first two
+/// steps, which create only what is missing). Safe beside another process
+/// opening the same file: the version is read under the write lock.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(other)?;
+    let done: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(other)?;
+    let known = STEPS.len() as i64;
+    if done > known {
+        return Err(StoreError::Other(format!(
+            "the database was set up by a newer outbox-sync-server (schema version {done}; \
+             this one knows up to {known}): run the newer server, or point --database at \
+             another file"
+        )));
+    }
+    if done == known {
+        return Ok(());
+    }
+    for step in &STEPS[done as usize..] {
+        tx.execute_batch(step).map_err(other)?;
+    }
+    tx.pragma_update(None, "user_version", known)
+        .map_err(other)?;
+    tx.commit().map_err(other)
+}
+
 fn stopped() -> StoreError {
     StoreError::Other("the SQLite writer thread stopped".to_owned())
 }
 
 /// The writer thread: one group commit per turn, built from every batch
 /// waiting in the queue; between two turns, the log restart the
-/// checkpoint thread asked for.
-fn write_loop(mut conn: Connection, queue: Receiver<Job>, restart: Restart) {
+/// checkpoint thread asked for; after a commit that grew the log enough,
+/// a ring of the checkpoint thread's bell.
+fn write_loop(mut conn: Connection, queue: Receiver<Job>, restart: Restart, mut wake: Wake) {
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
         if restart.take() {
@@ -204,6 +235,7 @@ fn write_loop(mut conn: Connection, queue: Receiver<Job>, restart: Restart) {
                 for ((_, reply), answer) in group.into_iter().zip(answers) {
                     reply.send(answer);
                 }
+                wake.after_commit();
             }
         }
         if next.is_none() {
@@ -416,8 +448,8 @@ fn apply_event(
     if let Some(key) = request.key {
         let stored = rows::outcome_column(&outcome)?;
         conn.prepare_cached(
-            "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at, audit_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .and_then(|mut insert| {
             insert.execute(params![
@@ -425,7 +457,8 @@ fn apply_event(
                 key,
                 request.request_hash,
                 stored,
-                request.now_ms
+                request.now_ms,
+                counters.audit
             ])
         })
         .map_err(other)?;
@@ -627,6 +660,16 @@ fn expire_on(
             params![keys_before_ms],
         )
         .map_err(other)?;
+    // The audit rows of the keys just deleted are now found by a scan.
+    tx.execute(
+        &format!(
+            "INSERT INTO meta (name, value) VALUES ('{KEYS_EXPIRED_BEFORE}', CAST(?1 AS TEXT))
+             ON CONFLICT (name) DO UPDATE SET value = CAST(MAX(CAST(meta.value AS INTEGER),
+                                                               CAST(excluded.value AS INTEGER)) AS TEXT)"
+        ),
+        params![keys_before_ms],
+    )
+    .map_err(other)?;
     tx.execute(
         "INSERT INTO horizons (user_id, seq)
          SELECT user_id, MAX(version) FROM records
@@ -775,6 +818,141 @@ mod tests {
         let next = batch(vec![put("k8", "f")]);
         assert_eq!(versions(&commit_group(&mut conn, &[&next])[0]), [4]);
         assert_eq!(count(&conn, "SELECT MAX(id) FROM audit"), 4);
+    }
+
+    /// The plan SQLite picks for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut bound = statement.raw_query();
+        let mut lines = Vec::new();
+        while let Some(row) = bound.next().unwrap() {
+            lines.push(row.get::<_, String>(3).unwrap());
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn the_audit_step_keeps_every_row_and_every_answer_of_a_database_made_before_it() {
+        use crate::audit::AuditTrail;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        // A database as the servers before step 3 left it: steps 1 and 2,
+        // user_version 0, with keys, audit rows, an unkeyed row, a row whose
+        // key expired and the same event id sent by two users.
+        {
+            let old = connect(&path, false).unwrap();
+            for step in &STEPS[..2] {
+                old.execute_batch(step).unwrap();
+            }
+            old.execute_batch(
+                "INSERT INTO meta (name, value) VALUES ('epoch', 'e0');
+                 INSERT INTO idempotency VALUES ('alice', 'k1', 'h1', 'o1', 100);
+                 INSERT INTO idempotency VALUES ('alice', 'k2', 'h2', 'o2', 200);
+                 INSERT INTO idempotency VALUES ('bob', 'k2', 'h3', 'o3', 300);
+                 INSERT INTO audit VALUES (1, 'alice', 'k0', 'items', 'a', 1, 'put', 'applied', 50);
+                 INSERT INTO audit VALUES (2, 'alice', 'k1', 'items', 'a', 2, 'put', 'applied', 100);
+                 INSERT INTO audit VALUES (3, 'alice', NULL, 'items', 'b', 3, 'put', 'applied', 150);
+                 INSERT INTO audit VALUES (4, 'alice', 'k2', 'items', 'a', 2, 'patch', 'conflict', 200);
+                 INSERT INTO audit VALUES (5, 'bob', 'k2', 'items', 'a', 4, 'put', 'applied', 300);
+                 UPDATE counters SET value = 5 WHERE name = 'audit';
+                 UPDATE counters SET value = 4 WHERE name = 'seq';",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, false).unwrap();
+        assert_eq!(store.epoch(), "e0");
+        let ids = |entries: Vec<crate::audit::Entry>| -> Vec<u64> {
+            entries.iter().map(|e| e.id).collect()
+        };
+        // The same answers the removed index gave.
+        assert_eq!(
+            ids(store.find_event("k0", None).unwrap()),
+            [1],
+            "key expired"
+        );
+        assert_eq!(ids(store.find_event("k1", Some("alice")).unwrap()), [2]);
+        assert_eq!(ids(store.find_event("k2", None).unwrap()), [4, 5]);
+        assert_eq!(ids(store.find_event("k2", Some("bob")).unwrap()), [5]);
+        assert!(store.find_event("k9", None).unwrap().is_empty());
+        let history = store.history("alice", "items", "a", 0, 10).unwrap();
+        assert_eq!(ids(history.entries), [1, 2, 4]);
+        let whole = store.find_event("k2", Some("alice")).unwrap();
+        assert_eq!(
+            (
+                whole[0].op.as_str(),
+                whole[0].outcome.as_str(),
+                whole[0].version,
+                whole[0].at_ms
+            ),
+            ("patch", "conflict", Some(2), 200)
+        );
+        // A migrated key is still known (sent again with another body it
+        // is refused), and new events number on from the counter, found
+        // through their key.
+        let reused = batch(vec![put("k1", "a")]);
+        let answer = store.apply(Arc::new(reused)).unwrap();
+        assert!(matches!(&answer[0], Applied::KeyReused), "{answer:?}");
+        let fresh = store.apply(Arc::new(batch(vec![put("k3", "c")]))).unwrap();
+        assert!(matches!(
+            &fresh[0],
+            Applied::Fresh(Outcome::Applied { version: 5, .. })
+        ));
+        assert_eq!(ids(store.find_event("k3", None).unwrap()), [6]);
+        // Once its key expires, a row is found by the scan.
+        store.expire(250, 0).unwrap();
+        assert_eq!(ids(store.find_event("k1", None).unwrap()), [2]);
+        assert_eq!(ids(store.find_event("k2", None).unwrap()), [4, 5]);
+        drop(store);
+
+        let conn = connect(&path, false).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(count("PRAGMA user_version"), STEPS.len() as i64);
+        assert_eq!(count("SELECT COUNT(*) FROM audit"), 6);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_by_event'"),
+            0
+        );
+        // `id` is the rowid: no index of its own.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'audit' AND type = 'index'"),
+            2
+        );
+        // Every audit read is a search of an index, bar the rows older
+        // than the last key expiry.
+        let finding = plan(
+            &conn,
+            &crate::store::schema::find_event_sql(crate::audit::COLUMNS, "'k'", "NULL"),
+        );
+        assert!(
+            finding.contains(
+                "SEARCH idempotency USING INDEX sqlite_autoindex_idempotency_1 (idem_key=?)"
+            ),
+            "{finding}"
+        );
+        assert!(
+            finding.contains("SEARCH audit USING INTEGER PRIMARY KEY"),
+            "{finding}"
+        );
+        assert!(!finding.contains("SCAN idempotency"), "{finding}");
+        let by_user = plan(
+            &conn,
+            "SELECT request_hash, outcome FROM idempotency WHERE user_id = 'u' AND idem_key = 'k'",
+        );
+        assert!(by_user.contains("(idem_key=? AND user_id=?)"), "{by_user}");
+        let history = plan(
+            &conn,
+            "SELECT id FROM audit WHERE user_id = 'u' AND collection = 'c' AND record_id = 'r'
+             AND id > 0 ORDER BY id LIMIT 5",
+        );
+        assert!(
+            history.contains("USING COVERING INDEX audit_by_record")
+                || history.contains("USING INDEX audit_by_record"),
+            "{history}"
+        );
+        assert!(!history.contains("TEMP B-TREE"), "{history}");
+        // Opening again runs nothing.
+        drop(conn);
+        drop(SqliteStore::open(&path, false).unwrap());
     }
 
     #[test]

@@ -7,12 +7,14 @@ use postgres::Row;
 use super::connect::Conn;
 use super::PostgresStore;
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
+use crate::store::schema::find_event_sql;
 use crate::store::StoreError;
 
 /// The part of the apply transaction's write statement
 /// ([`super::connect::WRITE_ALL`]) that appends a batch's audit rows:
 /// `$12..$19` are [`Columns`] (one array element per row); it takes the
-/// next ids from the `audit` counter in the same statement. Apply
+/// next ids from the `audit` counter in the same statement and returns
+/// each row's `id, event_id` as `audited` (the keys name their row). Apply
 /// transactions hold the `seq` row lock, so ids follow commit order.
 pub const APPEND_ALL: &str = "rows AS (
         SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[],
@@ -22,11 +24,14 @@ pub const APPEND_ALL: &str = "rows AS (
         UPDATE counters SET value = value + (SELECT COUNT(*) FROM rows)
         WHERE name = 'audit' RETURNING value
      )
-     INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
-     SELECT counter.value - (SELECT COUNT(*) FROM rows) + rows.n,
-            rows.user_id, rows.event_id, rows.collection, rows.record_id, rows.version,
-            rows.op, rows.outcome, rows.at_ms
-     FROM rows, counter";
+     ), audited AS (
+        INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+        SELECT counter.value - (SELECT COUNT(*) FROM rows) + rows.n,
+               rows.user_id, rows.event_id, rows.collection, rows.record_id, rows.version,
+               rows.op, rows.outcome, rows.at_ms
+        FROM rows, counter
+        RETURNING id, event_id
+     )";
 
 /// A batch's audit rows as the arrays [`APPEND_ALL`] takes (`event_id`
 /// and `version` may be NULL).
@@ -99,10 +104,7 @@ impl AuditTrail for PostgresStore {
     fn find_event(&self, event_id: &str, user: Option<&str>) -> Result<Vec<Entry>, StoreError> {
         self.run(true, |conn: &mut Conn| {
             let rows = conn.client.query(
-                &format!(
-                    "SELECT {COLUMNS} FROM audit
-                     WHERE event_id = $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id"
-                ),
+                &find_event_sql(COLUMNS, "$1", "$2::text"),
                 &[&event_id, &user],
             )?;
             Ok(rows.iter().map(entry_of).collect())

@@ -212,8 +212,8 @@ pub const READ_BATCH: &str = "SELECT 0 AS kind, i.idem_key, i.request_hash, i.ou
 /// its changed records (`$1` user, `$2..$7` collections[], record_ids[],
 /// versions[], deleted[], data[], field_versions[], each record at most
 /// once; `$8` now), stores its new keys (`$9..$11` keys[],
-/// request_hashes[], outcomes[]) and appends its audit rows
-/// (`audit::APPEND_ALL`, `$12..$19`). Empty arrays write nothing.
+/// request_hashes[], outcomes[], each naming its audit row) and appends its
+/// audit rows (`audit::APPEND_ALL`, `$12..$19`). Empty arrays write nothing.
 pub static WRITE_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH written AS (
@@ -225,11 +225,11 @@ pub static WRITE_ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
             ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
                 version = excluded.version, deleted = excluded.deleted, data = excluded.data,
                 field_versions = excluded.field_versions, updated_at = excluded.updated_at
-         ), keys AS (
-            INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-            SELECT $1, x.key, x.hash, x.outcome, $8
-            FROM unnest($9::text[], $10::text[], $11::text[]) AS x(key, hash, outcome)
-         ), {}",
+         ), {}
+         INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at, audit_id)
+         SELECT $1, x.key, x.hash, x.outcome, $8, audited.id
+         FROM unnest($9::text[], $10::text[], $11::text[]) AS x(key, hash, outcome)
+         LEFT JOIN audited ON audited.event_id = x.key",
         super::audit::APPEND_ALL
     )
 });

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, Row, TransactionBehavior};
 
 use super::{other, SqliteStore};
 use crate::audit::{self, AuditTrail, Entry, NewRow, Page, COLUMNS};
+use crate::store::schema::find_event_sql;
 use crate::store::StoreError;
 
 /// Appends `row` on `conn` inside the apply transaction (a batch rolled
@@ -81,10 +82,7 @@ impl AuditTrail for SqliteStore {
     fn find_event(&self, event_id: &str, user: Option<&str>) -> Result<Vec<Entry>, StoreError> {
         let conn = self.readers.get();
         let mut statement = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit
-                 WHERE event_id = ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY id"
-            ))
+            .prepare_cached(&find_event_sql(COLUMNS, "?1", "?2"))
             .map_err(other)?;
         let entries = statement
             .query_map(params![event_id, user], entry_of)

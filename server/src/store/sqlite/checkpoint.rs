@@ -26,6 +26,13 @@
 //! the writer leaves it pending for a whole turn (it is idle), the thread
 //! restarts the log itself.
 //!
+//! **Passes paced by the log, not only the clock.** At 8k events/s the
+//! log grows some 20 000 pages a second, so a pass every 200 ms fell
+//! behind and the writer's fallback fired dozens of times in 30 s. The
+//! writer's log hook notes the log's length after each commit, and once
+//! it grew [`WAKE_PAGES`] since the last wake the writer wakes the thread
+//! ([`Wake`]) for a pass right away; the timer remains for a quiet log.
+//!
 //! The writer checkpoints inside a commit only past
 //! [`WRITER_FALLBACK_PAGES`], should all this fall behind; such commits are
 //! counted ([`writer_checkpoints`]) and logged. Durability is unchanged: a
@@ -47,6 +54,10 @@ use crate::store::StoreError;
 
 /// How often the checkpointer copies what was committed since its last turn.
 const INTERVAL: Duration = Duration::from_millis(200);
+
+/// The log grown by this many pages (of 4 KiB: 4 MiB) since the writer
+/// last woke the thread wakes it again.
+pub const WAKE_PAGES: c_int = 1_000;
 
 /// A log this long (pages of 4 KiB, about 16 MiB), once copied, is
 /// restarted from its beginning.
@@ -79,7 +90,13 @@ pub fn install_fallback(conn: &Connection) {
     conn.wal_hook(Some(fallback));
 }
 
+thread_local! {
+    /// The log's length in pages after this thread's last commit.
+    static LOG_PAGES: std::cell::Cell<c_int> = const { std::cell::Cell::new(0) };
+}
+
 fn fallback(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    LOG_PAGES.with(|log| log.set(pages));
     if pages < WRITER_FALLBACK_PAGES {
         return Ok(());
     }
@@ -95,6 +112,29 @@ fn fallback(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     match wal.checkpoint() {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => Ok(()),
         other => other,
+    }
+}
+
+/// The writer's bell for the checkpoint thread: rung after a commit that
+/// grew the log [`WAKE_PAGES`] since the last ring.
+pub struct Wake {
+    bell: SyncSender<()>,
+    rung_at: c_int,
+}
+
+impl Wake {
+    /// After a commit on this thread: wakes the checkpoint thread when the
+    /// log grew enough (never blocks; a ring already pending is enough).
+    pub fn after_commit(&mut self) {
+        let pages = LOG_PAGES.with(std::cell::Cell::get);
+        if pages < self.rung_at {
+            // The log restarted.
+            self.rung_at = 0;
+        }
+        if pages - self.rung_at >= WAKE_PAGES {
+            self.rung_at = pages;
+            let _ = self.bell.try_send(());
+        }
     }
 }
 
@@ -119,6 +159,7 @@ impl Restart {
 
 /// The checkpoint thread; stopped and joined when dropped.
 pub struct Checkpointer {
+    /// Its bell; the thread ends once this and every [`Wake`] are gone.
     stop: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -132,8 +173,9 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
             .spawn(move || {
-                // Until the store drops the sender (or sends a stop).
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                // A turn when rung or every INTERVAL, until the store and
+                // the writer dropped their senders.
+                while !matches!(stopped.recv_timeout(INTERVAL), Err(RecvTimeoutError::Disconnected)) {
                     if let Err(error) = turn(&conn, &restart) {
                         tracing::warn!(%error, file, "background checkpoint failed; the writer checkpoints past its fallback size");
                     }
@@ -144,6 +186,14 @@ impl Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// The bell the writer rings after its commits (see [`Wake`]).
+    pub fn wake(&self) -> Wake {
+        Wake {
+            bell: self.stop.clone().expect("the bell lives until drop"),
+            rung_at: 0,
+        }
     }
 }
 
@@ -215,6 +265,24 @@ mod tests {
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn
+    }
+
+    #[test]
+    fn the_writer_rings_once_per_wake_pages_of_log_and_again_after_a_restart() {
+        let (bell, rings) = mpsc::sync_channel(1);
+        let mut wake = Wake { bell, rung_at: 0 };
+        let after = |wake: &mut Wake, pages: c_int| {
+            LOG_PAGES.with(|log| log.set(pages));
+            wake.after_commit();
+            rings.try_recv().is_ok()
+        };
+        assert!(!after(&mut wake, WAKE_PAGES - 1));
+        assert!(after(&mut wake, WAKE_PAGES));
+        assert!(!after(&mut wake, WAKE_PAGES + 10));
+        assert!(after(&mut wake, 2 * WAKE_PAGES + 10));
+        // The log restarted: counted from its new start.
+        assert!(!after(&mut wake, 5));
+        assert!(after(&mut wake, WAKE_PAGES));
     }
 
     #[test]
