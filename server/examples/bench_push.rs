@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use outbox_sync_server::store::postgres::{BEGIN_LOCKED, READ_BATCH};
-use outbox_sync_server::store::schema::{AUDIT, SCHEMA};
+use outbox_sync_server::store::schema::{POSTGRES_STEPS, STEPS};
 use outbox_sync_server::{serve, Collections, Config, Database, Policy};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
@@ -219,8 +219,10 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
         .unwrap();
-    conn.execute_batch(SCHEMA).unwrap();
-    conn.execute_batch(AUDIT).unwrap();
+    // The server's tables and indexes (every step it runs).
+    for step in STEPS {
+        conn.execute_batch(step).unwrap();
+    }
     let hash = "0".repeat(64);
     let started = Instant::now();
     for (push, chunk) in (0..events).collect::<Vec<_>>().chunks(batch).enumerate() {
@@ -277,16 +279,17 @@ fn floor(path: &Path, durable: bool, events: usize, batch: usize) -> f64 {
             let outcome = format!(
                 r#"{{"status":"applied","version":{seq},"record":{{"collection":"items","record_id":"{record}","version":{seq},"deleted":false,"data":{data}}}}}"#
             );
+            // The audit row the server appends for every event (its
+            // statement, store/sqlite/audit.rs; ids from the counter),
+            // named by the key.
+            audit += 1;
             tx.prepare_cached(
-                "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at, audit_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .unwrap()
-            .execute(params!["bench", key, hash, outcome, 1])
+            .execute(params!["bench", key, hash, outcome, 1, audit])
             .unwrap();
-            // The audit row the server appends for every event (its
-            // statement, store/sqlite/audit.rs; ids from the counter).
-            audit += 1;
             tx.prepare_cached(
                 "INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -318,19 +321,21 @@ const PG_FLOOR_WRITE: &str = "WITH written AS (
         ON CONFLICT (user_id, collection, record_id) DO UPDATE SET
             version = excluded.version, deleted = excluded.deleted, data = excluded.data,
             field_versions = excluded.field_versions, updated_at = excluded.updated_at
-     ), keys AS (
-        INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at)
-        SELECT $1, x.key, x.hash, x.outcome, 1
-        FROM unnest($7::text[], $8::text[], $9::text[]) AS x(key, hash, outcome)
      ), counter AS (
         UPDATE counters SET value = value + cardinality($7::text[])
         WHERE name = 'audit' RETURNING value
+     ), audited AS (
+        INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
+        SELECT counter.value - cardinality($7::text[]) + x.n, $1, x.key, x.collection, x.record_id,
+               x.version, 'patch', 'applied', 1
+        FROM counter, unnest($7::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
+            AS x(key, collection, record_id, version, n)
+        RETURNING id, event_id
      )
-     INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
-     SELECT counter.value - cardinality($7::text[]) + x.n, $1, x.key, x.collection, x.record_id,
-            x.version, 'patch', 'applied', 1
-     FROM counter, unnest($7::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY
-        AS x(key, collection, record_id, version, n)";
+     INSERT INTO idempotency (user_id, idem_key, request_hash, outcome, created_at, audit_id)
+     SELECT $1, x.key, x.hash, x.outcome, 1, audited.id
+     FROM unnest($7::text[], $8::text[], $9::text[]) AS x(key, hash, outcome)
+     LEFT JOIN audited ON audited.event_id = x.key";
 
 /// The PostgreSQL floor: what the server does per push on a plain
 /// `postgres` client, without HTTP, JSON or deciding: one transaction per
@@ -342,8 +347,9 @@ const PG_FLOOR_WRITE: &str = "WITH written AS (
 fn postgres_floor(base: &str, schema: &str, events: usize, batch: usize) -> f64 {
     let url = postgres_schema(base, schema);
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    client.batch_execute(SCHEMA).unwrap();
-    client.batch_execute(AUDIT).unwrap();
+    for step in POSTGRES_STEPS {
+        client.batch_execute(step).unwrap();
+    }
     // As the server's sessions do (store/postgres/connect.rs): with the
     // default, a generic plan cached while the table is nearly empty makes
     // every key lookup read all of the user's keys.

@@ -507,3 +507,101 @@ async fn a_push_reads_only_its_own_keys_once_the_table_grew_from_empty() {
         "the pushes read {read} stored keys (bound {bound}); each should find only its own"
     );
 }
+
+#[ignore = "needs PostgreSQL: scripts/postgres.sh cargo test -p outbox-sync-server --test api -- --include-ignored"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_step_keeps_every_row_and_every_answer_of_a_database_made_before_it() {
+    use outbox_sync_server::store::schema::POSTGRES_STEPS;
+    let Some(schema) = postgres_only("postgres::the_audit_step_keeps_every_row").await else {
+        return;
+    };
+    // The schema as servers before step 4 left it, with keys, audit rows,
+    // an unkeyed row, a row whose key expired and one event id of two users.
+    let url = schema.url();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .unwrap();
+        for (step, sql) in (1..).zip(&POSTGRES_STEPS[..3]) {
+            client.batch_execute(sql).unwrap();
+            client
+                .execute("INSERT INTO schema_version VALUES ($1)", &[&step])
+                .unwrap();
+        }
+        client
+            .batch_execute(
+                "INSERT INTO meta (name, value) VALUES ('epoch', 'e0');
+                 INSERT INTO idempotency VALUES ('alice', 'k1', 'h1', 'o1', 100);
+                 INSERT INTO idempotency VALUES ('alice', 'k2', 'h2', 'o2', 200);
+                 INSERT INTO idempotency VALUES ('bob', 'k2', 'h3', 'o3', 300);
+                 INSERT INTO audit VALUES (1, 'alice', 'k0', 'items', 'a', 1, 'put', 'applied', 50);
+                 INSERT INTO audit VALUES (2, 'alice', 'k1', 'items', 'a', 2, 'put', 'applied', 100);
+                 INSERT INTO audit VALUES (3, 'alice', NULL, 'items', 'b', 3, 'put', 'applied', 150);
+                 INSERT INTO audit VALUES (4, 'alice', 'k2', 'items', 'a', 2, 'patch', 'conflict', 200);
+                 INSERT INTO audit VALUES (5, 'bob', 'k2', 'items', 'a', 4, 'put', 'applied', 300);
+                 UPDATE counters SET value = 5 WHERE name = 'audit';
+                 UPDATE counters SET value = 4 WHERE name = 'seq';",
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let server = TestServer::start_in(Some(schema.clone()), |c| c).await;
+    let store = server.server.store();
+    let find = |event: &'static str, user: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || store.find_event(event, user))
+                .await
+                .unwrap()
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<u64>>()
+        }
+    };
+    assert_eq!(find("k0", None).await, [1], "key expired");
+    assert_eq!(find("k1", Some("alice")).await, [2]);
+    assert_eq!(find("k2", None).await, [4, 5]);
+    assert_eq!(find("k2", Some("bob")).await, [5]);
+    assert!(find("k9", None).await.is_empty());
+    let history: Vec<u64> = server
+        .history(ALICE, "items", "a")
+        .await
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(history, [1, 2, 4]);
+    // New events number on, found through their key; once the keys
+    // expire, by the scan.
+    let fresh = id();
+    server
+        .push_ok(
+            ALICE,
+            vec![event(&fresh, "items", "c", "put", None, json!({}))],
+        )
+        .await;
+    let fresh: &'static str = Box::leak(fresh.into_boxed_str());
+    assert_eq!(find(fresh, None).await, [6]);
+    server
+        .expire(outbox_sync_server::config::Retention {
+            keys: std::time::Duration::ZERO,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(find(fresh, None).await, [6]);
+    assert_eq!(find("k2", None).await, [4, 5]);
+    let name = schema.name();
+    let indexes = schema
+        .admin(format!(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = '{name}' AND tablename = 'audit' ORDER BY 1"
+        ))
+        .await;
+    let indexes: Vec<String> = indexes.iter().map(|r| r.get(0)).collect();
+    assert_eq!(indexes, ["audit_by_age", "audit_by_record", "audit_pkey"]);
+    let version = schema
+        .admin(format!("SELECT MAX(version) FROM {name}.schema_version"))
+        .await;
+    assert_eq!(version[0].get::<_, i32>(0), POSTGRES_STEPS.len() as i32);
+}
