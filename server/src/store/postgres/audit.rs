@@ -23,7 +23,6 @@ pub const APPEND_ALL: &str = "rows AS (
      ), counter AS (
         UPDATE counters SET value = value + (SELECT COUNT(*) FROM rows)
         WHERE name = 'audit' RETURNING value
-     )
      ), audited AS (
         INSERT INTO audit (id, user_id, event_id, collection, record_id, version, op, outcome, at_ms)
         SELECT counter.value - (SELECT COUNT(*) FROM rows) + rows.n,
