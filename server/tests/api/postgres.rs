@@ -517,6 +517,9 @@ async fn the_audit_step_keeps_every_row_and_every_answer_of_a_database_made_befo
     };
     // The schema as servers before step 4 left it, with keys, audit rows,
     // an unkeyed row, a row whose key expired and one event id of two users.
+    // Recent times: the server's maintenance pass at start must not
+    // expire these keys or audit rows.
+    let t = outbox_sync_server::routes::now_ms() - 100_000;
     let url = schema.url();
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -530,19 +533,27 @@ async fn the_audit_step_keeps_every_row_and_every_answer_of_a_database_made_befo
                 .unwrap();
         }
         client
-            .batch_execute(
+            .batch_execute(&format!(
                 "INSERT INTO meta (name, value) VALUES ('epoch', 'e0');
-                 INSERT INTO idempotency VALUES ('alice', 'k1', 'h1', 'o1', 100);
-                 INSERT INTO idempotency VALUES ('alice', 'k2', 'h2', 'o2', 200);
-                 INSERT INTO idempotency VALUES ('bob', 'k2', 'h3', 'o3', 300);
-                 INSERT INTO audit VALUES (1, 'alice', 'k0', 'items', 'a', 1, 'put', 'applied', 50);
-                 INSERT INTO audit VALUES (2, 'alice', 'k1', 'items', 'a', 2, 'put', 'applied', 100);
-                 INSERT INTO audit VALUES (3, 'alice', NULL, 'items', 'b', 3, 'put', 'applied', 150);
-                 INSERT INTO audit VALUES (4, 'alice', 'k2', 'items', 'a', 2, 'patch', 'conflict', 200);
-                 INSERT INTO audit VALUES (5, 'bob', 'k2', 'items', 'a', 4, 'put', 'applied', 300);
+                 INSERT INTO idempotency VALUES ('alice', 'k1', 'h1', 'o1', {});
+                 INSERT INTO idempotency VALUES ('alice', 'k2', 'h2', 'o2', {});
+                 INSERT INTO idempotency VALUES ('bob', 'k2', 'h3', 'o3', {});
+                 INSERT INTO audit VALUES (1, 'alice', 'k0', 'items', 'a', 1, 'put', 'applied', {});
+                 INSERT INTO audit VALUES (2, 'alice', 'k1', 'items', 'a', 2, 'put', 'applied', {});
+                 INSERT INTO audit VALUES (3, 'alice', NULL, 'items', 'b', 3, 'put', 'applied', {});
+                 INSERT INTO audit VALUES (4, 'alice', 'k2', 'items', 'a', 2, 'patch', 'conflict', {});
+                 INSERT INTO audit VALUES (5, 'bob', 'k2', 'items', 'a', 4, 'put', 'applied', {});
                  UPDATE counters SET value = 5 WHERE name = 'audit';
                  UPDATE counters SET value = 4 WHERE name = 'seq';",
-            )
+                t + 100,
+                t + 200,
+                t + 300,
+                t + 50,
+                t + 100,
+                t + 150,
+                t + 200,
+                t + 300,
+            ))
             .unwrap();
     })
     .await
