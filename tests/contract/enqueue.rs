@@ -7,7 +7,7 @@ use outbox_sync::core::{
 use outbox_sync_protocol::Value;
 use uuid::Uuid;
 
-use super::{key, patch, put, seqs, title, total, Fresh};
+use super::{fields, key, patch, put, seqs, title, total, Fresh};
 
 pub async fn enqueue_saves_event_and_local_record(fresh: impl Fresh) {
     let outbox = fresh.store().await;
@@ -59,6 +59,54 @@ pub async fn a_change_to_a_confirmed_record_is_stored_with_its_base_version(fres
     }
     let record = outbox.record(&key("a")).await.unwrap().unwrap();
     assert_eq!((record.base_version, record.pending), (Some(7), 2));
+}
+
+pub async fn each_record_shows_the_fields_of_its_last_change(fresh: impl Fresh) {
+    // The IndexedDB store writes a put's record with the very value its
+    // event was stored from: the record must show the last change's
+    // fields, whichever of a batch's changes were puts.
+    let outbox = fresh.store().await;
+    outbox.enqueue(put("a", "v1"), 0).await.unwrap();
+    let taken = outbox.take_batch(0, 10).await.unwrap().remove(0);
+    outbox.complete(taken.event_id, Some(7), 5).await.unwrap();
+    let v1 = Some(fields(&[("title", "v1")]));
+    // The same fields as the confirmed base, then a put and a patch of
+    // one record, a patch and a put of another, and a put then a delete.
+    outbox.enqueue(put("a", "v1"), 10).await.unwrap();
+    let record = outbox.record(&key("a")).await.unwrap().unwrap();
+    assert_eq!((&record.base, &record.local), (&v1, &v1));
+    assert_eq!((record.base_version, record.pending), (Some(7), 1));
+    let delete = NewEvent {
+        op: Operation::Delete,
+        payload: Value::Null,
+        ..put("c", "")
+    };
+    outbox
+        .enqueue_batch(
+            vec![
+                put("a", "v2"),
+                patch("a", "body", Value::from("x")),
+                patch("b", "body", Value::from("y")),
+                put("b", "v3"),
+                put("c", "v4"),
+                delete,
+            ],
+            20,
+        )
+        .await
+        .unwrap();
+    let shown = |record: &str| {
+        let outbox = &outbox;
+        let key = key(record);
+        async move { outbox.record(&key).await.unwrap().unwrap() }
+    };
+    let a = shown("a").await;
+    assert_eq!(a.local, Some(fields(&[("body", "x"), ("title", "v2")])));
+    assert_eq!((a.base, a.pending), (v1, 3));
+    let b = shown("b").await;
+    assert_eq!((b.local, b.pending), (Some(fields(&[("title", "v3")])), 2));
+    let c = shown("c").await;
+    assert_eq!((c.local, c.pending), (None, 2));
 }
 
 pub async fn insert_events_keeps_the_ids_of_events_built_elsewhere(fresh: impl Fresh) {

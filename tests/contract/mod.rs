@@ -67,6 +67,7 @@ macro_rules! contract_suite {
             // enqueue.rs
             enqueue_saves_event_and_local_record,
             a_change_to_a_confirmed_record_is_stored_with_its_base_version,
+            each_record_shows_the_fields_of_its_last_change,
             insert_events_keeps_the_ids_of_events_built_elsewhere,
             event_and_record_are_written_together_or_not_at_all,
             bad_input_is_refused_with_a_clear_error_and_nothing_stored,
