@@ -15,6 +15,8 @@
 //! per-event lease was: its events are queued again, due now, with the
 //! "interrupted" reason.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventState, OutboxEvent, RecordKey};
@@ -122,6 +124,15 @@ impl Leases {
     /// Whether a lease holds the event stored under `seq`.
     pub fn holds(&self, seq: u64) -> bool {
         self.entry(seq).is_some()
+    }
+
+    /// The `seq`s the leases of `holder` hold.
+    pub fn seqs_of(&self, holder: &str) -> HashSet<u64> {
+        self.leases
+            .iter()
+            .filter(|lease| lease.holder == holder)
+            .flat_map(|lease| lease.events.iter().map(|e| e.seq))
+            .collect()
     }
 
     /// The records of the held events (each shows as syncing).
