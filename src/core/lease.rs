@@ -15,8 +15,6 @@
 //! per-event lease was: its events are queued again, due now, with the
 //! "interrupted" reason.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventState, OutboxEvent, RecordKey};
@@ -126,13 +124,16 @@ impl Leases {
         self.entry(seq).is_some()
     }
 
-    /// The `seq`s the leases of `holder` hold.
-    pub fn seqs_of(&self, holder: &str) -> HashSet<u64> {
-        self.leases
+    /// The `seq`s the leases of `holder` hold, sorted (for `binary_search`).
+    pub fn seqs_of(&self, holder: &str) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self
+            .leases
             .iter()
             .filter(|lease| lease.holder == holder)
             .flat_map(|lease| lease.events.iter().map(|e| e.seq))
-            .collect()
+            .collect();
+        seqs.sort_unstable();
+        seqs
     }
 
     /// The records of the held events (each shows as syncing).

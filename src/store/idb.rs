@@ -605,7 +605,8 @@ impl IdbOutbox {
                 match kept {
                     Some(event) => {
                         let seq = event.seq.unwrap_or_default();
-                        let held = stored.contains(&seq) && own.contains(&seq);
+                        let held =
+                            stored.binary_search(&seq).is_ok() && own.binary_search(&seq).is_ok();
                         events.push(held.then_some(event));
                         payloads.push(wasm_bindgen::JsValue::UNDEFINED);
                     }

@@ -4,8 +4,6 @@
 //! and commits; none of them awaits anything but IndexedDB, so the
 //! transaction stays active between them.
 
-use std::collections::HashSet;
-
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
@@ -65,23 +63,26 @@ pub(super) async fn events_at(
         .collect())
 }
 
-/// Which of `seqs` are stored, with keys only (no event read): one
+/// Which of `seqs` are stored (sorted), with keys only (no event read): one
 /// `getAllKeys` over the range they span when it holds few others (a
 /// batch's seqs lie close together), otherwise one `getKey` each, all
 /// together.
 pub(super) async fn stored_seqs(
     outbox: &IdbObjectStore,
     seqs: &[u64],
-) -> Result<HashSet<u64>, StoreError> {
+) -> Result<Vec<u64>, StoreError> {
     let key = |seq: u64| JsValue::from_f64(seq as f64);
-    let as_seqs = |keys: Vec<JsValue>| -> HashSet<u64> {
-        keys.iter()
+    let as_seqs = |keys: Vec<JsValue>| -> Vec<u64> {
+        let mut seqs: Vec<u64> = keys
+            .iter()
             .filter_map(JsValue::as_f64)
             .map(|k| k as u64)
-            .collect()
+            .collect();
+        seqs.sort_unstable();
+        seqs
     };
     let (Some(&lowest), Some(&highest)) = (seqs.iter().min(), seqs.iter().max()) else {
-        return Ok(HashSet::new());
+        return Ok(Vec::new());
     };
     let limit = (seqs.len() * 4) as u32;
     let range = web_sys::IdbKeyRange::bound(&key(lowest), &key(highest)).map_err(refused)?;
