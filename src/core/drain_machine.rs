@@ -12,6 +12,16 @@
 //! The events of a request that is on its way are still syncing, so the
 //! batch taken meanwhile never holds a later change of their records: the
 //! server still sees a record's changes one after another.
+//!
+//! A take holds up to [`MAX_AHEAD`] requests' worth of events once the
+//! server has answered (one request's worth at first, doubling with each
+//! answer that lets the drain go on), and a round sends all of a batch's
+//! requests one after another ([`DrainMachine::poll_send`]) while the store
+//! writes the outcomes of the batch before it and takes the next: one
+//! transaction for several pushes, so a round lasts as long as the longer of
+//! the two, not their sum, and the store's cost per transaction (its reads,
+//! its commit) is shared by more events. An offline first attempt still
+//! takes one request's worth only.
 
 use std::collections::VecDeque;
 
@@ -57,12 +67,17 @@ pub struct DrainConfig {
     pub retry: RetryPolicy,
 }
 
+/// Most requests' worth of events one take holds (see the module's text).
+pub const MAX_AHEAD: usize = 4;
+
 /// One round of work: `send` goes to the server while `settle` is written
 /// and then `take` is taken, in that order, by the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Round {
     /// The request to push, if any; hand its answer to
-    /// [`DrainMachine::handle_reply`].
+    /// [`DrainMachine::handle_reply`], then send what
+    /// [`DrainMachine::poll_send`] gives, one after another, until it gives
+    /// nothing, beside the round's store work.
     pub send: Option<Vec<OutboxEvent>>,
     /// Outcomes to write in one transaction
     /// ([`settle`](super::OutboxStore::settle)), if any.
@@ -107,6 +122,13 @@ pub struct DrainMachine {
     /// The last take found fewer events than it asked for: the queue held
     /// no more that could go, so its push goes out with no take beside it.
     last_take_short: bool,
+    /// The requests in `requests` came from a take no round has started
+    /// sending: the round that starts them takes the next batch beside them.
+    fresh: bool,
+    /// How many requests' worth the next take holds (1 to [`MAX_AHEAD`]).
+    ahead: usize,
+    /// The limit of the last take asked for.
+    take_limit: usize,
     /// When the last answer came, for what a stopped drain puts back.
     now_ms: u64,
     halt: Option<Halt>,
@@ -125,6 +147,9 @@ impl DrainMachine {
             take_is_final: false,
             exhausted: false,
             last_take_short: false,
+            fresh: false,
+            ahead: 1,
+            take_limit: 0,
             now_ms: 0,
             halt: None,
             counts: DrainCounts::default(),
@@ -154,19 +179,36 @@ impl DrainMachine {
                 take: None,
             });
         }
+        let fresh = std::mem::take(&mut self.fresh);
         let send = self.requests.pop_front();
-        // The next batch is taken while the last request of this one is on
-        // its way (or at once when nothing is), unless the batch was short:
+        // The next batch is taken while this one's requests are on their
+        // way (or at once when nothing is), unless the batch was short:
         // then the queue held nothing more that could go, and a take beside
         // the push would only hold the outbox while a save may need it (an
         // app with startAutoSync() saving as the push goes out). The take
         // after the answer, in the settlement's transaction, finds whatever
         // was saved since.
         let beside = send.is_none() || !self.last_take_short;
-        let take = (self.requests.is_empty() && beside).then_some(self.batch_size);
+        let starts_batch = send.is_none() || fresh;
+        let take = (starts_batch && beside).then_some(self.batch_size * self.ahead);
+        if let Some(limit) = take {
+            self.take_limit = limit;
+        }
         self.take_is_final = send.is_none();
         self.in_flight.clone_from(&send);
         Some(Round { send, settle, take })
+    }
+
+    /// The next request of the round, to send once the one before it was
+    /// answered ([`handle_reply`](Self::handle_reply)), or `None` when the
+    /// round has no more (its batch is all sent, or the drain stopped).
+    pub fn poll_send(&mut self) -> Option<Vec<OutboxEvent>> {
+        if self.halt.is_some() || self.in_flight.is_some() {
+            return None;
+        }
+        let send = self.requests.pop_front();
+        self.in_flight.clone_from(&send);
+        send
     }
 
     /// Takes the server's answer to the request that was sent.
@@ -179,8 +221,11 @@ impl DrainMachine {
         self.counts.requests += 1;
         let plan = plan(&request, reply, &self.config.retry, now_ms, random);
         match plan.next {
-            Next::Continue => {}
-            Next::SendOneByOne => self.batch_size = 1,
+            Next::Continue => self.ahead = (self.ahead * 2).min(MAX_AHEAD),
+            Next::SendOneByOne => {
+                self.batch_size = 1;
+                self.ahead = 1;
+            }
             Next::WaitUntil(until_ms) => {
                 self.halt = Some(Halt::Wait {
                     until_ms,
@@ -205,8 +250,9 @@ impl DrainMachine {
         } else if batch.is_empty() {
             self.exhausted = self.take_is_final;
         } else {
-            self.last_take_short = batch.len() < self.batch_size;
-            self.requests = self.split_large(batch).into();
+            self.last_take_short = batch.len() < self.take_limit;
+            self.requests.extend(self.split_large(batch));
+            self.fresh = true;
         }
     }
 
@@ -238,15 +284,18 @@ impl DrainMachine {
         self.to_settle.extend(steps);
     }
 
-    /// A batch as requests: every large event alone, the rest together, first.
+    /// A batch as requests: the small events first, at most a batch's size
+    /// a request, in send order, then every large event alone.
     fn split_large(&self, batch: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
         let limit = self.config.large_payload_bytes;
         let (large, small): (Vec<_>, Vec<_>) =
             batch.into_iter().partition(|e| e.payload_size() > limit);
-        let mut requests: Vec<Vec<OutboxEvent>> = large.into_iter().map(|e| vec![e]).collect();
-        if !small.is_empty() {
-            requests.insert(0, small);
+        let mut requests: Vec<Vec<OutboxEvent>> = Vec::new();
+        let mut small = small.into_iter().peekable();
+        while small.peek().is_some() {
+            requests.push(small.by_ref().take(self.batch_size).collect());
         }
+        requests.extend(large.into_iter().map(|e| vec![e]));
         requests
     }
 }

@@ -95,7 +95,11 @@ fn the_next_batch_is_taken_and_the_last_outcomes_written_while_a_request_is_on_i
     let fourth = drain.poll_round().unwrap();
     assert_eq!(fourth.send, None);
     assert_eq!(kinds(&fourth.settle.unwrap()), ["synced"]);
-    assert_eq!(fourth.take, Some(2), "taken after c's outcome is written");
+    assert_eq!(
+        fourth.take,
+        Some(2 * MAX_AHEAD),
+        "taken after c's outcome is written, several requests' worth after two answers"
+    );
     drain.handle_taken(vec![]);
     assert_eq!(drain.poll_round(), None, "nothing left to send");
     let counts = drain.counts();
@@ -113,7 +117,7 @@ fn a_change_saved_while_a_short_batch_is_on_its_way_goes_out_after_its_answer() 
     assert_eq!((round.send.is_some(), round.take), (true, None));
     drain.handle_reply(10, applied(&batch), 0.5);
     let after = drain.poll_round().unwrap();
-    assert_eq!((after.send, after.take), (None, Some(100)));
+    assert_eq!((after.send, after.take), (None, Some(200)));
     assert_eq!(kinds(&after.settle.unwrap()), ["synced"]);
     // The take after the answer is not final for what it finds.
     let saved = vec![event("b", 10)];
@@ -232,4 +236,84 @@ fn after_a_refused_batch_the_drain_takes_one_event_at_a_time() {
     assert_eq!(kinds(&round.settle.unwrap()), ["retry", "retry"]);
     assert_eq!(round.take, Some(1));
     assert_eq!(drain.halt(), None);
+}
+
+/// Drains `events` through the machine as the engine does (each request
+/// answered as applied, every taken batch handed back), recording per round
+/// the requests sent, the take asked for and how many outcomes it settled.
+fn run_rounds(
+    drain: &mut DrainMachine,
+    mut queue: Vec<OutboxEvent>,
+) -> Vec<(Vec<usize>, Option<usize>, usize)> {
+    let mut rounds = Vec::new();
+    while let Some(round) = drain.poll_round() {
+        let mut sent = Vec::new();
+        let mut next = round.send;
+        while let Some(request) = next {
+            sent.push(request.len());
+            drain.handle_reply(5, applied(&request), 0.5);
+            next = drain.poll_send();
+        }
+        let settled = round.settle.map_or(0, |steps| steps.len());
+        if let Some(limit) = round.take {
+            let n = limit.min(queue.len());
+            drain.handle_taken(queue.drain(..n).collect());
+        }
+        rounds.push((sent, round.take, settled));
+    }
+    rounds
+}
+
+#[test]
+fn takes_grow_to_several_requests_sent_one_after_another_in_one_round() {
+    let mut drain = DrainMachine::new(config(10));
+    let queue: Vec<OutboxEvent> = (0..150).map(|i| event(&format!("r{i}"), 10)).collect();
+    let rounds = run_rounds(&mut drain, queue);
+    let expected: Vec<(Vec<usize>, Option<usize>, usize)> = vec![
+        // One request's worth first: an offline first attempt holds no more.
+        (vec![], Some(10), 0),
+        // Each take is asked for before the round's answers: it grows a
+        // round behind them.
+        (vec![10], Some(10), 0),
+        (vec![10], Some(20), 10),
+        (vec![10, 10], Some(40), 10),
+        // Four requests, one after another, beside one settle-and-take.
+        (vec![10, 10, 10, 10], Some(40), 20),
+        (vec![10, 10, 10, 10], Some(40), 40),
+        // 30 left of 40 asked for: a short batch, nothing taken beside it.
+        (vec![10, 10, 10], None, 40),
+        (vec![], Some(40), 30),
+    ];
+    assert_eq!(rounds, expected);
+    assert_eq!(drain.counts().synced, 150);
+    assert_eq!(drain.counts().requests, 15);
+}
+
+#[test]
+fn a_stop_between_two_requests_of_a_round_sends_no_more_and_puts_them_back() {
+    let mut drain = DrainMachine::new(config(2));
+    // Two answers grow the take to MAX_AHEAD requests' worth.
+    drain.poll_round().unwrap();
+    drain.handle_taken(vec![event("a", 10), event("b", 10)]);
+    let round = drain.poll_round().unwrap();
+    let request = round.send.unwrap();
+    drain.handle_reply(5, applied(&request), 0.5);
+    assert_eq!(drain.poll_send(), None, "the batch was one request");
+    let batch: Vec<OutboxEvent> = (0..4).map(|i| event(&format!("c{i}"), 10)).collect();
+    drain.handle_taken(batch.clone());
+    let round = drain.poll_round().unwrap();
+    assert_eq!(round.send.as_deref(), Some(&batch[..2]));
+    assert_eq!(drain.poll_send(), None, "not before the first is answered");
+    drain.handle_reply(6, PushReply::Network, 0.5);
+    assert_eq!(drain.poll_send(), None, "nothing more after a stop");
+    let last = drain.poll_round().unwrap();
+    assert_eq!((last.send.is_none(), last.take), (true, None));
+    let steps = last.settle.unwrap();
+    assert_eq!(kinds(&steps), ["retry", "retry", "retry", "retry"]);
+    let put_back: Vec<Uuid> = steps[2..].iter().map(Step::event_id).collect();
+    assert_eq!(put_back, [batch[2].event_id, batch[3].event_id]);
+    for step in &steps[2..] {
+        assert!(matches!(step, Step::Retry { reason, .. } if reason == NOT_SENT_YET));
+    }
+    assert_eq!(drain.poll_round(), None);
 }

@@ -124,6 +124,18 @@ impl Leases {
         self.entry(seq).is_some()
     }
 
+    /// The `seq`s the leases of `holder` hold, sorted (for `binary_search`).
+    pub fn seqs_of(&self, holder: &str) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self
+            .leases
+            .iter()
+            .filter(|lease| lease.holder == holder)
+            .flat_map(|lease| lease.events.iter().map(|e| e.seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
     /// The records of the held events (each shows as syncing).
     pub fn records(&self) -> impl Iterator<Item = RecordKey> + '_ {
         self.leases.iter().flat_map(|lease| {

@@ -187,13 +187,21 @@ pub trait OutboxStore {
     /// [`settle`](Self::settle), then [`take_batch`](Self::take_batch) of
     /// at most `limit`, as one step where the store can (one IndexedDB
     /// transaction: a drain round costs one commit, not two). The take sees
-    /// every outcome written, as it would after a separate settle.
+    /// every outcome written, as it would after a separate settle, unless
+    /// `beside_push`: a request is on its way, so the drain takes again
+    /// after its answer and what this take leaves is not lost; the take may
+    /// then see the outbox as it was before the settlement (its events still
+    /// held and skipped, their records held back, an event it puts back left
+    /// for a later take), and a store may read it ahead of the settlement's
+    /// writes.
     async fn settle_then_take(
         &self,
         steps: Vec<Step>,
         now_ms: u64,
         limit: usize,
+        beside_push: bool,
     ) -> Result<(Settlement, Vec<OutboxEvent>), StoreError> {
+        let _ = beside_push;
         let settlement = self.settle(steps, now_ms).await?;
         Ok((settlement, self.take_batch(now_ms, limit).await?))
     }

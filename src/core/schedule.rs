@@ -119,6 +119,13 @@ impl BatchSelector {
         !self.is_full()
     }
 
+    /// Holds back `key`'s record as if one of its events had been offered
+    /// and could not go: for the records of events a walk starts past
+    /// ([`walk_start`]).
+    pub fn hold_back(&mut self, key: RecordKey) {
+        self.held.insert(key);
+    }
+
     /// How many events the batch holds.
     pub fn len(&self) -> usize {
         self.batch.len()
@@ -159,6 +166,24 @@ pub fn select_batch(
         }
     }
     selector.finish()
+}
+
+/// Where a walk of the outbox in send order may start: `keys` are the
+/// stored `seq`s from the walk's old start on, in order, and `skippable`
+/// the ones this drainer's own leases hold (events on their way, whose rows
+/// the walk would read only to skip them; their records are held back with
+/// [`BatchSelector::hold_back`]; sorted). Returns the first key `skippable` lacks
+/// (one past the last key when it lacks none, `None` when `keys` is empty:
+/// start where the walk did) and the first key skipped, which is still the
+/// lowest unsent one.
+pub fn walk_start(keys: &[u64], skippable: &[u64]) -> (Option<u64>, Option<u64>) {
+    let skips = |key: &u64| skippable.binary_search(key).is_ok();
+    let skipped = keys.first().copied().filter(skips);
+    let start = match keys.iter().find(|k| !skips(k)) {
+        Some(&key) => Some(key),
+        None => keys.last().map(|&last| last + 1),
+    };
+    (start, skipped)
 }
 
 #[cfg(all(test, not(target_family = "wasm")))]
@@ -357,5 +382,18 @@ mod tests {
             let records: HashSet<_> = batch.iter().map(|e| e.record_id.clone()).collect();
             prop_assert_eq!(records.len(), batch.len());
         }
+    }
+
+    #[test]
+    fn a_walk_starts_past_its_own_leased_prefix_only() {
+        let own = [3, 4, 5, 9];
+        assert_eq!(walk_start(&[3, 4, 5, 7, 9], &own), (Some(7), Some(3)));
+        assert_eq!(walk_start(&[3, 4, 5], &own), (Some(6), Some(3)));
+        assert_eq!(
+            walk_start(&[2, 3, 4], &own),
+            (Some(2), None),
+            "2 is not ours"
+        );
+        assert_eq!(walk_start(&[], &own), (None, None));
     }
 }

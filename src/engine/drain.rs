@@ -62,10 +62,16 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
             retry: self.retry(),
         });
         while let Some(round) = machine.poll_round() {
-            let sending = async {
-                match &round.send {
-                    Some(request) => Some(self.transport.push(request).await),
-                    None => None,
+            // The round's requests go one after another, each once the one
+            // before it is answered, beside the store's work.
+            let beside_push = round.send.is_some();
+            let machine_ref = &mut machine;
+            let sending = async move {
+                let mut next = round.send;
+                while let Some(request) = next {
+                    let reply = self.transport.push(&request).await;
+                    machine_ref.handle_reply(self.env.now_ms(), reply, self.env.random());
+                    next = machine_ref.poll_send();
                 }
             };
             let mut waits = Vec::new();
@@ -76,8 +82,10 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     // Outcomes and the next batch in one store step.
                     (Some(steps), Some(limit)) => {
                         self.log_steps(&steps);
-                        let (settlement, batch) =
-                            self.store.settle_then_take(steps, now_ms, limit).await?;
+                        let (settlement, batch) = self
+                            .store
+                            .settle_then_take(steps, now_ms, limit, beside_push)
+                            .await?;
                         note_waits(&settlement, now_ms, &mut waits);
                         known.note(&settlement.writes);
                         Ok(Some(batch))
@@ -93,11 +101,8 @@ impl<S: SyncStore, T: Transport, E: Environment> Engine<'_, S, T, E> {
                     (None, None) => Ok(None),
                 }
             };
-            let (reply, taken) = join(sending, storing).await;
+            let ((), taken) = join(sending, storing).await;
             report.time_to_sync_ms.extend(waits);
-            if let Some(reply) = reply {
-                machine.handle_reply(self.env.now_ms(), reply, self.env.random());
-            }
             if let Some(batch) = taken? {
                 machine.handle_taken(batch);
             }

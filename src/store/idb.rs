@@ -37,7 +37,7 @@ use crate::core::outbox::{
 };
 use crate::core::query_key::KeyRange;
 use crate::core::settle::{
-    confirms_by_patch, event_ids, needs_payload, plan_settlement, reads_unsent, records_to_read,
+    confirms_by_patch, needs_payload, plan_settlement, reads_unsent, records_to_read,
     release_settled, whole_records, RecordRead, Settlement,
 };
 use crate::core::write_set::WriteSet;
@@ -489,14 +489,23 @@ impl IdbOutbox {
         let batch = {
             let outbox = tx.object_store(OUTBOX)?;
             // The leases (unless given) and the walk's first events are read together.
-            let from_seq = self.unsent_from.get();
             let hold = self.outgoing.is_holding();
-            let first = ops::read_chunk(&outbox, from_seq, ops::walk_chunk(limit), hold);
-            let (leases, first) = match leases {
-                Some(leases) => (leases, first.await),
+            let chunk = ops::walk_chunk(limit);
+            let (leases, from_seq, skipped, first) = match leases {
+                // Known leases: the walk starts past this drainer's own.
+                Some(leases) => {
+                    let (from_seq, skipped) =
+                        ops::walk_start(&outbox, &leases, &self.holder, self.unsent_from.get())
+                            .await?;
+                    let first = ops::read_chunk(&outbox, from_seq, chunk, hold).await;
+                    (leases, from_seq, skipped, first)
+                }
+                // Otherwise the leases and the walk's first events together.
                 None => {
+                    let from_seq = self.unsent_from.get();
+                    let first = ops::read_chunk(&outbox, from_seq, chunk, hold);
                     let (leases, first) = join(leases_of(tx), first).await;
-                    (leases?, first)
+                    (leases?, from_seq, None, first)
                 }
             };
             let (batch, held, unsent_from) = ops::select_batch(
@@ -507,12 +516,14 @@ impl IdbOutbox {
                 limit,
                 hold,
                 (from_seq, first?),
+                skipped,
             )
             .await?;
             self.unsent_from.set(unsent_from);
             for (event, (row, payload)) in batch.iter().zip(held) {
                 self.outgoing.hold(event.event_id, row, payload);
             }
+            let hold = self.outgoing.is_holding();
             if batch.is_empty() {
                 batch
             } else {
@@ -525,6 +536,9 @@ impl IdbOutbox {
                     ..WriteSet::default()
                 };
                 execute(tx, &writes)?;
+                if hold {
+                    self.outgoing.keep(&taken);
+                }
                 taken
             }
         };
@@ -532,30 +546,80 @@ impl IdbOutbox {
     }
 
     /// [`settle`](OutboxStore::settle)'s work in `tx` (the caller
-    /// commits); returns the settlement and the leases as it left them.
+    /// commits); `leases` when `tx` has read them already. Returns the
+    /// settlement and the leases as it left them.
     async fn settle_in(
         &self,
         tx: &Transaction<'_>,
+        leases: Option<Leases>,
         steps: Vec<Step>,
         now_ms: u64,
     ) -> Result<(Settlement, Leases), StoreError> {
         let settlement = {
             let outbox = store(tx, OUTBOX)?;
             let records = store(tx, RECORDS)?;
-            // The leases and the events are read together: one round trip.
-            let ids = event_ids(&steps);
-            let (leases, objects) =
-                join(leases_of(tx), ops::find_event_objects(&outbox, &ids)).await;
-            let (mut leases, objects) = (leases?, objects?);
+            let keep = self.config.keeps_synced();
+            // A confirmed event the drain's take kept is not read again: a
+            // keys-only read says it is still stored, the leases that it is
+            // still this drainer's (see `outgoing`). The others are read by id.
+            let kept: Vec<Option<OutboxEvent>> = steps
+                .iter()
+                .map(|step| {
+                    let kept = self.outgoing.kept(&step.event_id());
+                    kept.filter(|_| matches!(step, Step::Synced { .. }) && !keep)
+                })
+                .collect();
+            let ids: Vec<Uuid> = steps
+                .iter()
+                .zip(&kept)
+                .filter(|(_, kept)| kept.is_none())
+                .map(|(step, _)| step.event_id())
+                .collect();
+            let kept_seqs: Vec<u64> = kept.iter().flatten().filter_map(|e| e.seq).collect();
+            let reads = join(
+                ops::find_event_objects(&outbox, &ids),
+                ops::stored_seqs(&outbox, &kept_seqs),
+            );
+            let (mut leases, (objects, stored)) = match leases {
+                Some(leases) => (leases, reads.await),
+                None => {
+                    let (leases, reads) = join(leases_of(tx), reads).await;
+                    (leases?, reads)
+                }
+            };
+            let (objects, stored) = (objects?, stored?);
             // Decoded without their payloads: a confirmed event that leaves
             // the outbox needs none (`needs_payload`); the others get theirs
             // below, once the records are read.
-            let payloads = take_payloads(objects.clone());
-            let mut events = objects
+            let read_payloads = take_payloads(objects.clone());
+            let mut read = objects
                 .into_iter()
                 .map(from_js::<OutboxEvent>)
-                .collect::<Result<Vec<_>, _>>()?;
-            events.iter_mut().flatten().for_each(|e| leases.show(e));
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .zip(read_payloads);
+            let own = leases.seqs_of(&self.holder);
+            let mut events = Vec::with_capacity(steps.len());
+            let mut payloads = Vec::with_capacity(steps.len());
+            for kept in kept {
+                match kept {
+                    Some(event) => {
+                        let seq = event.seq.unwrap_or_default();
+                        let held =
+                            stored.binary_search(&seq).is_ok() && own.binary_search(&seq).is_ok();
+                        events.push(held.then_some(event));
+                        payloads.push(wasm_bindgen::JsValue::UNDEFINED);
+                    }
+                    None => {
+                        let (mut event, payload) = read.next().unwrap_or_default();
+                        if let Some(event) = event.as_mut() {
+                            leases.show(event);
+                        }
+                        events.push(event);
+                        payloads.push(payload);
+                    }
+                }
+            }
             let keys = records_to_read(&steps, &events);
             let whole = whole_records(&steps, &events);
             let objects = ops::record_objects_by_range(&records, &keys).await?;
@@ -604,16 +668,29 @@ impl IdbOutbox {
                     one_change,
                 })
                 .collect();
-            let keep = self.config.keeps_synced();
             let decoded: HashSet<&RecordKey> = reads
                 .iter()
                 .filter(|read| read.record.is_some())
                 .map(|read| &read.key)
                 .collect();
+            let mut missing = Vec::new();
             for ((step, event), payload) in steps.iter().zip(&mut events).zip(payloads) {
                 if let Some(event) = event {
                     if needs_payload(step, keep, decoded.contains(&event.record_key())) {
-                        event.payload = decode(payload)?;
+                        match payload.is_undefined() {
+                            // A kept event: its payload is read now.
+                            true => missing.push(event),
+                            false => event.payload = decode(payload)?,
+                        }
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                let seqs: Vec<u64> = missing.iter().filter_map(|e| e.seq).collect();
+                let stored = ops::events_at(&outbox, &seqs).await?;
+                for event in missing {
+                    if let Some(found) = stored.iter().find(|s| s.seq == event.seq) {
+                        event.payload = found.payload.clone();
                     }
                 }
             }
@@ -924,7 +1001,7 @@ impl OutboxStore for IdbOutbox {
         // when the events go out again (see `write_relaxed`).
         self.after_saves().await;
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
-        let (settlement, _) = self.settle_in(&tx, steps, now_ms).await?;
+        let (settlement, _) = self.settle_in(&tx, None, steps, now_ms).await?;
         commit(tx).await?;
         Ok(settlement)
     }
@@ -934,18 +1011,41 @@ impl OutboxStore for IdbOutbox {
         steps: Vec<Step>,
         now_ms: u64,
         limit: usize,
+        beside_push: bool,
     ) -> Result<(Settlement, Vec<OutboxEvent>), StoreError> {
         if steps.is_empty() {
             return Ok((Settlement::default(), self.take_batch(now_ms, limit).await?));
         }
-        // One transaction, relaxed as each would be: the take's reads are
-        // sent after the settlement's writes, so they see them (IndexedDB
-        // runs a transaction's requests in order), and it reuses the leases
-        // as the settlement left them.
+        if !beside_push {
+            // The drain's last look: the take sees every outcome written,
+            // its reads sent after the settlement's writes (IndexedDB answers
+            // a transaction's requests in order), with the leases as the
+            // settlement left them.
+            self.after_saves().await;
+            let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
+            let (settlement, leases) = self.settle_in(&tx, None, steps, now_ms).await?;
+            let batch = self.take_in(&tx, Some(leases), now_ms, limit).await?;
+            commit(tx).await?;
+            return Ok((settlement, batch));
+        }
+        // Beside a push: one transaction, relaxed as each would be. The
+        // leases are read first; then the settlement and the take run side by side, so the
+        // take's reads go before the settlement's writes (IndexedDB answers
+        // a transaction's requests in order) and its rows are decoded while
+        // the records are written. The take sees the outbox as it was before
+        // the settlement: the settled events are still this drainer's
+        // (leased), so it skips them and holds back their records, as it
+        // does the batch on its way; an event the settlement puts back is
+        // taken by a later take (docs/design.md, "The drain's rounds").
         self.after_saves().await;
         let tx = self.write_relaxed(&[OUTBOX, RECORDS, CONFLICTS, LEASES])?;
-        let (settlement, leases) = self.settle_in(&tx, steps, now_ms).await?;
-        let batch = self.take_in(&tx, Some(leases), now_ms, limit).await?;
+        let leases = leases_of(&tx).await?;
+        let (settled, batch) = join(
+            self.settle_in(&tx, Some(leases.clone()), steps, now_ms),
+            self.take_in(&tx, Some(leases), now_ms, limit),
+        )
+        .await;
+        let ((settlement, _), batch) = (settled?, batch?);
         commit(tx).await?;
         Ok((settlement, batch))
     }

@@ -63,6 +63,38 @@ pub(super) async fn events_at(
         .collect())
 }
 
+/// Which of `seqs` are stored (sorted), with keys only (no event read): one
+/// `getAllKeys` over the range they span when it holds few others (a
+/// batch's seqs lie close together), otherwise one `getKey` each, all
+/// together.
+pub(super) async fn stored_seqs(
+    outbox: &IdbObjectStore,
+    seqs: &[u64],
+) -> Result<Vec<u64>, StoreError> {
+    let key = |seq: u64| JsValue::from_f64(seq as f64);
+    let as_seqs = |keys: Vec<JsValue>| -> Vec<u64> {
+        let mut seqs: Vec<u64> = keys
+            .iter()
+            .filter_map(JsValue::as_f64)
+            .map(|k| k as u64)
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    };
+    let (Some(&lowest), Some(&highest)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let limit = (seqs.len() * 4) as u32;
+    let range = web_sys::IdbKeyRange::bound(&key(lowest), &key(highest)).map_err(refused)?;
+    let found = result(outbox.get_all_keys_with_key_and_limit(&range, limit)).await?;
+    let found: Vec<JsValue> = js_sys::Array::from(&found).iter().collect();
+    if (found.len() as u32) < limit {
+        return Ok(as_seqs(found));
+    }
+    let requests = seqs.iter().map(|seq| outbox.get_key(&key(*seq)));
+    Ok(as_seqs(results(&sent(requests.collect())?).await?))
+}
+
 /// Adds a new event; the store assigns its `seq` (the send order).
 pub(super) async fn add_event(
     outbox: &ObjectStore<'_>,
@@ -246,10 +278,15 @@ pub(super) async fn select_batch(
     limit: usize,
     hold: bool,
     first: (u64, Chunk),
+    skipped: Option<u64>,
 ) -> Result<(Vec<OutboxEvent>, Vec<Held>, u64), StoreError> {
     let mut selector = BatchSelector::new(clock, now_ms, limit);
+    if skipped.is_some() {
+        // The walk starts past events held for this drainer: their records wait.
+        leases.records().for_each(|key| selector.hold_back(key));
+    }
     let mut kept = Vec::new();
-    let mut first_unsent = None;
+    let mut first_unsent = skipped;
     let (mut next, first) = first;
     let mut first = Some(first);
     let chunk = walk_chunk(limit);
@@ -283,6 +320,39 @@ pub(super) async fn select_batch(
         }
     }
     Ok((selector.finish(), kept, first_unsent.unwrap_or(next)))
+}
+
+/// Where a take's walk from `from_seq` starts when `leases` are known
+/// before it: past the events this drainer's own leases (`holder`) hold,
+/// found with one keys-only read, so that their rows (the batch on its way,
+/// payloads and all) are not read and decoded only to be skipped. Returns
+/// the start and the first key skipped (for [`select_batch`]).
+pub(super) async fn walk_start(
+    outbox: &ObjectStore<'_>,
+    leases: &Leases,
+    holder: &str,
+    from_seq: u64,
+) -> Result<(u64, Option<u64>), StoreError> {
+    let own = leases.seqs_of(holder);
+    if own.is_empty() {
+        return Ok((from_seq, None));
+    }
+    let from =
+        web_sys::IdbKeyRange::lower_bound(&JsValue::from_f64(from_seq as f64)).map_err(refused)?;
+    let count = (own.len() + 1) as u32;
+    let keys = result(
+        outbox
+            .as_sys()
+            .get_all_keys_with_key_and_limit(&from, count),
+    )
+    .await?;
+    let keys: Vec<u64> = js_sys::Array::from(&keys)
+        .iter()
+        .filter_map(|key| key.as_f64())
+        .map(|key| key as u64)
+        .collect();
+    let (start, skipped) = crate::core::schedule::walk_start(&keys, &own);
+    Ok((start.unwrap_or(from_seq), skipped))
 }
 
 /// How many events [`select_batch`]'s walk reads per request for a batch

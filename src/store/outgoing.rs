@@ -14,12 +14,20 @@
 //! not sent (a stopped drain) are replaced when it is taken again and
 //! dropped when the last drain lets go. Without a holder (the contract
 //! suite, any other caller of `take_batch`) a take returns whole events.
+//!
+//! A take also keeps each event as it returned it ([`Outgoing::kept`]):
+//! the settlement of a confirmed event uses that copy instead of reading
+//! and decoding the stored event again, once it has checked, with keys only,
+//! that the event is still stored and still held by this drainer's lease
+//! (nothing rewrites an event a lease holds: it is stored as it was taken).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use uuid::Uuid;
 use wasm_bindgen::JsValue;
+
+use crate::core::OutboxEvent;
 
 /// The held payloads of one connection, shared by its store and the push.
 #[derive(Debug, Default)]
@@ -30,6 +38,9 @@ pub struct Outgoing {
     /// its payload. At most a batch or two: a list is as quick as a map
     /// here, and smaller in the wasm.
     held: RefCell<Vec<(Uuid, JsValue, JsValue)>>,
+    /// The taken events as the take returned them (payloads left out),
+    /// until their settlement.
+    kept: RefCell<Vec<OutboxEvent>>,
 }
 
 impl Outgoing {
@@ -43,6 +54,21 @@ impl Outgoing {
         let mut held = self.held.borrow_mut();
         held.retain(|(id, _, _)| *id != event_id);
         held.push((event_id, row, payload));
+    }
+
+    /// Keeps the events a take returned, for their settlement.
+    pub(super) fn keep(&self, taken: &[OutboxEvent]) {
+        let mut kept = self.kept.borrow_mut();
+        kept.retain(|e| !taken.iter().any(|t| t.event_id == e.event_id));
+        kept.extend(taken.iter().cloned());
+    }
+
+    /// The event `event_id` as its take returned it, taken out (`None`
+    /// when not kept).
+    pub(super) fn kept(&self, event_id: &Uuid) -> Option<OutboxEvent> {
+        let mut kept = self.kept.borrow_mut();
+        let at = kept.iter().position(|e| e.event_id == *event_id)?;
+        Some(kept.swap_remove(at))
     }
 
     /// The stored row and payload of `event_id`, taken out (`None` when
@@ -85,6 +111,7 @@ impl Drop for Holding {
         self.0.holders.set(holders);
         if holders == 0 {
             self.0.held.borrow_mut().clear();
+            self.0.kept.borrow_mut().clear();
         }
     }
 }

@@ -578,3 +578,59 @@ async fn a_drain_with_held_payloads_delivers_them_whole() {
         Value::from("1")
     );
 }
+
+/// A drain whose takes grow to several requests' worth (sent one after
+/// another beside one settle-and-take whose take reads ahead of the
+/// settlement's writes, confirmed events settled from the take's copy):
+/// every record's changes still reach the server one after another, each
+/// applied once, and nothing stays held.
+#[wasm_bindgen_test]
+async fn a_drain_in_takes_of_several_requests_keeps_each_records_order() {
+    let (store, _) = fresh().await;
+    let collection = fresh_collection();
+    let records: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    let mut sent = Vec::new();
+    for round in 1..=3 {
+        let changes = records
+            .iter()
+            .map(|r| change(&collection, r, &round.to_string()))
+            .collect();
+        sent.extend(
+            store
+                .enqueue_batch(changes, BrowserEnv.now_ms())
+                .await
+                .unwrap(),
+        );
+    }
+    let config = EngineConfig {
+        batch_size: 2,
+        ..EngineConfig::default()
+    };
+    let held = FetchTransport {
+        endpoint: endpoint(),
+        outgoing: Some(store.outgoing()),
+    };
+    let report = {
+        let _holding = store.hold_payloads();
+        let engine = Engine::new(&store, held, BrowserEnv, config);
+        engine.drain().await.unwrap()
+    };
+    assert_eq!((report.synced, &report.halt), (24, &None), "{report:?}");
+    assert_eq!(store.status().await.unwrap().pending(), 0);
+    assert!(store.outgoing().is_empty(), "nothing stays held");
+    let ids: Vec<Uuid> = sent.iter().map(|e| e.event_id).collect();
+    let names: Vec<&str> = records.iter().map(String::as_str).collect();
+    let versions = assert_applied_once(&collection, &names, &ids).await;
+    for (i, record) in records.iter().enumerate() {
+        let of_record: Vec<u64> = (0..3)
+            .map(|round| versions[&ids[round * records.len() + i].to_string()])
+            .collect();
+        assert!(
+            of_record.windows(2).all(|w| w[0] < w[1]),
+            "{record}'s changes applied in order: {of_record:?}"
+        );
+    }
+    for record in server_changes(&collection).await {
+        assert_eq!(record.data.as_object().unwrap()["title"], Value::from("3"));
+    }
+}
